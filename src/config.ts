@@ -1,0 +1,239 @@
+import { z } from 'zod';
+
+/**
+ * The only module that reads process.env. Everything else receives the frozen Config.
+ * parseConfig() takes any env-like record so tests and the sandbox can build configs without
+ * touching the real environment.
+ */
+
+export const SINOPAC_SANDBOX_BASE_URL = 'https://apisbx.sinopac.com/funBIZ-Sbx/QPay.WebAPI/api/';
+export const ECPAY_STAGE_ORIGIN = 'https://payment-stage.ecpay.com.tw';
+export const ECPAY_PRODUCTION_ORIGIN = 'https://payment.ecpay.com.tw';
+
+const minutes = (def: number) =>
+  z.coerce.number().positive().finite().default(def);
+
+const optionalString = z
+  .string()
+  .trim()
+  .transform((s) => (s === '' ? undefined : s))
+  .optional();
+
+const originUrl = z
+  .string()
+  .url()
+  .transform((s) => new URL(s).origin);
+
+const envSchema = z.object({
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  DATABASE_URL: z.string().min(1, 'is required'),
+  REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
+  PUBLIC_BASE_URL: optionalString.pipe(z.string().url().optional()),
+  QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_-]+$/).default('lineshop'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  LINE_CHANNEL_SECRET: z.string().min(1, 'is required'),
+  LINE_CHANNEL_ACCESS_TOKEN: z.string().min(1, 'is required'),
+  LINE_API_BASE_URL: originUrl.default('https://api.line.me'),
+  LINE_DATA_API_BASE_URL: originUrl.default('https://api-data.line.me'),
+  HOLD_MINUTES_DEFAULT: minutes(30),
+  HOLD_MINUTES_CARD: minutes(60),
+  HOLD_MINUTES_ATM: minutes(4320),
+  HOLD_MINUTES_CVS: minutes(10080),
+  RECONCILE_AFTER_MINUTES: minutes(40),
+  RECONCILE_EVERY_MINUTES: minutes(5),
+  SHOP_OWNER_LINE_USER_IDS: z.string().default(''),
+  SINOPAC_SHOP_NO: optionalString,
+  SINOPAC_HASH_A1: optionalString,
+  SINOPAC_HASH_A2: optionalString,
+  SINOPAC_HASH_B1: optionalString,
+  SINOPAC_HASH_B2: optionalString,
+  SINOPAC_KEY_ID: optionalString,
+  SINOPAC_API_BASE_URL: z.string().url().default(SINOPAC_SANDBOX_BASE_URL),
+  ECPAY_MERCHANT_ID: optionalString,
+  ECPAY_HASH_KEY: optionalString,
+  ECPAY_HASH_IV: optionalString,
+  ECPAY_API_BASE_URL: originUrl.default(ECPAY_STAGE_ORIGIN),
+});
+
+export interface SinopacConfig {
+  readonly shopNo: string;
+  readonly hashA1: string;
+  readonly hashA2: string;
+  readonly hashB1: string;
+  readonly hashB2: string;
+  readonly keyId: string;
+  /** Base including its path, ending in `/api/`; `Nonce` and `Order` are appended. */
+  readonly apiBaseUrl: string;
+}
+
+export interface EcpayConfig {
+  readonly merchantId: string;
+  readonly hashKey: string;
+  readonly hashIv: string;
+  /** Origin of the payment host; `/Cashier/AioCheckOut/V5` etc. are appended. */
+  readonly apiBaseUrl: string;
+  /** True against ECPay's production host: `SimulatePaid=1` is then never accepted as money. */
+  readonly isProduction: boolean;
+}
+
+export interface Config {
+  readonly port: number;
+  readonly databaseUrl: string;
+  readonly redisUrl: string;
+  readonly publicBaseUrl: string;
+  readonly queuePrefix: string;
+  readonly logLevel: string;
+  readonly line: {
+    readonly channelSecret: string;
+    readonly channelAccessToken: string;
+    readonly apiBaseUrl: string;
+    readonly dataApiBaseUrl: string;
+  };
+  readonly holdMinutes: {
+    readonly default: number;
+    readonly card: number;
+    readonly atm: number;
+    readonly cvs: number;
+  };
+  readonly reconcileAfterMinutes: number;
+  readonly reconcileEveryMinutes: number;
+  readonly ownerLineUserIds: readonly string[];
+  readonly sinopac: SinopacConfig | null;
+  readonly ecpay: EcpayConfig | null;
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+type Env = Record<string, string | undefined>;
+
+function group<K extends string>(
+  env: Env,
+  provider: string,
+  keys: readonly K[],
+): Record<K, string> | null {
+  const present = keys.filter((k) => env[k] !== undefined && env[k]!.trim() !== '');
+  if (present.length === 0) return null;
+  const missing = keys.filter((k) => !present.includes(k));
+  if (missing.length > 0) {
+    throw new ConfigError(`${provider} is partly configured: missing ${missing.join(', ')}`);
+  }
+  return Object.fromEntries(keys.map((k) => [k, env[k]!.trim()])) as Record<K, string>;
+}
+
+const SINOPAC_KEYS = [
+  'SINOPAC_SHOP_NO',
+  'SINOPAC_HASH_A1',
+  'SINOPAC_HASH_A2',
+  'SINOPAC_HASH_B1',
+  'SINOPAC_HASH_B2',
+  'SINOPAC_KEY_ID',
+] as const;
+const ECPAY_KEYS = ['ECPAY_MERCHANT_ID', 'ECPAY_HASH_KEY', 'ECPAY_HASH_IV'] as const;
+
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === 'object') {
+    for (const v of Object.values(o as object)) deepFreeze(v);
+    Object.freeze(o);
+  }
+  return o;
+}
+
+/** Parses an env-like record into a frozen Config, or throws ConfigError naming what is wrong. */
+export function parseConfig(env: Env): Config {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const first = parsed.error.issues[0]!;
+    const name = String(first.path[0] ?? 'configuration');
+    const reason = env[name] === undefined || env[name] === '' ? 'is required' : `is invalid (${first.message})`;
+    throw new ConfigError(`${name} ${reason}`);
+  }
+  const e = parsed.data;
+  const sp = group(env, 'SinoPac', SINOPAC_KEYS);
+  const ec = group(env, 'ECPay', ECPAY_KEYS);
+  const publicBaseUrl = (e.PUBLIC_BASE_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, '');
+  const cfg: Config = {
+    port: e.PORT,
+    databaseUrl: e.DATABASE_URL,
+    redisUrl: e.REDIS_URL,
+    publicBaseUrl,
+    queuePrefix: e.QUEUE_PREFIX,
+    logLevel: e.LOG_LEVEL,
+    line: {
+      channelSecret: e.LINE_CHANNEL_SECRET,
+      channelAccessToken: e.LINE_CHANNEL_ACCESS_TOKEN,
+      apiBaseUrl: e.LINE_API_BASE_URL,
+      dataApiBaseUrl: e.LINE_DATA_API_BASE_URL,
+    },
+    holdMinutes: {
+      default: e.HOLD_MINUTES_DEFAULT,
+      card: e.HOLD_MINUTES_CARD,
+      atm: e.HOLD_MINUTES_ATM,
+      cvs: e.HOLD_MINUTES_CVS,
+    },
+    reconcileAfterMinutes: e.RECONCILE_AFTER_MINUTES,
+    reconcileEveryMinutes: e.RECONCILE_EVERY_MINUTES,
+    ownerLineUserIds: e.SHOP_OWNER_LINE_USER_IDS.split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+    sinopac: sp
+      ? {
+          shopNo: sp.SINOPAC_SHOP_NO,
+          hashA1: sp.SINOPAC_HASH_A1,
+          hashA2: sp.SINOPAC_HASH_A2,
+          hashB1: sp.SINOPAC_HASH_B1,
+          hashB2: sp.SINOPAC_HASH_B2,
+          keyId: sp.SINOPAC_KEY_ID,
+          apiBaseUrl: e.SINOPAC_API_BASE_URL.endsWith('/') ? e.SINOPAC_API_BASE_URL : `${e.SINOPAC_API_BASE_URL}/`,
+        }
+      : null,
+    ecpay: ec
+      ? {
+          merchantId: ec.ECPAY_MERCHANT_ID,
+          hashKey: ec.ECPAY_HASH_KEY,
+          hashIv: ec.ECPAY_HASH_IV,
+          apiBaseUrl: e.ECPAY_API_BASE_URL,
+          isProduction: e.ECPAY_API_BASE_URL === ECPAY_PRODUCTION_ORIGIN,
+        }
+      : null,
+  };
+  return deepFreeze(cfg);
+}
+
+/** Reads process.env once. A bad setting prints one line naming it and exits. */
+export function loadConfigOrExit(): Config {
+  try {
+    return parseConfig(process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`config error: ${err.message}\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+}
+
+/** Secrets never reach logs: a redacted view for startup logging. */
+export function describeConfig(c: Config): Record<string, unknown> {
+  return {
+    port: c.port,
+    publicBaseUrl: c.publicBaseUrl,
+    queuePrefix: c.queuePrefix,
+    lineApi: c.line.apiBaseUrl,
+    holdMinutes: c.holdMinutes,
+    owners: c.ownerLineUserIds.length,
+    sinopac: c.sinopac ? { shopNo: c.sinopac.shopNo, apiBaseUrl: c.sinopac.apiBaseUrl } : 'off',
+    ecpay: c.ecpay ? { merchantId: c.ecpay.merchantId, apiBaseUrl: c.ecpay.apiBaseUrl } : 'off',
+  };
+}
+
+/** Database-only commands (migrate, seed, check:invariants) need nothing but DATABASE_URL. */
+export function loadDatabaseUrlOrExit(): string {
+  const r = z.object({ DATABASE_URL: z.string().min(1) }).safeParse(process.env);
+  if (!r.success) {
+    process.stderr.write('config error: DATABASE_URL is required\n');
+    process.exit(1);
+  }
+  return r.data.DATABASE_URL;
+}

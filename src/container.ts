@@ -1,0 +1,63 @@
+import type { Config } from './config';
+import { createDb, Db } from './data/db';
+import { createRedis, Redis } from './data/redis';
+import { OwnerService } from './domain/owner';
+import { Gateways, PaymentService } from './domain/payments';
+import { buildGateways } from './gateways/build-gateways';
+import { Queues } from './jobs/queues';
+import { AfterCommit, ShopBot } from './line/bot';
+import { Delivery } from './line/delivery';
+import { LineApi, LineClient } from './line/line-client';
+import { createLogger, Logger } from './logger';
+
+/** Everything a process needs, built once from the frozen config. */
+export interface Container {
+  config: Config;
+  log: Logger;
+  db: Db;
+  redis: Redis;
+  queues: Queues;
+  line: LineApi;
+  delivery: Delivery;
+  payments: PaymentService;
+  owner: OwnerService;
+  bot: ShopBot;
+  gateways: Gateways;
+  close(): Promise<void>;
+}
+
+export interface ContainerOptions {
+  log?: Logger;
+  db?: Db;
+  poolMax?: number;
+  lineTimeoutMs?: number;
+  gatewayTimeoutMs?: number;
+}
+
+export function createContainer(config: Config, opts: ContainerOptions = {}): Container {
+  const log = opts.log ?? createLogger(config.logLevel);
+  const db = opts.db ?? createDb(config.databaseUrl, { poolMax: opts.poolMax ?? 10 });
+  const redis = createRedis(config.redisUrl, 'producer');
+  const queues = new Queues(redis, config.queuePrefix, log);
+  const line = new LineClient({
+    channelAccessToken: config.line.channelAccessToken,
+    apiBaseUrl: config.line.apiBaseUrl,
+    timeoutMs: opts.lineTimeoutMs,
+    logger: log,
+  });
+  const delivery = new Delivery(db, line, log);
+  const gateways = buildGateways(config, log, opts.gatewayTimeoutMs);
+  let bot: ShopBot;
+  const runAfterCommit = (after: AfterCommit) => bot.runAfterCommit(after);
+  const payments = new PaymentService(db, config, gateways, queues, log, runAfterCommit);
+  const owner = new OwnerService(config, () => payments);
+  bot = new ShopBot({ db, config, log, line, queues, payments, owner });
+  return {
+    config, log, db, redis, queues, line, delivery, payments, owner, bot, gateways,
+    async close() {
+      await queues.close().catch(() => undefined);
+      redis.disconnect();
+      if (!opts.db) await db.destroy();
+    },
+  };
+}

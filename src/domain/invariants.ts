@@ -1,0 +1,44 @@
+import type { Db } from '../data/db';
+
+/**
+ * Stock and payment invariants. Tests run this after every file that touches orders;
+ * `npm run check:invariants` runs it against any database. Each violation is one line.
+ */
+export async function checkInvariants(db: Db): Promise<string[]> {
+  const out: string[] = [];
+  const q = async (sql: string) => (await db.raw(sql)).rows as Array<Record<string, unknown>>;
+
+  for (const r of await q('SELECT id, sku, stock_on_hand, stock_reserved FROM products WHERE stock_on_hand < 0 OR stock_reserved < 0 OR stock_on_hand - stock_reserved < 0')) {
+    out.push(`product ${r.sku}: on hand ${r.stock_on_hand}, reserved ${r.stock_reserved} (negative stock or availability)`);
+  }
+  for (const r of await q(`SELECT p.sku, p.stock_reserved, coalesce(h.held, 0) AS held FROM products p
+      LEFT JOIN (SELECT product_id, sum(qty)::int AS held FROM reservations WHERE status = 'held' GROUP BY product_id) h ON h.product_id = p.id
+      WHERE p.stock_reserved <> coalesce(h.held, 0)`)) {
+    out.push(`product ${r.sku}: reserved ${r.stock_reserved} but held reservations sum to ${r.held}`);
+  }
+  for (const r of await q(`SELECT o.order_no, count(*)::int AS n FROM order_events e JOIN orders o ON o.id = e.order_id
+      WHERE e.to_status IN ('paid', 'paid_no_stock') AND e.from_status IS DISTINCT FROM e.to_status GROUP BY o.order_no HAVING count(*) > 1`)) {
+    out.push(`order ${r.order_no}: marked paid ${r.n} times`);
+  }
+  for (const r of await q(`SELECT order_id, count(*)::int AS n FROM payment_attempts WHERE status = 'paid' GROUP BY order_id HAVING count(*) > 1`)) {
+    out.push(`order id ${r.order_id}: ${r.n} paid attempts`);
+  }
+  for (const r of await q(`SELECT id FROM reservations WHERE (committed_at IS NOT NULL AND released_at IS NOT NULL)
+      OR (status = 'held' AND (committed_at IS NOT NULL OR released_at IS NOT NULL))
+      OR (status = 'committed' AND committed_at IS NULL) OR (status = 'released' AND released_at IS NULL)`)) {
+    out.push(`reservation ${r.id}: status and timestamps disagree (committed and released?)`);
+  }
+  for (const r of await q(`SELECT o.order_no, o.status, r.status AS rstatus, count(*)::int AS n FROM orders o JOIN reservations r ON r.order_id = o.id
+      WHERE (o.status = 'pending_payment' AND r.status <> 'held')
+         OR (o.status IN ('expired', 'cancelled') AND r.status = 'held')
+         OR (o.status IN ('paid', 'shipped', 'completed') AND r.status = 'held')
+      GROUP BY o.order_no, o.status, r.status`)) {
+    out.push(`order ${r.order_no} (${r.status}) has ${r.n} ${r.rstatus} reservation(s)`);
+  }
+  for (const r of await q(`SELECT o.order_no FROM orders o WHERE o.status IN ('paid', 'shipped', 'completed')
+      AND (SELECT coalesce(sum(qty), 0) FROM reservations r WHERE r.order_id = o.id AND r.status = 'committed')
+        <> (SELECT sum(qty) FROM order_lines l WHERE l.order_id = o.id)`)) {
+    out.push(`order ${r.order_no}: paid but its committed stock does not match its lines`);
+  }
+  return out;
+}

@@ -1,0 +1,394 @@
+import axios, { AxiosError } from 'axios';
+import type { Logger } from 'pino';
+import type { EcpayConfig } from '../../config';
+import { GatewayError } from '../payment-gateway';
+import { checkMacValue, verifyCheckMacValue } from './check-mac-value';
+
+/**
+ * ECPay AIO protocol client (specs/ecpay-aio.md). Builds the browser-posted AioCheckOut form,
+ * verifies notifications, and calls the two server-to-server APIs the shop needs
+ * (QueryTradeInfo/V5 and CreditDetail/DoAction). No database, no express, no process.env.
+ */
+
+export type EcpayChoosePayment = 'Credit' | 'ATM' | 'CVS';
+export type EcpayDoActionType = 'C' | 'R' | 'E' | 'N';
+
+export interface EcpayClientOptions {
+  config: EcpayConfig;
+  /** Per-request timeout for server-to-server calls. */
+  timeoutMs?: number;
+  logger?: Logger;
+  now?: () => Date;
+}
+
+export interface CheckoutFormInput {
+  /** Our trade number for this attempt, [A-Za-z0-9]{1,20}, never reused. */
+  merchantTradeNo: string;
+  /** Integer TWD. */
+  totalAmount: number;
+  /** One line per item, e.g. "珍珠奶茶 x2"; sanitised and joined with '#'. */
+  itemLines: string[];
+  /** Plain ASCII; anything else is dropped. Default 'LINE shop order'. */
+  tradeDesc?: string;
+  choosePayment: EcpayChoosePayment;
+  returnUrl: string;
+  /** Credit only (ECPay ignores it for ATM/CVS). */
+  orderResultUrl: string;
+  /** ATM/CVS only. */
+  paymentInfoUrl: string;
+  clientBackUrl: string;
+  /** ATM: days to pay, 1–60 (default: ECPay's 3). */
+  atmExpireDays?: number;
+  /** CVS: minutes to pay, 1–86400 (default: ECPay's 10080). */
+  cvsStoreExpireMinutes?: number;
+  customField1?: string;
+  customField2?: string;
+  /** Defaults to now(). */
+  merchantTradeDate?: Date;
+}
+
+export interface EcpayCheckoutForm {
+  /** Absolute URL of AioCheckOut/V5 on the configured host. */
+  action: string;
+  /** Every field to post, CheckMacValue included. */
+  fields: Record<string, string>;
+}
+
+export type EcpayCallbackVerification =
+  | { ok: true; fields: Record<string, string> }
+  | { ok: false; reason: 'BAD_MAC' | 'WRONG_MERCHANT' | 'MALFORMED' };
+
+export interface DoActionInput {
+  merchantTradeNo: string;
+  /** ECPay's TradeNo. */
+  tradeNo: string;
+  action: EcpayDoActionType;
+  /** Integer TWD the action applies to. */
+  totalAmount: number;
+}
+
+export type DoActionResult = Record<string, string> & { RtnCode: string; RtnMsg: string };
+
+const ITEM_NAME_MAX = 400;
+const TRADE_DESC_MAX = 200;
+const CUSTOM_FIELD_MAX = 50;
+const DEFAULT_TRADE_DESC = 'LINE shop order';
+const DEFAULT_ITEM_NAME = '商品';
+const TAIPEI_OFFSET_MS = 8 * 60 * 60 * 1000;
+const MERCHANT_TRADE_NO = /^[A-Za-z0-9]{1,20}$/;
+
+// ---------------------------------------------------------------------------------------------
+// Small helpers shared with the gateway and the sandbox.
+
+/** Escapes text for HTML element content and double- or single-quoted attribute values. */
+export function escapeHtml(s: string): string {
+  return s
+    .replace(/&/g, '&amp;')
+    .replace(/"/g, '&quot;')
+    .replace(/'/g, '&#39;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;');
+}
+
+const pad = (n: number, w = 2) => String(n).padStart(w, '0');
+
+/** `yyyy/MM/dd HH:mm:ss` in Asia/Taipei (UTC+8 all year: Taiwan has no daylight saving time). */
+export function formatEcpayDateTime(d: Date): string {
+  const t = new Date(d.getTime() + TAIPEI_OFFSET_MS);
+  return (
+    `${t.getUTCFullYear()}/${pad(t.getUTCMonth() + 1)}/${pad(t.getUTCDate())} ` +
+    `${pad(t.getUTCHours())}:${pad(t.getUTCMinutes())}:${pad(t.getUTCSeconds())}`
+  );
+}
+
+/** `yyyy/MM/dd` in Asia/Taipei. */
+export function formatEcpayDate(d: Date): string {
+  return formatEcpayDateTime(d).slice(0, 10);
+}
+
+/**
+ * Item names: '#' is ECPay's line separator; quotes, brackets, colons and angle brackets have broken
+ * MACs or been rejected in the wild (spec §5.4, §12); '&', '=' and '%' would corrupt QueryTradeInfo's
+ * raw answer, which echoes ItemName unencoded (§9.2). They become spaces; letters in any script
+ * (Chinese included) and ordinary punctuation are kept.
+ */
+export function sanitizeItemLine(line: string): string {
+  return line
+    .normalize('NFC')
+    .replace(/[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u2028\u2029\ufeff]/g, ' ')
+    .replace(/[#"'`<>[\]{}:\\|&^~%=]/g, ' ')
+    .replace(/\s+/g, ' ')
+    .trim();
+}
+
+/** Joins sanitised lines with '#', keeping the result within `max` UTF-16 units without splitting a character. */
+export function buildItemName(lines: readonly string[], max = ITEM_NAME_MAX): string {
+  const clean = lines.map(sanitizeItemLine).filter((l) => l !== '');
+  const joined = clean.length > 0 ? clean.join('#') : DEFAULT_ITEM_NAME;
+  if (joined.length <= max) return joined;
+  let out = '';
+  for (const ch of joined) {
+    if (out.length + ch.length > max - 1) break;
+    out += ch;
+  }
+  return `${out.replace(/[#\s]+$/, '')}…`;
+}
+
+function plainAsciiDesc(desc: string | undefined): string {
+  if (desc === undefined) return DEFAULT_TRADE_DESC;
+  const clean = desc
+    .replace(/[^A-Za-z0-9 .,()_-]/g, ' ')
+    .replace(/\s+/g, ' ')
+    .trim()
+    .slice(0, TRADE_DESC_MAX)
+    .trim();
+  return clean === '' ? DEFAULT_TRADE_DESC : clean;
+}
+
+function customField(name: string, v: string): string {
+  // ECPay allows only a few punctuation characters here; our values are ids, so be strict.
+  if (v.length > CUSTOM_FIELD_MAX || !/^[A-Za-z0-9 ,.#()$[\];%{}:/?&@!_-]*$/.test(v)) {
+    throw new RangeError(`${name} must be at most ${CUSTOM_FIELD_MAX} characters of letters, digits and ECPay-safe punctuation`);
+  }
+  return v;
+}
+
+function clampInt(n: number, lo: number, hi: number): number {
+  if (!Number.isFinite(n)) return lo;
+  return Math.min(hi, Math.max(lo, Math.floor(n)));
+}
+
+/** Parses a url-encoded answer the way ECPay's PHP SDK does: a literal '+' is data, not a space (spec §9.2). */
+export function parseEcpayRawBody(body: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of new URLSearchParams(body.replace(/[\r\n]+$/, '').replace(/\+/g, '%2B'))) out[k] = v;
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+export class EcpayClient {
+  private readonly config: EcpayConfig;
+  private readonly origin: string;
+  private readonly timeoutMs: number;
+  private readonly logger: Logger | undefined;
+  private readonly now: () => Date;
+
+  constructor(opts: EcpayClientOptions) {
+    this.config = opts.config;
+    this.origin = opts.config.apiBaseUrl.replace(/\/+$/, '');
+    this.timeoutMs = opts.timeoutMs ?? 15000;
+    this.logger = opts.logger;
+    this.now = opts.now ?? (() => new Date());
+  }
+
+  get merchantId(): string {
+    return this.config.merchantId;
+  }
+
+  /** Builds the AioCheckOut/V5 form the shopper's browser must post (spec §5). */
+  buildCheckoutForm(input: CheckoutFormInput): EcpayCheckoutForm {
+    if (!MERCHANT_TRADE_NO.test(input.merchantTradeNo)) {
+      throw new RangeError('merchantTradeNo must match [A-Za-z0-9]{1,20}');
+    }
+    if (!Number.isSafeInteger(input.totalAmount) || input.totalAmount < 1) {
+      throw new RangeError('totalAmount must be a positive integer (TWD)');
+    }
+    if (input.returnUrl === input.orderResultUrl) {
+      throw new RangeError('ReturnURL must not equal OrderResultURL');
+    }
+    const fields: Record<string, string> = {
+      MerchantID: this.config.merchantId,
+      MerchantTradeNo: input.merchantTradeNo,
+      MerchantTradeDate: formatEcpayDateTime(input.merchantTradeDate ?? this.now()),
+      PaymentType: 'aio',
+      TotalAmount: String(input.totalAmount),
+      TradeDesc: plainAsciiDesc(input.tradeDesc),
+      ItemName: buildItemName(input.itemLines),
+      ReturnURL: input.returnUrl,
+      ChoosePayment: input.choosePayment,
+      EncryptType: '1',
+      ClientBackURL: input.clientBackUrl,
+      // Y so that notifications and queries carry gwsr (CreditRefundId) and the payer details.
+      NeedExtraPaidInfo: 'Y',
+    };
+    if (input.choosePayment === 'Credit') {
+      fields.OrderResultURL = input.orderResultUrl;
+    } else {
+      fields.PaymentInfoURL = input.paymentInfoUrl;
+      if (input.choosePayment === 'ATM' && input.atmExpireDays !== undefined) {
+        fields.ExpireDate = String(clampInt(input.atmExpireDays, 1, 60));
+      }
+      if (input.choosePayment === 'CVS' && input.cvsStoreExpireMinutes !== undefined) {
+        fields.StoreExpireDate = String(clampInt(input.cvsStoreExpireMinutes, 1, 86400));
+      }
+    }
+    if (input.customField1 !== undefined) fields.CustomField1 = customField('customField1', input.customField1);
+    if (input.customField2 !== undefined) fields.CustomField2 = customField('customField2', input.customField2);
+    fields.CheckMacValue = checkMacValue(fields, this.config.hashKey, this.config.hashIv);
+    return { action: `${this.origin}/Cashier/AioCheckOut/V5`, fields };
+  }
+
+  /** A complete UTF-8 page that posts the form on load, with a button in case scripts are off. */
+  renderAutoSubmitPage(form: EcpayCheckoutForm, opts: { title?: string } = {}): string {
+    const title = escapeHtml(opts.title ?? '前往綠界付款');
+    const inputs = Object.entries(form.fields)
+      .map(([k, v]) => `      <input type="hidden" name="${escapeHtml(k)}" value="${escapeHtml(v)}">`)
+      .join('\n');
+    return `<!DOCTYPE html>
+<html lang="zh-Hant-TW">
+<head>
+  <meta charset="utf-8">
+  <meta name="viewport" content="width=device-width, initial-scale=1">
+  <meta name="referrer" content="no-referrer">
+  <title>${title}</title>
+  <style>
+    body { font-family: system-ui, -apple-system, "PingFang TC", "Noto Sans TC", "Microsoft JhengHei", sans-serif; margin: 0; padding: 2.5rem 1.25rem; text-align: center; color: #222; }
+    p { margin: 0 0 1.5rem; }
+    button { font-size: 1.1rem; padding: .8rem 2.2rem; border: 0; border-radius: .5rem; background: #06c755; color: #fff; }
+  </style>
+</head>
+<body>
+  <p>正在前往綠界付款頁面，請稍候…</p>
+  <form id="ecpay-checkout" method="post" action="${escapeHtml(form.action)}" accept-charset="UTF-8">
+${inputs}
+    <button type="submit">前往付款</button>
+  </form>
+  <script>document.getElementById('ecpay-checkout').submit();</script>
+</body>
+</html>
+`;
+  }
+
+  /**
+   * Checks a ReturnURL / PaymentInfoURL / OrderResultURL body: the MAC over every received field
+   * except CheckMacValue, then that it is addressed to our merchant. Fields come back unchanged.
+   */
+  verifyCallback(body: Record<string, unknown>): EcpayCallbackVerification {
+    if (body === null || typeof body !== 'object') return { ok: false, reason: 'MALFORMED' };
+    const fields: Record<string, string> = {};
+    for (const [k, v] of Object.entries(body)) {
+      if (typeof v !== 'string') return { ok: false, reason: 'MALFORMED' };
+      fields[k] = v;
+    }
+    if (!fields.CheckMacValue || !fields.MerchantID || !fields.MerchantTradeNo) {
+      return { ok: false, reason: 'MALFORMED' };
+    }
+    if (!verifyCheckMacValue(fields, this.config.hashKey, this.config.hashIv)) {
+      return { ok: false, reason: 'BAD_MAC' };
+    }
+    if (fields.MerchantID !== this.config.merchantId) return { ok: false, reason: 'WRONG_MERCHANT' };
+    return { ok: true, fields };
+  }
+
+  /** QueryTradeInfo/V5 (spec §9): the authoritative state of one trade, MAC-verified. */
+  async queryTradeInfo(merchantTradeNo: string): Promise<Record<string, string>> {
+    if (!MERCHANT_TRADE_NO.test(merchantTradeNo)) {
+      throw new RangeError('merchantTradeNo must match [A-Za-z0-9]{1,20}');
+    }
+    const params: Record<string, string> = {
+      MerchantID: this.config.merchantId,
+      MerchantTradeNo: merchantTradeNo,
+      TimeStamp: String(Math.floor(this.now().getTime() / 1000)),
+    };
+    params.CheckMacValue = checkMacValue(params, this.config.hashKey, this.config.hashIv);
+    const body = await this.post('/Cashier/QueryTradeInfo/V5', params, 'QueryTradeInfo', true);
+    const fields = parseEcpayRawBody(body);
+    if (!fields.CheckMacValue) {
+      // ECPay answers errors (bad MAC, stale TimeStamp, unknown parameters) without a MAC.
+      throw new GatewayError('BAD_RESPONSE', 'QueryTradeInfo answered without CheckMacValue', false, {
+        body: body.slice(0, 200),
+      });
+    }
+    if (!verifyCheckMacValue(fields, this.config.hashKey, this.config.hashIv)) {
+      throw new GatewayError('BAD_SIGNATURE', 'QueryTradeInfo answer failed CheckMacValue verification', false, {
+        merchantTradeNo,
+      });
+    }
+    if (fields.MerchantID !== this.config.merchantId || fields.MerchantTradeNo !== merchantTradeNo) {
+      throw new GatewayError('BAD_RESPONSE', 'QueryTradeInfo answered for another trade', false, {
+        merchantTradeNo,
+        answeredMerchantId: fields.MerchantID,
+        answeredMerchantTradeNo: fields.MerchantTradeNo,
+      });
+    }
+    if (fields.TradeStatus === undefined) {
+      throw new GatewayError('BAD_RESPONSE', 'QueryTradeInfo answer has no TradeStatus', false, { merchantTradeNo });
+    }
+    return fields;
+  }
+
+  /**
+   * CreditDetail/DoAction (spec §10): capture (C), refund (R), cancel capture (E), abandon (N).
+   * The answer carries no MAC. A refund is not idempotent, so a timeout or a connection lost after
+   * sending is reported as not retryable: the outcome is unknown and must be checked first.
+   */
+  async doAction(input: DoActionInput): Promise<DoActionResult> {
+    if (!MERCHANT_TRADE_NO.test(input.merchantTradeNo)) {
+      throw new RangeError('merchantTradeNo must match [A-Za-z0-9]{1,20}');
+    }
+    if (!Number.isSafeInteger(input.totalAmount) || input.totalAmount < 1) {
+      throw new RangeError('totalAmount must be a positive integer (TWD)');
+    }
+    const params: Record<string, string> = {
+      MerchantID: this.config.merchantId,
+      MerchantTradeNo: input.merchantTradeNo,
+      TradeNo: input.tradeNo,
+      Action: input.action,
+      TotalAmount: String(input.totalAmount),
+    };
+    params.CheckMacValue = checkMacValue(params, this.config.hashKey, this.config.hashIv);
+    const body = await this.post('/CreditDetail/DoAction', params, 'DoAction', false);
+    const fields: Record<string, string> = {};
+    for (const [k, v] of new URLSearchParams(body.trim())) fields[k] = v;
+    if (fields.RtnCode === undefined) {
+      throw new GatewayError('BAD_RESPONSE', 'DoAction answer has no RtnCode', false, { body: body.slice(0, 200) });
+    }
+    if (fields.CheckMacValue && !verifyCheckMacValue(fields, this.config.hashKey, this.config.hashIv)) {
+      throw new GatewayError('BAD_SIGNATURE', 'DoAction answer failed CheckMacValue verification', false, {
+        merchantTradeNo: input.merchantTradeNo,
+      });
+    }
+    return { ...fields, RtnCode: fields.RtnCode, RtnMsg: fields.RtnMsg ?? '' };
+  }
+
+  /** POSTs a form and returns the body text; transport failures become GatewayError. */
+  private async post(path: string, params: Record<string, string>, op: string, idempotent: boolean): Promise<string> {
+    const url = `${this.origin}${path}`;
+    const started = Date.now();
+    let res;
+    try {
+      res = await axios.post<string>(url, new URLSearchParams(params).toString(), {
+        timeout: this.timeoutMs,
+        headers: { 'Content-Type': 'application/x-www-form-urlencoded', Accept: 'text/html, text/plain, */*' },
+        responseType: 'text',
+        transformResponse: [(d: unknown) => d],
+        validateStatus: () => true,
+        maxRedirects: 0,
+      });
+    } catch (err) {
+      const e = err as AxiosError;
+      const code = e.code ?? 'UNKNOWN';
+      const timedOut = code === 'ECONNABORTED' || code === 'ETIMEDOUT';
+      // Nothing reached ECPay when the connection could not even be opened: always safe to retry.
+      const notSent = code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EAI_AGAIN';
+      this.logger?.warn({ op, merchantTradeNo: params.MerchantTradeNo, code, ms: Date.now() - started }, 'ecpay call failed');
+      if (timedOut) {
+        throw new GatewayError('TIMEOUT', `ECPay ${op} timed out after ${this.timeoutMs} ms`, idempotent, { op });
+      }
+      throw new GatewayError('NETWORK', `ECPay ${op} network error (${code})`, idempotent || notSent, { op, code });
+    }
+    const text = typeof res.data === 'string' ? res.data : String(res.data ?? '');
+    this.logger?.debug({ op, merchantTradeNo: params.MerchantTradeNo, status: res.status, ms: Date.now() - started }, 'ecpay call');
+    if (res.status !== 200) {
+      // 403 is ECPay's rate limit (back off ~30 min); 5xx is theirs. Other statuses will not improve.
+      const retryable = res.status >= 500 || res.status === 403;
+      throw new GatewayError('HTTP_STATUS', `ECPay ${op} answered HTTP ${res.status}`, retryable, {
+        op,
+        status: res.status,
+        body: text.slice(0, 200),
+      });
+    }
+    return text;
+  }
+}

@@ -1,0 +1,192 @@
+import { Job, Worker } from 'bullmq';
+import type { Container } from '../container';
+import { createRedis, Redis } from '../data/redis';
+import { withTransaction } from '../data/db';
+import { notifyOwners, notifyShopper } from '../domain/notifications';
+import { expireOrder } from '../domain/orders';
+import { AfterCommit } from '../line/bot';
+import { text } from '../line/views';
+import { T } from '../texts';
+import { MAINTENANCE_JOBS, QUEUE_NAMES } from './queues';
+
+export interface WorkerOptions {
+  /** How often the sweepers look for work that missed its job (Redis outage, crash). */
+  sweepEveryMs?: number;
+  /** Only sweep rows older than this, so fresh work gets to its own job first. */
+  sweepGraceMs?: number;
+  concurrency?: number;
+  /** Off in tests that drive one sweep by hand. */
+  schedules?: boolean;
+}
+
+const isFinal = (job: Job) => job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+
+/** Expires one order if its hold has passed: stock released once, shopper told after commit. */
+export async function runExpiry(c: Container, orderId: number): Promise<boolean> {
+  const after = new AfterCommit();
+  const expired = await withTransaction(c.db, async (trx) => {
+    after.outboxIds.length = 0;
+    const o = await expireOrder(trx, orderId);
+    if (o) await notifyShopper(trx, after, o.line_user_id, `order:${o.id}:expired`, [text(T.expiredNotice(o.order_no))]);
+    return o;
+  });
+  await c.bot.runAfterCommit(after);
+  return expired !== null;
+}
+
+export class Sweeper {
+  constructor(private readonly c: Container, private readonly graceMs: number) {}
+
+  async inbox(): Promise<number> {
+    const rows = await this.c.db('line_events')
+      .whereNull('processed_at')
+      .whereNull('failed_at')
+      .whereRaw(`received_at < now() - (? * interval '1 millisecond')`, [this.graceMs])
+      .orderBy('id')
+      .limit(1000)
+      .select('id');
+    await this.c.queues.enqueueEvents(rows.map((r) => r.id));
+    return rows.length;
+  }
+
+  async outbox(): Promise<number> {
+    const rows = await this.c.db('outbox_messages')
+      .where((q) => q.where('status', 'pending').orWhere((q2) => q2.where('status', 'sending').andWhere('claimed_until', '<', this.c.db.fn.now())))
+      .whereRaw(`created_at < now() - (? * interval '1 millisecond')`, [this.graceMs])
+      .orderBy('id')
+      .limit(1000)
+      .select('id');
+    await this.c.queues.enqueueDeliveries(rows.map((r) => r.id));
+    return rows.length;
+  }
+
+  async expiry(): Promise<number> {
+    const rows = await this.c.db('orders')
+      .where('status', 'pending_payment')
+      .where('hold_expires_at', '<', this.c.db.fn.now())
+      .orderBy('id')
+      .limit(500)
+      .select('id');
+    let n = 0;
+    for (const r of rows) if (await runExpiry(this.c, r.id)) n++;
+    return n;
+  }
+
+  async dailySummary(): Promise<void> {
+    const c = this.c;
+    const day = await c.db.raw<{ rows: Array<{ d: string }> }>("SELECT to_char(now() AT TIME ZONE 'Asia/Taipei', 'YYYY-MM-DD') AS d");
+    const d = day.rows[0]!.d;
+    const [stats] = await c.db('orders')
+      .whereRaw("(created_at AT TIME ZONE 'Asia/Taipei')::date = ?::date", [d])
+      .select(
+        c.db.raw('count(*)::int AS orders'),
+        c.db.raw("count(*) FILTER (WHERE paid_at IS NOT NULL)::int AS paid"),
+        c.db.raw('coalesce(sum(paid_amount), 0)::int AS amount'),
+      );
+    const after = new AfterCommit();
+    await withTransaction(c.db, (trx) =>
+      notifyOwners(trx, after, c.config, `summary:${d}`, [text(T.ownerDailySummary(d, stats.orders, stats.paid, stats.amount))]),
+    );
+    await c.bot.runAfterCommit(after);
+  }
+}
+
+/** Starts every BullMQ worker of the shop. close() stops taking jobs and waits for running ones. */
+export async function startWorkers(c: Container, opts: WorkerOptions = {}): Promise<{ close(): Promise<void>; sweeper: Sweeper }> {
+  const connection: Redis = createRedis(c.config.redisUrl, 'worker');
+  const prefix = c.config.queuePrefix;
+  const concurrency = opts.concurrency ?? 8;
+  const sweeper = new Sweeper(c, opts.sweepGraceMs ?? 10_000);
+  const log = c.log;
+
+  const events = new Worker(
+    QUEUE_NAMES.events,
+    async (job: Job<{ id: number }>) => {
+      try {
+        return await c.bot.processInboxEvent(job.data.id);
+      } catch (err) {
+        const message = err instanceof Error ? err.message : String(err);
+        await c.db('line_events')
+          .where({ id: job.data.id })
+          .update({ attempts: c.db.raw('attempts + 1'), last_error: message.slice(0, 500), ...(isFinal(job) ? { failed_at: c.db.fn.now() } : {}) })
+          .catch(() => undefined);
+        throw err;
+      }
+    },
+    { connection, prefix, concurrency },
+  );
+
+  const deliveries = new Worker(QUEUE_NAMES.deliveries, async (job: Job<{ id: number }>) => c.delivery.deliver(job.data.id, isFinal(job)), {
+    connection,
+    prefix,
+    concurrency,
+  });
+
+  const orders = new Worker(
+    QUEUE_NAMES.orders,
+    async (job: Job) => {
+      switch (job.name) {
+        case 'expire-order':
+          return runExpiry(c, job.data.orderId);
+        case 'payment-notification':
+          return c.payments.processNotification(job.data.notificationId, isFinal(job));
+        case 'reconcile-attempt':
+          return c.payments.reconcileAttempt(job.data.attemptId);
+        case 'refund':
+          return c.payments.executeRefund(job.data.refundId);
+        default:
+          throw new Error(`unknown orders job ${job.name}`);
+      }
+    },
+    { connection, prefix, concurrency },
+  );
+
+  const maintenance = new Worker(
+    QUEUE_NAMES.maintenance,
+    async (job: Job) => {
+      switch (job.name) {
+        case MAINTENANCE_JOBS.inboxSweep:
+          return sweeper.inbox();
+        case MAINTENANCE_JOBS.outboxSweep:
+          return sweeper.outbox();
+        case MAINTENANCE_JOBS.expirySweep:
+          return sweeper.expiry();
+        case MAINTENANCE_JOBS.reconcileSweep:
+          return c.payments.reconcileSweep();
+        case MAINTENANCE_JOBS.dailySummary:
+          return sweeper.dailySummary();
+        default:
+          return null;
+      }
+    },
+    { connection, prefix, concurrency: 1 },
+  );
+
+  const workers = [events, deliveries, orders, maintenance];
+  for (const w of workers) {
+    w.on('failed', (job, err) => log.warn({ queue: w.name, job: job?.name, id: job?.id, attempts: job?.attemptsMade, err: err.message }, 'job failed'));
+    w.on('error', (err) => log.debug({ queue: w.name, err: err.message }, 'worker connection error'));
+  }
+
+  if (opts.schedules !== false) {
+    const every = opts.sweepEveryMs ?? 15_000;
+    const m = c.queues.maintenance;
+    await m.upsertJobScheduler(MAINTENANCE_JOBS.inboxSweep, { every }, { name: MAINTENANCE_JOBS.inboxSweep });
+    await m.upsertJobScheduler(MAINTENANCE_JOBS.outboxSweep, { every }, { name: MAINTENANCE_JOBS.outboxSweep });
+    await m.upsertJobScheduler(MAINTENANCE_JOBS.expirySweep, { every: Math.max(every, 1000) }, { name: MAINTENANCE_JOBS.expirySweep });
+    await m.upsertJobScheduler(
+      MAINTENANCE_JOBS.reconcileSweep,
+      { every: Math.round(c.config.reconcileEveryMinutes * 60_000) },
+      { name: MAINTENANCE_JOBS.reconcileSweep },
+    );
+    await m.upsertJobScheduler(MAINTENANCE_JOBS.dailySummary, { pattern: '0 0 21 * * *', tz: 'Asia/Taipei' }, { name: MAINTENANCE_JOBS.dailySummary });
+  }
+
+  return {
+    sweeper,
+    async close() {
+      await Promise.all(workers.map((w) => w.close()));
+      connection.disconnect();
+    },
+  };
+}

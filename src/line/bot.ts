@@ -1,0 +1,301 @@
+import type { messagingApi, webhook } from '@line/bot-sdk';
+import type { Config } from '../config';
+import type { Db, Trx } from '../data/db';
+import { withTransaction } from '../data/db';
+import { CATALOG_PAGE_SIZE, listCatalogPage } from '../domain/catalog';
+import { changeCart, getCart } from '../domain/cart';
+import { cancelOrder, checkout, InsufficientStockError, Order, orderLines, recentOrders } from '../domain/orders';
+import { OwnerService } from '../domain/owner';
+import type { PaymentService, PreparedPayment } from '../domain/payments';
+import type { Queues } from '../jobs/queues';
+import type { Logger } from '../logger';
+import { STATUS_LABEL, T } from '../texts';
+import { Command, OWNER_COMMANDS, parseCommand, parsePostback, Postback } from './command-parser';
+import { addOutboxMessage } from './delivery';
+import type { LineApi } from './line-client';
+import * as V from './views';
+
+type Message = messagingApi.Message;
+
+/** Reply tokens are good for about a minute after LINE sent the event; keep a margin. */
+const REPLY_WINDOW_MS = 50_000;
+
+export interface BotDeps {
+  db: Db;
+  config: Config;
+  log: Logger;
+  line: LineApi;
+  queues: Queues;
+  payments: PaymentService;
+  owner: OwnerService;
+}
+
+/** Work to do after COMMIT: enqueue deliveries and delayed jobs. Never inside the transaction. */
+export class AfterCommit {
+  readonly outboxIds: number[] = [];
+  readonly tasks: Array<() => Promise<void>> = [];
+}
+
+interface Ctx {
+  trx: Trx;
+  userId: string;
+  after: AfterCommit;
+  event: webhook.Event;
+}
+
+export class ShopBot {
+  constructor(private readonly d: BotDeps) {}
+
+  private isOwner(userId: string): boolean {
+    return this.d.config.ownerLineUserIds.includes(userId);
+  }
+
+  /**
+   * Processes one stored webhook event exactly once: its effects, its reply (as an outbox row)
+   * and the inbox row's processed mark commit in one transaction. Work that must call a bank
+   * happens before that transaction and is idempotent on the event id.
+   */
+  async processInboxEvent(inboxId: number): Promise<'processed' | 'already' | 'missing'> {
+    const row = await this.d.db('line_events').where({ id: inboxId }).first();
+    if (!row) return 'missing';
+    if (row.processed_at) return 'already';
+    const event = row.payload as webhook.Event;
+    const receivedAt: Date = row.received_at;
+    const userId = event.source?.type === 'user' ? event.source.userId ?? null : null;
+
+    const prepared = await this.prepare(event, userId);
+
+    const after = new AfterCommit();
+    const done = await withTransaction(this.d.db, async (trx) => {
+      after.outboxIds.length = 0;
+      after.tasks.length = 0;
+      const locked = await trx('line_events').where({ id: inboxId }).forUpdate().first('processed_at');
+      if (locked.processed_at) return false;
+      const replies = await this.apply(trx, event, userId, after, prepared);
+      const replyTo = userId ?? groupOrRoomId(event);
+      if (replies.length && replyTo) {
+        const replyToken = 'replyToken' in event ? (event.replyToken ?? null) : null;
+        const id = await addOutboxMessage(trx, {
+          recipient: replyTo,
+          messages: replies.slice(0, 5),
+          kind: 'reply',
+          dedupeKey: `event:${row.webhook_event_id}:reply`,
+          replyToken,
+          replyDeadline: replyToken ? new Date(receivedAt.getTime() + REPLY_WINDOW_MS) : null,
+        });
+        if (id !== null) after.outboxIds.push(id);
+      }
+      await trx('line_events')
+        .where({ id: inboxId })
+        .update({ processed_at: trx.fn.now(), attempts: trx.raw('attempts + 1'), last_error: null });
+      return true;
+    });
+    if (!done) return 'already';
+    await this.runAfterCommit(after);
+    return 'processed';
+  }
+
+  async runAfterCommit(after: AfterCommit): Promise<void> {
+    const q = this.d.queues;
+    await q.tryEnqueue('deliveries', () => q.enqueueDeliveries(after.outboxIds));
+    for (const t of after.tasks) await q.tryEnqueue('after-commit task', t);
+  }
+
+  /** Pre-transaction work that calls the outside world (profiles, bank order creation). */
+  private async prepare(event: webhook.Event, userId: string | null): Promise<PreparedPayment | { displayName: string | null } | null> {
+    if (event.mode === 'standby' || !userId) return null;
+    if (event.type === 'follow') {
+      const profile = await this.d.line.getProfile(userId);
+      return { displayName: profile?.displayName ?? null };
+    }
+    if (event.type === 'postback') {
+      const pb = parsePostback(event.postback.data);
+      if (pb.action === 'pay') {
+        await this.d.line.showLoading(userId, 10);
+        return this.d.payments.preparePayment({ userId, orderNo: pb.orderNo, method: pb.method, requestKey: event.webhookEventId });
+      }
+    }
+    return null;
+  }
+
+  private async apply(
+    trx: Trx,
+    event: webhook.Event,
+    userId: string | null,
+    after: AfterCommit,
+    prepared: PreparedPayment | { displayName: string | null } | null,
+  ): Promise<Message[]> {
+    if (event.mode === 'standby') return []; // another channel owns the chat: send nothing
+    const source = event.source;
+    if (source && source.type !== 'user') {
+      // Shopping is 1:1 only (orders and payments are personal); groups get one polite note.
+      if (event.type === 'join' || (event.type === 'message' && 'replyToken' in event)) return [V.text(T.groupOnly)];
+      return [];
+    }
+    if (!userId) return [];
+    await this.touchUser(trx, userId, event);
+    const ctx: Ctx = { trx, userId, after, event };
+
+    switch (event.type) {
+      case 'follow': {
+        const name = prepared && 'displayName' in prepared ? prepared.displayName : null;
+        if (name) await trx('line_users').where({ user_id: userId }).update({ display_name: name });
+        return [V.text(T.welcome(name)), V.text(T.help)];
+      }
+      case 'unfollow':
+        return [];
+      case 'message':
+        if (event.message.type !== 'text') return [V.text(T.nonText)];
+        return this.onCommand(ctx, parseCommand(event.message.text));
+      case 'postback':
+        return this.onPostback(ctx, parsePostback(event.postback.data), prepared as PreparedPayment | null);
+      default:
+        this.d.log.debug({ type: event.type }, 'event type ignored');
+        return [];
+    }
+  }
+
+  private async touchUser(trx: Trx, userId: string, event: webhook.Event): Promise<void> {
+    const following = event.type !== 'unfollow';
+    const patch: Record<string, unknown> = { updated_at: trx.fn.now() };
+    if (event.type === 'follow') Object.assign(patch, { following: true, followed_at: trx.fn.now() });
+    if (event.type === 'unfollow') Object.assign(patch, { following: false, unfollowed_at: trx.fn.now() });
+    await trx('line_users')
+      .insert({ user_id: userId, following, ...(event.type === 'follow' ? { followed_at: trx.fn.now() } : {}), ...(event.type === 'unfollow' ? { unfollowed_at: trx.fn.now() } : {}) })
+      .onConflict('user_id')
+      .merge(patch);
+  }
+
+  // -------------------------------------------------------------------------------------------
+
+  private async onCommand(ctx: Ctx, cmd: Command): Promise<Message[]> {
+    if (OWNER_COMMANDS.has(cmd.kind)) {
+      if (!this.isOwner(ctx.userId)) return [V.text(T.ownerOnly)];
+      return this.d.owner.handle(ctx.trx, ctx.userId, cmd, ctx.after);
+    }
+    switch (cmd.kind) {
+      case 'menu':
+        return this.menu(ctx, 1);
+      case 'cart':
+        return [V.cartMessage(await getCart(ctx.trx, ctx.userId))];
+      case 'cart-usage':
+        return [V.text(T.cartUsage)];
+      case 'qty-invalid':
+        return [V.text(T.qtyInvalid)];
+      case 'cart-set':
+        return this.cartChange(ctx, cmd.ref, cmd.change);
+      case 'checkout':
+        return this.checkout(ctx, null);
+      case 'orders':
+        return [V.ordersListMessage(await recentOrders(ctx.trx, ctx.userId))];
+      case 'order':
+        return this.orderDetail(ctx, cmd.orderNo);
+      case 'cancel':
+        return this.cancel(ctx, cmd.orderNo);
+      case 'help':
+        return [V.text(this.isOwner(ctx.userId) ? `${T.help}\n\n${T.ownerHelp}` : T.help)];
+      default:
+        return [V.text(T.unknown)];
+    }
+  }
+
+  private async onPostback(ctx: Ctx, pb: Postback, prepared: PreparedPayment | null): Promise<Message[]> {
+    switch (pb.action) {
+      case 'menu':
+        return this.menu(ctx, pb.page);
+      case 'add':
+      case 'inc':
+        return this.cartChange(ctx, pb.productId, { op: 'add', delta: 1 }, pb.action === 'inc');
+      case 'dec':
+        return this.cartChange(ctx, pb.productId, { op: 'add', delta: -1 }, true);
+      case 'cart':
+        return [V.cartMessage(await getCart(ctx.trx, ctx.userId))];
+      case 'checkout':
+        return this.checkout(ctx, pb.cartVersion);
+      case 'order':
+        return this.orderDetail(ctx, pb.orderNo);
+      case 'cancel':
+        return this.cancel(ctx, pb.orderNo);
+      case 'pay':
+        if (!prepared) return [V.text(T.unknown)];
+        return this.d.payments.completePayment(ctx.trx, prepared, ctx.after);
+      default:
+        return [V.text(T.unknown)];
+    }
+  }
+
+  private async menu(ctx: Ctx, page: number): Promise<Message[]> {
+    const { products, total, pages } = await listCatalogPage(ctx.trx, page);
+    return [V.catalogMessage(products, Math.min(page, pages), pages, total, CATALOG_PAGE_SIZE)];
+  }
+
+  private async cartChange(ctx: Ctx, ref: string | number, change: Parameters<typeof changeCart>[3], showCart = false): Promise<Message[]> {
+    const r = await changeCart(ctx.trx, ctx.userId, ref, change);
+    switch (r.kind) {
+      case 'unknown-product':
+        return [V.text(T.productUnknown(r.ref))];
+      case 'inactive':
+        return [V.text(T.productInactive(r.product.name))];
+      case 'not-enough':
+        return [V.text(T.notEnoughStock(r.product.name, r.available))];
+      case 'qty-invalid':
+        return [V.text(T.qtyInvalid)];
+      case 'too-many-lines':
+        return [V.text(T.cartTooManyLines)];
+      case 'updated': {
+        const cart = await getCart(ctx.trx, ctx.userId);
+        return showCart ? [V.cartMessage(cart)] : [V.text(T.cartUpdated(r.product.name, r.qty)), V.cartMessage(cart)];
+      }
+    }
+  }
+
+  private async checkout(ctx: Ctx, cartVersion: number | null): Promise<Message[]> {
+    const methods = this.d.payments.availableMethods();
+    try {
+      // A savepoint: a failed reservation rolls back the order but not the reply we write after it.
+      const r = await ctx.trx.transaction((sp) =>
+        checkout(sp, { userId: ctx.userId, cartVersion, holdMinutes: this.d.config.holdMinutes.default }),
+      );
+      switch (r.kind) {
+        case 'created':
+          ctx.after.tasks.push(() => this.d.queues.scheduleExpiry(r.order.id, r.order.hold_expires_at));
+          return [V.orderCreatedMessage(r.order, r.lines, methods)];
+        case 'existing':
+          if (r.order.status === 'pending_payment') return [V.orderCreatedMessage(r.order, r.lines, methods)];
+          return [V.orderDetailMessage(r.order, r.lines, methods)];
+        case 'stale-cart':
+          return [V.cartMessage(await getCart(ctx.trx, ctx.userId))];
+        case 'empty':
+          if (r.pending) return [V.orderDetailMessage(r.pending, await orderLines(ctx.trx, r.pending.id), methods)];
+          return [V.text(T.cartEmpty)];
+        case 'inactive':
+          return [V.text(r.names.map((n) => T.productInactive(n)).join('\n'))];
+      }
+    } catch (err) {
+      if (!(err instanceof InsufficientStockError)) throw err;
+      const cart = await getCart(ctx.trx, ctx.userId);
+      const lines = cart.lines.filter((l) => l.qty > l.available).map((l) => T.notEnoughStock(l.name, Math.max(0, l.available)));
+      return [V.text(T.checkoutStockChanged(lines.length ? lines : [T.checkoutBusy])), V.cartMessage(cart)];
+    }
+  }
+
+  private async orderDetail(ctx: Ctx, orderNo: string): Promise<Message[]> {
+    const order = await ctx.trx('orders').where({ order_no: orderNo, line_user_id: ctx.userId }).first<Order>();
+    if (!order) return [V.text(T.orderUnknown(orderNo))];
+    return [V.orderDetailMessage(order, await orderLines(ctx.trx, order.id), this.d.payments.availableMethods())];
+  }
+
+  private async cancel(ctx: Ctx, orderNo: string): Promise<Message[]> {
+    const r = await cancelOrder(ctx.trx, ctx.userId, orderNo);
+    if (r.kind === 'not-found') return [V.text(T.orderUnknown(orderNo))];
+    if (r.kind === 'not-allowed') return [V.text(T.cancelNotAllowed(orderNo, STATUS_LABEL[r.order.status] ?? r.order.status))];
+    return [V.text(T.cancelDone(orderNo))];
+  }
+}
+
+function groupOrRoomId(event: webhook.Event): string | null {
+  const s = event.source;
+  if (s?.type === 'group') return s.groupId;
+  if (s?.type === 'room') return s.roomId;
+  return null;
+}

@@ -1,0 +1,192 @@
+/**
+ * Turns a shopper's text into a command. Full-width digits, letters and spaces are folded by
+ * NFKC; English keywords are case-insensitive. Pure: no I/O.
+ */
+
+export type QtyOp = { op: 'set'; qty: number } | { op: 'add'; delta: number };
+
+export type Command =
+  | { kind: 'menu' }
+  | { kind: 'cart' }
+  | { kind: 'cart-set'; ref: string; change: QtyOp }
+  | { kind: 'cart-usage' }
+  | { kind: 'qty-invalid' }
+  | { kind: 'checkout' }
+  | { kind: 'orders' }
+  | { kind: 'order'; orderNo: string }
+  | { kind: 'cancel'; orderNo: string }
+  | { kind: 'help' }
+  | { kind: 'owner-today' }
+  | { kind: 'owner-ship'; orderNo: string; tracking: string | null }
+  | { kind: 'owner-complete'; orderNo: string }
+  | { kind: 'owner-stock-list' }
+  | { kind: 'owner-stock-set'; sku: string; qty: number }
+  | { kind: 'owner-refund'; orderNo: string; amount: number | null }
+  | { kind: 'owner-usage'; which: 'ship' | 'stock' | 'refund' }
+  | { kind: 'unknown' };
+
+export const MAX_LINE_QTY = 99;
+
+export function normalizeText(text: string): string {
+  return text.normalize('NFKC').replace(/\s+/g, ' ').trim();
+}
+
+const MENU = new Set(['商品', 'menu', 'products', '商品目錄', '目錄']);
+const CART = new Set(['購物車', 'cart']);
+const CHECKOUT = new Set(['結帳', 'checkout']);
+const ORDERS = new Set(['訂單', 'orders', 'order']);
+const CANCEL = new Set(['取消', 'cancel']);
+const HELP = new Set(['說明', 'help', '?', '幫助']);
+
+const ORDER_NO = /^[A-Za-z][0-9]{6,}$/;
+
+function parseQty(token: string): QtyOp | null {
+  const m = /^([+-]?)(\d{1,6})$/.exec(token);
+  if (!m) return null;
+  const n = Number(m[2]);
+  if (m[1] === '+') return { op: 'add', delta: n };
+  if (m[1] === '-') return { op: 'add', delta: -n };
+  return { op: 'set', qty: n };
+}
+
+export function parseCommand(raw: string): Command {
+  const text = normalizeText(raw);
+  if (!text) return { kind: 'unknown' };
+  const parts = text.split(' ');
+  const head = parts[0]!.toLowerCase();
+  const args = parts.slice(1);
+
+  if (args.length === 0) {
+    if (MENU.has(head)) return { kind: 'menu' };
+    if (CART.has(head)) return { kind: 'cart' };
+    if (CHECKOUT.has(head)) return { kind: 'checkout' };
+    if (ORDERS.has(head)) return { kind: 'orders' };
+    if (HELP.has(head)) return { kind: 'help' };
+    if (head === '今日訂單') return { kind: 'owner-today' };
+    if (head === '庫存') return { kind: 'owner-stock-list' };
+    if (head === '出貨') return { kind: 'owner-usage', which: 'ship' };
+    if (head === '退款') return { kind: 'owner-usage', which: 'refund' };
+    if (CANCEL.has(head)) return { kind: 'unknown' };
+  }
+
+  if (CART.has(head)) {
+    if (args.length !== 2) return { kind: 'cart-usage' };
+    const change = parseQty(args[1]!);
+    if (!change) return { kind: 'qty-invalid' };
+    return { kind: 'cart-set', ref: args[0]!, change };
+  }
+  if (ORDERS.has(head) && args.length === 1 && ORDER_NO.test(args[0]!)) {
+    return { kind: 'order', orderNo: args[0]!.toUpperCase() };
+  }
+  if (CANCEL.has(head) && args.length === 1 && ORDER_NO.test(args[0]!)) {
+    return { kind: 'cancel', orderNo: args[0]!.toUpperCase() };
+  }
+  if (head === '出貨') {
+    if (args.length < 1 || args.length > 2 || !ORDER_NO.test(args[0]!)) return { kind: 'owner-usage', which: 'ship' };
+    return { kind: 'owner-ship', orderNo: args[0]!.toUpperCase(), tracking: args[1] ?? null };
+  }
+  if (head === '完成' && args.length === 1 && ORDER_NO.test(args[0]!)) {
+    return { kind: 'owner-complete', orderNo: args[0]!.toUpperCase() };
+  }
+  if (head === '庫存') {
+    if (args.length !== 2 || !/^\d{1,6}$/.test(args[1]!)) return { kind: 'owner-usage', which: 'stock' };
+    return { kind: 'owner-stock-set', sku: args[0]!.toUpperCase(), qty: Number(args[1]) };
+  }
+  if (head === '退款') {
+    if (args.length < 1 || args.length > 2 || !ORDER_NO.test(args[0]!)) return { kind: 'owner-usage', which: 'refund' };
+    if (args[1] !== undefined && !/^\d{1,7}$/.test(args[1])) return { kind: 'owner-usage', which: 'refund' };
+    return { kind: 'owner-refund', orderNo: args[0]!.toUpperCase(), amount: args[1] === undefined ? null : Number(args[1]) };
+  }
+  return { kind: 'unknown' };
+}
+
+export const OWNER_COMMANDS: ReadonlySet<Command['kind']> = new Set([
+  'owner-today',
+  'owner-ship',
+  'owner-complete',
+  'owner-stock-list',
+  'owner-stock-set',
+  'owner-refund',
+  'owner-usage',
+]);
+
+/** Postback data: URL-encoded `action=<verb>&key=value`, ≤ 300 characters, self-contained. */
+export type Postback =
+  | { action: 'menu'; page: number }
+  | { action: 'add'; productId: number }
+  | { action: 'inc'; productId: number }
+  | { action: 'dec'; productId: number }
+  | { action: 'cart' }
+  | { action: 'checkout'; cartVersion: number | null }
+  | { action: 'pay'; orderNo: string; method: string }
+  | { action: 'order'; orderNo: string }
+  | { action: 'cancel'; orderNo: string }
+  | { action: 'invalid' };
+
+const int = (s: string | null, min = 0): number | null => {
+  if (s === null || !/^\d{1,9}$/.test(s)) return null;
+  const n = Number(s);
+  return n >= min ? n : null;
+};
+
+export function parsePostback(data: string): Postback {
+  if (data.length > 300) return { action: 'invalid' };
+  const p = new URLSearchParams(data);
+  const o = p.get('o');
+  const orderNo = o && ORDER_NO.test(o) ? o.toUpperCase() : null;
+  switch (p.get('action')) {
+    case 'menu': {
+      const page = int(p.get('page') ?? '1', 1);
+      return page ? { action: 'menu', page } : { action: 'invalid' };
+    }
+    case 'add':
+    case 'inc':
+    case 'dec': {
+      const productId = int(p.get('p'), 1);
+      return productId ? { action: p.get('action') as 'add' | 'inc' | 'dec', productId } : { action: 'invalid' };
+    }
+    case 'cart':
+      return { action: 'cart' };
+    case 'checkout':
+      return { action: 'checkout', cartVersion: int(p.get('v')) };
+    case 'pay': {
+      const method = p.get('m');
+      return orderNo && method ? { action: 'pay', orderNo, method } : { action: 'invalid' };
+    }
+    case 'order':
+      return orderNo ? { action: 'order', orderNo } : { action: 'invalid' };
+    case 'cancel':
+      return orderNo ? { action: 'cancel', orderNo } : { action: 'invalid' };
+    default:
+      return { action: 'invalid' };
+  }
+}
+
+export function postbackData(pb: Exclude<Postback, { action: 'invalid' }>): string {
+  const p = new URLSearchParams();
+  p.set('action', pb.action);
+  switch (pb.action) {
+    case 'menu':
+      p.set('page', String(pb.page));
+      break;
+    case 'add':
+    case 'inc':
+    case 'dec':
+      p.set('p', String(pb.productId));
+      break;
+    case 'checkout':
+      if (pb.cartVersion !== null) p.set('v', String(pb.cartVersion));
+      break;
+    case 'pay':
+      p.set('o', pb.orderNo);
+      p.set('m', pb.method);
+      break;
+    case 'order':
+    case 'cancel':
+      p.set('o', pb.orderNo);
+      break;
+    case 'cart':
+      break;
+  }
+  return p.toString();
+}

@@ -1,0 +1,127 @@
+import type { messagingApi } from '@line/bot-sdk';
+import type { Db, Trx } from '../data/db';
+import type { Logger } from '../logger';
+import type { LineApi } from './line-client';
+import { checkMessages } from './message-limits';
+
+/**
+ * The one way the bot talks to people. Messages are written to outbox_messages inside the
+ * transaction that caused them and delivered after commit:
+ * - a reply while the event's reply token is fresh (free, no quota), otherwise a push;
+ * - every push carries the row's retry key, so a retried push is accepted at most once (409 = done);
+ * - 429 / 5xx / timeouts retry with backoff (the caller's job system), other 4xx are recorded
+ *   as undeliverable and never retried.
+ */
+
+export interface NewMessage {
+  recipient: string;
+  messages: messagingApi.Message[];
+  kind: string;
+  /** Unique key for notifications that must be sent once (e.g. `order:12:paid:shopper`). */
+  dedupeKey?: string;
+  replyToken?: string | null;
+  replyDeadline?: Date | null;
+}
+
+export class InvalidMessageError extends Error {
+  override readonly name = 'InvalidMessageError';
+}
+
+/** Writes a message to the outbox in the caller's transaction. Returns null if dedupeKey was already used. */
+export async function addOutboxMessage(trx: Trx, m: NewMessage): Promise<number | null> {
+  const problems = checkMessages(m.messages);
+  if (problems.length) throw new InvalidMessageError(`message breaks LINE limits: ${problems.join('; ')}`);
+  const rows = await trx('outbox_messages')
+    .insert({
+      dedupe_key: m.dedupeKey ?? null,
+      kind: m.kind,
+      recipient: m.recipient,
+      reply_token: m.replyToken ?? null,
+      reply_deadline: m.replyDeadline ?? null,
+      messages: JSON.stringify(m.messages),
+    })
+    .onConflict('dedupe_key')
+    .ignore()
+    .returning('id');
+  return rows[0]?.id ?? null;
+}
+
+export class RetryableDeliveryError extends Error {
+  override readonly name = 'RetryableDeliveryError';
+}
+
+export type DeliveryResult = 'sent' | 'skipped' | 'undeliverable';
+
+export class Delivery {
+  constructor(
+    private readonly db: Db,
+    private readonly line: LineApi,
+    private readonly log: Logger,
+    private readonly claimSeconds = 60,
+  ) {}
+
+  /**
+   * Delivers one outbox message. Throws RetryableDeliveryError when trying again later can help;
+   * on the final attempt the message is marked failed instead.
+   */
+  async deliver(id: number, finalAttempt = false): Promise<DeliveryResult> {
+    const claimed = await this.db('outbox_messages')
+      .where({ id })
+      .andWhere((q) =>
+        q.where('status', 'pending').orWhere((q2) => q2.where('status', 'sending').andWhere('claimed_until', '<', this.db.fn.now())),
+      )
+      .update({
+        status: 'sending',
+        attempts: this.db.raw('attempts + 1'),
+        claimed_until: this.db.raw(`now() + interval '${this.claimSeconds} seconds'`),
+      })
+      .returning(['id', 'recipient', 'reply_token', 'reply_deadline', 'messages', 'retry_key', 'attempts', 'kind']);
+    const row = claimed[0] as
+      | { id: number; recipient: string; reply_token: string | null; reply_deadline: Date | null; messages: messagingApi.Message[]; retry_key: string; attempts: number; kind: string }
+      | undefined;
+    if (!row) return 'skipped';
+
+    const user = await this.db('line_users').where({ user_id: row.recipient }).first('following');
+    if (user && user.following === false) {
+      await this.finish(row.id, 'undeliverable', { last_error: 'recipient unfollowed the account' });
+      return 'undeliverable';
+    }
+
+    // A reply token is tried once, while fresh; a retry after an unclear reply falls back to push.
+    const tryReply = row.reply_token !== null && row.attempts === 1 && row.reply_deadline !== null && row.reply_deadline.getTime() > Date.now();
+    if (tryReply) {
+      const r = await this.line.reply(row.reply_token!, row.messages);
+      if (r.ok) {
+        await this.finish(row.id, 'sent', { delivered_via: 'reply', line_request_id: r.requestId, last_status: 200 });
+        return 'sent';
+      }
+      if (!r.invalidReplyToken) {
+        return this.failed(row.id, r.status, r.message, r.retryable, finalAttempt);
+      }
+      this.log.info({ outboxId: row.id }, 'reply token refused; falling back to push');
+    }
+
+    const p = await this.line.push(row.recipient, row.messages, row.retry_key);
+    if (p.ok) {
+      await this.finish(row.id, 'sent', { delivered_via: 'push', line_request_id: p.requestId, last_status: p.duplicate ? 409 : 200 });
+      return 'sent';
+    }
+    return this.failed(row.id, p.status, p.message, p.retryable, finalAttempt);
+  }
+
+  private async failed(id: number, status: number | null, message: string, retryable: boolean, finalAttempt: boolean): Promise<DeliveryResult> {
+    if (retryable && !finalAttempt) {
+      await this.db('outbox_messages').where({ id }).update({ status: 'pending', claimed_until: null, last_status: status, last_error: message });
+      throw new RetryableDeliveryError(`delivery ${id} failed (${status ?? 'network'}): ${message}`);
+    }
+    await this.finish(id, retryable ? 'failed' : 'undeliverable', { last_status: status, last_error: message });
+    this.log.error({ outboxId: id, status, message }, 'message not delivered');
+    return 'undeliverable';
+  }
+
+  private async finish(id: number, status: 'sent' | 'undeliverable' | 'failed', extra: Record<string, unknown>): Promise<void> {
+    await this.db('outbox_messages')
+      .where({ id })
+      .update({ status, claimed_until: null, ...(status === 'sent' ? { sent_at: this.db.fn.now() } : {}), ...extra });
+  }
+}

@@ -1,0 +1,130 @@
+import { HTTPFetchError, messagingApi } from '@line/bot-sdk';
+import type { Logger } from '../logger';
+
+export type SendOutcome =
+  | { ok: true; requestId: string | null; duplicate: boolean }
+  | {
+      ok: false;
+      status: number | null;
+      retryable: boolean;
+      invalidReplyToken: boolean;
+      message: string;
+      requestId: string | null;
+    };
+
+/** The few Messaging API calls the shop makes, with LINE's error semantics already applied. */
+export interface LineApi {
+  reply(replyToken: string, messages: messagingApi.Message[]): Promise<SendOutcome>;
+  push(to: string, messages: messagingApi.Message[], retryKey: string): Promise<SendOutcome>;
+  getProfile(userId: string): Promise<{ displayName: string } | null>;
+  showLoading(chatId: string, seconds: number): Promise<void>;
+}
+
+export interface LineClientOptions {
+  channelAccessToken: string;
+  apiBaseUrl: string;
+  timeoutMs?: number;
+  logger: Logger;
+}
+
+class Timeout extends Error {}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout;
+  return Promise.race([
+    p,
+    new Promise<T>((_, reject) => {
+      timer = setTimeout(() => reject(new Timeout(`timed out after ${ms} ms`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+function bodyMessage(body: string): string {
+  try {
+    const j = JSON.parse(body) as { message?: string };
+    return j.message ?? body.slice(0, 200);
+  } catch {
+    return body.slice(0, 200);
+  }
+}
+
+/**
+ * Classifies a failed send per LINE's rules (spec §2.4, §2.6): 409 = already accepted,
+ * 429 rate limit / 5xx / network / timeout = retry, monthly limit and other 4xx = give up.
+ */
+export function classifySendError(err: unknown): SendOutcome {
+  if (err instanceof HTTPFetchError) {
+    const requestId = err.headers?.get?.('x-line-request-id') ?? null;
+    const message = bodyMessage(err.body ?? '');
+    if (err.status === 409) {
+      return { ok: true, duplicate: true, requestId: err.headers?.get?.('x-line-accepted-request-id') ?? requestId };
+    }
+    const monthly = err.status === 429 && /monthly limit/i.test(message);
+    const retryable = !monthly && (err.status === 429 || err.status >= 500);
+    return {
+      ok: false,
+      status: err.status,
+      retryable,
+      invalidReplyToken: err.status === 400 && /reply token/i.test(message),
+      message,
+      requestId,
+    };
+  }
+  const message = err instanceof Timeout ? 'timeout' : err instanceof Error ? `network: ${err.message}` : 'unknown error';
+  return { ok: false, status: null, retryable: true, invalidReplyToken: false, message, requestId: null };
+}
+
+export class LineClient implements LineApi {
+  private readonly api: messagingApi.MessagingApiClient;
+  private readonly timeoutMs: number;
+  private readonly log: Logger;
+
+  constructor(opts: LineClientOptions) {
+    this.api = new messagingApi.MessagingApiClient({
+      channelAccessToken: opts.channelAccessToken,
+      baseURL: opts.apiBaseUrl,
+    });
+    this.timeoutMs = opts.timeoutMs ?? 10_000;
+    this.log = opts.logger;
+  }
+
+  async reply(replyToken: string, messages: messagingApi.Message[]): Promise<SendOutcome> {
+    try {
+      const res = await withTimeout(this.api.replyMessageWithHttpInfo({ replyToken, messages }), this.timeoutMs);
+      return { ok: true, duplicate: false, requestId: res.httpResponse.headers.get('x-line-request-id') };
+    } catch (err) {
+      const out = classifySendError(err);
+      this.log.warn({ outcome: out }, 'LINE reply failed');
+      return out;
+    }
+  }
+
+  async push(to: string, messages: messagingApi.Message[], retryKey: string): Promise<SendOutcome> {
+    try {
+      const res = await withTimeout(this.api.pushMessageWithHttpInfo({ to, messages }, retryKey), this.timeoutMs);
+      return { ok: true, duplicate: false, requestId: res.httpResponse.headers.get('x-line-request-id') };
+    } catch (err) {
+      const out = classifySendError(err);
+      if (!out.ok) this.log.warn({ outcome: out, retryKey }, 'LINE push failed');
+      return out;
+    }
+  }
+
+  async getProfile(userId: string): Promise<{ displayName: string } | null> {
+    try {
+      const p = await withTimeout(this.api.getProfile(userId), Math.min(this.timeoutMs, 3000));
+      return { displayName: p.displayName };
+    } catch (err) {
+      this.log.info({ err: err instanceof Error ? err.message : String(err) }, 'LINE profile unavailable');
+      return null;
+    }
+  }
+
+  async showLoading(chatId: string, seconds: number): Promise<void> {
+    try {
+      await withTimeout(this.api.showLoadingAnimation({ chatId, loadingSeconds: seconds }), 2000);
+    } catch {
+      // Cosmetic only: a missing spinner must never fail the request it decorates.
+    }
+  }
+}

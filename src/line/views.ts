@@ -1,0 +1,256 @@
+import type { messagingApi } from '@line/bot-sdk';
+import type { CartView } from '../domain/cart';
+import { available, Product } from '../domain/catalog';
+import type { Order, OrderLine } from '../domain/orders';
+import type { PaymentMethod } from '../gateways/payment-gateway';
+import { METHOD_LABEL, STATUS_LABEL, T, taipeiTime, twd } from '../texts';
+import { postbackData } from './command-parser';
+import { render } from './flex-renderer';
+
+/** Builds every message the bot sends, from flex-templates/ and texts.ts. Pure: no I/O. */
+
+type Message = messagingApi.Message;
+type FlexComponent = messagingApi.FlexComponent;
+
+export const text = (t: string): messagingApi.TextMessage => ({ type: 'text', text: t.length > 5000 ? t.slice(0, 4999) + '…' : t });
+
+const flex = (altText: string, contents: messagingApi.FlexContainer): messagingApi.FlexMessage => ({
+  type: 'flex',
+  altText: altText.length > 1500 ? altText.slice(0, 1499) + '…' : altText,
+  contents,
+});
+
+const clip = (s: string, n: number) => (s.length > n ? s.slice(0, n - 1) + '…' : s);
+
+export function catalogMessage(products: Product[], page: number, pages: number, total: number, pageSize: number): Message {
+  if (products.length === 0) return text(T.catalogEmpty);
+  const bubbles: messagingApi.FlexBubble[] = products.map((p) => {
+    const left = available(p);
+    const buttons: FlexComponent[] = [
+      left > 0
+        ? render('postback-button', { style: 'primary', label: T.addToCart, data: postbackData({ action: 'add', productId: p.id }) })
+        : render('postback-button', { style: 'secondary', label: T.soldOut, data: postbackData({ action: 'menu', page }) }),
+    ];
+    return render('product', {
+      imageUrl: p.image_url,
+      name: clip(p.name, 60),
+      description: clip(p.description || ' ', 120),
+      price: twd(p.price),
+      stockText: left > 0 ? T.stockLeft(left) : T.soldOut,
+      stockColor: left > 0 ? '#888888' : '#E74C3C',
+      skuText: `#${p.id} ・ ${p.sku}`,
+      buttons,
+    });
+  });
+  if (page < pages) {
+    const from = page * pageSize + 1;
+    bubbles.push(
+      render('catalog-more', {
+        title: T.moreProducts,
+        hint: T.moreProductsHint(from, Math.min(total, from + pageSize - 1), total),
+        buttonLabel: T.nextPage,
+        data: postbackData({ action: 'menu', page: page + 1 }),
+      }),
+    );
+  }
+  return flex(T.catalogAlt(page, pages), { type: 'carousel', contents: bubbles });
+}
+
+export function cartMessage(cart: CartView): Message {
+  if (cart.lines.length === 0) return text(T.cartEmpty);
+  const lines = cart.lines.map((l) =>
+    render('cart-line', {
+      name: clip(l.name, 40) + (l.active ? '' : `（${T.soldOut}）`),
+      lineTotal: twd(l.price * l.qty),
+      unitText: `${twd(l.price)} ・ ${l.available > 0 ? T.stockLeft(l.available) : T.soldOut}`,
+      qty: String(l.qty),
+      decData: postbackData({ action: 'dec', productId: l.product_id }),
+      incData: postbackData({ action: 'inc', productId: l.product_id }),
+    }),
+  );
+  return flex(
+    T.cartAlt(cart.count, cart.subtotal),
+    render('cart', {
+      title: T.cartTitle,
+      lines,
+      subtotalLabel: T.subtotal,
+      subtotal: twd(cart.subtotal),
+      checkoutLabel: T.checkout,
+      checkoutData: postbackData({ action: 'checkout', cartVersion: cart.version }),
+      continueLabel: T.continueShopping,
+      menuData: postbackData({ action: 'menu', page: 1 }),
+    }),
+  );
+}
+
+const lineRows = (lines: OrderLine[]): FlexComponent[] =>
+  lines.map((l) => render('order-line', { text: `${clip(l.name, 40)} × ${l.qty}`, lineTotal: twd(l.line_total) }));
+
+export function paymentButtons(order: Pick<Order, 'order_no'>, methods: readonly PaymentMethod[]): FlexComponent[] {
+  return methods.map((m, i) =>
+    render('postback-button', {
+      style: i === 0 ? 'primary' : 'secondary',
+      label: METHOD_LABEL[m] ?? m,
+      data: postbackData({ action: 'pay', orderNo: order.order_no, method: m }),
+    }),
+  );
+}
+
+export function orderCreatedMessage(order: Order, lines: OrderLine[], methods: readonly PaymentMethod[]): Message {
+  const cancel = render('postback-button', { style: 'link', label: T.cancelOrder, data: postbackData({ action: 'cancel', orderNo: order.order_no }) });
+  return flex(
+    T.orderCreatedAlt(order.order_no, order.total),
+    render('order-created', {
+      title: T.orderCreatedTitle,
+      orderNo: order.order_no,
+      lines: lineRows(lines),
+      totalLabel: T.total,
+      total: twd(order.total),
+      holdText: T.holdUntil(order.hold_expires_at),
+      prompt: methods.length ? T.choosePayment : T.noPaymentMethods,
+      buttons: [...paymentButtons(order, methods), cancel],
+    }),
+  );
+}
+
+export function ordersListMessage(orders: Order[]): Message {
+  if (orders.length === 0) return text(T.ordersEmpty);
+  return flex(
+    T.ordersAlt(orders.length),
+    render('orders-list', {
+      title: T.ordersTitle,
+      rows: orders.map((o) =>
+        render('order-row', {
+          orderNo: o.order_no,
+          summary: `${STATUS_LABEL[o.status] ?? o.status} ・ ${twd(o.total)} ・ ${taipeiTime(o.created_at)}`,
+          viewLabel: T.viewOrder,
+          data: postbackData({ action: 'order', orderNo: o.order_no }),
+        }),
+      ),
+    }),
+  );
+}
+
+const STATUS_COLOR: Record<string, string> = {
+  pending_payment: '#E67E22',
+  paid: '#06C755',
+  shipped: '#2980B9',
+  completed: '#06C755',
+  paid_no_stock: '#E74C3C',
+};
+
+export function orderDetailMessage(order: Order, lines: OrderLine[], methods: readonly PaymentMethod[]): Message {
+  const notes: FlexComponent[] = [];
+  if (order.status === 'pending_payment') notes.push(render('note', { text: T.holdUntil(order.hold_expires_at) }));
+  if (order.payment_method) notes.push(render('note', { text: METHOD_LABEL[order.payment_method] ?? order.payment_method }));
+  if (order.tracking_no) notes.push(render('note', { text: T.trackingNo(order.tracking_no) }));
+  const buttons =
+    order.status === 'pending_payment'
+      ? [
+          ...paymentButtons(order, methods),
+          render('postback-button', { style: 'link', label: T.cancelOrder, data: postbackData({ action: 'cancel', orderNo: order.order_no }) }),
+        ]
+      : [render('postback-button', { style: 'link', label: T.continueShopping, data: postbackData({ action: 'menu', page: 1 }) })];
+  return flex(
+    T.orderDetailAlt(order.order_no, STATUS_LABEL[order.status] ?? order.status),
+    render('order-detail', {
+      orderNo: order.order_no,
+      statusText: STATUS_LABEL[order.status] ?? order.status,
+      statusColor: STATUS_COLOR[order.status] ?? '#888888',
+      lines: lineRows(lines),
+      totalLabel: T.total,
+      total: twd(order.total),
+      notes,
+      buttons,
+    }),
+  );
+}
+
+export function receiptMessage(order: Order, lines: OrderLine[], method: string, late: boolean): Message {
+  return flex(
+    T.receiptAlt(order.order_no, order.total),
+    render('receipt', {
+      title: T.receiptTitle,
+      orderLabel: '訂單',
+      orderNo: order.order_no,
+      methodLabel: '付款方式',
+      method: METHOD_LABEL[method] ?? method,
+      amountLabel: T.amount,
+      amount: twd(order.total),
+      lines: lineRows(lines),
+      thanks: late ? `${T.lateRereserved}\n${T.receiptThanks}` : T.receiptThanks,
+    }),
+  );
+}
+
+export function ownerPaidMessage(order: Order, lines: OrderLine[], method: string, notes: string[] = []): Message {
+  return flex(
+    T.ownerPaidAlt(order.order_no, order.total),
+    render('owner-paid', {
+      title: T.ownerPaidTitle,
+      orderLabel: '訂單',
+      orderNo: order.order_no,
+      methodLabel: '付款方式',
+      method: METHOD_LABEL[method] ?? method,
+      amountLabel: T.amount,
+      amount: twd(order.total),
+      lines: lineRows(lines),
+      notes: notes.map((n) => render('note', { text: n })),
+    }),
+  );
+}
+
+export function virtualAccountMessage(args: {
+  orderNo: string; amount: number; bankCode: string; account: string; deadline: Date; otherMethods: FlexComponent[];
+}): Message {
+  return flex(
+    T.atmAlt(args.amount, args.deadline),
+    render('payment-info', {
+      title: T.atmTitle,
+      orderNo: args.orderNo,
+      rows: [
+        render('info-row', { label: T.bankCode, value: args.bankCode }),
+        render('info-row', { label: T.virtualAccount, value: args.account }),
+        render('info-row', { label: T.amount, value: twd(args.amount) }),
+        render('info-row', { label: T.deadline, value: taipeiTime(args.deadline) }),
+      ],
+      hint: T.switchMethodHint,
+      buttons: args.otherMethods,
+    }),
+  );
+}
+
+export function cvsCodeMessage(args: { orderNo: string; amount: number; code: string; deadline: Date }): Message {
+  return flex(
+    T.cvsAlt(args.amount, args.deadline),
+    render('payment-info', {
+      title: T.cvsTitle,
+      orderNo: args.orderNo,
+      rows: [
+        render('info-row', { label: T.cvsCode, value: args.code }),
+        render('info-row', { label: T.amount, value: twd(args.amount) }),
+        render('info-row', { label: T.deadline, value: taipeiTime(args.deadline) }),
+      ],
+      hint: T.cvsHint,
+      buttons: [],
+    }),
+  );
+}
+
+export function payLinkMessage(args: { orderNo: string; amount: number; method: string; url: string }): Message {
+  const label = METHOD_LABEL[args.method] ?? args.method;
+  return flex(
+    T.payLinkAlt(label, args.amount),
+    render('pay-link', {
+      title: T.payLinkTitle,
+      orderNo: args.orderNo,
+      methodLabel: '付款方式',
+      method: label,
+      amountLabel: T.amount,
+      amount: twd(args.amount),
+      hint: T.switchMethodHint,
+      buttonLabel: T.payNow,
+      url: args.url,
+    }),
+  );
+}

@@ -1,0 +1,26 @@
+import { describeConfig, loadConfigOrExit } from '../config';
+import { createContainer } from '../container';
+import { startWorkers } from '../jobs/worker';
+
+/** `npm run worker`: every BullMQ worker plus the sweepers and schedules. Stateless; scale freely. */
+async function main(): Promise<void> {
+  const config = loadConfigOrExit();
+  const c = createContainer(config);
+  const workers = await startWorkers(c);
+  c.log.info({ config: describeConfig(config) }, 'worker started');
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    c.log.info({ signal }, 'worker shutting down: finishing running jobs');
+    setTimeout(() => process.exit(1), 30_000).unref();
+    await workers.close(); // worker first, then queues, Redis and knex
+    await c.close();
+    c.log.info('worker stopped');
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+}
+
+void main();

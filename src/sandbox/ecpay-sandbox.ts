@@ -1,0 +1,949 @@
+import { randomInt } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { createServer, type Server } from 'node:http';
+import axios from 'axios';
+import express, { type Request, type Response } from 'express';
+import type { Logger } from 'pino';
+import { checkMacValue, verifyCheckMacValue } from '../gateways/ecpay/check-mac-value';
+import { escapeHtml, formatEcpayDate, formatEcpayDateTime } from '../gateways/ecpay/ecpay-client';
+import { parseEcpayDate } from '../gateways/ecpay/ecpay-gateway';
+
+/**
+ * A local stand-in for ECPay's AIO payment host (specs/ecpay-aio.md), for tests and `npm run dev`.
+ *
+ * It checks what real ECPay checks (CheckMacValue, required fields, unique MerchantTradeNo,
+ * QueryTradeInfo's 3-minute TimeStamp window), shows a zh-TW cashier, and sends ReturnURL /
+ * PaymentInfoURL notifications server-to-server with ECPay's retry behaviour (re-sent until the
+ * answer is exactly `1|OK`, at most 5 deliveries, re-sends carry RtnMsg=paid).
+ *
+ * Where the spec marks ECPay's behaviour as uncertain, the sandbox picks one plausible answer:
+ * - cashier errors other than 10200073 / 10300028 / 10200141 use the invented code 10100050;
+ * - QueryTradeInfo with a bad MAC or stale TimeStamp answers plain text without a MAC;
+ * - QueryTradeInfo for an unknown trade answers a signed body with TradeStatus 10200047;
+ * - a failed card payment sends no ReturnURL and then reports TradeStatus 10200095;
+ * - DoAction refusals answer RtnCode 0 with an explanatory RtnMsg.
+ */
+
+export interface EcpaySandboxMerchant {
+  merchantId: string;
+  hashKey: string;
+  hashIv: string;
+}
+
+export interface EcpaySandboxOptions {
+  merchants: EcpaySandboxMerchant[];
+  /** 0 (default) picks a free port. */
+  port?: number;
+  host?: '127.0.0.1';
+  logger?: Logger;
+  /** Waits between deliveries of one notification; at most 4 are used (5 deliveries in all). */
+  notifyRetryDelaysMs?: number[];
+  /** Timeout of each notification POST to the shop. */
+  notifyTimeoutMs?: number;
+  now?: () => Date;
+}
+
+export type SandboxChoosePayment = 'Credit' | 'ATM' | 'CVS';
+export type SandboxTradeStatus = 'created' | 'code-issued' | 'paid' | 'failed' | 'voided';
+
+export interface SandboxRefund {
+  amount: number;
+  at: Date;
+}
+
+export interface SandboxTrade {
+  merchantId: string;
+  merchantTradeNo: string;
+  /** ECPay's 16-digit TradeNo. */
+  tradeNo: string;
+  choosePayment: SandboxChoosePayment;
+  /** ECPay PaymentType: Credit_CreditCard, ATM_TAISHIN, CVS_CVS. */
+  paymentType: string;
+  totalAmount: number;
+  itemName: string;
+  tradeDesc: string;
+  merchantTradeDate: string;
+  tradeDate: Date;
+  returnUrl: string;
+  orderResultUrl: string | null;
+  paymentInfoUrl: string | null;
+  clientBackUrl: string | null;
+  needExtraPaidInfo: boolean;
+  customFields: [string, string, string, string];
+  status: SandboxTradeStatus;
+  paidAt: Date | null;
+  simulatePaid: boolean;
+  /** Credit authorisation serial (CreditRefundId). */
+  gwsr: string | null;
+  bankCode: string | null;
+  vAccount: string | null;
+  paymentNo: string | null;
+  /** ExpireDate as sent in PaymentInfoURL (ATM `yyyy/MM/dd`, CVS `yyyy/MM/dd HH:mm:ss`). */
+  expireDate: string | null;
+  paymentDeadline: Date | null;
+  refunds: SandboxRefund[];
+  /** The form as the browser posted it. */
+  checkoutFields: Record<string, string>;
+}
+
+export interface SandboxNotification {
+  kind: 'ReturnURL' | 'PaymentInfoURL';
+  url: string;
+  merchantTradeNo: string;
+  /** 1 for the first delivery of a chain. */
+  attempt: number;
+  fields: Record<string, string>;
+  /** HTTP status of the shop's answer, null when the request failed. */
+  status: number | null;
+  body: string | null;
+  error?: string;
+  at: Date;
+}
+
+export interface PayOptions {
+  /** Default true. False records the payment without posting ReturnURL (only QueryTradeInfo sees it). */
+  notify?: boolean;
+  /** SimulatePaid=1, as the dashboard's 模擬付款 button sends. */
+  simulatePaid?: boolean;
+  /** Only needed when two sandbox merchants use the same MerchantTradeNo. */
+  merchantId?: string;
+}
+
+export interface EcpaySandbox {
+  /** Origin to use as ECPAY_API_BASE_URL. */
+  readonly url: string;
+  /** Log of every notification delivery, oldest first (live array). */
+  readonly notifications: readonly SandboxNotification[];
+  /** Pays a credit trade, or an ATM / CVS trade whose code was issued; resolves after the first ReturnURL delivery. */
+  pay(merchantTradeNo: string, opts?: PayOptions): Promise<SandboxTrade>;
+  /** Marks an unpaid trade failed (no notification is sent). */
+  fail(merchantTradeNo: string, opts?: { merchantId?: string }): SandboxTrade;
+  /** One more delivery of the latest notification (ReturnURL when paid, else PaymentInfoURL), RtnMsg=paid. */
+  notifyAgain(merchantTradeNo: string, opts?: { merchantId?: string }): Promise<SandboxNotification>;
+  getTrade(merchantTradeNo: string, opts?: { merchantId?: string }): SandboxTrade | undefined;
+  trades(): SandboxTrade[];
+  refunds(merchantTradeNo: string, opts?: { merchantId?: string }): SandboxRefund[];
+  /** Resolves once no notification is being delivered or waiting for a retry. */
+  idle(): Promise<void>;
+  /** Stops retry timers, aborts deliveries in flight, closes the server and its connections. */
+  close(): Promise<void>;
+}
+
+const DEFAULT_RETRY_DELAYS_MS = [2000, 5000, 15000, 60000];
+const MAX_DELIVERIES = 5;
+const QUERY_TIMESTAMP_WINDOW_S = 180;
+const DAY_MS = 24 * 60 * 60 * 1000;
+const MINUTE_MS = 60 * 1000;
+
+const ERR_PARAMETER = '10100050';
+const ERR_CHECK_MAC = '10200073';
+const ERR_DUPLICATE = '10300028';
+const ERR_MERCHANT = '10200141';
+const TRADE_STATUS_NOT_FOUND = '10200047';
+const TRADE_STATUS_FAILED = '10200095';
+
+const REQUIRED_CHECKOUT_FIELDS = [
+  'MerchantID',
+  'MerchantTradeNo',
+  'MerchantTradeDate',
+  'PaymentType',
+  'TotalAmount',
+  'TradeDesc',
+  'ItemName',
+  'ReturnURL',
+  'ChoosePayment',
+  'EncryptType',
+  'CheckMacValue',
+] as const;
+
+/** NeedExtraPaidInfo=Y block (spec §6.3), in the shape of the real stage payload R1. */
+const EXTRA_FIELD_NAMES = [
+  'AlipayID',
+  'AlipayTradeNo',
+  'amount',
+  'ATMAccBank',
+  'ATMAccNo',
+  'auth_code',
+  'card4no',
+  'card6no',
+  'eci',
+  'ExecTimes',
+  'Frequency',
+  'gwsr',
+  'PayFrom',
+  'PaymentNo',
+  'PeriodAmount',
+  'PeriodType',
+  'process_date',
+  'red_dan',
+  'red_de_amt',
+  'red_ok_amt',
+  'red_yet',
+  'staed',
+  'stage',
+  'stast',
+  'TenpayTradeNo',
+  'TotalSuccessAmount',
+  'TotalSuccessTimes',
+  'WebATMAccBank',
+  'WebATMAccNo',
+  'WebATMBankName',
+] as const;
+
+function digits(n: number): string {
+  let s = '';
+  for (let i = 0; i < n; i++) s += String(randomInt(10));
+  return s;
+}
+
+function formatTwd(n: number): string {
+  return `NT$ ${String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ',')}`;
+}
+
+function stringFields(body: unknown): Record<string, string> | null {
+  if (body === null || typeof body !== 'object') return null;
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(body as Record<string, unknown>)) {
+    if (typeof v !== 'string') return null;
+    out[k] = v;
+  }
+  return out;
+}
+
+function page(title: string, body: string): string {
+  return `<!DOCTYPE html>
+<html lang="zh-Hant-TW">
+<head>
+  <meta charset="utf-8">
+  <meta name="viewport" content="width=device-width, initial-scale=1">
+  <title>${escapeHtml(title)}</title>
+  <style>
+    body { font-family: system-ui, -apple-system, "PingFang TC", "Noto Sans TC", "Microsoft JhengHei", sans-serif; margin: 0 auto; max-width: 46rem; padding: 1.5rem 1rem; color: #222; }
+    h1 { font-size: 1.3rem; border-bottom: 3px solid #00a29a; padding-bottom: .4rem; }
+    .sandbox { background: #fff4d6; border: 1px solid #e6c35c; padding: .4rem .7rem; border-radius: .4rem; font-size: .9rem; }
+    dl { display: grid; grid-template-columns: max-content 1fr; gap: .4rem 1rem; }
+    dt { color: #666; } dd { margin: 0; font-weight: 600; word-break: break-all; }
+    button { font-size: 1rem; padding: .55rem 1.4rem; border-radius: .4rem; border: 0; background: #00a29a; color: #fff; margin: .2rem; }
+    button.secondary { background: #999; }
+    table { border-collapse: collapse; width: 100%; font-size: .9rem; }
+    th, td { border-bottom: 1px solid #ddd; padding: .35rem .3rem; text-align: left; vertical-align: top; }
+    form.inline { display: inline; }
+  </style>
+</head>
+<body>
+  <p class="sandbox">綠界模擬環境（Sandbox）：不會產生真實交易。</p>
+${body}
+</body>
+</html>
+`;
+}
+
+function errorPage(code: string, message: string): string {
+  return page(
+    '綠界科技 - 交易失敗',
+    `  <h1>交易失敗</h1>
+  <dl>
+    <dt>訊息代碼 Message code</dt><dd id="message-code">${escapeHtml(code)}</dd>
+    <dt>訊息說明 Message</dt><dd id="message">${escapeHtml(message)}</dd>
+  </dl>`,
+  );
+}
+
+function autoSubmitPage(action: string, fields: Record<string, string>, text: string): string {
+  const inputs = Object.entries(fields)
+    .map(([k, v]) => `    <input type="hidden" name="${escapeHtml(k)}" value="${escapeHtml(v)}">`)
+    .join('\n');
+  return page(
+    text,
+    `  <p>${escapeHtml(text)}</p>
+  <form id="result" method="post" action="${escapeHtml(action)}">
+${inputs}
+    <button type="submit">繼續</button>
+  </form>
+  <script>document.getElementById('result').submit();</script>`,
+  );
+}
+
+function backLink(trade: SandboxTrade): string {
+  return trade.clientBackUrl ? `  <p><a href="${escapeHtml(trade.clientBackUrl)}">返回商店</a></p>` : '';
+}
+
+function statusText(s: SandboxTradeStatus): string {
+  switch (s) {
+    case 'created':
+      return '待付款';
+    case 'code-issued':
+      return '已取號，待繳費';
+    case 'paid':
+      return '已付款';
+    case 'failed':
+      return '付款失敗';
+    case 'voided':
+      return '已放棄授權';
+  }
+}
+
+function snapshot(t: SandboxTrade): SandboxTrade {
+  return {
+    ...t,
+    customFields: [...t.customFields],
+    refunds: t.refunds.map((r) => ({ ...r })),
+    checkoutFields: { ...t.checkoutFields },
+  };
+}
+
+export async function startEcpaySandbox(opts: EcpaySandboxOptions): Promise<EcpaySandbox> {
+  const merchants = new Map(opts.merchants.map((m) => [m.merchantId, m]));
+  const host = opts.host ?? '127.0.0.1';
+  const retryDelays = (opts.notifyRetryDelaysMs ?? DEFAULT_RETRY_DELAYS_MS).slice(0, MAX_DELIVERIES - 1);
+  const notifyTimeoutMs = opts.notifyTimeoutMs ?? 10000;
+  const now = opts.now ?? (() => new Date());
+  const log = opts.logger;
+
+  /** By ECPay TradeNo. */
+  const tradesByNo = new Map<string, SandboxTrade>();
+  /** `${merchantId}\n${merchantTradeNo}` → TradeNo; never deleted, so a MerchantTradeNo is unique forever. */
+  const tradeIndex = new Map<string, string>();
+  const notifications: SandboxNotification[] = [];
+  const pending = new Set<Promise<unknown>>();
+  const sleepers = new Set<{ timer: NodeJS.Timeout; wake: () => void }>();
+  const abort = new AbortController();
+  let closed = false;
+
+  const key = (merchantId: string, merchantTradeNo: string) => `${merchantId}\n${merchantTradeNo}`;
+
+  function track<T>(p: Promise<T>): Promise<T> {
+    pending.add(p);
+    void p.then(
+      () => pending.delete(p),
+      () => pending.delete(p),
+    );
+    return p;
+  }
+
+  function sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const entry = {
+        timer: setTimeout(() => {
+          sleepers.delete(entry);
+          resolve();
+        }, ms),
+        wake: () => resolve(),
+      };
+      sleepers.add(entry);
+    });
+  }
+
+  function find(merchantTradeNo: string, merchantId?: string): SandboxTrade | undefined {
+    if (merchantId !== undefined) {
+      const no = tradeIndex.get(key(merchantId, merchantTradeNo));
+      return no === undefined ? undefined : tradesByNo.get(no);
+    }
+    let found: SandboxTrade | undefined;
+    for (const t of tradesByNo.values()) if (t.merchantTradeNo === merchantTradeNo) found = t;
+    return found;
+  }
+
+  function mustFind(merchantTradeNo: string, merchantId?: string): SandboxTrade {
+    const t = find(merchantTradeNo, merchantId);
+    if (!t) throw new Error(`ecpay sandbox: no trade ${merchantTradeNo}`);
+    return t;
+  }
+
+  function sign(trade: SandboxTrade, fields: Record<string, string>): Record<string, string> {
+    const m = merchants.get(trade.merchantId)!;
+    return { ...fields, CheckMacValue: checkMacValue(fields, m.hashKey, m.hashIv) };
+  }
+
+  function newTradeNo(): string {
+    for (;;) {
+      const stamp = formatEcpayDateTime(now()).replace(/\D/g, '').slice(2, 14);
+      const no = `${stamp}${digits(4)}`;
+      if (!tradesByNo.has(no)) return no;
+    }
+  }
+
+  function chargeFee(t: SandboxTrade): string {
+    if (t.choosePayment === 'Credit') return String(Math.max(1, Math.round(t.totalAmount * 0.0275)));
+    return t.choosePayment === 'ATM' ? '10' : '28';
+  }
+
+  function customFieldEntries(t: SandboxTrade): Record<string, string> {
+    return {
+      CustomField1: t.customFields[0],
+      CustomField2: t.customFields[1],
+      CustomField3: t.customFields[2],
+      CustomField4: t.customFields[3],
+    };
+  }
+
+  function extraFields(t: SandboxTrade): Record<string, string> {
+    const x: Record<string, string> = Object.fromEntries(EXTRA_FIELD_NAMES.map((n) => [n, '']));
+    const paidAt = t.paidAt ? formatEcpayDateTime(t.paidAt) : '';
+    if (t.choosePayment === 'Credit') {
+      Object.assign(x, {
+        amount: String(t.totalAmount),
+        auth_code: '777777',
+        card4no: '2222',
+        card6no: '431195',
+        eci: '0',
+        gwsr: t.gwsr ?? '',
+        process_date: paidAt,
+        red_dan: '0',
+        red_de_amt: '0',
+        red_ok_amt: '0',
+        red_yet: '0',
+        staed: '0',
+        stage: '0',
+        stast: '0',
+      });
+    } else if (t.choosePayment === 'ATM' && t.status === 'paid') {
+      Object.assign(x, { ATMAccBank: '812', ATMAccNo: '12345' });
+    } else if (t.choosePayment === 'CVS') {
+      Object.assign(x, { PaymentNo: t.paymentNo ?? '', PayFrom: t.status === 'paid' ? 'family' : '' });
+    }
+    return x;
+  }
+
+  function returnFields(t: SandboxTrade, rtnMsg: string): Record<string, string> {
+    const f: Record<string, string> = {
+      MerchantID: t.merchantId,
+      MerchantTradeNo: t.merchantTradeNo,
+      StoreID: '',
+      RtnCode: '1',
+      RtnMsg: rtnMsg,
+      TradeNo: t.tradeNo,
+      TradeAmt: String(t.totalAmount),
+      PaymentDate: t.paidAt ? formatEcpayDateTime(t.paidAt) : '',
+      PaymentType: t.paymentType,
+      PaymentTypeChargeFee: chargeFee(t),
+      TradeDate: formatEcpayDateTime(t.tradeDate),
+      SimulatePaid: t.simulatePaid ? '1' : '0',
+      ...customFieldEntries(t),
+      ...(t.needExtraPaidInfo ? extraFields(t) : {}),
+    };
+    return sign(t, f);
+  }
+
+  function paymentInfoFields(t: SandboxTrade): Record<string, string> {
+    const f: Record<string, string> = {
+      MerchantID: t.merchantId,
+      MerchantTradeNo: t.merchantTradeNo,
+      StoreID: '',
+      RtnCode: t.choosePayment === 'ATM' ? '2' : '10100073',
+      RtnMsg: t.choosePayment === 'ATM' ? 'Get VirtualAccount Succeeded' : 'Get CVS Code Succeeded.',
+      TradeNo: t.tradeNo,
+      TradeAmt: String(t.totalAmount),
+      PaymentType: t.paymentType,
+      TradeDate: formatEcpayDateTime(t.tradeDate),
+      ...customFieldEntries(t),
+      ExpireDate: t.expireDate ?? '',
+    };
+    if (t.choosePayment === 'ATM') {
+      f.BankCode = t.bankCode ?? '';
+      f.vAccount = t.vAccount ?? '';
+    } else {
+      f.PaymentNo = t.paymentNo ?? '';
+    }
+    return sign(t, f);
+  }
+
+  async function deliver(
+    kind: SandboxNotification['kind'],
+    t: SandboxTrade,
+    url: string,
+    fields: Record<string, string>,
+    attempt: number,
+  ): Promise<SandboxNotification> {
+    const rec: SandboxNotification = {
+      kind,
+      url,
+      merchantTradeNo: t.merchantTradeNo,
+      attempt,
+      fields,
+      status: null,
+      body: null,
+      at: now(),
+    };
+    try {
+      const res = await axios.post<string>(url, new URLSearchParams(fields).toString(), {
+        headers: { 'Content-Type': 'application/x-www-form-urlencoded', Accept: 'text/html' },
+        timeout: notifyTimeoutMs,
+        responseType: 'text',
+        transformResponse: [(d: unknown) => d],
+        validateStatus: () => true,
+        // ECPay does not follow redirects: a 301/302/308 loses the notification.
+        maxRedirects: 0,
+        signal: abort.signal,
+      });
+      rec.status = res.status;
+      rec.body = typeof res.data === 'string' ? res.data : String(res.data ?? '');
+    } catch (err) {
+      rec.error = err instanceof Error ? err.message : String(err);
+    }
+    notifications.push(rec);
+    log?.info(
+      { kind, merchantTradeNo: t.merchantTradeNo, attempt, status: rec.status, error: rec.error },
+      'ecpay sandbox notification delivered',
+    );
+    return rec;
+  }
+
+  const acknowledged = (n: SandboxNotification) => n.status === 200 && n.body === '1|OK';
+
+  /**
+   * Delivers a notification and keeps re-sending it in the background until `1|OK` (at most 5
+   * deliveries). Resolves with the first delivery; the whole chain is tracked for idle().
+   */
+  function notifyWithRetries(
+    kind: SandboxNotification['kind'],
+    t: SandboxTrade,
+    url: string,
+    fieldsFor: (attempt: number) => Record<string, string>,
+  ): Promise<SandboxNotification> {
+    let resolveFirst!: (n: SandboxNotification) => void;
+    const first = new Promise<SandboxNotification>((r) => (resolveFirst = r));
+    void track(
+      (async () => {
+        const n1 = await deliver(kind, t, url, fieldsFor(1), 1);
+        resolveFirst(n1);
+        if (acknowledged(n1)) return;
+        for (let i = 0; i < retryDelays.length; i++) {
+          await sleep(retryDelays[i]!);
+          if (closed) return;
+          const n = await deliver(kind, t, url, fieldsFor(i + 2), i + 2);
+          if (acknowledged(n) || closed) return;
+        }
+      })(),
+    );
+    return first;
+  }
+
+  function sendReturnUrl(t: SandboxTrade): Promise<SandboxNotification> {
+    // The first server notification says 交易成功; ECPay's re-sends say paid (spec §6.2).
+    return notifyWithRetries('ReturnURL', t, t.returnUrl, (attempt) =>
+      returnFields(t, attempt === 1 ? '交易成功' : 'paid'),
+    );
+  }
+
+  function issueCode(t: SandboxTrade): void {
+    const at = now();
+    if (t.choosePayment === 'ATM') {
+      const days = Number(t.checkoutFields.ExpireDate ?? '3');
+      t.bankCode = '812';
+      t.vAccount = `9103${digits(12)}`;
+      t.expireDate = formatEcpayDate(new Date(at.getTime() + days * DAY_MS));
+    } else {
+      const minutes = Math.min(Number(t.checkoutFields.StoreExpireDate ?? '10080'), 86400);
+      t.paymentNo = `LLL${digits(11)}`;
+      t.expireDate = formatEcpayDateTime(new Date(at.getTime() + minutes * MINUTE_MS));
+    }
+    t.paymentDeadline = parseEcpayDate(t.expireDate);
+    t.status = 'code-issued';
+  }
+
+  async function payTrade(t: SandboxTrade, o: PayOptions): Promise<SandboxTrade> {
+    if (t.status === 'paid' || t.status === 'voided') throw new Error(`ecpay sandbox: ${t.merchantTradeNo} is already paid`);
+    if (t.status === 'failed') throw new Error(`ecpay sandbox: ${t.merchantTradeNo} has failed`);
+    if (t.choosePayment !== 'Credit' && t.status !== 'code-issued') {
+      throw new Error(`ecpay sandbox: ${t.merchantTradeNo} has no payment code yet`);
+    }
+    const at = now();
+    if (t.paymentDeadline && at.getTime() > t.paymentDeadline.getTime()) {
+      throw new Error(`ecpay sandbox: the payment code of ${t.merchantTradeNo} has expired`);
+    }
+    t.status = 'paid';
+    t.paidAt = at;
+    t.simulatePaid = o.simulatePaid === true;
+    if (t.choosePayment === 'Credit') t.gwsr = digits(8);
+    log?.info({ merchantTradeNo: t.merchantTradeNo, notify: o.notify !== false }, 'ecpay sandbox trade paid');
+    if (o.notify !== false) await sendReturnUrl(t);
+    return snapshot(t);
+  }
+
+  function failTrade(t: SandboxTrade): SandboxTrade {
+    if (t.status === 'paid' || t.status === 'voided') throw new Error(`ecpay sandbox: ${t.merchantTradeNo} is already paid`);
+    t.status = 'failed';
+    return snapshot(t);
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // HTTP
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.use(express.urlencoded({ extended: false, limit: '100kb', parameterLimit: 200 }));
+
+  const sendHtml = (res: Response, html: string, status = 200) =>
+    res.status(status).type('text/html; charset=utf-8').send(html);
+
+  app.post('/Cashier/AioCheckOut/V5', async (req: Request, res: Response) => {
+    const f = stringFields(req.body ?? {});
+    if (!f) return sendHtml(res, errorPage(ERR_PARAMETER, 'Parameter Error. Duplicated parameter.'));
+    const missing = REQUIRED_CHECKOUT_FIELDS.filter((n) => f[n] === undefined || (f[n] === '' && n !== 'TradeDesc'));
+    if (missing.length > 0) {
+      return sendHtml(res, errorPage(ERR_PARAMETER, `Parameter Error. ${missing.join(', ')} Not In Spec.`));
+    }
+    const merchant = merchants.get(f.MerchantID!);
+    if (!merchant) return sendHtml(res, errorPage(ERR_MERCHANT, '廠商尚未啟用金流服務。'));
+    if (!verifyCheckMacValue(f, merchant.hashKey, merchant.hashIv)) {
+      log?.warn({ merchantTradeNo: f.MerchantTradeNo }, 'ecpay sandbox checkout: CheckMacValue mismatch');
+      return sendHtml(res, errorPage(ERR_CHECK_MAC, 'CheckMacValue Error.'));
+    }
+    const problems: string[] = [];
+    if (f.EncryptType !== '1') problems.push('EncryptType');
+    if (f.PaymentType !== 'aio') problems.push('PaymentType');
+    if (!/^[A-Za-z0-9]{1,20}$/.test(f.MerchantTradeNo!)) problems.push('MerchantTradeNo');
+    if (!/^[1-9]\d{0,8}$/.test(f.TotalAmount!)) problems.push('TotalAmount');
+    if (!/^\d{4}\/\d{2}\/\d{2} \d{2}:\d{2}:\d{2}$/.test(f.MerchantTradeDate!)) problems.push('MerchantTradeDate');
+    if (!['Credit', 'ATM', 'CVS'].includes(f.ChoosePayment!)) problems.push('ChoosePayment');
+    if (f.ItemName!.length > 400) problems.push('ItemName');
+    if (f.TradeDesc!.length > 200) problems.push('TradeDesc');
+    if (f.OrderResultURL !== undefined && f.OrderResultURL === f.ReturnURL) problems.push('OrderResultURL');
+    if (f.ChoosePayment === 'ATM' && f.ExpireDate !== undefined) {
+      if (!/^\d+$/.test(f.ExpireDate) || Number(f.ExpireDate) < 1 || Number(f.ExpireDate) > 60) problems.push('ExpireDate');
+    }
+    if (f.ChoosePayment === 'CVS' && f.StoreExpireDate !== undefined) {
+      if (!/^\d+$/.test(f.StoreExpireDate) || Number(f.StoreExpireDate) < 1) problems.push('StoreExpireDate');
+    }
+    for (const n of ['CustomField1', 'CustomField2', 'CustomField3', 'CustomField4']) {
+      if ((f[n] ?? '').length > 50) problems.push(n);
+    }
+    if (problems.length > 0) {
+      return sendHtml(res, errorPage(ERR_PARAMETER, `Parameter Error. ${problems.join(', ')} Not In Spec.`));
+    }
+    const k = key(f.MerchantID!, f.MerchantTradeNo!);
+    if (tradeIndex.has(k)) return sendHtml(res, errorPage(ERR_DUPLICATE, '訂單編號重覆，建立失敗。'));
+
+    const choose = f.ChoosePayment as SandboxChoosePayment;
+    const t: SandboxTrade = {
+      merchantId: f.MerchantID!,
+      merchantTradeNo: f.MerchantTradeNo!,
+      tradeNo: newTradeNo(),
+      choosePayment: choose,
+      paymentType: choose === 'Credit' ? 'Credit_CreditCard' : choose === 'ATM' ? 'ATM_TAISHIN' : 'CVS_CVS',
+      totalAmount: Number(f.TotalAmount),
+      itemName: f.ItemName!,
+      tradeDesc: f.TradeDesc!,
+      merchantTradeDate: f.MerchantTradeDate!,
+      tradeDate: now(),
+      returnUrl: f.ReturnURL!,
+      orderResultUrl: f.OrderResultURL || null,
+      paymentInfoUrl: f.PaymentInfoURL || null,
+      clientBackUrl: f.ClientBackURL || null,
+      needExtraPaidInfo: f.NeedExtraPaidInfo === 'Y',
+      customFields: [f.CustomField1 ?? '', f.CustomField2 ?? '', f.CustomField3 ?? '', f.CustomField4 ?? ''],
+      status: 'created',
+      paidAt: null,
+      simulatePaid: false,
+      gwsr: null,
+      bankCode: null,
+      vAccount: null,
+      paymentNo: null,
+      expireDate: null,
+      paymentDeadline: null,
+      refunds: [],
+      checkoutFields: { ...f },
+    };
+    tradesByNo.set(t.tradeNo, t);
+    tradeIndex.set(k, t.tradeNo);
+    log?.info({ merchantTradeNo: t.merchantTradeNo, tradeNo: t.tradeNo, choose }, 'ecpay sandbox trade created');
+
+    const items = t.itemName
+      .split('#')
+      .map((i) => `      <li>${escapeHtml(i)}</li>`)
+      .join('\n');
+    const summary = `  <dl>
+    <dt>商店訂單編號</dt><dd id="merchant-trade-no">${escapeHtml(t.merchantTradeNo)}</dd>
+    <dt>綠界交易編號</dt><dd id="trade-no">${escapeHtml(t.tradeNo)}</dd>
+    <dt>付款金額</dt><dd id="amount">${escapeHtml(formatTwd(t.totalAmount))}</dd>
+    <dt>商品明細</dt><dd><ul id="items">
+${items}
+    </ul></dd>`;
+
+    if (choose === 'Credit') {
+      return sendHtml(
+        res,
+        page(
+          '綠界科技 - 信用卡付款',
+          `  <h1>信用卡付款</h1>
+${summary}
+  </dl>
+  <form id="pay" class="inline" method="post" action="/sandbox/trades/${escapeHtml(t.tradeNo)}/pay">
+    <button type="submit">付款</button>
+  </form>
+  <form id="fail" class="inline" method="post" action="/sandbox/trades/${escapeHtml(t.tradeNo)}/fail">
+    <button type="submit" class="secondary">失敗</button>
+  </form>`,
+        ),
+      );
+    }
+
+    issueCode(t);
+    if (t.paymentInfoUrl) {
+      await notifyWithRetries('PaymentInfoURL', t, t.paymentInfoUrl, () => paymentInfoFields(t));
+    }
+    const info =
+      choose === 'ATM'
+        ? `    <dt>銀行代碼</dt><dd id="bank-code">${escapeHtml(t.bankCode ?? '')}</dd>
+    <dt>轉帳帳號</dt><dd id="v-account">${escapeHtml(t.vAccount ?? '')}</dd>`
+        : `    <dt>超商繳費代碼</dt><dd id="payment-no">${escapeHtml(t.paymentNo ?? '')}</dd>`;
+    return sendHtml(
+      res,
+      page(
+        choose === 'ATM' ? '綠界科技 - ATM 轉帳資訊' : '綠界科技 - 超商代碼繳費資訊',
+        `  <h1>${choose === 'ATM' ? 'ATM 轉帳資訊' : '超商代碼繳費資訊'}</h1>
+${summary}
+${info}
+    <dt>繳費期限</dt><dd id="expire-date">${escapeHtml(t.expireDate ?? '')}</dd>
+  </dl>
+${backLink(t)}`,
+      ),
+    );
+  });
+
+  /** Cashier and index buttons. `from=index` sends the browser back to the index. */
+  app.post('/sandbox/trades/:tradeNo/:action', async (req: Request, res: Response) => {
+    const t = tradesByNo.get(String(req.params.tradeNo));
+    const action = String(req.params.action);
+    const fromIndex = stringFields(req.body ?? {})?.from === 'index';
+    if (!t || !['pay', 'fail', 'notify'].includes(action)) {
+      return sendHtml(res, errorPage(ERR_PARAMETER, '查無此筆交易。'), 404);
+    }
+    try {
+      if (action === 'pay') await payTrade(t, {});
+      else if (action === 'fail') failTrade(t);
+      else if (t.status === 'paid') await track(deliver('ReturnURL', t, t.returnUrl, returnFields(t, 'paid'), 1));
+      else if (t.status === 'code-issued' && t.paymentInfoUrl) {
+        await track(deliver('PaymentInfoURL', t, t.paymentInfoUrl, paymentInfoFields(t), 1));
+      }
+    } catch (err) {
+      return sendHtml(res, errorPage(ERR_PARAMETER, err instanceof Error ? err.message : String(err)), 409);
+    }
+    if (fromIndex) return res.redirect(303, '/');
+    if (action === 'pay' && t.choosePayment === 'Credit' && t.orderResultUrl) {
+      // Browser-side result, sent once (spec §7).
+      return sendHtml(res, autoSubmitPage(t.orderResultUrl, returnFields(t, 'Succeeded'), '付款完成，正在返回商店…'));
+    }
+    const title = action === 'fail' ? '付款失敗' : '付款完成';
+    return sendHtml(res, page(`綠界科技 - ${title}`, `  <h1>${title}</h1>\n${backLink(t)}`));
+  });
+
+  app.post('/Cashier/QueryTradeInfo/V5', (req: Request, res: Response) => {
+    const f = stringFields(req.body ?? {});
+    const text = (s: string) => res.status(200).type('text/html; charset=utf-8').send(s);
+    if (!f || !f.MerchantID || !f.MerchantTradeNo || !f.TimeStamp || !f.CheckMacValue) {
+      return text('Parameter Error.');
+    }
+    const merchant = merchants.get(f.MerchantID);
+    if (!merchant) return text('MerchantID Error.');
+    if (!verifyCheckMacValue(f, merchant.hashKey, merchant.hashIv)) return text('CheckMacValue Error.');
+    const ts = Number(f.TimeStamp);
+    if (!/^\d+$/.test(f.TimeStamp) || Math.abs(now().getTime() / 1000 - ts) > QUERY_TIMESTAMP_WINDOW_S) {
+      return text('TimeStamp Error.');
+    }
+    const t = find(f.MerchantTradeNo, f.MerchantID);
+    let fields: Record<string, string>;
+    if (!t) {
+      fields = {
+        MerchantID: f.MerchantID,
+        MerchantTradeNo: f.MerchantTradeNo,
+        StoreID: '',
+        TradeNo: '',
+        TradeAmt: '',
+        PaymentDate: '',
+        PaymentType: '',
+        HandlingCharge: '',
+        PaymentTypeChargeFee: '',
+        TradeDate: '',
+        TradeStatus: TRADE_STATUS_NOT_FOUND,
+        ItemName: '',
+        CustomField1: '',
+        CustomField2: '',
+        CustomField3: '',
+        CustomField4: '',
+      };
+      fields.CheckMacValue = checkMacValue(fields, merchant.hashKey, merchant.hashIv);
+    } else {
+      const paid = t.status === 'paid' || t.status === 'voided';
+      const fee = paid ? chargeFee(t) : '0';
+      fields = sign(t, {
+        MerchantID: t.merchantId,
+        MerchantTradeNo: t.merchantTradeNo,
+        StoreID: '',
+        TradeNo: t.tradeNo,
+        TradeAmt: String(t.totalAmount),
+        PaymentDate: paid && t.paidAt ? formatEcpayDateTime(t.paidAt) : '',
+        PaymentType: t.paymentType,
+        HandlingCharge: fee,
+        PaymentTypeChargeFee: fee,
+        TradeDate: formatEcpayDateTime(t.tradeDate),
+        TradeStatus: paid ? '1' : t.status === 'failed' ? TRADE_STATUS_FAILED : '0',
+        ItemName: t.itemName,
+        ...customFieldEntries(t),
+        ...(t.needExtraPaidInfo ? extraFields(t) : {}),
+      });
+    }
+    // ECPay's answer: sorted by name, values raw (not url-encoded), CheckMacValue last (spec §9.2).
+    const mac = fields.CheckMacValue!;
+    const body = Object.keys(fields)
+      .filter((n) => n !== 'CheckMacValue')
+      .sort((a, b) => (a.toLowerCase() < b.toLowerCase() ? -1 : a.toLowerCase() > b.toLowerCase() ? 1 : 0))
+      .map((n) => `${n}=${fields[n]}`)
+      .concat(`CheckMacValue=${mac}`)
+      .join('&');
+    return text(body);
+  });
+
+  app.post('/CreditDetail/DoAction', (req: Request, res: Response) => {
+    const f = stringFields(req.body ?? {});
+    const answer = (fields: Record<string, string>) =>
+      res.status(200).type('text/html; charset=utf-8').send(new URLSearchParams(fields).toString());
+    const refuse = (msg: string) =>
+      answer({
+        MerchantID: f?.MerchantID ?? '',
+        MerchantTradeNo: f?.MerchantTradeNo ?? '',
+        TradeNo: f?.TradeNo ?? '',
+        RtnCode: '0',
+        RtnMsg: msg,
+      });
+    if (!f || !f.MerchantID || !f.MerchantTradeNo || !f.TradeNo || !f.Action || !f.TotalAmount || !f.CheckMacValue) {
+      return refuse('Parameter Error.');
+    }
+    const merchant = merchants.get(f.MerchantID);
+    if (!merchant) return refuse('MerchantID Error.');
+    if (!verifyCheckMacValue(f, merchant.hashKey, merchant.hashIv)) return refuse('CheckMacValue Error.');
+    const t = find(f.MerchantTradeNo, f.MerchantID);
+    if (!t || t.tradeNo !== f.TradeNo) return refuse('Trade not found.');
+    if (t.choosePayment !== 'Credit') return refuse('Only credit card trades support DoAction.');
+    if (t.status !== 'paid') return refuse(t.status === 'voided' ? 'Authorisation already abandoned.' : 'Trade is not paid.');
+    if (!/^[1-9]\d*$/.test(f.TotalAmount)) return refuse('TotalAmount Error.');
+    const amount = Number(f.TotalAmount);
+    const refunded = t.refunds.reduce((s, r) => s + r.amount, 0);
+    switch (f.Action) {
+      case 'R':
+        if (refunded + amount > t.totalAmount) {
+          return refuse(`Refund amount exceeds the trade amount (refunded ${refunded} of ${t.totalAmount}).`);
+        }
+        t.refunds.push({ amount, at: now() });
+        log?.info({ merchantTradeNo: t.merchantTradeNo, amount }, 'ecpay sandbox refund');
+        break;
+      case 'N':
+        if (refunded > 0) return refuse('Cannot abandon an authorisation that has refunds.');
+        t.status = 'voided';
+        break;
+      case 'C':
+      case 'E':
+        if (amount > t.totalAmount) return refuse('TotalAmount Error.');
+        break;
+      default:
+        return refuse('Action Error.');
+    }
+    return answer({
+      MerchantID: t.merchantId,
+      MerchantTradeNo: t.merchantTradeNo,
+      TradeNo: t.tradeNo,
+      RtnCode: '1',
+      RtnMsg: 'Success',
+    });
+  });
+
+  app.get('/', (_req: Request, res: Response) => {
+    const rows = [...tradesByNo.values()]
+      .reverse()
+      .map((t) => {
+        const btn = (action: string, label: string, cls = '') =>
+          `<form class="inline" method="post" action="/sandbox/trades/${escapeHtml(t.tradeNo)}/${action}">` +
+          `<input type="hidden" name="from" value="index"><button type="submit"${cls ? ` class="${cls}"` : ''}>${label}</button></form>`;
+        const canPay = t.status === 'created' ? t.choosePayment === 'Credit' : t.status === 'code-issued';
+        const buttons = [
+          canPay ? btn('pay', '付款') : '',
+          t.status === 'created' || t.status === 'code-issued' ? btn('fail', '失敗', 'secondary') : '',
+          t.status === 'paid' || (t.status === 'code-issued' && t.paymentInfoUrl) ? btn('notify', '重送通知', 'secondary') : '',
+        ].join('');
+        const code =
+          t.choosePayment === 'ATM' && t.vAccount
+            ? `(${t.bankCode ?? ''}) ${t.vAccount}`
+            : t.choosePayment === 'CVS' && t.paymentNo
+              ? t.paymentNo
+              : '';
+        const info = code ? `${escapeHtml(code)}<br>期限 ${escapeHtml(t.expireDate ?? '')}` : '';
+        const refunded = t.refunds.reduce((s, r) => s + r.amount, 0);
+        return `    <tr>
+      <td>${escapeHtml(formatEcpayDateTime(t.tradeDate))}</td>
+      <td>${escapeHtml(t.merchantTradeNo)}<br><small>${escapeHtml(t.tradeNo)}</small></td>
+      <td>${escapeHtml(t.choosePayment)}</td>
+      <td>${escapeHtml(formatTwd(t.totalAmount))}${refunded > 0 ? `<br><small>已退 ${escapeHtml(formatTwd(refunded))}</small>` : ''}</td>
+      <td>${escapeHtml(t.itemName.split('#').join('、'))}</td>
+      <td>${escapeHtml(statusText(t.status))}${t.simulatePaid ? '（模擬）' : ''}</td>
+      <td>${info}</td>
+      <td>${buttons}</td>
+    </tr>`;
+      })
+      .join('\n');
+    sendHtml(
+      res,
+      page(
+        '綠界模擬環境 - 交易列表',
+        `  <h1>交易列表</h1>
+  <table>
+    <thead><tr><th>建立時間</th><th>訂單編號</th><th>付款方式</th><th>金額</th><th>商品</th><th>狀態</th><th>繳費資訊</th><th>操作</th></tr></thead>
+    <tbody>
+${rows || '    <tr><td colspan="8">尚無交易</td></tr>'}
+    </tbody>
+  </table>`,
+      ),
+    );
+  });
+
+  const server: Server = createServer(app);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port ?? 0, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const { port } = server.address() as AddressInfo;
+  const url = `http://${host}:${port}`;
+  log?.info({ url, merchants: [...merchants.keys()] }, 'ecpay sandbox listening');
+
+  return {
+    url,
+    notifications,
+    pay: (merchantTradeNo, o = {}) => payTrade(mustFind(merchantTradeNo, o.merchantId), o),
+    fail: (merchantTradeNo, o = {}) => failTrade(mustFind(merchantTradeNo, o.merchantId)),
+    notifyAgain: async (merchantTradeNo, o = {}) => {
+      const t = mustFind(merchantTradeNo, o.merchantId);
+      if (t.status === 'paid') return track(deliver('ReturnURL', t, t.returnUrl, returnFields(t, 'paid'), 1));
+      if (t.status === 'code-issued' && t.paymentInfoUrl) {
+        return track(deliver('PaymentInfoURL', t, t.paymentInfoUrl, paymentInfoFields(t), 1));
+      }
+      throw new Error(`ecpay sandbox: ${merchantTradeNo} has nothing to notify`);
+    },
+    getTrade: (merchantTradeNo, o = {}) => {
+      const t = find(merchantTradeNo, o.merchantId);
+      return t ? snapshot(t) : undefined;
+    },
+    trades: () => [...tradesByNo.values()].map(snapshot),
+    refunds: (merchantTradeNo, o = {}) => (find(merchantTradeNo, o.merchantId)?.refunds ?? []).map((r) => ({ ...r })),
+    idle: async () => {
+      while (pending.size > 0) await Promise.allSettled([...pending]);
+    },
+    close: async () => {
+      if (closed) return;
+      closed = true;
+      for (const s of sleepers) {
+        clearTimeout(s.timer);
+        s.wake();
+      }
+      sleepers.clear();
+      abort.abort();
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      await Promise.allSettled([...pending]);
+    },
+  };
+}

@@ -1,0 +1,88 @@
+import express, { NextFunction, Request, Response, Router } from 'express';
+import { JSONParseError, middleware, SignatureValidationFailed, webhook } from '@line/bot-sdk';
+import type { Db } from '../data/db';
+import type { Queues } from '../jobs/queues';
+import type { Logger } from '../logger';
+
+/**
+ * POST /webhook/line: verify the signature on the raw body (SDK middleware, this route only),
+ * store every event in the PostgreSQL inbox (unique on webhookEventId), answer 200, then try to
+ * enqueue. If Redis is away the events wait in the inbox for the sweeper; only a database that
+ * cannot take the events makes us answer 503 (so LINE's redelivery, when enabled, tries again).
+ */
+export function lineWebhookRouter(deps: { db: Db; queues: Queues; channelSecret: string; log: Logger }): Router {
+  const router = Router();
+  router.post(
+    '/webhook/line',
+    express.raw({ type: () => true, limit: '2mb' }),
+    middleware({ channelSecret: deps.channelSecret }),
+    async (req: Request, res: Response) => {
+      const body = req.body as Partial<webhook.CallbackRequest>;
+      if (!body || typeof body !== 'object' || !Array.isArray(body.events)) {
+        res.status(400).json({ message: 'body must be a webhook callback with an events array' });
+        return;
+      }
+      const events = body.events.filter(
+        (e): e is webhook.Event => !!e && typeof e === 'object' && typeof (e as webhook.Event).webhookEventId === 'string',
+      );
+      if (events.length !== body.events.length) {
+        res.status(400).json({ message: 'every event needs a webhookEventId' });
+        return;
+      }
+      if (events.length === 0) {
+        res.status(200).json({});
+        return;
+      }
+      let ids: number[];
+      try {
+        const rows = await deps.db('line_events')
+          .insert(
+            events.map((e) => ({
+              webhook_event_id: e.webhookEventId,
+              event_type: String(e.type),
+              source_user_id: e.source && 'userId' in e.source ? (e.source.userId ?? null) : null,
+              payload: JSON.stringify(e),
+            })),
+          )
+          .onConflict('webhook_event_id')
+          .ignore()
+          .returning('id');
+        ids = rows.map((r: { id: number }) => r.id);
+      } catch (err) {
+        deps.log.error({ err: err instanceof Error ? err.message : String(err) }, 'webhook events could not be stored');
+        res.status(503).json({ message: 'temporarily unavailable' });
+        return;
+      }
+      res.status(200).json({});
+      // After the 200: enqueue; failure is fine, the inbox sweeper enqueues what is left.
+      if (ids.length) await deps.queues.tryEnqueue('line events', () => deps.queues.enqueueEvents(ids));
+    },
+  );
+  return router;
+}
+
+/** Maps the SDK's errors and body-parser errors to the statuses LINE (and attackers) get. */
+export function webhookErrorHandler(log: Logger) {
+  return (err: unknown, req: Request, res: Response, next: NextFunction): void => {
+    if (res.headersSent) return next(err);
+    if (err instanceof SignatureValidationFailed) {
+      log.warn({ path: req.path }, 'webhook signature rejected');
+      res.status(401).json({ message: 'invalid signature' });
+      return;
+    }
+    if (err instanceof JSONParseError) {
+      res.status(400).json({ message: 'malformed JSON' });
+      return;
+    }
+    const status = (err as { status?: number; statusCode?: number })?.status ?? (err as { statusCode?: number })?.statusCode;
+    if (status === 413) {
+      res.status(413).json({ message: 'payload too large' });
+      return;
+    }
+    if (status === 400) {
+      res.status(400).json({ message: 'bad request' });
+      return;
+    }
+    next(err);
+  };
+}

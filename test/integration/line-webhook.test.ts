@@ -1,0 +1,138 @@
+import { validateSignature } from '@line/bot-sdk';
+import { count, newUserId, settled, sign, startShop, TestShop, waitFor } from '../helpers/shop';
+
+describe('POST /webhook/line', () => {
+  let shop: TestShop;
+  beforeAll(async () => {
+    shop = await startShop({ label: 'webhook' });
+  });
+  afterAll(async () => {
+    await shop.close();
+  });
+
+  test('the official signature vector (spec §1.3) verifies, with the SDK and with our signer', () => {
+    const body = '{"destination":"U8e742f61d673b39c7fff3cecb7536ef0","events":[]}';
+    const secret = '8c570fa6dd201bb328f1c1eac23a96d8';
+    expect(sign(body, secret)).toBe('GhRKmvmHys4Pi8DxkF4+EayaH0OqtJtaZxgTD9fMDLs=');
+    expect(validateSignature(body, secret, 'GhRKmvmHys4Pi8DxkF4+EayaH0OqtJtaZxgTD9fMDLs=')).toBe(true);
+  });
+
+  test('the connectivity check (no events) gets 200 and stores nothing', async () => {
+    const before = await count(shop.c, 'line_events');
+    const res = await shop.post('{"destination":"U8e742f61d673b39c7fff3cecb7536ef0","events":[]}');
+    expect(res.status).toBe(200);
+    expect(await count(shop.c, 'line_events')).toBe(before);
+  });
+
+  test('a signed text event produces exactly one reply; three deliveries of it, one reply and one stored event', async () => {
+    const user = newUserId();
+    const event = shop.textEvent(user, 'help') as { webhookEventId: string; deliveryContext: { isRedelivery: boolean } };
+    expect(await shop.sendEvents([event])).toBe(200);
+    await settled(shop, event.webhookEventId);
+    event.deliveryContext.isRedelivery = true;
+    expect(await shop.sendEvents([event])).toBe(200);
+    expect(await shop.sendEvents([event])).toBe(200);
+    // Give a wrongly enqueued duplicate every chance to show up before counting.
+    await new Promise((r) => setTimeout(r, 800));
+    await settled(shop, event.webhookEventId);
+    expect(await count(shop.c, 'line_events', { webhook_event_id: event.webhookEventId })).toBe(1);
+    const sends = shop.line.deliveredTo(user);
+    expect(sends).toHaveLength(1);
+    expect(sends[0]!.kind).toBe('reply');
+    expect(shop.line.textsTo(user)[0]).toContain('購物說明');
+  });
+
+  test('a bad or missing signature gets 401 and stores nothing', async () => {
+    const before = await count(shop.c, 'line_events');
+    const body = JSON.stringify({ destination: 'U0', events: [shop.textEvent(newUserId(), 'menu')] });
+    expect((await shop.post(body, sign(body, 'some-other-secret'))).status).toBe(401);
+    expect((await shop.post(body, null)).status).toBe(401);
+    expect((await shop.post(body + ' ', sign(body))).status).toBe(401);
+    expect(await count(shop.c, 'line_events')).toBe(before);
+  });
+
+  test('malformed JSON with a valid signature gets 400; a body that is not a callback gets 400', async () => {
+    const before = await count(shop.c, 'line_events');
+    const bad = '{"destination":"U0","events":[{';
+    expect((await shop.post(bad, sign(bad))).status).toBe(400);
+    const notCallback = '{"hello":"world"}';
+    expect((await shop.post(notCallback, sign(notCallback))).status).toBe(400);
+    const noId = JSON.stringify({ destination: 'U0', events: [{ type: 'message' }] });
+    expect((await shop.post(noId, sign(noId))).status).toBe(400);
+    expect(await count(shop.c, 'line_events')).toBe(before);
+  });
+
+  test('a body over 2 MB gets 413 and stores nothing', async () => {
+    const before = await count(shop.c, 'line_events');
+    const big = JSON.stringify({ destination: 'U0', events: [], pad: 'x'.repeat(2 * 1024 * 1024 + 10) });
+    expect((await shop.post(big, sign(big))).status).toBe(413);
+    expect(await count(shop.c, 'line_events')).toBe(before);
+  });
+
+  test('several events from different users in one POST are each stored and answered', async () => {
+    const a = newUserId();
+    const b = newUserId();
+    const ea = shop.textEvent(a, '商品') as { webhookEventId: string };
+    const eb = shop.textEvent(b, 'ｈｅｌｐ') as { webhookEventId: string };
+    expect(await shop.sendEvents([ea, eb])).toBe(200);
+    await settled(shop, ea.webhookEventId);
+    await settled(shop, eb.webhookEventId);
+    expect(shop.line.textsTo(a)[0]).toMatch(/商品目錄/);
+    expect(shop.line.textsTo(b)[0]).toContain('購物說明');
+  });
+
+  test('follow greets and records the user; unfollow marks them; standby events send nothing', async () => {
+    const user = newUserId();
+    shop.line.setProfile(user, { displayName: '小美' });
+    const follow = { type: 'follow', mode: 'active', timestamp: Date.now(), source: { type: 'user', userId: user }, webhookEventId: `01F${Date.now()}`, deliveryContext: { isRedelivery: false }, replyToken: shop.line.issueReplyToken(user), follow: { isUnblocked: false } };
+    await shop.sendEvents([follow]);
+    await settled(shop, follow.webhookEventId);
+    expect(shop.line.textsTo(user)[0]).toContain('小美，歡迎光臨');
+    const row = await shop.c.db('line_users').where({ user_id: user }).first();
+    expect(row).toMatchObject({ display_name: '小美', following: true });
+
+    const standby = { ...(shop.textEvent(user, 'menu') as object), mode: 'standby', replyToken: undefined };
+    const sid = (standby as { webhookEventId: string }).webhookEventId;
+    await shop.sendEvents([standby]);
+    await settled(shop, sid);
+    const unfollow = { type: 'unfollow', mode: 'active', timestamp: Date.now(), source: { type: 'user', userId: user }, webhookEventId: `01U${Date.now()}`, deliveryContext: { isRedelivery: false } };
+    await shop.sendEvents([unfollow]);
+    await settled(shop, unfollow.webhookEventId);
+    expect(shop.line.deliveredTo(user)).toHaveLength(1);
+    expect(await shop.c.db('line_users').where({ user_id: user }).first()).toMatchObject({ following: false });
+  });
+
+  test('a group gets a polite 1:1 note and no shop behaviour', async () => {
+    const groupId = 'C' + 'a'.repeat(32);
+    const user = newUserId();
+    const e = { ...(shop.textEvent(user, 'menu') as object), source: { type: 'group', groupId, userId: user }, replyToken: shop.line.issueReplyToken(groupId) } as { webhookEventId: string };
+    await shop.sendEvents([e]);
+    await settled(shop, e.webhookEventId);
+    expect(shop.line.textsTo(groupId)).toEqual([expect.stringContaining('私訊')]);
+  });
+
+  test('unknown text gets a friendly hint, never an error', async () => {
+    const user = newUserId();
+    const id = await shop.say(user, '你們有賣珍珠奶茶嗎？');
+    await settled(shop, id);
+    expect(shop.line.textsTo(user)).toEqual([expect.stringContaining('看不懂')]);
+  });
+
+  test('GET /healthz and /readyz', async () => {
+    expect((await fetch(`${shop.url}/healthz`)).status).toBe(200);
+    const r = await fetch(`${shop.url}/readyz`);
+    expect(r.status).toBe(200);
+    expect(await r.json()).toEqual({ postgres: true, redis: true });
+  });
+
+  test('an event whose reply token went stale is delivered by push instead', async () => {
+    const user = newUserId();
+    const e = shop.textEvent(user, 'help') as { webhookEventId: string; replyToken: string };
+    e.replyToken = 'f'.repeat(32); // never issued by the double: LINE would refuse it
+    await shop.sendEvents([e]);
+    await settled(shop, e.webhookEventId);
+    const sends = shop.line.deliveredTo(user);
+    expect(sends.map((s) => s.kind)).toEqual(['push']);
+    await waitFor(() => shop.line.requests.some((r) => r.path === '/v2/bot/message/reply' && r.status === 400), 'refused reply');
+  });
+});
