@@ -24,6 +24,8 @@ export function createDb(databaseUrl: string, opts: DbOptions = {}): Db {
     connection: { connectionString: databaseUrl, application_name: opts.applicationName ?? 'lineshop' },
     pool: { min: 0, max: opts.poolMax ?? 10 },
     acquireConnectionTimeout: opts.acquireTimeoutMs ?? 10000,
+    // knex would print to the console; callers log the errors that matter through pino.
+    log: { warn: () => undefined, error: () => undefined, deprecate: () => undefined, debug: () => undefined },
     migrations: {
       directory: MIGRATIONS_DIR,
       loadExtensions: ['.js', '.ts'],

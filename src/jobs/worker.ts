@@ -168,23 +168,34 @@ export async function startWorkers(c: Container, opts: WorkerOptions = {}): Prom
     w.on('error', (err) => log.debug({ queue: w.name, err: err.message }, 'worker connection error'));
   }
 
+  let scheduleTimer: NodeJS.Timeout | null = null;
   if (opts.schedules !== false) {
     const every = opts.sweepEveryMs ?? 15_000;
     const m = c.queues.maintenance;
-    await m.upsertJobScheduler(MAINTENANCE_JOBS.inboxSweep, { every }, { name: MAINTENANCE_JOBS.inboxSweep });
-    await m.upsertJobScheduler(MAINTENANCE_JOBS.outboxSweep, { every }, { name: MAINTENANCE_JOBS.outboxSweep });
-    await m.upsertJobScheduler(MAINTENANCE_JOBS.expirySweep, { every: Math.max(every, 1000) }, { name: MAINTENANCE_JOBS.expirySweep });
-    await m.upsertJobScheduler(
-      MAINTENANCE_JOBS.reconcileSweep,
-      { every: Math.round(c.config.reconcileEveryMinutes * 60_000) },
-      { name: MAINTENANCE_JOBS.reconcileSweep },
-    );
-    await m.upsertJobScheduler(MAINTENANCE_JOBS.dailySummary, { pattern: '0 0 21 * * *', tz: 'Asia/Taipei' }, { name: MAINTENANCE_JOBS.dailySummary });
+    // Upserting is idempotent; re-asserting after a reconnect restores schedules lost with a Redis
+    // that restarted without persistence (production should run AOF, see README).
+    const ensureSchedules = async () => {
+      await m.upsertJobScheduler(MAINTENANCE_JOBS.inboxSweep, { every }, { name: MAINTENANCE_JOBS.inboxSweep });
+      await m.upsertJobScheduler(MAINTENANCE_JOBS.outboxSweep, { every }, { name: MAINTENANCE_JOBS.outboxSweep });
+      await m.upsertJobScheduler(MAINTENANCE_JOBS.expirySweep, { every: Math.max(every, 1000) }, { name: MAINTENANCE_JOBS.expirySweep });
+      await m.upsertJobScheduler(
+        MAINTENANCE_JOBS.reconcileSweep,
+        { every: Math.round(c.config.reconcileEveryMinutes * 60_000) },
+        { name: MAINTENANCE_JOBS.reconcileSweep },
+      );
+      await m.upsertJobScheduler(MAINTENANCE_JOBS.dailySummary, { pattern: '0 0 21 * * *', tz: 'Asia/Taipei' }, { name: MAINTENANCE_JOBS.dailySummary });
+    };
+    await ensureSchedules();
+    scheduleTimer = setInterval(() => {
+      ensureSchedules().catch((err) => log.debug({ err: err instanceof Error ? err.message : String(err) }, 'schedules not asserted'));
+    }, Math.max(every, 5_000));
+    scheduleTimer.unref();
   }
 
   return {
     sweeper,
     async close() {
+      if (scheduleTimer) clearInterval(scheduleTimer);
       await Promise.all(workers.map((w) => w.close()));
       connection.disconnect();
     },

@@ -33,6 +33,9 @@ export function sign(body: string, secret = CHANNEL_SECRET): string {
 let eventSeq = 0;
 export const newEventId = () => `01TEST${Date.now().toString(36).toUpperCase()}${(eventSeq++).toString(36).toUpperCase()}${crypto.randomBytes(4).toString('hex').toUpperCase()}`;
 
+/** A webhook event as the tests build it: LINE's JSON shape, loosely typed. */
+export type TestEvent = { webhookEventId: string; [key: string]: unknown };
+
 export interface ShopOptions {
   label: string;
   sinopac?: boolean;
@@ -58,8 +61,8 @@ export interface TestShop {
   startWorkers(): Promise<void>;
   post(body: string, signature?: string | null): Promise<{ status: number; body: string }>;
   sendEvents(events: object[]): Promise<number>;
-  textEvent(userId: string, text: string, opts?: { eventId?: string; redelivery?: boolean }): object;
-  postbackEvent(userId: string, data: string, opts?: { eventId?: string }): object;
+  textEvent(userId: string, text: string, opts?: { eventId?: string; redelivery?: boolean }): TestEvent;
+  postbackEvent(userId: string, data: string, opts?: { eventId?: string }): TestEvent;
   say(userId: string, text: string): Promise<string>;
   tap(userId: string, data: string): Promise<string>;
   close(): Promise<void>;
@@ -175,13 +178,13 @@ export async function startShop(o: ShopOptions): Promise<TestShop> {
       };
     },
     async say(userId, text) {
-      const e = shop.textEvent(userId, text) as { webhookEventId: string };
+      const e = shop.textEvent(userId, text);
       const status = await shop.sendEvents([e]);
       if (status !== 200) throw new Error(`webhook answered ${status}`);
       return e.webhookEventId;
     },
     async tap(userId, data) {
-      const e = shop.postbackEvent(userId, data) as { webhookEventId: string };
+      const e = shop.postbackEvent(userId, data);
       const status = await shop.sendEvents([e]);
       if (status !== 200) throw new Error(`webhook answered ${status}`);
       return e.webhookEventId;

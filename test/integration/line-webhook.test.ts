@@ -26,10 +26,10 @@ describe('POST /webhook/line', () => {
 
   test('a signed text event produces exactly one reply; three deliveries of it, one reply and one stored event', async () => {
     const user = newUserId();
-    const event = shop.textEvent(user, 'help') as { webhookEventId: string; deliveryContext: { isRedelivery: boolean } };
+    const event = shop.textEvent(user, 'help');
     expect(await shop.sendEvents([event])).toBe(200);
     await settled(shop, event.webhookEventId);
-    event.deliveryContext.isRedelivery = true;
+    event.deliveryContext = { isRedelivery: true };
     expect(await shop.sendEvents([event])).toBe(200);
     expect(await shop.sendEvents([event])).toBe(200);
     // Give a wrongly enqueued duplicate every chance to show up before counting.
@@ -72,8 +72,8 @@ describe('POST /webhook/line', () => {
   test('several events from different users in one POST are each stored and answered', async () => {
     const a = newUserId();
     const b = newUserId();
-    const ea = shop.textEvent(a, '商品') as { webhookEventId: string };
-    const eb = shop.textEvent(b, 'ｈｅｌｐ') as { webhookEventId: string };
+    const ea = shop.textEvent(a, '商品');
+    const eb = shop.textEvent(b, 'ｈｅｌｐ');
     expect(await shop.sendEvents([ea, eb])).toBe(200);
     await settled(shop, ea.webhookEventId);
     await settled(shop, eb.webhookEventId);
@@ -91,8 +91,8 @@ describe('POST /webhook/line', () => {
     const row = await shop.c.db('line_users').where({ user_id: user }).first();
     expect(row).toMatchObject({ display_name: '小美', following: true });
 
-    const standby = { ...(shop.textEvent(user, 'menu') as object), mode: 'standby', replyToken: undefined };
-    const sid = (standby as { webhookEventId: string }).webhookEventId;
+    const standby = { ...shop.textEvent(user, 'menu'), mode: 'standby', replyToken: undefined };
+    const sid = standby.webhookEventId;
     await shop.sendEvents([standby]);
     await settled(shop, sid);
     const unfollow = { type: 'unfollow', mode: 'active', timestamp: Date.now(), source: { type: 'user', userId: user }, webhookEventId: `01U${Date.now()}`, deliveryContext: { isRedelivery: false } };
@@ -105,7 +105,7 @@ describe('POST /webhook/line', () => {
   test('a group gets a polite 1:1 note and no shop behaviour', async () => {
     const groupId = 'C' + 'a'.repeat(32);
     const user = newUserId();
-    const e = { ...(shop.textEvent(user, 'menu') as object), source: { type: 'group', groupId, userId: user }, replyToken: shop.line.issueReplyToken(groupId) } as { webhookEventId: string };
+    const e = { ...shop.textEvent(user, 'menu'), source: { type: 'group', groupId, userId: user }, replyToken: shop.line.issueReplyToken(groupId) };
     await shop.sendEvents([e]);
     await settled(shop, e.webhookEventId);
     expect(shop.line.textsTo(groupId)).toEqual([expect.stringContaining('私訊')]);
@@ -127,7 +127,7 @@ describe('POST /webhook/line', () => {
 
   test('an event whose reply token went stale is delivered by push instead', async () => {
     const user = newUserId();
-    const e = shop.textEvent(user, 'help') as { webhookEventId: string; replyToken: string };
+    const e = shop.textEvent(user, 'help');
     e.replyToken = 'f'.repeat(32); // never issued by the double: LINE would refuse it
     await shop.sendEvents([e]);
     await settled(shop, e.webhookEventId);

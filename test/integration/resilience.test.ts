@@ -1,0 +1,151 @@
+import { parseConfig } from '../../src/config';
+import { createContainer } from '../../src/container';
+import { withTransaction } from '../../src/data/db';
+import { addOutboxMessage } from '../../src/line/delivery';
+import { silentLogger } from '../../src/logger';
+import { createApp } from '../../src/web/app';
+import { count, newUserId, settled, sign, startShop, TestShop, waitFor, ACCESS_TOKEN, CHANNEL_SECRET } from '../helpers/shop';
+import { PrivateRedis } from '../helpers/private-redis';
+
+describe('when Redis goes away', () => {
+  let redis: PrivateRedis;
+  let shop: TestShop;
+  beforeAll(async () => {
+    redis = await PrivateRedis.create();
+    shop = await startShop({ label: 'redis_outage', env: { REDIS_URL: redis.url } });
+  });
+  afterAll(async () => {
+    await shop.close();
+    await redis.stop();
+  });
+
+  test('webhooks are still answered 200 and stored; after Redis returns every event is processed exactly once', async () => {
+    await redis.stop();
+    const users = [newUserId(), newUserId(), newUserId()];
+    const ids: string[] = [];
+    for (const u of users) {
+      const e = shop.textEvent(u, 'help');
+      ids.push(e.webhookEventId);
+      expect(await shop.sendEvents([e])).toBe(200);
+      // LINE's redelivery of the same event while Redis is down is stored once.
+      expect(await shop.sendEvents([{ ...e, deliveryContext: { isRedelivery: true } }])).toBe(200);
+    }
+    expect(await count(shop.c, 'line_events')).toBe(3);
+    expect(await shop.c.db('line_events').whereNotNull('processed_at').count<{ n: number }[]>({ n: '*' }).then((r) => Number(r[0]!.n))).toBe(0);
+    expect(shop.line.delivered()).toHaveLength(0);
+
+    await redis.start();
+    for (const id of ids) await settled(shop, id, 30_000);
+    // Let any duplicate job (sweeper + original enqueue) run before counting.
+    await new Promise((r) => setTimeout(r, 1500));
+    for (const u of users) expect(shop.line.deliveredTo(u)).toHaveLength(1);
+    const rows = await shop.c.db('line_events').select('processed_at', 'failed_at');
+    expect(rows.every((r) => r.processed_at && !r.failed_at)).toBe(true);
+  });
+});
+
+describe('when PostgreSQL is unreachable', () => {
+  test('the webhook answers 503 (so LINE redelivers) and readyz says so', async () => {
+    const config = parseConfig({
+      DATABASE_URL: 'postgres://postgres@127.0.0.1:1/nothing',
+      QUEUE_PREFIX: 'test_pgdown',
+      LINE_CHANNEL_SECRET: CHANNEL_SECRET,
+      LINE_CHANNEL_ACCESS_TOKEN: ACCESS_TOKEN,
+      LINE_API_BASE_URL: 'http://127.0.0.1:1',
+      LOG_LEVEL: 'silent',
+    });
+    const c = createContainer(config, { log: silentLogger });
+    const server = createApp(c).listen(0, '127.0.0.1');
+    await new Promise((r) => server.once('listening', r));
+    const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+    try {
+      const body = JSON.stringify({
+        destination: 'U0',
+        events: [{ type: 'message', mode: 'active', timestamp: Date.now(), source: { type: 'user', userId: newUserId() }, webhookEventId: '01PGDOWN', deliveryContext: { isRedelivery: false }, replyToken: 'x', message: { type: 'text', id: '1', text: 'hi' } }],
+      });
+      const res = await fetch(`${url}/webhook/line`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-line-signature': sign(body) }, body });
+      expect(res.status).toBe(503);
+      expect(await res.text()).not.toMatch(/ECONNREFUSED|stack|at /);
+      const ready = await fetch(`${url}/readyz`);
+      expect(ready.status).toBe(503);
+      expect(await ready.json()).toMatchObject({ postgres: false });
+    } finally {
+      await new Promise((r) => server.close(r));
+      await c.close();
+    }
+  });
+});
+
+describe('message delivery', () => {
+  let shop: TestShop;
+  beforeAll(async () => {
+    shop = await startShop({ label: 'delivery' });
+  });
+  afterAll(async () => {
+    await shop.close();
+  });
+
+  async function push(user: string, text: string, dedupeKey?: string): Promise<number> {
+    const id = await withTransaction(shop.c.db, (trx) =>
+      addOutboxMessage(trx, { recipient: user, messages: [{ type: 'text', text }], kind: 'test', dedupeKey }),
+    );
+    await shop.c.queues.enqueueDeliveries([id!]);
+    return id!;
+  }
+
+  test('a push that meets 429, then 500, then 200 is delivered exactly once, every attempt with the same retry key', async () => {
+    const user = newUserId();
+    shop.line.injectFailures('/v2/bot/message/push', [{ status: 429, body: { message: 'The API rate limit has been exceeded. Try again later.' } }, { status: 500 }]);
+    const id = await push(user, '付款成功');
+    await waitFor(async () => (await shop.c.db('outbox_messages').where({ id }).first()).status === 'sent', 'push sent', 30_000);
+    const attempts = shop.line.requests.filter((r) => r.path === '/v2/bot/message/push' && (r.body as { to?: string }).to === user);
+    expect(attempts.map((a) => a.status)).toEqual([429, 500, 200]);
+    const keys = new Set(attempts.map((a) => a.headers['x-line-retry-key']));
+    expect(keys.size).toBe(1);
+    const row = await shop.c.db('outbox_messages').where({ id }).first();
+    expect([...keys][0]).toBe(row.retry_key);
+    expect(shop.line.deliveredTo(user)).toHaveLength(1);
+    expect(row).toMatchObject({ status: 'sent', attempts: 3, delivered_via: 'push' });
+  });
+
+  test('a push whose answer times out is retried with the same key; LINE answers 409 and it counts as delivered once', async () => {
+    const user = newUserId();
+    shop.line.injectFailures('/v2/bot/message/push', [{ hangMs: 4000 }]);
+    const id = await push(user, '已出貨');
+    await waitFor(async () => (await shop.c.db('outbox_messages').where({ id }).first()).status === 'sent', 'push sent', 30_000);
+    const row = await shop.c.db('outbox_messages').where({ id }).first();
+    expect(row.last_status).toBe(409);
+    expect(shop.line.deliveredTo(user)).toHaveLength(1);
+  });
+
+  test('other 4xx answers are recorded as undeliverable and not retried', async () => {
+    const user = newUserId();
+    shop.line.injectFailures('/v2/bot/message/push', [{ status: 400, body: { message: 'Failed to send messages' } }]);
+    const id = await push(user, '測試');
+    await waitFor(async () => (await shop.c.db('outbox_messages').where({ id }).first()).status === 'undeliverable', 'undeliverable', 15_000);
+    await new Promise((r) => setTimeout(r, 1500));
+    const attempts = shop.line.requests.filter((r) => r.path === '/v2/bot/message/push' && (r.body as { to?: string }).to === user);
+    expect(attempts).toHaveLength(1);
+    expect(shop.line.deliveredTo(user)).toHaveLength(0);
+  });
+
+  test('a notification written twice under one dedupe key is pushed once', async () => {
+    const user = newUserId();
+    await push(user, '收到款項', `test:${user}`);
+    const second = await withTransaction(shop.c.db, (trx) =>
+      addOutboxMessage(trx, { recipient: user, messages: [{ type: 'text', text: '收到款項' }], kind: 'test', dedupeKey: `test:${user}` }),
+    );
+    expect(second).toBeNull();
+    await waitFor(() => shop.line.deliveredTo(user).length === 1, 'one push');
+    await new Promise((r) => setTimeout(r, 800));
+    expect(shop.line.deliveredTo(user)).toHaveLength(1);
+  });
+
+  test('a user who unfollowed gets no pushes (recorded as undeliverable)', async () => {
+    const user = newUserId();
+    await shop.c.db('line_users').insert({ user_id: user, following: false });
+    const id = await push(user, '優惠通知');
+    await waitFor(async () => (await shop.c.db('outbox_messages').where({ id }).first()).status === 'undeliverable', 'undeliverable');
+    expect(shop.line.deliveredTo(user)).toHaveLength(0);
+  });
+});

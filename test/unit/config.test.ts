@@ -1,0 +1,61 @@
+import { ConfigError, describeConfig, parseConfig } from '../../src/config';
+
+const base = { DATABASE_URL: 'postgres://x@127.0.0.1/db', LINE_CHANNEL_SECRET: 's3cret', LINE_CHANNEL_ACCESS_TOKEN: 'tok3n' };
+
+describe('config', () => {
+  test('defaults follow the contract and the result is frozen', () => {
+    const c = parseConfig(base);
+    expect(c.port).toBe(3000);
+    expect(c.redisUrl).toBe('redis://127.0.0.1:6379');
+    expect(c.publicBaseUrl).toBe('http://localhost:3000');
+    expect(c.line.apiBaseUrl).toBe('https://api.line.me');
+    expect(c.holdMinutes).toEqual({ default: 30, card: 60, atm: 4320, cvs: 10080 });
+    expect(c.reconcileAfterMinutes).toBe(40);
+    expect(c.reconcileEveryMinutes).toBe(5);
+    expect(c.sinopac).toBeNull();
+    expect(c.ecpay).toBeNull();
+    expect(Object.isFrozen(c)).toBe(true);
+    expect(Object.isFrozen(c.holdMinutes)).toBe(true);
+  });
+
+  test.each([
+    [{ ...base, DATABASE_URL: undefined }, /^DATABASE_URL is required$/],
+    [{ ...base, LINE_CHANNEL_SECRET: '' }, /^LINE_CHANNEL_SECRET is required$/],
+    [{ ...base, PORT: 'eighty' }, /^PORT is invalid/],
+    [{ ...base, HOLD_MINUTES_CARD: '-5' }, /^HOLD_MINUTES_CARD is invalid/],
+    [{ ...base, LINE_API_BASE_URL: 'not a url' }, /^LINE_API_BASE_URL is invalid/],
+  ])('a missing or malformed setting is named in one line (%#)', (env, re) => {
+    expect(() => parseConfig(env as Record<string, string>)).toThrow(ConfigError);
+    expect(() => parseConfig(env as Record<string, string>)).toThrow(re);
+  });
+
+  test('decimal hold minutes are allowed (tests use seconds)', () => {
+    expect(parseConfig({ ...base, HOLD_MINUTES_DEFAULT: '0.05' }).holdMinutes.default).toBe(0.05);
+  });
+
+  test('LINE API base URL is reduced to its origin (the SDK drops paths anyway)', () => {
+    expect(parseConfig({ ...base, LINE_API_BASE_URL: 'http://127.0.0.1:4010/line/' }).line.apiBaseUrl).toBe('http://127.0.0.1:4010');
+  });
+
+  test('a provider with all settings absent is off; a partly configured one stops the process naming what is missing', () => {
+    expect(() => parseConfig({ ...base, ECPAY_MERCHANT_ID: '3002607', ECPAY_HASH_KEY: 'k' })).toThrow('ECPay is partly configured: missing ECPAY_HASH_IV');
+    expect(() => parseConfig({ ...base, SINOPAC_SHOP_NO: 'NA0249_001' })).toThrow(/SinoPac is partly configured: missing SINOPAC_HASH_A1, .*SINOPAC_KEY_ID/);
+    const c = parseConfig({ ...base, ECPAY_MERCHANT_ID: '3002607', ECPAY_HASH_KEY: 'k', ECPAY_HASH_IV: 'v' });
+    expect(c.ecpay).toMatchObject({ merchantId: '3002607', apiBaseUrl: 'https://payment-stage.ecpay.com.tw', isProduction: false });
+    expect(parseConfig({ ...base, ECPAY_MERCHANT_ID: '1', ECPAY_HASH_KEY: 'k', ECPAY_HASH_IV: 'v', ECPAY_API_BASE_URL: 'https://payment.ecpay.com.tw' }).ecpay!.isProduction).toBe(true);
+  });
+
+  test('owners are a comma-separated list', () => {
+    expect(parseConfig({ ...base, SHOP_OWNER_LINE_USER_IDS: ' Uaaa , Ubbb,,' }).ownerLineUserIds).toEqual(['Uaaa', 'Ubbb']);
+  });
+
+  test('the description used for startup logs carries no secret', () => {
+    const c = parseConfig({
+      ...base,
+      ECPAY_MERCHANT_ID: '3002607', ECPAY_HASH_KEY: 'hashkeyvalue', ECPAY_HASH_IV: 'hashivvalue',
+      SINOPAC_SHOP_NO: 'NA0249_001', SINOPAC_HASH_A1: 'A1A1A1A1A1A1A1A1', SINOPAC_HASH_A2: 'A2A2A2A2A2A2A2A2', SINOPAC_HASH_B1: 'B1B1B1B1B1B1B1B1', SINOPAC_HASH_B2: 'B2B2B2B2B2B2B2B2', SINOPAC_KEY_ID: 'key-id-value',
+    });
+    const text = JSON.stringify(describeConfig(c));
+    for (const secret of ['s3cret', 'tok3n', 'hashkeyvalue', 'hashivvalue', 'A1A1A1A1', 'B2B2B2B2', 'key-id-value']) expect(text).not.toContain(secret);
+  });
+});

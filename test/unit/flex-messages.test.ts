@@ -1,0 +1,87 @@
+import type { messagingApi } from '@line/bot-sdk';
+import type { CartView } from '../../src/domain/cart';
+import type { Product } from '../../src/domain/catalog';
+import { CATALOG_PAGE_SIZE } from '../../src/domain/catalog';
+import type { Order, OrderLine } from '../../src/domain/orders';
+import { PAYMENT_METHODS } from '../../src/gateways/payment-gateway';
+import { BUBBLE_TEMPLATES, listTemplateFiles, loadTemplate } from '../../src/line/flex-renderer';
+import { checkMessages, LIMITS } from '../../src/line/message-limits';
+import * as V from '../../src/line/views';
+import { T } from '../../src/texts';
+
+const long = (n: number) => '台灣好茶'.repeat(Math.ceil(n / 4)).slice(0, n);
+
+const product = (i: number, stock = 5): Product => ({
+  id: 100000 + i, sku: `SKU-${String(i).padStart(6, '0')}-LONGVARIANT`, category_id: 1, name: long(80), description: long(300), price: 199999,
+  image_url: `https://images.example.com/products/${'x'.repeat(200)}/${i}.jpg`, active: true, stock_on_hand: stock, stock_reserved: 0,
+});
+
+const order = (status: Order['status'] = 'pending_payment'): Order => ({
+  id: 123456789, order_no: 'L2611229999999', line_user_id: 'U' + 'a'.repeat(32), status, total: 9_999_999, item_count: 99 * 20,
+  payment_method: 'ecpay-credit', hold_expires_at: new Date(), cart_id: 1, cart_version: 1, paid_amount: 0, refunded_amount: 0,
+  tracking_no: 'T'.repeat(40), created_at: new Date(), paid_at: null, shipped_at: null,
+});
+
+const lines: OrderLine[] = Array.from({ length: 20 }, (_, i) => ({
+  id: i, order_id: 1, product_id: i, sku: `SKU-${i}`, name: long(80), unit_price: 199999, qty: 99, line_total: 19799901,
+}));
+
+const cart: CartView = {
+  cartId: 1, version: 123456, subtotal: 99_999_999, count: 1980,
+  lines: Array.from({ length: 20 }, (_, i) => ({ product_id: 100000 + i, qty: 99, sku: `SKU-${i}`, name: long(80), price: 199999, active: i % 3 !== 0, available: i })),
+};
+
+/** Every message the bot can send, built with the largest values our data allows. */
+function everyMessage(): Array<[string, messagingApi.Message]> {
+  const products = Array.from({ length: CATALOG_PAGE_SIZE }, (_, i) => product(i, i % 2));
+  const all = PAYMENT_METHODS;
+  return [
+    ['catalog page with "more"', V.catalogMessage(products, 1, 99, 99 * CATALOG_PAGE_SIZE, CATALOG_PAGE_SIZE)],
+    ['catalog last page', V.catalogMessage(products.slice(0, 3), 99, 99, 99 * CATALOG_PAGE_SIZE, CATALOG_PAGE_SIZE)],
+    ['empty catalog', V.catalogMessage([], 1, 1, 0, CATALOG_PAGE_SIZE)],
+    ['cart (20 lines)', V.cartMessage(cart)],
+    ['empty cart', V.cartMessage({ ...cart, lines: [] })],
+    ['order created, all methods', V.orderCreatedMessage(order(), lines, all)],
+    ['order created, no methods', V.orderCreatedMessage(order(), lines, [])],
+    ['orders list', V.ordersListMessage(Array.from({ length: 5 }, () => order('paid')))],
+    ['no orders', V.ordersListMessage([])],
+    ['order detail pending', V.orderDetailMessage(order(), lines, all)],
+    ['order detail shipped', V.orderDetailMessage(order('shipped'), lines, all)],
+    ['receipt (late)', V.receiptMessage(order('paid'), lines, 'sinopac-atm', true)],
+    ['owner paid', V.ownerPaidMessage(order('paid'), lines, 'ecpay-cvs', [T.lateRereserved])],
+    ['virtual account', V.virtualAccountMessage({ orderNo: 'L2611229999999', amount: 9_999_999, bankCode: '807', account: '9'.repeat(16), deadline: new Date(), otherMethods: V.paymentButtons(order(), all) })],
+    ['cvs code', V.cvsCodeMessage({ orderNo: 'L2611229999999', amount: 6000, code: 'LLL12345678901', deadline: new Date() })],
+    ['pay link', V.payLinkMessage({ orderNo: 'L2611229999999', amount: 199999, method: 'ecpay-credit', url: `https://shop.example.com/payments/ecpay/checkout/${'r'.repeat(24)}` })],
+    ['long text', V.text(long(6000))],
+    ...Object.entries(T)
+      .filter(([, v]) => typeof v === 'string')
+      .map(([k, v]) => [`text ${k}`, V.text(v as string)] as [string, messagingApi.Message]),
+  ];
+}
+
+describe('every message the bot can send stays within LINE limits', () => {
+  test.each(everyMessage())('%s', (_name, message) => {
+    expect(checkMessages([message])).toEqual([]);
+  });
+
+  test('the checker itself catches each limit', () => {
+    const bubble = { type: 'bubble', body: { type: 'box', layout: 'vertical', contents: [{ type: 'text', text: 'x'.repeat(31_000) }] } };
+    const button = (data: string) => ({ type: 'bubble', footer: { type: 'box', layout: 'vertical', contents: [{ type: 'button', action: { type: 'postback', label: 'x'.repeat(41), data } }] } });
+    const cases: Array<[unknown, RegExp]> = [
+      [{ type: 'text', text: 'x'.repeat(LIMITS.textChars + 1) }, /text longer/],
+      [{ type: 'flex', altText: 'x'.repeat(1501), contents: { type: 'bubble' } }, /altText longer/],
+      [{ type: 'flex', altText: 'a', contents: bubble }, /bubble larger/],
+      [{ type: 'flex', altText: 'a', contents: { type: 'carousel', contents: Array(13).fill({ type: 'bubble' }) } }, /13 bubbles/],
+      [{ type: 'flex', altText: 'a', contents: button('d'.repeat(301)) }, /data longer than 300/],
+      [{ type: 'flex', altText: 'a', contents: button('ok') }, /label longer than 40/],
+    ];
+    for (const [m, re] of cases) expect(checkMessages([m as messagingApi.Message]).join('; ')).toMatch(re);
+    expect(checkMessages(Array(6).fill({ type: 'text', text: 'a' }))).toEqual([expect.stringMatching(/count 6/)]);
+  });
+
+  test('every template in flex-templates/ is valid JSON and every bubble template is a bubble', () => {
+    const files = listTemplateFiles();
+    expect(files.length).toBeGreaterThanOrEqual(BUBBLE_TEMPLATES.length);
+    for (const name of BUBBLE_TEMPLATES) expect((loadTemplate(name) as { type: string }).type).toBe('bubble');
+  });
+});
