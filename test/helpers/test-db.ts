@@ -12,7 +12,7 @@ export interface TestDb {
 }
 
 /** A fresh, migrated database of this test file's own; dropped by destroy(). */
-export async function createTestDb(label: string, poolMax = 10): Promise<TestDb> {
+export async function createTestDb(label: string, poolMax = 10, migrate = true): Promise<TestDb> {
   const name = `t_${label.replace(/[^a-z0-9]/gi, '_').toLowerCase().slice(0, 30)}_${crypto.randomBytes(4).toString('hex')}`;
   const admin = knexFactory({ client: 'pg', connection: ADMIN_URL, pool: { min: 0, max: 1 } });
   try {
@@ -22,7 +22,7 @@ export async function createTestDb(label: string, poolMax = 10): Promise<TestDb>
   }
   const url = `postgres://postgres@127.0.0.1:5432/${name}`;
   const db = createDb(url, { poolMax, applicationName: `test-${label}` });
-  await db.migrate.latest(migrationConfig());
+  if (migrate) await db.migrate.latest(migrationConfig());
   return {
     url,
     name,

@@ -1,0 +1,126 @@
+import { ChildProcess, spawn, spawnSync } from 'node:child_process';
+import net from 'node:net';
+import path from 'node:path';
+import { startLineApiDouble, LineApiDouble } from '../../src/sandbox/line-api-double';
+import { createTestDb, TestDb, testQueuePrefix } from '../helpers/test-db';
+import { ACCESS_TOKEN, CHANNEL_SECRET, newUserId, sign, waitFor } from '../helpers/shop';
+
+/**
+ * The real entry points, as Procfile and the README run them: compiled JS in dist/ (npm test builds
+ * first), separate processes, real signals.
+ */
+const ROOT = path.resolve(__dirname, '../..');
+const dist = (p: string) => path.join(ROOT, 'dist/src', p);
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const p = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+function run(script: string, env: Record<string, string>, args: string[] = []) {
+  const r = spawnSync(process.execPath, [dist(script), ...args], { env: { PATH: process.env.PATH ?? '', ...env }, encoding: 'utf8', timeout: 60_000 });
+  return { code: r.status, out: r.stdout.trim(), err: r.stderr.trim() };
+}
+
+function exitOf(p: ChildProcess): Promise<number | null> {
+  return new Promise((resolve) => (p.exitCode !== null ? resolve(p.exitCode) : p.once('exit', (code) => resolve(code))));
+}
+
+describe('processes: migrate, seed, web, worker, check:invariants', () => {
+  let tdb: TestDb;
+  let line: LineApiDouble;
+  beforeAll(async () => {
+    tdb = await createTestDb('processes', 2, false);
+    line = await startLineApiDouble({ channelAccessToken: ACCESS_TOKEN });
+  });
+  afterAll(async () => {
+    await line.close();
+    await tdb.destroy();
+  });
+
+  test('migrate is idempotent and seed twice changes nothing', () => {
+    const env = { DATABASE_URL: tdb.url };
+    const m1 = run('cli/migrate.js', env, ['latest']);
+    expect(m1.code).toBe(0);
+    expect(m1.out).toMatch(/^applied batch 1: /);
+    expect(run('cli/migrate.js', env, ['latest']).out).toBe('already up to date');
+    const s1 = run('cli/seed.js', env);
+    expect(s1.out).toBe('seed: 3 new categories, 10 new products (existing rows left untouched)');
+    const s2 = run('cli/seed.js', env);
+    expect(s2.code).toBe(0);
+    expect(s2.out).toBe('seed: 0 new categories, 0 new products (existing rows left untouched)');
+  });
+
+  test('a missing or partial setting stops the process with one line naming it', () => {
+    const base = { DATABASE_URL: tdb.url, LINE_CHANNEL_ACCESS_TOKEN: ACCESS_TOKEN };
+    const r = run('main/web.js', base);
+    expect(r.code).toBe(1);
+    expect(r.err).toBe('config error: LINE_CHANNEL_SECRET is required');
+    const p = run('main/worker.js', { ...base, LINE_CHANNEL_SECRET: CHANNEL_SECRET, ECPAY_MERCHANT_ID: '3002607' });
+    expect(p.code).toBe(1);
+    expect(p.err).toBe('config error: ECPay is partly configured: missing ECPAY_HASH_KEY, ECPAY_HASH_IV');
+    expect(run('cli/migrate.js', {}).err).toBe('config error: DATABASE_URL is required');
+  });
+
+  test('web + worker answer a signed webhook through the LINE double, then stop cleanly on SIGTERM', async () => {
+    const port = await freePort();
+    const env = {
+      DATABASE_URL: tdb.url,
+      PORT: String(port),
+      QUEUE_PREFIX: testQueuePrefix('processes'),
+      LINE_CHANNEL_SECRET: CHANNEL_SECRET,
+      LINE_CHANNEL_ACCESS_TOKEN: ACCESS_TOKEN,
+      LINE_API_BASE_URL: line.url,
+      LOG_LEVEL: 'warn',
+    };
+    const opts = { env: { PATH: process.env.PATH ?? '', ...env }, stdio: 'pipe' as const };
+    const web = spawn(process.execPath, [dist('main/web.js')], opts);
+    const worker = spawn(process.execPath, [dist('main/worker.js')], opts);
+    let logs = '';
+    for (const p of [web, worker]) p.stderr!.on('data', (d) => (logs += d));
+    try {
+      const base = `http://127.0.0.1:${port}`;
+      await waitFor(() => fetch(`${base}/readyz`).then((r) => r.status === 200, () => false), 'web ready');
+      const user = newUserId();
+      const body = JSON.stringify({
+        destination: 'U0',
+        events: [{ type: 'message', mode: 'active', timestamp: Date.now(), source: { type: 'user', userId: user }, webhookEventId: '01PROCESS', deliveryContext: { isRedelivery: false }, replyToken: line.issueReplyToken(user), message: { type: 'text', id: '1', text: '商品' } }],
+      });
+      const res = await fetch(`${base}/webhook/line`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-line-signature': sign(body) }, body });
+      expect(res.status).toBe(200);
+      const texts = await waitFor(() => (line.textsTo(user).length ? line.textsTo(user) : null), 'catalog reply', 20_000);
+      expect(texts[0]).toMatch(/^商品目錄/);
+      web.kill('SIGTERM');
+      worker.kill('SIGTERM');
+      expect(await exitOf(web)).toBe(0);
+      expect(await exitOf(worker)).toBe(0);
+      expect(logs).not.toContain(CHANNEL_SECRET);
+      expect(logs).not.toContain(ACCESS_TOKEN);
+    } finally {
+      web.kill('SIGKILL');
+      worker.kill('SIGKILL');
+    }
+  });
+
+  test('check:invariants reports a consistent database, and a corrupted one', async () => {
+    const ok = run('cli/check-invariants.js', { DATABASE_URL: tdb.url });
+    expect(ok.code).toBe(0);
+    expect(ok.out).toBe('invariants hold: stock, reservations and payments are consistent');
+    await tdb.db('products').where({ sku: 'TEA-001' }).update({ stock_reserved: 2 });
+    const bad = run('cli/check-invariants.js', { DATABASE_URL: tdb.url });
+    expect(bad.code).toBe(1);
+    expect(bad.out).toBe('VIOLATION product TEA-001: reserved 2 but held reservations sum to 0');
+    await tdb.db('products').where({ sku: 'TEA-001' }).update({ stock_reserved: 0 });
+  });
+
+  test('migrate:rollback undoes the last batch', () => {
+    const r = run('cli/migrate.js', { DATABASE_URL: tdb.url }, ['rollback']);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^rolled back batch 1: /);
+  });
+});
