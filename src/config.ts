@@ -237,3 +237,19 @@ export function loadDatabaseUrlOrExit(): string {
   }
   return r.data.DATABASE_URL;
 }
+
+/** `npm run dev`: everything has an embedded default; these three may be overridden. */
+export function loadSandboxSettings(): { port: number; databaseUrl?: string; redisUrl: string } {
+  const r = z
+    .object({
+      PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+      DATABASE_URL: optionalString,
+      REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
+    })
+    .safeParse(process.env);
+  if (!r.success) {
+    process.stderr.write(`config error: ${String(r.error.issues[0]?.path[0])} is invalid\n`);
+    process.exit(1);
+  }
+  return { port: r.data.PORT, databaseUrl: r.data.DATABASE_URL, redisUrl: r.data.REDIS_URL };
+}

@@ -1,0 +1,173 @@
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { parseConfig } from '../config';
+import { Container, createContainer } from '../container';
+import { createDb, Db, migrationConfig } from '../data/db';
+import { seedDemoCatalog } from '../data/seed';
+import { startWorkers } from '../jobs/worker';
+import { createLogger, Logger } from '../logger';
+import { PROJECT_ROOT } from '../paths';
+import { createApp } from '../web/app';
+import { ChatSimulator, startChatSimulator } from './chat-simulator';
+import { EcpaySandbox, startEcpaySandbox } from './ecpay-sandbox';
+import { LineApiDouble, startLineApiDouble } from './line-api-double';
+import { SinopacSandbox, startSinopacSandbox } from './sinopac-sandbox';
+
+/**
+ * The whole shop on one machine with no credentials: web + worker + LINE API double + chat
+ * simulator + SinoPac and ECPay sandboxes. PostgreSQL is an embedded PGlite under .data/ unless
+ * DATABASE_URL is given; Redis is REDIS_URL (default 127.0.0.1:6379).
+ */
+
+export const DEV_SECRETS = {
+  channelSecret: 'sandbox-channel-secret',
+  accessToken: 'sandbox-access-token',
+  shopper: 'U' + '5a'.repeat(16),
+  owner: 'U' + '0e'.repeat(16),
+  // Public test credentials (specs: SinoPac iThome contest shop; ECPay stage merchant 3002607).
+  sinopac: {
+    shopNo: 'NA0249_001', hashA1: '86D50DEF3EB7400E', hashA2: '01FD27C09E5549E5',
+    hashB1: '9E004965F4244953', hashB2: '7FB3385F414E4F91', keyId: 'b5e6986d-8636-4aa0-8c93-441ad14b2098',
+  },
+  ecpay: { merchantId: '3002607', hashKey: 'pwFHCqoQZGmho4w6', hashIv: 'EkRm7iFT261dpevs' },
+};
+
+export interface DevSandbox {
+  shopUrl: string;
+  simulatorUrl: string;
+  line: LineApiDouble;
+  sinopac: SinopacSandbox;
+  ecpay: EcpaySandbox;
+  container: Container;
+  close(): Promise<void>;
+}
+
+export interface DevSandboxOptions {
+  /** Use this PostgreSQL instead of an embedded PGlite. */
+  databaseUrl?: string;
+  redisUrl?: string;
+  /** Web port (0 = any); the simulator and sandboxes take ports of their own. */
+  port?: number;
+  host?: string;
+  queuePrefix?: string;
+  env?: Record<string, string>;
+  log?: Logger;
+  /** Directory for the embedded PGlite (default .data/pglite). */
+  dataDir?: string;
+}
+
+async function startEmbeddedPostgres(dataDir: string): Promise<{ url: string; stop(): Promise<void> }> {
+  // Loaded only when needed: PGlite is a development dependency.
+  const { PGlite } = await import('@electric-sql/pglite');
+  const { PGLiteSocketServer } = await import('@electric-sql/pglite-socket');
+  fs.mkdirSync(dataDir, { recursive: true });
+  const pg = await PGlite.create(dataDir);
+  const probe = http.createServer();
+  const port = await new Promise<number>((r) => probe.listen(0, '127.0.0.1', () => r((probe.address() as AddressInfo).port)));
+  await new Promise((r) => probe.close(r));
+  // PGlite is a single session: one connection, and knex's pool is 1 to match.
+  const server = new PGLiteSocketServer({ db: pg, port, host: '127.0.0.1', maxConnections: 1 });
+  await server.start();
+  return {
+    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    async stop() {
+      await server.stop();
+      await pg.close();
+    },
+  };
+}
+
+export async function startDevSandbox(o: DevSandboxOptions = {}): Promise<DevSandbox> {
+  const host = o.host ?? '127.0.0.1';
+  const log = o.log ?? createLogger('info', 'sandbox');
+  const embedded = o.databaseUrl ? null : await startEmbeddedPostgres(o.dataDir ?? path.join(PROJECT_ROOT, '.data', 'pglite'));
+  const databaseUrl = o.databaseUrl ?? embedded!.url;
+  const db: Db = createDb(databaseUrl, { poolMax: embedded ? 1 : 10, applicationName: 'sandbox' });
+  await db.migrate.latest(migrationConfig());
+  await seedDemoCatalog(db);
+
+  const line = await startLineApiDouble({ channelAccessToken: DEV_SECRETS.accessToken, host });
+  const sinopac = await startSinopacSandbox({ shops: [DEV_SECRETS.sinopac], host, notifyRetryDelaysMs: [2000, 5000, 15000] });
+  const ecpay = await startEcpaySandbox({ merchants: [DEV_SECRETS.ecpay], notifyRetryDelaysMs: [2000, 5000, 15000] });
+
+  let handler: http.RequestListener = (_q, s) => s.end();
+  const server = http.createServer((q, s) => handler(q, s));
+  await new Promise<void>((r) => server.listen(o.port ?? 3000, host, () => r()));
+  const shopUrl = `http://${host}:${(server.address() as AddressInfo).port}`;
+
+  const config = parseConfig({
+    DATABASE_URL: databaseUrl,
+    REDIS_URL: o.redisUrl ?? 'redis://127.0.0.1:6379',
+    PUBLIC_BASE_URL: shopUrl,
+    QUEUE_PREFIX: o.queuePrefix ?? 'lineshop_sandbox',
+    LOG_LEVEL: 'info',
+    LINE_CHANNEL_SECRET: DEV_SECRETS.channelSecret,
+    LINE_CHANNEL_ACCESS_TOKEN: DEV_SECRETS.accessToken,
+    LINE_API_BASE_URL: line.url,
+    LINE_DATA_API_BASE_URL: line.url,
+    SHOP_OWNER_LINE_USER_IDS: DEV_SECRETS.owner,
+    SINOPAC_SHOP_NO: DEV_SECRETS.sinopac.shopNo,
+    SINOPAC_HASH_A1: DEV_SECRETS.sinopac.hashA1,
+    SINOPAC_HASH_A2: DEV_SECRETS.sinopac.hashA2,
+    SINOPAC_HASH_B1: DEV_SECRETS.sinopac.hashB1,
+    SINOPAC_HASH_B2: DEV_SECRETS.sinopac.hashB2,
+    SINOPAC_KEY_ID: DEV_SECRETS.sinopac.keyId,
+    SINOPAC_API_BASE_URL: sinopac.apiBaseUrl,
+    ECPAY_MERCHANT_ID: DEV_SECRETS.ecpay.merchantId,
+    ECPAY_HASH_KEY: DEV_SECRETS.ecpay.hashKey,
+    ECPAY_HASH_IV: DEV_SECRETS.ecpay.hashIv,
+    ECPAY_API_BASE_URL: ecpay.url,
+    RECONCILE_AFTER_MINUTES: '2',
+    RECONCILE_EVERY_MINUTES: '1',
+    ...o.env,
+  });
+  const container = createContainer(config, { log, db });
+  handler = createApp(container) as unknown as http.RequestListener;
+  const workers = await startWorkers(container, { sweepEveryMs: 5000, sweepGraceMs: 3000 });
+
+  let simulator: ChatSimulator;
+  try {
+    simulator = await startChatSimulator({
+      line,
+      webhookUrl: `${shopUrl}/webhook/line`,
+      channelSecret: DEV_SECRETS.channelSecret,
+      users: [
+        { id: DEV_SECRETS.shopper, name: '顧客 小美' },
+        { id: DEV_SECRETS.owner, name: '店長' },
+      ],
+      host,
+      // Next to the shop's port when it is fixed (3000 → 3001), so the simulator URL is stable.
+      port: o.port ? o.port + 1 : 0,
+    });
+  } catch (err) {
+    await workers.close();
+    throw err;
+  }
+  line.setProfile(DEV_SECRETS.shopper, { displayName: '小美' });
+  line.setProfile(DEV_SECRETS.owner, { displayName: '店長' });
+
+  return {
+    shopUrl,
+    simulatorUrl: simulator.url,
+    line,
+    sinopac,
+    ecpay,
+    container,
+    async close() {
+      await simulator.close();
+      await new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      });
+      await workers.close();
+      await container.close();
+      await db.destroy();
+      await line.close();
+      await sinopac.close();
+      await ecpay.close();
+      if (embedded) await embedded.stop();
+    },
+  };
+}

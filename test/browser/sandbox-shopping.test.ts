@@ -1,0 +1,70 @@
+import { chromium, Browser, Page } from 'playwright-core';
+import { startDevSandbox, DevSandbox, DEV_SECRETS } from '../../src/sandbox/dev-sandbox';
+import { silentLogger } from '../../src/logger';
+import { checkInvariants } from '../../src/domain/invariants';
+import { createTestDb, TestDb, testQueuePrefix } from '../helpers/test-db';
+import { waitFor } from '../helpers/shop';
+
+/**
+ * A person's view: Debian's chromium drives the sandbox's LINE chat simulator, taps Flex buttons,
+ * opens the ECPay checkout link, pays on the sandbox cashier and sees the receipt in the chat.
+ */
+describe('the sandbox in a browser', () => {
+  let tdb: TestDb;
+  let sandbox: DevSandbox;
+  let browser: Browser;
+  let page: Page;
+
+  beforeAll(async () => {
+    tdb = await createTestDb('browser', 10, false);
+    sandbox = await startDevSandbox({ databaseUrl: tdb.url, port: 0, queuePrefix: testQueuePrefix('browser'), log: silentLogger });
+    browser = await chromium.launch({
+      executablePath: '/usr/bin/chromium',
+      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+    page = await browser.newPage({ viewport: { width: 420, height: 860 } });
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await sandbox?.close();
+    await tdb?.destroy();
+  });
+
+  test('browse, add to cart, check out, pay by card on the ECPay cashier, get the receipt in the chat', async () => {
+    await page.goto(sandbox.simulatorUrl);
+    await page.fill('#text', '商品');
+    await page.press('#text', 'Enter');
+    await page.locator('.carousel .bubble').first().waitFor();
+    expect(await page.locator('.carousel .bubble').count()).toBeGreaterThanOrEqual(10);
+    await page.locator('.carousel .bubble').first().getByRole('button', { name: '加入購物車' }).click();
+    await page.getByText(/^已更新：阿里山高山烏龍茶（150g） × 1$/).waitFor();
+    expect(await page.locator('.flex .bubble').last().textContent()).toContain('NT$680');
+
+    await page.locator('.quick button[data-q="結帳"]').click();
+    await page.getByText('訂單已成立').waitFor();
+    const order = await waitFor(() => sandbox.container.db('orders').where({ line_user_id: DEV_SECRETS.shopper }).first(), 'order row');
+    expect(order).toMatchObject({ status: 'pending_payment', total: 680 });
+
+    await page.getByRole('button', { name: '綠界 信用卡' }).last().click();
+    const payLink = page.getByRole('link', { name: '前往付款' }).last();
+    await payLink.waitFor();
+    const [cashier] = await Promise.all([page.context().waitForEvent('page'), payLink.click()]);
+    // Our checkout page auto-submits the AioCheckOut form; the sandbox cashier verifies its CheckMacValue.
+    await cashier.waitForURL(/\/Cashier\/AioCheckOut\/V5|\/cashier/i, { timeout: 15_000 });
+    await cashier.getByText('680').first().waitFor();
+    await cashier.screenshot({ path: '/tmp/sandbox-cashier.png' });
+    await cashier.getByRole('button', { name: /付款/ }).first().click();
+    // After paying, ECPay posts the browser to OrderResultURL: our zh-TW result page.
+    await cashier.waitForURL(/\/payments\/ecpay\/result/, { timeout: 15_000 });
+    await cashier.getByRole('heading').waitFor();
+    expect(await cashier.locator('h1').textContent()).toMatch(/付款成功|付款處理中/);
+
+    await page.getByText('付款成功 🎉').waitFor({ timeout: 20_000 });
+    await page.screenshot({ path: '/tmp/sandbox-chat.png', fullPage: true });
+    const paid = await sandbox.container.db('orders').where({ id: order.id }).first();
+    expect(paid).toMatchObject({ status: 'paid', paid_amount: 680 });
+    const owner = sandbox.line.textsTo(DEV_SECRETS.owner);
+    expect(owner.filter((t) => t.includes(order.order_no))).toHaveLength(1);
+    expect(await checkInvariants(sandbox.container.db)).toEqual([]);
+  });
+});
