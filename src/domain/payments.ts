@@ -431,7 +431,14 @@ export class PaymentService {
         ]);
         return close('mismatch');
       }
-      if (f.status.simulated && this.gateways.ecpay?.isProduction) {
+      // QueryTradeInfo carries no SimulatePaid: a recorded ECPay callback for this trade that said
+      // SimulatePaid=1 still makes it simulated (else reconciliation would take it for money).
+      const simulated =
+        f.status.simulated ||
+        (f.provider === 'ecpay' &&
+          this.gateways.ecpay?.isProduction === true &&
+          (await trx('payment_notifications').where({ provider: 'ecpay', trade_no: f.tradeNo }).whereRaw("payload->>'SimulatePaid' = '1'").first('id')) !== undefined);
+      if (simulated && this.gateways.ecpay?.isProduction) {
         await notifyOwners(trx, after, this.config, `alert:simulated:${f.tradeNo}`, [V.text(T.ownerSimulated(f.tradeNo))]);
         return close('simulated-rejected');
       }
@@ -578,7 +585,8 @@ export class PaymentService {
     let trade = attempt;
     const opened = await this.db('payment_attempts')
       .where({ id: attempt.id })
-      .whereRaw("NOT (details ? 'openedAt')")
+      // Not the jsonb `?` operator: knex would take it for a binding placeholder.
+      .whereRaw("details->>'openedAt' IS NULL")
       .update({ details: this.db.raw(`details || ?::jsonb`, [JSON.stringify({ openedAt: new Date().toISOString() })]) });
     if (opened === 0) {
       const [fresh] = await this.db('payment_attempts')
@@ -624,7 +632,9 @@ export class PaymentService {
   async reconcileSweep(limit = 200): Promise<number> {
     const every = this.config.reconcileEveryMinutes;
     const rows = await this.db('payment_attempts')
-      .where('status', 'pending')
+      // A superseded or declined attempt stays payable at the bank until its own deadline (a SinoPac
+      // virtual account cannot be withdrawn, a card page can be tried again), so its money must be found too.
+      .where((q) => q.where('status', 'pending').orWhere((s) => s.whereIn('status', ['superseded', 'failed']).whereRaw(`expires_at > now() - interval '1 day'`)))
       .whereRaw(`created_at < now() - (? * interval '1 minute')`, [this.config.reconcileAfterMinutes])
       .whereRaw(`created_at > now() - interval '30 days'`)
       .andWhere((q) => q.whereNull('last_checked_at').orWhereRaw(`last_checked_at < now() - (? * interval '1 minute')`, [every]))
@@ -646,7 +656,7 @@ export class PaymentService {
 
   async reconcileAttempt(attemptId: number): Promise<ApplyOutcome | 'skipped'> {
     const attempt = await this.db('payment_attempts').where({ id: attemptId }).first<PaymentAttempt>();
-    if (!attempt || attempt.status !== 'pending') return 'skipped';
+    if (!attempt || !['pending', 'superseded', 'failed'].includes(attempt.status)) return 'skipped';
     const gw = this.gateways[attempt.provider];
     if (!gw) return 'skipped';
     const status = await gw.queryPayment({ tradeNo: attempt.trade_no, method: attempt.method, createdAt: attempt.created_at });
@@ -713,20 +723,36 @@ export class PaymentService {
   }
 
   /** Job: executes one pending refund at the bank, then records the result. */
-  async executeRefund(refundId: number): Promise<'succeeded' | 'failed' | 'skipped'> {
+  async executeRefund(refundId: number): Promise<'succeeded' | 'failed' | 'skipped' | 'unknown'> {
     const refund = await this.db('refunds').where({ id: refundId }).first();
     if (!refund || refund.status !== 'pending') return 'skipped';
+    // Sent once with no answer: the bank may have refunded, so it is never sent again (owner checks).
+    if (refund.gateway_response?.outcome === 'unknown') return 'skipped';
     const attempt = (await this.db('payment_attempts').where({ id: refund.attempt_id }).first<PaymentAttempt>())!;
     const order = (await this.db('orders').where({ id: refund.order_id }).first<Order>())!;
     const [{ sum }] = await this.db('refunds').where({ order_id: order.id, status: 'succeeded' }).sum<{ sum: number | null }[]>({ sum: 'amount' });
     const gw = this.gateways[attempt.provider]!;
-    const result = await gw.refund!({
-      tradeNo: attempt.trade_no,
-      gatewayTradeId: attempt.gateway_trade_id ?? '',
-      amount: refund.amount,
-      capturedAmount: order.paid_amount,
-      refundedBefore: Number(sum ?? 0),
-    });
+    let result: Awaited<ReturnType<NonNullable<PaymentGateway['refund']>>>;
+    try {
+      result = await gw.refund!({
+        tradeNo: attempt.trade_no,
+        gatewayTradeId: attempt.gateway_trade_id ?? '',
+        amount: refund.amount,
+        capturedAmount: order.paid_amount,
+        refundedBefore: Number(sum ?? 0),
+      });
+    } catch (err) {
+      // A refund is not idempotent. Retryable = nothing reached the bank: let the job try again.
+      // Otherwise (timeout, connection lost after sending) the outcome is unknown: a retry could refund twice.
+      if (!(err instanceof GatewayError) || err.retryable) throw err;
+      this.log.error({ refundId, code: err.code, err: err.message }, 'refund outcome unknown');
+      await this.db('refunds').where({ id: refundId, status: 'pending' }).update({ gateway_response: JSON.stringify({ outcome: 'unknown', code: err.code, message: err.message }) });
+      await this.alertOwners(
+        `refund:${refundId}:unknown`,
+        `⚠️ 退款結果不明：訂單 ${order.order_no} 的 NT$${refund.amount.toLocaleString('en-US')} 退款已送出，但銀行沒有回應。請到綠界後台確認是否已退款；系統不會自動重送。`,
+      );
+      return 'unknown';
+    }
     const after = new AfterCommit();
     const status = await withTransaction(this.db, async (trx) => {
       after.outboxIds.length = 0;

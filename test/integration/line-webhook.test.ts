@@ -135,4 +135,31 @@ describe('POST /webhook/line', () => {
     expect(sends.map((s) => s.kind)).toEqual(['push']);
     await waitFor(() => shop.line.requests.some((r) => r.path === '/v2/bot/message/reply' && r.status === 400), 'refused reply');
   });
+
+  test('a catalog larger than 12 products pages with a "more" postback', async () => {
+    const cat = await shop.c.db('categories').first('id');
+    await shop.c.db('products').insert(
+      Array.from({ length: 15 }, (_, i) => ({
+        sku: `PAGE-${i}`, category_id: cat.id, name: `分頁測試商品 ${i}`, price: 100 + i, image_url: 'https://images.example.com/p.jpg', stock_on_hand: 3, sort_order: 100 + i,
+      })),
+    );
+    const user = newUserId();
+    const id = await shop.say(user, 'menu');
+    await settled(shop, id);
+    const first = shop.line.deliveredTo(user)[0]!.messages[0] as { altText: string; contents: { type: string; contents: Array<{ footer: { contents: Array<{ action: { data: string; label: string } }> } }> } };
+    expect(first.altText).toBe('商品目錄（第 1/3 頁）');
+    expect(first.contents.type).toBe('carousel');
+    expect(first.contents.contents).toHaveLength(12);
+    const more = first.contents.contents[11]!.footer.contents[0]!.action;
+    expect(more).toMatchObject({ label: '下一頁', data: 'action=menu&page=2' });
+    const id2 = await shop.tap(user, more.data);
+    await settled(shop, id2);
+    expect(shop.line.textsTo(user)[1]).toBe('商品目錄（第 2/3 頁）');
+    const id3 = await shop.tap(user, 'action=menu&page=3');
+    await settled(shop, id3);
+    const last = shop.line.deliveredTo(user)[2]!.messages[0] as { altText: string; contents: { contents: unknown[] } };
+    expect(last.altText).toBe('商品目錄（第 3/3 頁）');
+    expect(last.contents.contents).toHaveLength(25 - 22);
+    await shop.c.db('products').where('sku', 'like', 'PAGE-%').delete();
+  });
 });
