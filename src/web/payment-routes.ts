@@ -141,7 +141,13 @@ export function paymentRouter(deps: { config: Config; payments: PaymentService; 
     const ec = payments.ecpayPort();
     const body = Object.fromEntries(Object.entries((req.body ?? {}) as Record<string, unknown>).map(([k, v]) => [k, String(v)]));
     if (!ec || !ec.verifyCallback(body).ok) return html(res, 200, pages.processing());
-    const state = await payments.tradeState('ecpay', body.MerchantTradeNo ?? '');
+    let state: Awaited<ReturnType<typeof payments.tradeState>>;
+    try {
+      state = await payments.tradeState('ecpay', body.MerchantTradeNo ?? '');
+    } catch (err) {
+      log.warn({ err: err instanceof Error ? err.message : String(err) }, 'ECPay result page: state unavailable');
+      return html(res, 200, pages.processing());
+    }
     if (state === 'paid' || body.RtnCode === '1') return html(res, 200, state === 'paid' ? pages.paid() : pages.processing());
     return html(res, 200, pages.failed());
   });

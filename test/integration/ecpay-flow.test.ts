@@ -1,0 +1,909 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { checkInvariants } from '../../src/domain/invariants';
+import type { BankFacts } from '../../src/domain/payments';
+import { buildGateways } from '../../src/gateways/build-gateways';
+import { checkMacValue } from '../../src/gateways/ecpay/check-mac-value';
+import { formatEcpayDateTime } from '../../src/gateways/ecpay/ecpay-client';
+import { parseEcpayDate } from '../../src/gateways/ecpay/ecpay-gateway';
+import type { SandboxNotification } from '../../src/sandbox/ecpay-sandbox';
+import { silentLogger } from '../../src/logger';
+import { taipeiTime } from '../../src/texts';
+import { count, ECPAY_MERCHANT, newUserId, settled, startShop, TestShop, waitFor } from '../helpers/shop';
+
+/**
+ * ECPay AIO end to end, over HTTP: LINE webhook → order → pay-link Flex → our checkout page →
+ * the form posted to the ECPay sandbox (which checks CheckMacValue) → ReturnURL / PaymentInfoURL
+ * back to the shop → job → QueryTradeInfo → order paid, receipts and owner pushes. Real PostgreSQL
+ * and Redis; ECPay and LINE are the local sandboxes.
+ */
+
+/** The platform stage merchant (spec §1.2): a real ECPay key pair that is not ours. */
+const OTHER_MERCHANT = { merchantId: '3002599', hashKey: 'spPjZn66i0OhqJsQ', hashIv: 'hT5OJckN45isQTTs' };
+
+const GRACE_MS = 10 * 60_000;
+
+/* eslint-disable @typescript-eslint/no-explicit-any */
+type Msg = { type: string; altText?: string; text?: string; contents?: unknown };
+
+// ------------------------------------------------------------------------------------------------
+// Helpers
+
+async function say(shop: TestShop, user: string, text: string): Promise<void> {
+  await settled(shop, await shop.say(user, text));
+}
+
+async function tap(shop: TestShop, user: string, data: string): Promise<void> {
+  await settled(shop, await shop.tap(user, data));
+}
+
+function messagesTo(shop: TestShop, user: string): Msg[] {
+  return shop.line.deliveredTo(user).flatMap((d) => d.messages as Msg[]);
+}
+
+function findUris(node: unknown, out: string[] = []): string[] {
+  if (Array.isArray(node)) for (const n of node) findUris(n, out);
+  else if (node && typeof node === 'object') {
+    const o = node as Record<string, unknown>;
+    if (o.type === 'uri' && typeof o.uri === 'string') out.push(o.uri);
+    for (const v of Object.values(o)) findUris(v, out);
+  }
+  return out;
+}
+
+interface Order {
+  id: number;
+  order_no: string;
+  status: string;
+  total: number;
+  paid_amount: number;
+  refunded_amount: number;
+  payment_method: string | null;
+  hold_expires_at: Date;
+}
+
+async function orderById(shop: TestShop, id: number): Promise<Order> {
+  return shop.c.db('orders').where({ id }).first();
+}
+
+async function placeOrder(shop: TestShop, user: string, sku = 'TEA-001', qty = 1): Promise<Order> {
+  await say(shop, user, `cart ${sku} ${qty}`);
+  await say(shop, user, '結帳');
+  const order = await shop.c.db('orders').where({ line_user_id: user }).orderBy('id', 'desc').first();
+  expect(order).toBeDefined();
+  expect(order.status).toBe('pending_payment');
+  return order;
+}
+
+/** Taps a payment method and returns the checkout-page URL from the pay-link Flex. */
+async function choose(shop: TestShop, user: string, order: Order, method: 'ecpay-credit' | 'ecpay-atm' | 'ecpay-cvs'): Promise<string> {
+  const before = messagesTo(shop, user).length;
+  await tap(shop, user, `action=pay&o=${order.order_no}&m=${method}`);
+  const replies = messagesTo(shop, user).slice(before);
+  const link = replies.find((m) => m.type === 'flex' && /請點按鈕付款/.test(m.altText ?? ''));
+  expect(link).toBeDefined();
+  expect(link!.altText).toContain(`NT$${order.total.toLocaleString('en-US')}`);
+  const uris = findUris(link!.contents);
+  const url = uris.find((u) => u.startsWith(`${shop.url}/payments/ecpay/checkout/`));
+  expect(url).toBeDefined();
+  // The reference is unguessable: 18 random bytes, base64url.
+  expect(url!.slice(`${shop.url}/payments/ecpay/checkout/`.length)).toMatch(/^[A-Za-z0-9_-]{24}$/);
+  return url!;
+}
+
+function unescapeHtml(s: string): string {
+  return s.replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
+}
+
+interface CheckoutPage {
+  status: number;
+  contentType: string;
+  cacheControl: string;
+  html: string;
+}
+
+async function getPage(url: string): Promise<CheckoutPage> {
+  const res = await fetch(url, { redirect: 'manual' });
+  return {
+    status: res.status,
+    contentType: res.headers.get('content-type') ?? '',
+    cacheControl: res.headers.get('cache-control') ?? '',
+    html: await res.text(),
+  };
+}
+
+/** The auto-submit form as a browser sees it: action and the (un-escaped) hidden inputs. */
+function parseForm(html: string): { action: string; fields: Record<string, string>; rawValues: string[] } {
+  const form = /<form id="ecpay-checkout" method="post" action="([^"]*)"/.exec(html);
+  if (!form) throw new Error('no checkout form in page');
+  const fields: Record<string, string> = {};
+  const rawValues: string[] = [];
+  for (const m of html.matchAll(/<input type="hidden" name="([^"]*)" value="([^"]*)">/g)) {
+    fields[unescapeHtml(m[1]!)] = unescapeHtml(m[2]!);
+    rawValues.push(m[2]!);
+  }
+  return { action: unescapeHtml(form[1]!), fields, rawValues };
+}
+
+/** Posts a form the way the shopper's browser does (application/x-www-form-urlencoded, UTF-8). */
+async function browserPost(url: string, fields: Record<string, string>): Promise<{ status: number; html: string }> {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams(fields).toString(),
+    redirect: 'manual',
+  });
+  return { status: res.status, html: await res.text() };
+}
+
+/** A server-to-server callback posted by the test itself (as a forger would). */
+async function postCallback(shop: TestShop, path: 'notify' | 'payment-info', fields: Record<string, string>) {
+  const res = await fetch(`${shop.url}/payments/ecpay/${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams(fields).toString(),
+  });
+  return { status: res.status, contentType: res.headers.get('content-type') ?? '', body: await res.text() };
+}
+
+function messageCode(html: string): string | undefined {
+  return /<dd id="message-code">([^<]*)<\/dd>/.exec(html)?.[1];
+}
+
+function ddText(html: string, id: string): string | undefined {
+  const m = new RegExp(`<dd id="${id}">([^<]*)</dd>`).exec(html);
+  return m ? unescapeHtml(m[1]!) : undefined;
+}
+
+/** Opens the checkout link, checks the page is a form, posts it to the sandbox; returns the MerchantTradeNo. */
+async function checkoutAtSandbox(shop: TestShop, url: string): Promise<{ tradeNo: string; fields: Record<string, string>; sandboxHtml: string }> {
+  const page = await getPage(url);
+  expect(page.status).toBe(200);
+  const { action, fields } = parseForm(page.html);
+  expect(action).toBe(`${shop.ecpay!.url}/Cashier/AioCheckOut/V5`);
+  const res = await browserPost(action, fields);
+  expect(res.status).toBe(200);
+  expect(messageCode(res.html)).toBeUndefined();
+  expect(ddText(res.html, 'merchant-trade-no')).toBe(fields.MerchantTradeNo);
+  return { tradeNo: fields.MerchantTradeNo!, fields, sandboxHtml: res.html };
+}
+
+const receiptsFor = (shop: TestShop, user: string, orderNo: string) =>
+  shop.line.textsTo(user).filter((t) => t.startsWith(`已收到付款：訂單 ${orderNo}，`));
+const ownerPaidFor = (shop: TestShop, owner: string, orderNo: string) =>
+  shop.line.textsTo(owner).filter((t) => t.startsWith(`💰 新付款：訂單 ${orderNo}，`));
+
+/** Nothing in flight: sandbox deliveries done, every notification and refund processed, outbox empty. */
+async function quiet(shop: TestShop): Promise<void> {
+  await shop.ecpay!.idle();
+  await waitFor(async () => {
+    const [n] = await shop.c.db('payment_notifications').whereNull('processed_at').count<{ n: number }[]>({ n: '*' });
+    // A refund whose outcome is unknown stays pending on purpose (the owner checks with the bank).
+    const [r] = await shop.c.db('refunds').where({ status: 'pending' }).whereRaw("coalesce(gateway_response->>'outcome', '') <> 'unknown'").count<{ n: number }[]>({ n: '*' });
+    const [o] = await shop.c.db('outbox_messages').whereIn('status', ['pending', 'sending']).count<{ n: number }[]>({ n: '*' });
+    return Number(n!.n) + Number(r!.n) + Number(o!.n) === 0;
+  }, 'payments and deliveries to settle');
+}
+
+async function paidEvents(shop: TestShop, orderId: number): Promise<number> {
+  return count(shop.c, 'order_events', { order_id: orderId, to_status: 'paid' });
+}
+
+async function stockOf(shop: TestShop, sku: string): Promise<{ stock_on_hand: number; stock_reserved: number }> {
+  return shop.c.db('products').where({ sku }).first('stock_on_hand', 'stock_reserved');
+}
+
+/** A signed ReturnURL body for a trade, in the shape the sandbox (and ECPay) sends. */
+function returnBody(merchant: { merchantId: string; hashKey: string; hashIv: string }, f: Record<string, string>): Record<string, string> {
+  const fields: Record<string, string> = {
+    MerchantID: merchant.merchantId,
+    StoreID: '',
+    RtnCode: '1',
+    RtnMsg: '交易成功',
+    PaymentDate: formatEcpayDateTime(new Date()),
+    PaymentType: 'Credit_CreditCard',
+    PaymentTypeChargeFee: '19',
+    TradeDate: formatEcpayDateTime(new Date()),
+    SimulatePaid: '0',
+    CustomField1: '',
+    CustomField2: '',
+    CustomField3: '',
+    CustomField4: '',
+    ...f,
+  };
+  return { ...fields, CheckMacValue: checkMacValue(fields, merchant.hashKey, merchant.hashIv) };
+}
+
+/** A full credit-card payment through the checkout page and the sandbox. */
+async function paidCreditOrder(shop: TestShop, user: string): Promise<{ order: Order; tradeNo: string; checkoutUrl: string; first: SandboxNotification }> {
+  const order = await placeOrder(shop, user);
+  const checkoutUrl = await choose(shop, user, order, 'ecpay-credit');
+  const { tradeNo } = await checkoutAtSandbox(shop, checkoutUrl);
+  await shop.ecpay!.pay(tradeNo);
+  const first = shop.ecpay!.notifications.filter((n) => n.merchantTradeNo === tradeNo && n.kind === 'ReturnURL')[0]!;
+  await waitFor(() => receiptsFor(shop, user, order.order_no).length > 0, 'receipt');
+  await quiet(shop);
+  expect((await orderById(shop, order.id)).status).toBe('paid');
+  return { order, tradeNo, checkoutUrl, first };
+}
+
+// ------------------------------------------------------------------------------------------------
+
+describe('ECPay AIO end to end: checkout page, sandbox, callbacks, refunds', () => {
+  let shop: TestShop;
+  const owner = newUserId();
+
+  beforeAll(async () => {
+    shop = await startShop({ label: 'ecpay-flow', ecpay: true, owners: [owner] });
+  });
+  afterAll(async () => {
+    await shop?.close();
+  });
+
+  test('credit card: pay-link Flex → auto-submit checkout page → sandbox verifies the form → pay → ReturnURL → paid once', async () => {
+    const user = newUserId();
+    const stockBefore = await stockOf(shop, 'TEA-001');
+    const order = await placeOrder(shop, user);
+    expect(order.total).toBe(680);
+    expect(await stockOf(shop, 'TEA-001')).toEqual({ ...stockBefore, stock_reserved: stockBefore.stock_reserved + 1 });
+
+    const url = await choose(shop, user, order, 'ecpay-credit');
+    const attempt = await shop.c.db('payment_attempts').where({ order_id: order.id }).first();
+    expect(attempt).toMatchObject({ provider: 'ecpay', method: 'ecpay-credit', status: 'pending', amount: 680 });
+
+    const before = Math.floor(Date.now() / 1000) * 1000;
+    const page = await getPage(url);
+    const after = Date.now();
+    expect(page.status).toBe(200);
+    expect(page.contentType).toBe('text/html; charset=utf-8');
+    expect(page.cacheControl).toBe('no-store');
+    expect(page.html).toContain('<meta charset="utf-8">');
+    expect(page.html).toMatch(/<script>document\.getElementById\('ecpay-checkout'\)\.submit\(\);<\/script>/);
+    // Only the computed MAC leaves the server, never the key or IV.
+    expect(page.html).not.toContain(ECPAY_MERCHANT.hashKey);
+    expect(page.html).not.toContain(ECPAY_MERCHANT.hashIv);
+
+    const { action, fields, rawValues } = parseForm(page.html);
+    expect(action).toBe(`${shop.ecpay!.url}/Cashier/AioCheckOut/V5`);
+    // Every value is HTML-escaped: no raw quote, angle bracket or bare ampersand inside an attribute.
+    for (const v of rawValues) expect(v).toMatch(/^(?:[^"<>&]|&(?:amp|quot|#39|lt|gt);)*$/);
+    expect(fields).toMatchObject({
+      MerchantID: ECPAY_MERCHANT.merchantId,
+      MerchantTradeNo: attempt.trade_no,
+      PaymentType: 'aio',
+      TotalAmount: String(order.total),
+      ChoosePayment: 'Credit',
+      EncryptType: '1',
+      ReturnURL: `${shop.url}/payments/ecpay/notify`,
+      OrderResultURL: `${shop.url}/payments/ecpay/result`,
+      ClientBackURL: `${shop.url}/payments/ecpay/back`,
+      CustomField1: order.order_no,
+    });
+    expect(fields.PaymentInfoURL).toBeUndefined();
+    expect(fields.MerchantTradeNo).toMatch(/^[A-Za-z0-9]{1,20}$/);
+    expect(fields.ItemName).toBe('阿里山高山烏龍茶（150g） x1');
+    expect(fields.TradeDesc).toMatch(/^[A-Za-z0-9 .,()_-]+$/);
+    expect(fields.CheckMacValue).toBe(checkMacValue(Object.fromEntries(Object.entries(fields).filter(([k]) => k !== 'CheckMacValue')), ECPAY_MERCHANT.hashKey, ECPAY_MERCHANT.hashIv));
+    // MerchantTradeDate is Taipei wall-clock time of the page load (UTC would be 8 hours off).
+    expect(fields.MerchantTradeDate).toMatch(/^\d{4}\/\d{2}\/\d{2} \d{2}:\d{2}:\d{2}$/);
+    const tradeDate = parseEcpayDate(fields.MerchantTradeDate!).getTime();
+    expect(tradeDate).toBeGreaterThanOrEqual(before);
+    expect(tradeDate).toBeLessThanOrEqual(after);
+
+    // The browser posts the form to ECPay; the sandbox checks the CheckMacValue and shows its cashier.
+    const cashier = await browserPost(action, fields);
+    expect(cashier.status).toBe(200);
+    expect(messageCode(cashier.html)).toBeUndefined();
+    expect(cashier.html).toContain('信用卡付款');
+    expect(ddText(cashier.html, 'merchant-trade-no')).toBe(fields.MerchantTradeNo);
+    expect(ddText(cashier.html, 'amount')).toBe('NT$ 680');
+    const created = shop.ecpay!.getTrade(fields.MerchantTradeNo!)!;
+    expect(created.checkoutFields).toEqual(fields);
+    expect(created.totalAmount).toBe(680);
+
+    const trade = await shop.ecpay!.pay(fields.MerchantTradeNo!);
+    const first = shop.ecpay!.notifications.find((n) => n.merchantTradeNo === trade.merchantTradeNo && n.kind === 'ReturnURL')!;
+    expect(first.url).toBe(`${shop.url}/payments/ecpay/notify`);
+    expect(first.status).toBe(200);
+    expect(first.body).toBe('1|OK');
+
+    await waitFor(() => receiptsFor(shop, user, order.order_no).length > 0, 'receipt to the shopper');
+    await waitFor(() => ownerPaidFor(shop, owner, order.order_no).length > 0, 'owner notification');
+    await quiet(shop);
+
+    const paid = await orderById(shop, order.id);
+    expect(paid).toMatchObject({ status: 'paid', paid_amount: 680, payment_method: 'ecpay-credit' });
+    expect(await shop.c.db('payment_attempts').where({ id: attempt.id }).first()).toMatchObject({ status: 'paid', gateway_trade_id: trade.tradeNo });
+    expect(await shop.c.db('reservations').where({ order_id: order.id }).pluck('status')).toEqual(['committed']);
+    expect(await stockOf(shop, 'TEA-001')).toEqual({ stock_on_hand: stockBefore.stock_on_hand - 1, stock_reserved: stockBefore.stock_reserved });
+    expect(await shop.c.db('payment_notifications').where({ trade_no: trade.merchantTradeNo }).pluck('outcome')).toEqual(['paid']);
+    expect(receiptsFor(shop, user, order.order_no)).toHaveLength(1);
+    expect(ownerPaidFor(shop, owner, order.order_no)).toHaveLength(1);
+    expect(await paidEvents(shop, order.id)).toBe(1);
+    // The receipt is a Flex message naming the method and amount.
+    const receipt = messagesTo(shop, user).find((m) => m.altText?.startsWith(`已收到付款：訂單 ${order.order_no}`))!;
+    expect(receipt.type).toBe('flex');
+    expect(JSON.stringify(receipt.contents)).toContain('綠界 信用卡');
+  });
+
+  test('the same ReturnURL delivered again and again: one transition, one receipt, one owner push, every delivery answered 1|OK', async () => {
+    const user = newUserId();
+    const { order, tradeNo, first } = await paidCreditOrder(shop, user);
+    // ECPay's re-sends carry RtnMsg=paid; a byte-identical replay of the first delivery too.
+    for (let i = 0; i < 5; i++) {
+      const n = await shop.ecpay!.notifyAgain(tradeNo);
+      expect(n.fields.RtnMsg).toBe('paid');
+      expect(n.status).toBe(200);
+      expect(n.body).toBe('1|OK');
+    }
+    const replay = await postCallback(shop, 'notify', first.fields);
+    expect(replay).toMatchObject({ status: 200, body: '1|OK' });
+    expect(replay.contentType).toMatch(/^text\/plain/);
+    await quiet(shop);
+
+    expect(await paidEvents(shop, order.id)).toBe(1);
+    expect(receiptsFor(shop, user, order.order_no)).toHaveLength(1);
+    expect(ownerPaidFor(shop, owner, order.order_no)).toHaveLength(1);
+    expect(await count(shop.c, 'payment_notifications', { trade_no: tradeNo })).toBe(1);
+    expect(await count(shop.c, 'payment_attempts', { order_id: order.id, status: 'paid' })).toBe(1);
+  });
+
+  test('ATM: the virtual account is pushed first (PaymentInfoURL) and the hold follows its deadline; then payment → paid', async () => {
+    const user = newUserId();
+    const order = await placeOrder(shop, user);
+    const url = await choose(shop, user, order, 'ecpay-atm');
+    const atmHold = (await orderById(shop, order.id)).hold_expires_at;
+    // Before a code exists the hold is HOLD_MINUTES_ATM (3 days by default).
+    expect(atmHold.getTime() - Date.now()).toBeGreaterThan(2.9 * 24 * 3600_000);
+
+    const page = await getPage(url);
+    const { fields } = parseForm(page.html);
+    expect(fields).toMatchObject({ ChoosePayment: 'ATM', TotalAmount: '680', PaymentInfoURL: `${shop.url}/payments/ecpay/payment-info`, ReturnURL: `${shop.url}/payments/ecpay/notify` });
+    expect(fields.OrderResultURL).toBeUndefined();
+    // ATM ExpireDate (days) fits inside the hold.
+    expect(Number(fields.ExpireDate)).toBeGreaterThanOrEqual(1);
+    expect(Number(fields.ExpireDate)).toBeLessThanOrEqual(3);
+
+    const cashier = await browserPost(`${shop.ecpay!.url}/Cashier/AioCheckOut/V5`, fields);
+    expect(messageCode(cashier.html)).toBeUndefined();
+    const tradeNo = fields.MerchantTradeNo!;
+    const trade = shop.ecpay!.getTrade(tradeNo)!;
+    expect(trade.status).toBe('code-issued');
+    const info = shop.ecpay!.notifications.find((n) => n.merchantTradeNo === tradeNo && n.kind === 'PaymentInfoURL')!;
+    expect(info).toMatchObject({ url: `${shop.url}/payments/ecpay/payment-info`, status: 200, body: '1|OK' });
+    expect(info.fields.RtnCode).toBe('2');
+
+    // The shopper gets bank code, account and deadline in a Flex message.
+    const deadline = parseEcpayDate(trade.expireDate!);
+    const pushed = await waitFor(() => messagesTo(shop, user).find((m) => m.altText?.startsWith('ATM 轉帳資訊')), 'ATM code push');
+    expect(pushed.type).toBe('flex');
+    expect(pushed.altText).toBe(`ATM 轉帳資訊：NT$680，請於 ${taipeiTime(deadline)} 前完成`);
+    const flexJson = JSON.stringify(pushed.contents);
+    expect(flexJson).toContain(trade.bankCode!);
+    expect(flexJson).toContain(trade.vAccount!);
+    expect(flexJson).toContain(taipeiTime(deadline));
+
+    // The hold (order, reservations, attempt) now follows the code's deadline, plus a short grace.
+    const held = await orderById(shop, order.id);
+    expect(held.status).toBe('pending_payment');
+    expect(held.hold_expires_at.getTime()).toBe(deadline.getTime() + GRACE_MS);
+    for (const r of await shop.c.db('reservations').where({ order_id: order.id })) {
+      expect(r.status).toBe('held');
+      expect(r.expires_at.getTime()).toBe(deadline.getTime() + GRACE_MS);
+    }
+    const attempt = await shop.c.db('payment_attempts').where({ trade_no: tradeNo }).first();
+    expect(attempt.expires_at.getTime()).toBe(deadline.getTime() + GRACE_MS);
+    expect(attempt.details).toMatchObject({ kind: 'ecpay-atm-code', bankCode: trade.bankCode, account: trade.vAccount });
+
+    // A re-sent PaymentInfoURL is acknowledged and pushes nothing new.
+    const again = await shop.ecpay!.notifyAgain(tradeNo);
+    expect(again).toMatchObject({ kind: 'PaymentInfoURL', status: 200, body: '1|OK' });
+
+    await shop.ecpay!.pay(tradeNo);
+    await waitFor(() => receiptsFor(shop, user, order.order_no).length > 0, 'receipt');
+    await quiet(shop);
+    expect(await orderById(shop, order.id)).toMatchObject({ status: 'paid', paid_amount: 680, payment_method: 'ecpay-atm' });
+    expect(await shop.c.db('reservations').where({ order_id: order.id }).pluck('status')).toEqual(['committed']);
+    expect(messagesTo(shop, user).filter((m) => m.altText?.startsWith('ATM 轉帳資訊'))).toHaveLength(1);
+    expect(receiptsFor(shop, user, order.order_no)).toHaveLength(1);
+    expect(ownerPaidFor(shop, owner, order.order_no)).toHaveLength(1);
+    expect(await paidEvents(shop, order.id)).toBe(1);
+  });
+
+  test('CVS: the payment code is pushed first, then the (simulated, stage) payment is accepted → paid', async () => {
+    const user = newUserId();
+    const order = await placeOrder(shop, user);
+    const url = await choose(shop, user, order, 'ecpay-cvs');
+    const { fields } = parseForm((await getPage(url)).html);
+    expect(fields).toMatchObject({ ChoosePayment: 'CVS', TotalAmount: '680', PaymentInfoURL: `${shop.url}/payments/ecpay/payment-info` });
+    // CVS StoreExpireDate (minutes) fits inside the hold.
+    const holdMs = (await orderById(shop, order.id)).hold_expires_at.getTime() - Date.now();
+    expect(Number(fields.StoreExpireDate) * 60_000).toBeLessThanOrEqual(holdMs);
+
+    const cashier = await browserPost(`${shop.ecpay!.url}/Cashier/AioCheckOut/V5`, fields);
+    expect(messageCode(cashier.html)).toBeUndefined();
+    const tradeNo = fields.MerchantTradeNo!;
+    const trade = shop.ecpay!.getTrade(tradeNo)!;
+    expect(trade.paymentNo).toMatch(/^[A-Z0-9]{14}$/);
+
+    const deadline = parseEcpayDate(trade.expireDate!);
+    const pushed = await waitFor(() => messagesTo(shop, user).find((m) => m.altText?.startsWith('超商代碼繳費')), 'CVS code push');
+    expect(pushed.type).toBe('flex');
+    expect(JSON.stringify(pushed.contents)).toContain(trade.paymentNo!);
+    expect(pushed.altText).toContain(taipeiTime(deadline));
+    expect((await orderById(shop, order.id)).hold_expires_at.getTime()).toBe(deadline.getTime() + GRACE_MS);
+
+    await shop.ecpay!.pay(tradeNo, { simulatePaid: true });
+    const n = shop.ecpay!.notifications.find((x) => x.merchantTradeNo === tradeNo && x.kind === 'ReturnURL')!;
+    expect(n.fields.SimulatePaid).toBe('1');
+    expect(n.body).toBe('1|OK');
+    await waitFor(() => receiptsFor(shop, user, order.order_no).length > 0, 'receipt');
+    await quiet(shop);
+    expect(await orderById(shop, order.id)).toMatchObject({ status: 'paid', payment_method: 'ecpay-cvs' });
+    expect(receiptsFor(shop, user, order.order_no)).toHaveLength(1);
+    expect(ownerPaidFor(shop, owner, order.order_no)).toHaveLength(1);
+    expect(await paidEvents(shop, order.id)).toBe(1);
+  });
+
+  test('tampered ReturnURL callbacks are rejected with an error text and change nothing', async () => {
+    const user = newUserId();
+    const order = await placeOrder(shop, user);
+    const url = await choose(shop, user, order, 'ecpay-credit');
+    const { tradeNo } = await checkoutAtSandbox(shop, url);
+    const trade = shop.ecpay!.getTrade(tradeNo)!;
+    const genuine = { MerchantTradeNo: tradeNo, TradeNo: trade.tradeNo, TradeAmt: String(order.total), CustomField1: order.order_no };
+
+    // Control: the untampered body passes our verification, so each rejection below is due to its tampering.
+    expect(shop.c.payments.ecpayPort()!.verifyCallback(returnBody(ECPAY_MERCHANT, genuine)).ok).toBe(true);
+
+    const good = returnBody(ECPAY_MERCHANT, genuine);
+    const last = good.CheckMacValue!.slice(-1);
+    const oneCharOff = { ...good, CheckMacValue: good.CheckMacValue!.slice(0, -1) + (last === 'A' ? 'B' : 'A') };
+    const otherMerchant = returnBody(OTHER_MERCHANT, genuine);
+    const amountOff = returnBody(ECPAY_MERCHANT, { ...genuine, TradeAmt: String(order.total + 1) });
+    const unknownTrade = returnBody(ECPAY_MERCHANT, { ...genuine, MerchantTradeNo: 'EZZZZZZZZ00000000' });
+
+    const snapshot = async () => ({
+      orders: await shop.c.db('orders').orderBy('id').select('*'),
+      attempts: await shop.c.db('payment_attempts').orderBy('id').select('*'),
+      reservations: await shop.c.db('reservations').orderBy('id').select('*'),
+      notifications: await count(shop.c, 'payment_notifications'),
+      events: await count(shop.c, 'order_events'),
+    });
+    const before = await snapshot();
+
+    for (const [what, body, reason] of [
+      ['CheckMacValue wrong by one character', oneCharOff, 'BAD_MAC'],
+      ['another MerchantID (valid MAC with its own key)', otherMerchant, 'BAD_MAC'],
+      ['TradeAmt one dollar off (valid MAC)', amountOff, 'TradeAmtMismatch'],
+      ['unknown MerchantTradeNo (valid MAC)', unknownTrade, 'UnknownMerchantTradeNo'],
+    ] as const) {
+      const res = await postCallback(shop, 'notify', body);
+      expect({ what, status: res.status, body: res.body }).toEqual({ what, status: 400, body: `0|${reason}` });
+      expect(res.body).not.toBe('1|OK');
+      // The same forgeries at the PaymentInfoURL are refused too.
+      const info = await postCallback(shop, 'payment-info', { ...body });
+      expect(info.body).not.toBe('1|OK');
+    }
+    await quiet(shop);
+    expect(await snapshot()).toEqual(before);
+    expect(receiptsFor(shop, user, order.order_no)).toHaveLength(0);
+    // The amount forgery is worth telling the owner about.
+    await waitFor(() => shop.line.textsTo(owner).some((t) => t.includes(tradeNo) && t.includes(`通知金額 ${order.total + 1}`)), 'owner alert');
+
+    // The real payment still goes through afterwards.
+    await shop.ecpay!.pay(tradeNo);
+    await waitFor(() => receiptsFor(shop, user, order.order_no).length > 0, 'receipt');
+    await quiet(shop);
+    expect((await orderById(shop, order.id)).status).toBe('paid');
+  });
+
+  test('a reopened checkout link posts a fresh MerchantTradeNo (the sandbox refuses a reused one with 10300028); item names are escaped', async () => {
+    const user = newUserId();
+    const cat = await shop.c.db('categories').first('id');
+    await shop.c.db('products').insert({
+      sku: 'ESC-001', category_id: cat.id, name: 'Tom & Jerry <特調> "茶" #1', price: 150, image_url: 'https://example.com/esc.jpg', stock_on_hand: 5, sort_order: 99,
+    });
+    const order = await placeOrder(shop, user, 'ESC-001', 2);
+    expect(order.total).toBe(300);
+    const url = await choose(shop, user, order, 'ecpay-credit');
+
+    const first = await getPage(url);
+    const a = parseForm(first.html);
+    for (const v of a.rawValues) expect(v).toMatch(/^(?:[^"<>&]|&(?:amp|quot|#39|lt|gt);)*$/);
+    expect(a.fields.ItemName).not.toMatch(/[<>"&#]/);
+    expect(a.fields.ItemName).toContain('Tom');
+    const resA = await browserPost(a.action, a.fields);
+    expect(messageCode(resA.html)).toBeUndefined();
+    // Posting the same form again (a reload of ECPay's page, say) is what ECPay refuses.
+    expect(messageCode((await browserPost(a.action, a.fields)).html)).toBe('10300028');
+
+    const b = parseForm((await getPage(url)).html);
+    expect(b.fields.MerchantTradeNo).not.toBe(a.fields.MerchantTradeNo);
+    expect(b.fields.MerchantTradeNo).toMatch(/^[A-Za-z0-9]{1,20}$/);
+    expect(b.fields.TotalAmount).toBe('300');
+    const resB = await browserPost(b.action, b.fields);
+    expect(messageCode(resB.html)).toBeUndefined();
+    expect(ddText(resB.html, 'merchant-trade-no')).toBe(b.fields.MerchantTradeNo);
+    // Both trade numbers map to this order.
+    const attempts = await shop.c.db('payment_attempts').where({ order_id: order.id }).orderBy('id');
+    expect(attempts.map((x) => x.trade_no)).toEqual([a.fields.MerchantTradeNo, b.fields.MerchantTradeNo]);
+
+    await shop.ecpay!.pay(b.fields.MerchantTradeNo!);
+    await waitFor(() => receiptsFor(shop, user, order.order_no).length > 0, 'receipt');
+    await quiet(shop);
+    expect(await orderById(shop, order.id)).toMatchObject({ status: 'paid', paid_amount: 300 });
+    const after = await shop.c.db('payment_attempts').where({ order_id: order.id }).orderBy('id');
+    expect(after.map((x) => x.status)).toEqual(['superseded', 'paid']);
+
+    // The shopper also pays the first trade (two tabs): money for an already-paid order is flagged for a refund, never a second "paid".
+    await shop.ecpay!.pay(a.fields.MerchantTradeNo!);
+    await waitFor(() => shop.line.textsTo(owner).some((t) => t.includes(a.fields.MerchantTradeNo!) && t.includes('重複付款')), 'double-payment alert');
+    await quiet(shop);
+    expect(await shop.c.db('payment_notifications').where({ trade_no: a.fields.MerchantTradeNo, kind: 'return' }).pluck('outcome')).toEqual(['double-payment']);
+    expect(await paidEvents(shop, order.id)).toBe(1);
+    expect(receiptsFor(shop, user, order.order_no)).toHaveLength(1);
+    expect(ownerPaidFor(shop, owner, order.order_no)).toHaveLength(1);
+  });
+
+  test('switching method: the earlier checkout link shows that it is no longer valid', async () => {
+    const user = newUserId();
+    const order = await placeOrder(shop, user);
+    const creditUrl = await choose(shop, user, order, 'ecpay-credit');
+    const cvsUrl = await choose(shop, user, order, 'ecpay-cvs');
+    expect(cvsUrl).not.toBe(creditUrl);
+    const old = await getPage(creditUrl);
+    expect(old.status).toBe(410);
+    expect(old.html).toContain('付款連結已失效');
+    expect(old.html).not.toContain('<form');
+    const current = parseForm((await getPage(cvsUrl)).html);
+    expect(current.fields.ChoosePayment).toBe('CVS');
+    await say(shop, user, `取消 ${order.order_no}`);
+    expect((await orderById(shop, order.id)).status).toBe('cancelled');
+    const cancelled = await getPage(cvsUrl);
+    expect(cancelled.html).not.toContain('<form');
+  });
+
+  test('an already-paid order\'s link and an expired order\'s link show a clear zh-TW page instead of a form', async () => {
+    const user = newUserId();
+    const { checkoutUrl } = await paidCreditOrder(shop, user);
+    const paidPage = await getPage(checkoutUrl);
+    expect(paidPage.status).toBe(200);
+    expect(paidPage.contentType).toBe('text/html; charset=utf-8');
+    expect(paidPage.html).toContain('lang="zh-Hant-TW"');
+    expect(paidPage.html).toContain('訂單已付款');
+    expect(paidPage.html).not.toContain('<form');
+
+    const user2 = newUserId();
+    const order = await placeOrder(shop, user2);
+    const url = await choose(shop, user2, order, 'ecpay-credit');
+    // Time passes: the hold ends and the expiry sweep releases the stock.
+    await shop.c.db('orders').where({ id: order.id }).update({ hold_expires_at: shop.c.db.raw("now() - interval '1 second'") });
+    await shop.c.db('reservations').where({ order_id: order.id }).update({ expires_at: shop.c.db.raw("now() - interval '1 second'") });
+    await waitFor(async () => (await orderById(shop, order.id)).status === 'expired', 'order expired');
+    const expired = await getPage(url);
+    expect(expired.status).toBe(410);
+    expect(expired.contentType).toBe('text/html; charset=utf-8');
+    expect(expired.html).toContain('訂單已逾期');
+    expect(expired.html).not.toContain('<form');
+    // Nothing was minted for the dead order.
+    expect(await count(shop.c, 'payment_attempts', { order_id: order.id })).toBe(1);
+
+    const bogus = await getPage(`${shop.url}/payments/ecpay/checkout/not-a-real-reference-000000`);
+    expect(bogus.status).toBe(404);
+    expect(bogus.html).toContain('找不到付款');
+  });
+
+  test('OrderResultURL (POST /payments/ecpay/result) renders a zh-TW page from our own records', async () => {
+    const user = newUserId();
+    const order = await placeOrder(shop, user);
+    const url = await choose(shop, user, order, 'ecpay-credit');
+    const { tradeNo } = await checkoutAtSandbox(shop, url);
+    const trade = shop.ecpay!.getTrade(tradeNo)!;
+
+    // The shopper presses 付款 on the sandbox's cashier; it answers with the auto-submit page to OrderResultURL.
+    const paid = await browserPost(`${shop.ecpay!.url}/sandbox/trades/${trade.tradeNo}/pay`, {});
+    expect(paid.status).toBe(200);
+    const action = unescapeHtml(/<form id="result" method="post" action="([^"]*)"/.exec(paid.html)![1]!);
+    expect(action).toBe(`${shop.url}/payments/ecpay/result`);
+    const fields: Record<string, string> = {};
+    for (const m of paid.html.matchAll(/<input type="hidden" name="([^"]*)" value="([^"]*)">/g)) fields[unescapeHtml(m[1]!)] = unescapeHtml(m[2]!);
+    expect(fields.RtnMsg).toBe('Succeeded');
+
+    const page = await browserPost(action, fields);
+    expect(page.status).toBe(200);
+    expect(page.html).toContain('lang="zh-Hant-TW"');
+    expect(page.html).toMatch(/付款成功|付款處理中/);
+    expect(page.html).toContain('回到 LINE');
+
+    await waitFor(() => receiptsFor(shop, user, order.order_no).length > 0, 'receipt');
+    await quiet(shop);
+    const again = await browserPost(action, fields);
+    expect(again.html).toContain('付款成功');
+    // A forged result post never claims success.
+    const forged = await browserPost(action, { ...fields, CheckMacValue: '0'.repeat(64) });
+    expect(forged.status).toBe(200);
+    expect(forged.html).not.toContain('付款成功');
+    expect(forged.html).toContain('lang="zh-Hant-TW"');
+    // The browser post is never acted upon: exactly one paid transition (from ReturnURL).
+    expect(await paidEvents(shop, order.id)).toBe(1);
+  });
+
+  test('refunds through the owner command: too much is refused, two partial refunds add up to the total, non-owners are refused', async () => {
+    const user = newUserId();
+    const { order, tradeNo } = await paidCreditOrder(shop, user);
+    const ownerTexts = () => shop.line.textsTo(owner);
+
+    // More than captured: refused in zh-TW, nothing reaches the bank.
+    let seen = ownerTexts().length;
+    await say(shop, owner, `退款 ${order.order_no} 681`);
+    expect(ownerTexts().slice(seen)).toEqual([`退款金額超過可退金額：訂單 ${order.order_no} 目前最多可退 NT$680。`]);
+    expect(shop.ecpay!.refunds(tradeNo)).toEqual([]);
+    expect(await count(shop.c, 'refunds', { order_id: order.id })).toBe(0);
+
+    // A shopper (not an owner) cannot refund, not even their own order.
+    await say(shop, user, `退款 ${order.order_no} 100`);
+    expect(shop.line.textsTo(user).at(-1)).toBe('這個指令只有店長可以使用。');
+    expect(await count(shop.c, 'refunds', { order_id: order.id })).toBe(0);
+
+    seen = ownerTexts().length;
+    await say(shop, owner, `退款 ${order.order_no} 300`);
+    expect(ownerTexts()[seen]).toContain('退款處理中');
+    await quiet(shop);
+    expect(shop.ecpay!.refunds(tradeNo).map((r) => r.amount)).toEqual([300]);
+    expect(await orderById(shop, order.id)).toMatchObject({ status: 'paid', refunded_amount: 300 });
+
+    // What remains is 380: 400 is refused.
+    seen = ownerTexts().length;
+    await say(shop, owner, `退款 ${order.order_no} 400`);
+    expect(ownerTexts().slice(seen)).toEqual([`退款金額超過可退金額：訂單 ${order.order_no} 目前最多可退 NT$380。`]);
+
+    await say(shop, owner, `退款 ${order.order_no} 380`);
+    await quiet(shop);
+    expect(shop.ecpay!.refunds(tradeNo).map((r) => r.amount)).toEqual([300, 380]);
+    expect(await orderById(shop, order.id)).toMatchObject({ status: 'refunded', refunded_amount: 680, paid_amount: 680 });
+    const rows = await shop.c.db('refunds').where({ order_id: order.id }).orderBy('id');
+    expect(rows.map((r) => [r.amount, r.status, r.requested_by])).toEqual([
+      [300, 'succeeded', `owner:${owner}`],
+      [380, 'succeeded', `owner:${owner}`],
+    ]);
+    await waitFor(() => shop.line.textsTo(user).filter((t) => t.startsWith(`訂單 ${order.order_no} 已退款`)).length === 2, 'shopper told of both refunds');
+    expect(shop.line.textsTo(user).filter((t) => t.startsWith(`訂單 ${order.order_no} 已退款`))).toEqual([
+      `訂單 ${order.order_no} 已退款 NT$300，實際入帳時間依發卡銀行為準。`,
+      `訂單 ${order.order_no} 已退款 NT$380，實際入帳時間依發卡銀行為準。`,
+    ]);
+    expect(ownerTexts()).toContain(`已退款 NT$380（訂單 ${order.order_no} 累計退款 NT$680）。`);
+
+    // Fully refunded: nothing more to refund.
+    seen = ownerTexts().length;
+    await say(shop, owner, `退款 ${order.order_no}`);
+    expect(ownerTexts().slice(seen)).toEqual([`訂單 ${order.order_no} 目前是「已退款」，沒有可退款的付款。`]);
+    expect(shop.ecpay!.refunds(tradeNo)).toHaveLength(2);
+  });
+
+  test('a full refund by default; ATM payments are not refunded online', async () => {
+    const user = newUserId();
+    const { order, tradeNo } = await paidCreditOrder(shop, user);
+    await say(shop, owner, `退款 ${order.order_no}`);
+    await quiet(shop);
+    expect(shop.ecpay!.refunds(tradeNo).map((r) => r.amount)).toEqual([680]);
+    expect(await orderById(shop, order.id)).toMatchObject({ status: 'refunded', refunded_amount: 680 });
+
+    const atmOrder = (await shop.c.db('orders').where({ status: 'paid', payment_method: 'ecpay-atm' }).first()) as Order | undefined;
+    expect(atmOrder).toBeDefined();
+    const seen = shop.line.textsTo(owner).length;
+    await say(shop, owner, `退款 ${atmOrder!.order_no} 100`);
+    expect(shop.line.textsTo(owner).slice(seen)).toEqual(['只有綠界信用卡付款可以線上退款，其他付款方式請到銀行後台處理。']);
+  });
+
+  test('a refund whose answer is lost on the way back is never sent again: it stays pending and the owner is asked to check', async () => {
+    const user = newUserId();
+    const { order, tradeNo } = await paidCreditOrder(shop, user);
+    // In front of the sandbox: DoAction is forwarded (ECPay refunds), then the connection drops before the answer.
+    let drop = 1;
+    const proxy = http.createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        void (async () => {
+          const up = await fetch(`${shop.ecpay!.url}${req.url}`, {
+            method: req.method,
+            headers: { 'content-type': String(req.headers['content-type'] ?? 'application/x-www-form-urlencoded') },
+            body: Buffer.concat(chunks),
+          });
+          const text = await up.text();
+          if (req.url === '/CreditDetail/DoAction' && drop > 0) {
+            drop -= 1;
+            req.socket.destroy();
+            return;
+          }
+          res.writeHead(up.status, { 'content-type': up.headers.get('content-type') ?? 'text/html' });
+          res.end(text);
+        })();
+      });
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', () => r()));
+    const proxyUrl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+    const original = shop.c.gateways.ecpay;
+    shop.c.gateways.ecpay = buildGateways({ ...shop.config, ecpay: { ...shop.config.ecpay!, apiBaseUrl: proxyUrl } }, silentLogger, 2000).ecpay;
+    try {
+      await say(shop, owner, `退款 ${order.order_no} 300`);
+      const refund = await shop.c.db('refunds').where({ order_id: order.id }).first();
+      // The job ends (no retry is scheduled) once it knows the outcome is unknown.
+      const job = await waitFor(async () => {
+        const j = await shop.c.queues.orders.getJob(`refund-${refund.id}`);
+        const state = j ? await j.getState() : 'missing';
+        return state === 'completed' || state === 'failed' ? j : null;
+      }, 'refund job finished');
+      expect(drop).toBe(0);
+      // ECPay refunded once; we never sent it a second time.
+      expect(shop.ecpay!.refunds(tradeNo).map((r) => r.amount)).toEqual([300]);
+      expect(await job!.getState()).toBe('completed');
+      expect(job!.attemptsMade).toBeLessThanOrEqual(1);
+      const row = await shop.c.db('refunds').where({ id: refund.id }).first();
+      expect(row.status).toBe('pending');
+      expect(row.gateway_response).toMatchObject({ outcome: 'unknown' });
+      await waitFor(() => shop.line.textsTo(owner).some((t) => t.includes('退款結果不明') && t.includes(order.order_no)), 'owner asked to check');
+      expect(await orderById(shop, order.id)).toMatchObject({ status: 'paid', refunded_amount: 0 });
+      // The unknown 300 still counts against what can be refunded.
+      const seen = shop.line.textsTo(owner).length;
+      await say(shop, owner, `退款 ${order.order_no} 381`);
+      expect(shop.line.textsTo(owner).slice(seen)).toEqual([`退款金額超過可退金額：訂單 ${order.order_no} 目前最多可退 NT$380。`]);
+      // Running the job again (a stalled-job retry, say) sends nothing either.
+      expect(await shop.c.payments.executeRefund(refund.id)).toBe('skipped');
+      expect(shop.ecpay!.refunds(tradeNo)).toHaveLength(1);
+    } finally {
+      shop.c.gateways.ecpay = original;
+      await new Promise<void>((r) => {
+        proxy.close(() => r());
+        proxy.closeAllConnections();
+      });
+    }
+  });
+
+  test('stock and payment invariants hold', async () => {
+    await quiet(shop);
+    expect(await checkInvariants(shop.c.db)).toEqual([]);
+  });
+});
+
+// ------------------------------------------------------------------------------------------------
+
+describe('ECPay reconciliation: a payment the sandbox never reports', () => {
+  let shop: TestShop;
+  const owner = newUserId();
+
+  beforeAll(async () => {
+    shop = await startShop({
+      label: 'ecpay-reconcile',
+      ecpay: true,
+      owners: [owner],
+      env: { RECONCILE_AFTER_MINUTES: '0.001', RECONCILE_EVERY_MINUTES: '0.01' },
+    });
+  });
+  afterAll(async () => {
+    await shop?.close();
+  });
+
+  test('paid at ECPay without a ReturnURL: the scheduled QueryTradeInfo sweep finds it → paid once, receipt once', async () => {
+    const user = newUserId();
+    const order = await placeOrder(shop, user);
+    const url = await choose(shop, user, order, 'ecpay-credit');
+    const { tradeNo } = await checkoutAtSandbox(shop, url);
+    await shop.ecpay!.pay(tradeNo, { notify: false });
+    expect(shop.ecpay!.notifications.filter((n) => n.merchantTradeNo === tradeNo)).toHaveLength(0);
+
+    await waitFor(() => receiptsFor(shop, user, order.order_no).length > 0, 'receipt after reconciliation');
+    await waitFor(() => ownerPaidFor(shop, owner, order.order_no).length > 0, 'owner notification');
+    await quiet(shop);
+    expect(await orderById(shop, order.id)).toMatchObject({ status: 'paid', paid_amount: 680, payment_method: 'ecpay-credit' });
+    const attempt = await shop.c.db('payment_attempts').where({ trade_no: tradeNo }).first();
+    expect(attempt.status).toBe('paid');
+    expect(attempt.gateway_trade_id).toBe(shop.ecpay!.getTrade(tradeNo)!.tradeNo);
+    expect(attempt.check_count).toBeGreaterThanOrEqual(1);
+    expect(await count(shop.c, 'payment_notifications', { trade_no: tradeNo })).toBe(0);
+    // Later sweeps leave the paid attempt alone.
+    const checks = attempt.check_count;
+    expect(await shop.c.payments.reconcileAttempt(attempt.id)).toBe('skipped');
+    expect((await shop.c.db('payment_attempts').where({ id: attempt.id }).first()).check_count).toBe(checks);
+    expect(receiptsFor(shop, user, order.order_no)).toHaveLength(1);
+    expect(await paidEvents(shop, order.id)).toBe(1);
+  });
+
+  test('reconcileSweep() by hand picks up pending attempts; a trade never posted to ECPay stays pending', async () => {
+    const user = newUserId();
+    const order = await placeOrder(shop, user);
+    await choose(shop, user, order, 'ecpay-credit');
+    const attempt = await shop.c.db('payment_attempts').where({ order_id: order.id }).first();
+    await waitFor(async () => (await shop.c.db('payment_attempts').where({ id: attempt.id }).first()).check_count >= 1, 'attempt checked');
+    expect(await shop.c.payments.reconcileAttempt(attempt.id)).toBe('pending');
+    expect(await shop.c.payments.reconcileSweep()).toBeGreaterThanOrEqual(0);
+    expect(await orderById(shop, order.id)).toMatchObject({ status: 'pending_payment' });
+    expect((await shop.c.db('payment_attempts').where({ id: attempt.id }).first()).status).toBe('pending');
+  });
+
+  test('stock and payment invariants hold', async () => {
+    await quiet(shop);
+    expect(await checkInvariants(shop.c.db)).toEqual([]);
+  });
+});
+
+// ------------------------------------------------------------------------------------------------
+
+describe('ECPay in production: SimulatePaid=1 is never money', () => {
+  let shop: TestShop;
+  const owner = newUserId();
+
+  beforeAll(async () => {
+    shop = await startShop({
+      label: 'ecpay-prod',
+      ecpay: true,
+      owners: [owner],
+      env: { RECONCILE_AFTER_MINUTES: '0.001', RECONCILE_EVERY_MINUTES: '0.01' },
+    });
+    // Production behaviour against the local sandbox: the same gateway, built from a config that
+    // says production (ECPAY_API_BASE_URL=https://payment.ecpay.com.tw sets this), talking to the sandbox.
+    const prod = { ...shop.config, ecpay: { ...shop.config.ecpay!, isProduction: true } };
+    shop.c.gateways.ecpay = buildGateways(prod, silentLogger, 2000).ecpay;
+    expect(shop.c.payments.ecpayPort()!.isProduction).toBe(true);
+  });
+  afterAll(async () => {
+    await shop?.close();
+  });
+
+  test('a simulated CVS payment is acknowledged, alerts the owner, and never pays the order (ReturnURL and reconciliation)', async () => {
+    const user = newUserId();
+    const order = await placeOrder(shop, user);
+    const url = await choose(shop, user, order, 'ecpay-cvs');
+    const { tradeNo } = await checkoutAtSandbox(shop, url);
+    await waitFor(() => messagesTo(shop, user).find((m) => m.altText?.startsWith('超商代碼繳費')), 'CVS code push');
+
+    await shop.ecpay!.pay(tradeNo, { simulatePaid: true });
+    const n = shop.ecpay!.notifications.find((x) => x.merchantTradeNo === tradeNo && x.kind === 'ReturnURL')!;
+    expect(n.fields.SimulatePaid).toBe('1');
+    // Acknowledged (it is a genuine ECPay message), so ECPay stops re-sending it.
+    expect(n.body).toBe('1|OK');
+    await waitFor(() => shop.line.textsTo(owner).some((t) => t.includes('模擬付款') && t.includes(tradeNo)), 'owner alert');
+    await quiet(shop);
+    expect(await shop.c.db('payment_notifications').where({ trade_no: tradeNo, kind: 'return' }).pluck('outcome')).toEqual(['simulated-rejected']);
+
+    // QueryTradeInfo says TradeStatus=1 (and carries no SimulatePaid): reconciliation must not pay it either.
+    const attempt = await shop.c.db('payment_attempts').where({ trade_no: tradeNo }).first();
+    const checks = attempt.check_count;
+    await waitFor(async () => (await shop.c.db('payment_attempts').where({ id: attempt.id }).first()).check_count >= checks + 2, 'two reconciliation passes');
+    expect(await shop.c.payments.reconcileAttempt(attempt.id)).toBe('simulated-rejected');
+    await quiet(shop);
+    expect(await orderById(shop, order.id)).toMatchObject({ status: 'pending_payment', paid_amount: 0 });
+    expect((await shop.c.db('payment_attempts').where({ id: attempt.id }).first()).status).toBe('pending');
+    expect(receiptsFor(shop, user, order.order_no)).toHaveLength(0);
+    expect(ownerPaidFor(shop, owner, order.order_no)).toHaveLength(0);
+    expect(await paidEvents(shop, order.id)).toBe(0);
+    // One alert, however often it was seen.
+    expect(shop.line.textsTo(owner).filter((t) => t.includes('模擬付款') && t.includes(tradeNo))).toHaveLength(1);
+  });
+
+  test('applyBankFacts: paid facts marked simulated are rejected in production; the same facts unmarked pay the order', async () => {
+    const user = newUserId();
+    const order = await placeOrder(shop, user);
+    await choose(shop, user, order, 'ecpay-credit');
+    const attempt = await shop.c.db('payment_attempts').where({ order_id: order.id }).first();
+    const facts = (simulated: boolean): BankFacts => ({
+      provider: 'ecpay',
+      tradeNo: attempt.trade_no,
+      status: { state: 'paid', tradeNo: attempt.trade_no, amount: 680, gatewayTradeId: '2501011235108001', paidAt: new Date(), simulated, raw: {} },
+      merchantOk: true,
+      payTypeOk: true,
+      source: 'test',
+    });
+    expect(await shop.c.payments.applyBankFacts(facts(true))).toBe('simulated-rejected');
+    expect((await orderById(shop, order.id)).status).toBe('pending_payment');
+    expect(await shop.c.payments.applyBankFacts(facts(false))).toBe('paid');
+    expect((await orderById(shop, order.id)).status).toBe('paid');
+    await waitFor(() => receiptsFor(shop, user, order.order_no).length === 1, 'receipt');
+  });
+
+  test('stock and payment invariants hold', async () => {
+    await quiet(shop);
+    expect(await checkInvariants(shop.c.db)).toEqual([]);
+  });
+});
