@@ -85,6 +85,7 @@ export const T = {
 
   checkoutStockChanged: (lines: string[]) => `結帳失敗，庫存有變動：\n${lines.join('\n')}\n請調整購物車後再結帳。`,
   checkoutBusy: '目前結帳人數眾多，請再按一次結帳 🙏',
+  checkoutCartChanged: '這個結帳按鈕已經過期：購物車內容有變更，請確認下面最新的購物車再結帳。',
   orderCreatedAlt: (orderNo: string, total: number) => `訂單 ${orderNo} 已成立，金額 ${twd(total)}，請選擇付款方式`,
   orderCreatedTitle: '訂單已成立',
   holdUntil: (d: Date) => `保留至 ${taipeiTime(d)}`,
@@ -121,7 +122,7 @@ export const T = {
   payLinkAlt: (method: string, amount: number) => `${method}：${twd(amount)}，請點按鈕付款`,
   payLinkTitle: '前往付款',
   payNow: '前往付款',
-  switchMethodHint: '想換付款方式？直接點其他付款方式即可，原本的付款連結會失效。',
+  switchMethodHint: '想換付款方式？直接點其他付款方式即可。同一筆訂單請只付款一次喔！',
 
   receiptAlt: (orderNo: string, amount: number) => `已收到付款：訂單 ${orderNo}，${twd(amount)}`,
   receiptTitle: '付款成功 🎉',
@@ -158,10 +159,30 @@ export const T = {
   ownerRefundTooMuch: (orderNo: string, refundable: number) => `退款金額超過可退金額：訂單 ${orderNo} 目前最多可退 ${twd(refundable)}。`,
   ownerRefundNotCard: '只有綠界信用卡付款可以線上退款，其他付款方式請到銀行後台處理。',
   ownerRefundFailed: '銀行拒絕了這筆退款，請到綠界後台確認。',
+  ownerRefundRequested: (orderNo: string, method: string, amount: number) => `退款處理中：訂單 ${orderNo}，${method}，${twd(amount)}。完成後會再通知你。`,
+  ownerRefundUnknown: (orderNo: string, amount: number) =>
+    `⚠️ 退款結果不明：訂單 ${orderNo} 的 ${twd(amount)} 退款已送出，但銀行沒有回應。請到綠界後台確認是否已退款；系統不會自動重送。`,
   ownerRefundNotPaid: (orderNo: string, status: string) => `訂單 ${orderNo} 目前是「${status}」，沒有可退款的付款。`,
   ownerDailySummary: (date: string, orders: number, paid: number, amount: number) =>
     `📊 ${date} 營業摘要\n訂單 ${orders} 筆，已付款 ${paid} 筆，收款 ${twd(amount)}`,
 } as const;
+
+/** Field labels inside Flex bubbles. */
+export const LABEL = { order: '訂單', method: '付款方式' } as const;
+
+/** Why a bank result was not accepted (owner alerts). */
+export const MISMATCH = {
+  bankVerifyFailed: (code: string) => `銀行回應驗證失敗（${code}）`,
+  unknownTrade: '找不到對應的訂單',
+  merchant: '商店代號不符',
+  amount: (bank: number | null, ours: number) => `金額不符（銀行 ${bank ?? '-'}，訂單 ${ours}）`,
+  payType: '付款方式不符',
+  doublePayment: (orderNo: string) => `訂單 ${orderNo} 已付款，這筆是重複付款，請退款`,
+  callbackAmount: (got: string, ours: number) => `通知金額 ${got} 與訂單金額 ${ours} 不符`,
+} as const;
+
+export const lowStockLine = (sku: string, name: string, available: number, onHand: number, reserved: number) =>
+  `${sku} ${name}：可售 ${available}（庫存 ${onHand}、保留 ${reserved}）`;
 
 /** Result pages opened in LINE's in-app browser. */
 export const PAGE = {
@@ -181,4 +202,7 @@ export const PAGE = {
   alreadyPaidBody: '這筆訂單已完成付款，不需要再付一次。',
   supersededTitle: '付款連結已失效',
   supersededBody: '你已改用其他付款方式，這個連結不再有效。請使用 LINE 中最新的付款資訊。',
+  ecpayRedirectTitle: '前往綠界付款',
+  ecpayRedirectBody: '正在前往綠界付款頁面，請稍候…',
+  ecpayRedirectButton: '前往付款',
 } as const;

@@ -4,7 +4,7 @@ import type { Trx } from '../data/db';
 import type { Command } from '../line/command-parser';
 import type { AfterCommit } from '../line/bot';
 import { text } from '../line/views';
-import { STATUS_LABEL, T, taipeiTime, twd } from '../texts';
+import { lowStockLine, STATUS_LABEL, T, taipeiTime, twd } from '../texts';
 import { available } from './catalog';
 import { notifyShopper } from './notifications';
 import { lockOrder, transition } from './orders';
@@ -78,7 +78,7 @@ export class OwnerService {
       .orderByRaw('stock_on_hand - stock_reserved, id')
       .select('sku', 'name', 'stock_on_hand', 'stock_reserved');
     if (rows.length === 0) return T.ownerLowStockEmpty;
-    return [T.ownerLowStockTitle, ...rows.map((r) => `${r.sku} ${r.name}：可售 ${available(r)}（庫存 ${r.stock_on_hand}、保留 ${r.stock_reserved}）`)].join('\n');
+    return [T.ownerLowStockTitle, ...rows.map((r) => lowStockLine(r.sku, r.name, available(r), r.stock_on_hand, r.stock_reserved))].join('\n');
   }
 
   /** Sets stock on hand; never below what is reserved by unpaid orders (the DB also refuses). */

@@ -18,7 +18,7 @@ import type { Queues } from '../jobs/queues';
 import { AfterCommit } from '../line/bot';
 import * as V from '../line/views';
 import type { Logger } from '../logger';
-import { METHOD_LABEL, STATUS_LABEL, T } from '../texts';
+import { METHOD_LABEL, MISMATCH, STATUS_LABEL, T } from '../texts';
 import { notifyOwners, notifyShopper } from './notifications';
 import { confirmPayment, lockOrder, Order, orderLines, transition } from './orders';
 
@@ -353,7 +353,7 @@ export class PaymentService {
     } catch (err) {
       if (err instanceof GatewayError && !err.retryable) {
         this.log.error({ notificationId, code: err.code, err: err.message }, 'bank confirmation rejected');
-        await this.alertOwners(`alert:notification:${notificationId}`, T.ownerMismatch(n.provider, n.trade_no ?? '-', `銀行回應驗證失敗（${err.code}）`));
+        await this.alertOwners(`alert:notification:${notificationId}`, T.ownerMismatch(n.provider, n.trade_no ?? '-', MISMATCH.bankVerifyFailed(err.code)));
         return this.closeNotification(notificationId, 'mismatch');
       }
       throw err;
@@ -392,7 +392,7 @@ export class PaymentService {
       if (!found) {
         if (f.status.state === 'paid') {
           await notifyOwners(trx, after, this.config, `alert:unknown-trade:${f.provider}:${f.tradeNo}`, [
-            V.text(T.ownerMismatch(f.provider, f.tradeNo, '找不到對應的訂單')),
+            V.text(T.ownerMismatch(f.provider, f.tradeNo, MISMATCH.unknownTrade)),
           ]);
         }
         this.log.warn({ provider: f.provider, tradeNo: f.tradeNo, source: f.source }, 'bank result for an unknown trade');
@@ -420,10 +420,10 @@ export class PaymentService {
       const expectedPayType = attempt.method === 'sinopac-atm' ? 'A' : attempt.method === 'sinopac-card' ? 'C' : null;
       const payType = (f as BankFacts & { payType?: string }).payType;
       const problems: string[] = [];
-      if (!f.merchantOk) problems.push('商店代號不符');
-      if (f.status.amount !== attempt.amount) problems.push(`金額不符（銀行 ${f.status.amount ?? '-'}，訂單 ${attempt.amount}）`);
-      if (expectedPayType && payType !== undefined && payType !== expectedPayType) problems.push('付款方式不符');
-      if (!f.payTypeOk) problems.push('付款方式不符');
+      if (!f.merchantOk) problems.push(MISMATCH.merchant);
+      if (f.status.amount !== attempt.amount) problems.push(MISMATCH.amount(f.status.amount, attempt.amount));
+      if (expectedPayType && payType !== undefined && payType !== expectedPayType) problems.push(MISMATCH.payType);
+      if (!f.payTypeOk) problems.push(MISMATCH.payType);
       if (problems.length) {
         this.log.error({ tradeNo: f.tradeNo, problems, source: f.source }, 'bank result does not match our attempt');
         await notifyOwners(trx, after, this.config, `alert:mismatch:${f.provider}:${f.tradeNo}:${f.notificationId ?? f.source}`, [
@@ -451,7 +451,7 @@ export class PaymentService {
           .where({ id: attempt.id })
           .update({ details: trx.raw(`details || ?::jsonb`, [JSON.stringify({ doublePaid: true, amount: f.status.amount })]), updated_at: trx.fn.now() });
         await notifyOwners(trx, after, this.config, `alert:double:${attempt.id}`, [
-          V.text(T.ownerMismatch(f.provider, f.tradeNo, `訂單 ${order.order_no} 已付款，這筆是重複付款，請退款`)),
+          V.text(T.ownerMismatch(f.provider, f.tradeNo, MISMATCH.doublePayment(order.order_no))),
         ]);
         return close('double-payment');
       }
@@ -495,7 +495,7 @@ export class PaymentService {
     if (!/^\d+$/.test(f.TradeAmt ?? '') || Number(f.TradeAmt) !== attempt.amount) {
       await this.alertOwners(
         `alert:ecpay-amount:${attempt.trade_no}:${f.TradeAmt}`,
-        T.ownerMismatch('ecpay', attempt.trade_no, `通知金額 ${f.TradeAmt} 與訂單金額 ${attempt.amount} 不符`),
+        T.ownerMismatch('ecpay', attempt.trade_no, MISMATCH.callbackAmount(f.TradeAmt ?? '', attempt.amount)),
       );
       return 'TradeAmtMismatch';
     }
@@ -690,7 +690,7 @@ export class PaymentService {
       case 'too-much':
         return [V.text(T.ownerRefundTooMuch(orderNo, r.refundable))];
       case 'requested':
-        return [V.text(`退款處理中：訂單 ${orderNo}，${METHOD_LABEL[r.method] ?? r.method}，NT$${r.amount.toLocaleString('en-US')}。完成後會再通知你。`)];
+        return [V.text(T.ownerRefundRequested(orderNo, METHOD_LABEL[r.method] ?? r.method, r.amount))];
     }
   }
 
@@ -730,6 +730,21 @@ export class PaymentService {
     if (refund.gateway_response?.outcome === 'unknown') return 'skipped';
     const attempt = (await this.db('payment_attempts').where({ id: refund.attempt_id }).first<PaymentAttempt>())!;
     const order = (await this.db('orders').where({ id: refund.order_id }).first<Order>())!;
+    const unknownOutcome = async (code: string, message: string) => {
+      await this.db('refunds').where({ id: refundId, status: 'pending' }).update({ gateway_response: JSON.stringify({ outcome: 'unknown', code, message }) });
+      await this.alertOwners(`refund:${refundId}:unknown`, T.ownerRefundUnknown(order.order_no, refund.amount));
+      return 'unknown' as const;
+    };
+    // Claim before sending: a run that finds the claim already taken (a crash after DoAction,
+    // before the answer was recorded) must not send again.
+    const claimed = await this.db('refunds')
+      .where({ id: refundId, status: 'pending' })
+      .andWhere((q) => q.whereNull('gateway_response').orWhereRaw("gateway_response->>'outcome' = 'retry'"))
+      .update({ gateway_response: JSON.stringify({ outcome: 'sending', at: new Date().toISOString() }) });
+    if (claimed === 0) {
+      this.log.error({ refundId }, 'refund was sent before without a recorded answer; not sending again');
+      return unknownOutcome('INTERRUPTED', 'sent before, answer not recorded');
+    }
     const [{ sum }] = await this.db('refunds').where({ order_id: order.id, status: 'succeeded' }).sum<{ sum: number | null }[]>({ sum: 'amount' });
     const gw = this.gateways[attempt.provider]!;
     let result: Awaited<ReturnType<NonNullable<PaymentGateway['refund']>>>;
@@ -744,14 +759,13 @@ export class PaymentService {
     } catch (err) {
       // A refund is not idempotent. Retryable = nothing reached the bank: let the job try again.
       // Otherwise (timeout, connection lost after sending) the outcome is unknown: a retry could refund twice.
-      if (!(err instanceof GatewayError) || err.retryable) throw err;
+      if (!(err instanceof GatewayError) || err.retryable) {
+        // Nothing reached the bank: release the claim so the job's retry may send.
+        await this.db('refunds').where({ id: refundId, status: 'pending' }).update({ gateway_response: JSON.stringify({ outcome: 'retry' }) });
+        throw err;
+      }
       this.log.error({ refundId, code: err.code, err: err.message }, 'refund outcome unknown');
-      await this.db('refunds').where({ id: refundId, status: 'pending' }).update({ gateway_response: JSON.stringify({ outcome: 'unknown', code: err.code, message: err.message }) });
-      await this.alertOwners(
-        `refund:${refundId}:unknown`,
-        `⚠️ 退款結果不明：訂單 ${order.order_no} 的 NT$${refund.amount.toLocaleString('en-US')} 退款已送出，但銀行沒有回應。請到綠界後台確認是否已退款；系統不會自動重送。`,
-      );
-      return 'unknown';
+      return unknownOutcome(err.code, err.message);
     }
     const after = new AfterCommit();
     const status = await withTransaction(this.db, async (trx) => {

@@ -3,7 +3,7 @@ import type { CartView } from '../domain/cart';
 import { available, Product } from '../domain/catalog';
 import type { Order, OrderLine } from '../domain/orders';
 import type { PaymentMethod } from '../gateways/payment-gateway';
-import { METHOD_LABEL, STATUS_LABEL, T, taipeiTime, twd } from '../texts';
+import { LABEL, METHOD_LABEL, STATUS_LABEL, T, taipeiTime, twd } from '../texts';
 import { postbackData } from './command-parser';
 import { render } from './flex-renderer';
 
@@ -171,9 +171,9 @@ export function receiptMessage(order: Order, lines: OrderLine[], method: string,
     T.receiptAlt(order.order_no, order.total),
     render('receipt', {
       title: T.receiptTitle,
-      orderLabel: '訂單',
+      orderLabel: LABEL.order,
       orderNo: order.order_no,
-      methodLabel: '付款方式',
+      methodLabel: LABEL.method,
       method: METHOD_LABEL[method] ?? method,
       amountLabel: T.amount,
       amount: twd(order.total),
@@ -188,9 +188,9 @@ export function ownerPaidMessage(order: Order, lines: OrderLine[], method: strin
     T.ownerPaidAlt(order.order_no, order.total),
     render('owner-paid', {
       title: T.ownerPaidTitle,
-      orderLabel: '訂單',
+      orderLabel: LABEL.order,
       orderNo: order.order_no,
-      methodLabel: '付款方式',
+      methodLabel: LABEL.method,
       method: METHOD_LABEL[method] ?? method,
       amountLabel: T.amount,
       amount: twd(order.total),
@@ -244,7 +244,7 @@ export function payLinkMessage(args: { orderNo: string; amount: number; method: 
     render('pay-link', {
       title: T.payLinkTitle,
       orderNo: args.orderNo,
-      methodLabel: '付款方式',
+      methodLabel: LABEL.method,
       method: label,
       amountLabel: T.amount,
       amount: twd(args.amount),

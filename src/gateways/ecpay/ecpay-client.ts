@@ -1,3 +1,4 @@
+import { PAGE } from '../../texts';
 import axios, { AxiosError } from 'axios';
 import type { Logger } from 'pino';
 import type { EcpayConfig } from '../../config';
@@ -231,7 +232,7 @@ export class EcpayClient {
 
   /** A complete UTF-8 page that posts the form on load, with a button in case scripts are off. */
   renderAutoSubmitPage(form: EcpayCheckoutForm, opts: { title?: string } = {}): string {
-    const title = escapeHtml(opts.title ?? '前往綠界付款');
+    const title = escapeHtml(opts.title ?? PAGE.ecpayRedirectTitle);
     const inputs = Object.entries(form.fields)
       .map(([k, v]) => `      <input type="hidden" name="${escapeHtml(k)}" value="${escapeHtml(v)}">`)
       .join('\n');
@@ -249,10 +250,10 @@ export class EcpayClient {
   </style>
 </head>
 <body>
-  <p>正在前往綠界付款頁面，請稍候…</p>
+  <p>${escapeHtml(PAGE.ecpayRedirectBody)}</p>
   <form id="ecpay-checkout" method="post" action="${escapeHtml(form.action)}" accept-charset="UTF-8">
 ${inputs}
-    <button type="submit">前往付款</button>
+    <button type="submit">${escapeHtml(PAGE.ecpayRedirectButton)}</button>
   </form>
   <script>document.getElementById('ecpay-checkout').submit();</script>
 </body>
