@@ -761,6 +761,22 @@ describe('ECPay AIO end to end: checkout page, sandbox, callbacks, refunds', () 
     }
   });
 
+  test('a refund that a crashed worker had already sent (claim taken, no answer recorded) is never sent again', async () => {
+    const user = newUserId();
+    const { order, tradeNo } = await paidCreditOrder(shop, user);
+    const attempt = await shop.c.db('payment_attempts').where({ order_id: order.id, status: 'paid' }).first();
+    // What a worker leaves behind when it dies between DoAction and recording the answer.
+    const [refund] = await shop.c.db('refunds')
+      .insert({ order_id: order.id, attempt_id: attempt.id, amount: 200, status: 'pending', requested_by: `owner:${owner}`, gateway_response: JSON.stringify({ outcome: 'sending', at: new Date().toISOString() }) })
+      .returning('*');
+    expect(await shop.c.payments.executeRefund(refund.id)).toBe('unknown');
+    expect(shop.ecpay!.refunds(tradeNo)).toHaveLength(0);
+    expect(await shop.c.db('refunds').where({ id: refund.id }).first()).toMatchObject({ status: 'pending', gateway_response: { outcome: 'unknown', code: 'INTERRUPTED' } });
+    await waitFor(() => shop.line.textsTo(owner).some((t) => t.includes('退款結果不明') && t.includes(order.order_no)), 'owner asked to check');
+    expect(await shop.c.payments.executeRefund(refund.id)).toBe('skipped');
+    expect(shop.ecpay!.refunds(tradeNo)).toHaveLength(0);
+  });
+
   test('stock and payment invariants hold', async () => {
     await quiet(shop);
     expect(await checkInvariants(shop.c.db)).toEqual([]);
