@@ -30,10 +30,17 @@ export type CartChangeResult =
   | { kind: 'qty-invalid' }
   | { kind: 'too-many-lines' };
 
-/** Locks (creating if needed) the shopper's cart row: every cart change and checkout is serialised per shopper. */
+/**
+ * Locks (creating if needed) the shopper's cart row: every cart change and checkout is serialised per shopper.
+ * One round trip: the no-op ON CONFLICT update takes the row lock (waiting for a concurrent holder) and
+ * returns the row as last committed. Read the cart's lines in a later statement, never in this one.
+ */
 export async function lockCart(trx: Trx, userId: string): Promise<{ id: number; version: number }> {
-  await trx('carts').insert({ line_user_id: userId }).onConflict('line_user_id').ignore();
-  return trx('carts').where({ line_user_id: userId }).forUpdate().first('id', 'version');
+  const { rows } = await trx.raw<{ rows: Array<{ id: number; version: number }> }>(
+    'INSERT INTO carts (line_user_id) VALUES (?) ON CONFLICT (line_user_id) DO UPDATE SET version = carts.version RETURNING id, version',
+    [userId],
+  );
+  return rows[0]!;
 }
 
 export async function getCart(trx: Trx, userId: string): Promise<CartView> {
@@ -70,14 +77,17 @@ export async function getCart(trx: Trx, userId: string): Promise<CartView> {
 export async function changeCart(trx: Trx, userId: string, ref: string | number, change: QtyOp): Promise<CartChangeResult> {
   const product = typeof ref === 'number' ? await trx('products').where({ id: ref }).first<Product>() : await findProduct(trx, ref);
   if (!product) return { kind: 'unknown-product', ref: String(ref) };
+  // A quantity or step beyond the per-line limit is bad input: refuse it before touching anything.
+  if ((change.op === 'set' ? change.qty : Math.abs(change.delta)) > MAX_LINE_QTY) return { kind: 'qty-invalid' };
   const cart = await lockCart(trx, userId);
   const line = await trx('cart_lines').where({ cart_id: cart.id, product_id: product.id }).first('qty');
   const current = line?.qty ?? 0;
-  const next = change.op === 'set' ? change.qty : current + change.delta;
-  if (next < 0 || next > MAX_LINE_QTY) {
-    if (change.op === 'add' && next < 0) return removeOrSet(trx, cart.id, product, 0);
-    return { kind: 'qty-invalid' };
-  }
+  // A decrement past zero removes the line (what the − button does on the last unit).
+  const next = change.op === 'set' ? change.qty : Math.max(0, current + change.delta);
+  if (next > MAX_LINE_QTY) return { kind: 'qty-invalid' };
+  // Nothing to change (e.g. a stale − tap on a line already gone): no write, no version bump,
+  // so the shopper's checkout button stays valid.
+  if (next === current) return { kind: 'updated', product, qty: current };
   if (next > 0 && !product.active) return { kind: 'inactive', product };
   if (next > current && next > available(product)) return { kind: 'not-enough', product, available: Math.max(0, available(product)) };
   if (next > 0 && !line) {

@@ -122,8 +122,12 @@ export type CheckoutResult =
 /**
  * Creates the order from the shopper's cart and reserves its stock, in the caller's transaction.
  * Throws InsufficientStockError (roll back) when any line cannot be reserved.
- * The hot product rows are updated last, right before COMMIT, one conditional UPDATE per product
- * in ascending id order: the row lock is held for as short a time as possible and lock order is fixed.
+ *
+ * Round trips, in order: lock the cart; one statement that reads the cart's lines and, if they can
+ * be ordered (lines present, products active and, as of its snapshot, in stock), writes the order,
+ * its lines, their held reservations, the history row and closes the cart; then one conditional
+ * UPDATE per product in ascending id order. The hot product rows are touched last, right before
+ * COMMIT: their row locks are held as briefly as possible, in a fixed order.
  */
 export async function checkout(
   trx: Trx,
@@ -135,84 +139,72 @@ export async function checkout(
     if (prior) return { kind: 'existing', order: prior, lines: await orderLines(trx, prior.id) };
     return { kind: 'stale-cart' };
   }
-  const lines = await trx('cart_lines as cl')
-    .join('products as p', 'p.id', 'cl.product_id')
-    .where('cl.cart_id', cart.id)
-    .orderBy('cl.product_id')
-    .select('cl.product_id', 'cl.qty', 'p.sku', 'p.name', 'p.price', 'p.active');
-  if (lines.length === 0) {
-    const pending = await trx('orders')
-      .where({ line_user_id: args.userId, status: 'pending_payment' })
-      .orderBy('id', 'desc')
-      .first<Order>();
-    return { kind: 'empty', pending: pending ?? null };
-  }
-  const inactive = lines.filter((l) => !l.active).map((l) => l.name as string);
-  if (inactive.length) return { kind: 'inactive', names: inactive };
 
-  const total = lines.reduce((s, l) => s + l.price * l.qty, 0);
-  const itemCount = lines.reduce((s, l) => s + l.qty, 0);
-  const holdMs = Math.round(args.holdMinutes * 60_000);
-  const [order] = await trx('orders')
-    .insert({
-      order_no: trx.raw(
-        "'L' || to_char(now() AT TIME ZONE 'Asia/Taipei', 'YYMMDD') || lpad(nextval('order_no_seq')::text, 4, '0')",
-      ),
-      line_user_id: args.userId,
-      status: 'pending_payment',
-      total,
-      item_count: itemCount,
-      hold_expires_at: trx.raw(`now() + (? * interval '1 millisecond')`, [holdMs]),
-      cart_id: cart.id,
-      cart_version: cart.version,
-    })
-    .returning<Order[]>('*');
-  const inserted = await trx('order_lines')
-    .insert(
-      lines.map((l) => ({
-        order_id: order!.id,
-        product_id: l.product_id,
-        sku: l.sku,
-        name: l.name,
-        unit_price: l.price,
-        qty: l.qty,
-        line_total: l.price * l.qty,
-      })),
-    )
-    .returning<OrderLine[]>('*');
-  await trx('reservations').insert(
-    inserted.map((l) => ({
-      order_id: order!.id,
-      order_line_id: l.id,
-      product_id: l.product_id,
-      qty: l.qty,
-      status: 'held',
-      expires_at: order!.hold_expires_at,
-    })),
+  // The cart is locked by the statement above, so this statement's snapshot sees its latest lines.
+  // Nothing is written unless the cart has lines, every product is active and (as of this snapshot)
+  // available; `cart` reports why not. The snapshot check only spares a sold-out checkout the writes:
+  // the conditional UPDATEs below are what actually guarantee the stock.
+  // Order number: 'L' + Taipei date + the global sequence (starts at 1001). Never lpad it to a fixed
+  // width: lpad truncates, so 10000..10009 would all become 1000 and collide.
+  const { rows } = await trx.raw<{
+    rows: Array<Order & { lines: OrderLine[] | null; cart: Array<{ product_id: number; name: string; active: boolean; enough: boolean }> | null }>;
+  }>(
+    `WITH src AS (
+       SELECT cl.product_id, cl.qty, p.sku, p.name, p.price, p.active, p.stock_on_hand - p.stock_reserved >= cl.qty AS enough
+       FROM cart_lines cl JOIN products p ON p.id = cl.product_id
+       WHERE cl.cart_id = ?
+     ), ok AS (
+       SELECT count(*) > 0 AND bool_and(active) AND bool_and(enough) AS ok, sum(price * qty)::int AS total, sum(qty)::int AS items FROM src
+     ), o AS (
+       INSERT INTO orders (order_no, line_user_id, status, total, item_count, hold_expires_at, cart_id, cart_version)
+       SELECT 'L' || to_char(now() AT TIME ZONE 'Asia/Taipei', 'YYMMDD') || nextval('order_no_seq'),
+              ?, 'pending_payment', ok.total, ok.items, now() + (? * interval '1 millisecond'), ?, ?
+       FROM ok WHERE ok.ok
+       RETURNING *
+     ), l AS (
+       INSERT INTO order_lines (order_id, product_id, sku, name, unit_price, qty, line_total)
+       SELECT o.id, src.product_id, src.sku, src.name, src.price, src.qty, src.price * src.qty
+       FROM o, src ORDER BY src.product_id
+       RETURNING *
+     ), r AS (
+       INSERT INTO reservations (order_id, order_line_id, product_id, qty, status, expires_at)
+       SELECT l.order_id, l.id, l.product_id, l.qty, 'held', o.hold_expires_at FROM l, o
+     ), e AS (
+       INSERT INTO order_events (order_id, from_status, to_status, reason, actor)
+       SELECT o.id, NULL, 'pending_payment', 'checkout', 'shopper' FROM o
+     ), d AS (
+       DELETE FROM cart_lines WHERE cart_id = ? AND EXISTS (SELECT 1 FROM o)
+     ), c AS (
+       UPDATE carts SET version = ?, updated_at = now() WHERE id = ? AND EXISTS (SELECT 1 FROM o)
+     )
+     SELECT o.*,
+            (SELECT json_agg(l ORDER BY l.id) FROM l) AS lines,
+            (SELECT json_agg(json_build_object('product_id', product_id, 'name', name, 'active', active, 'enough', enough) ORDER BY product_id) FROM src) AS cart
+     FROM (SELECT 1) AS one LEFT JOIN o ON true`,
+    [cart.id, args.userId, Math.round(args.holdMinutes * 60_000), cart.id, cart.version, cart.id, cart.version + 1, cart.id],
   );
-  await trx('order_events').insert({
-    order_id: order!.id,
-    from_status: null,
-    to_status: 'pending_payment',
-    reason: 'checkout',
-    actor: 'shopper',
-  });
-  await trx('cart_lines').where({ cart_id: cart.id }).delete();
-  await trx('carts').where({ id: cart.id }).update({ version: cart.version + 1, updated_at: trx.fn.now() });
-
-  const short: number[] = [];
-  for (const [productId, qty] of sumByProduct(lines)) {
-    const n = await trx('products')
-      .where({ id: productId, active: true })
-      .andWhereRaw('stock_on_hand - stock_reserved >= ?', [qty])
-      .update({ stock_reserved: trx.raw('stock_reserved + ?', [qty]) });
-    if (n !== 1) {
-      short.push(productId);
-      break;
+  const { lines, cart: cartLines, ...order } = rows[0]!;
+  if (order.id === null || !lines) {
+    if (!cartLines) {
+      const pending = await trx('orders')
+        .where({ line_user_id: args.userId, status: 'pending_payment' })
+        .orderBy('id', 'desc')
+        .first<Order>();
+      return { kind: 'empty', pending: pending ?? null };
     }
+    const inactive = cartLines.filter((l) => !l.active).map((l) => l.name);
+    if (inactive.length) return { kind: 'inactive', names: inactive };
+    throw new InsufficientStockError(cartLines.filter((l) => !l.enough).map((l) => l.product_id));
   }
-  if (short.length) throw new InsufficientStockError(short);
-  return { kind: 'created', order: order!, lines: inserted };
+
+  for (const [productId, qty] of sumByProduct(lines)) {
+    const r = await trx.raw(
+      'UPDATE products SET stock_reserved = stock_reserved + ? WHERE id = ? AND active AND stock_on_hand - stock_reserved >= ?',
+      [qty, productId, qty],
+    );
+    if (r.rowCount !== 1) throw new InsufficientStockError([productId]);
+  }
+  return { kind: 'created', order, lines };
 }
 
 // ---------------------------------------------------------------------------------------------

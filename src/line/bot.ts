@@ -264,7 +264,7 @@ export class ShopBot {
           if (r.order.status === 'pending_payment') return [V.orderCreatedMessage(r.order, r.lines, methods)];
           return [V.orderDetailMessage(r.order, r.lines, methods)];
         case 'stale-cart':
-          return [V.cartMessage(await getCart(ctx.trx, ctx.userId))];
+          return [V.text(T.checkoutCartChanged), V.cartMessage(await getCart(ctx.trx, ctx.userId))];
         case 'empty':
           if (r.pending) return [V.orderDetailMessage(r.pending, await orderLines(ctx.trx, r.pending.id), methods)];
           return [V.text(T.cartEmpty)];
