@@ -71,6 +71,11 @@ export class ShopBot {
       after.tasks.length = 0;
       const locked = await trx('line_events').where({ id: inboxId }).forUpdate().first('processed_at');
       if (locked.processed_at) return false;
+      // Marked first: same transaction, so still all-or-nothing, and a checkout's hot-row UPDATE is
+      // then followed only by the reply's outbox insert before COMMIT.
+      await trx('line_events')
+        .where({ id: inboxId })
+        .update({ processed_at: trx.fn.now(), attempts: trx.raw('attempts + 1'), last_error: null });
       const replies = await this.apply(trx, event, userId, after, prepared);
       const replyTo = userId ?? groupOrRoomId(event);
       if (replies.length && replyTo) {
@@ -85,9 +90,6 @@ export class ShopBot {
         });
         if (id !== null) after.outboxIds.push(id);
       }
-      await trx('line_events')
-        .where({ id: inboxId })
-        .update({ processed_at: trx.fn.now(), attempts: trx.raw('attempts + 1'), last_error: null });
       return true;
     });
     if (!done) return 'already';

@@ -1,3 +1,4 @@
+import { escapeHtml } from '../html';
 import crypto from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -94,7 +95,7 @@ export async function startChatSimulator(opts: {
   };
 }
 
-const esc = (s: string) => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+const esc = escapeHtml;
 
 function PAGE(users: Array<{ id: string; name: string }>): string {
   const options = users.map((u) => `<option value="${esc(u.id)}">${esc(u.name)}</option>`).join('');

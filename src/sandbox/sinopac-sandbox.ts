@@ -10,6 +10,7 @@
  * Behaviour the public material does not pin down (error codes, HTTP statuses of envelope-level
  * errors, card PayStatus codes) is this sandbox's own choice and is marked as such below.
  */
+import { escapeHtml } from '../html';
 import { randomBytes, randomInt, randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -200,14 +201,7 @@ function isCalendarDate(yyyymmdd: string): boolean {
   return t.getUTCFullYear() === y && t.getUTCMonth() === mo - 1 && t.getUTCDate() === d;
 }
 
-export function escapeHtml(v: unknown): string {
-  return String(v ?? '')
-    .replace(/&/g, '&amp;')
-    .replace(/</g, '&lt;')
-    .replace(/>/g, '&gt;')
-    .replace(/"/g, '&quot;')
-    .replace(/'/g, '&#39;');
-}
+export { escapeHtml };
 
 function formatTwd(cents: number): string {
   return new Intl.NumberFormat('zh-TW', { maximumFractionDigits: 2 }).format(cents / 100);

@@ -1,7 +1,7 @@
+import { escapeHtml } from '../html';
 import { PAGE } from '../texts';
 
-const esc = (s: string) =>
-  s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+const esc = escapeHtml;
 
 /** A small zh-TW page for LINE's in-app browser. Every value is HTML-escaped. */
 export function resultPage(args: { title: string; body: string; tone: 'ok' | 'wait' | 'bad'; action?: { label: string; href: string } }): string {

@@ -1,3 +1,4 @@
+import { escapeHtml } from '../../html';
 import { PAGE } from '../../texts';
 import axios, { AxiosError } from 'axios';
 import type { Logger } from 'pino';
@@ -82,14 +83,7 @@ const MERCHANT_TRADE_NO = /^[A-Za-z0-9]{1,20}$/;
 // Small helpers shared with the gateway and the sandbox.
 
 /** Escapes text for HTML element content and double- or single-quoted attribute values. */
-export function escapeHtml(s: string): string {
-  return s
-    .replace(/&/g, '&amp;')
-    .replace(/"/g, '&quot;')
-    .replace(/'/g, '&#39;')
-    .replace(/</g, '&lt;')
-    .replace(/>/g, '&gt;');
-}
+export { escapeHtml };
 
 const pad = (n: number, w = 2) => String(n).padStart(w, '0');
 
