@@ -160,6 +160,8 @@ export const T = {
   ownerRefundNotCard: '只有綠界信用卡付款可以線上退款，其他付款方式請到銀行後台處理。',
   ownerRefundFailed: '銀行拒絕了這筆退款，請到綠界後台確認。',
   ownerRefundRequested: (orderNo: string, method: string, amount: number) => `退款處理中：訂單 ${orderNo}，${method}，${twd(amount)}。完成後會再通知你。`,
+  ownerRefundUnreachable: (orderNo: string, amount: number) =>
+    `⚠️ 訂單 ${orderNo} 的 ${twd(amount)} 退款沒有送出：多次連不上綠界。這筆金額已可重新申請退款。`,
   ownerRefundUnknown: (orderNo: string, amount: number) =>
     `⚠️ 退款結果不明：訂單 ${orderNo} 的 ${twd(amount)} 退款已送出，但銀行沒有回應。請到綠界後台確認是否已退款；系統不會自動重送。`,
   ownerRefundNotPaid: (orderNo: string, status: string) => `訂單 ${orderNo} 目前是「${status}」，沒有可退款的付款。`,

@@ -723,7 +723,7 @@ export class PaymentService {
   }
 
   /** Job: executes one pending refund at the bank, then records the result. */
-  async executeRefund(refundId: number): Promise<'succeeded' | 'failed' | 'skipped' | 'unknown'> {
+  async executeRefund(refundId: number, finalAttempt = false): Promise<'succeeded' | 'failed' | 'skipped' | 'unknown'> {
     const refund = await this.db('refunds').where({ id: refundId }).first();
     if (!refund || refund.status !== 'pending') return 'skipped';
     // Sent once with no answer: the bank may have refunded, so it is never sent again (owner checks).
@@ -760,7 +760,14 @@ export class PaymentService {
       // A refund is not idempotent. Retryable = nothing reached the bank: let the job try again.
       // Otherwise (timeout, connection lost after sending) the outcome is unknown: a retry could refund twice.
       if (!(err instanceof GatewayError) || err.retryable) {
-        // Nothing reached the bank: release the claim so the job's retry may send.
+        // Nothing reached the bank: release the claim so the job's retry may send; on the last try,
+        // close it as failed so the amount is refundable again and the owner knows.
+        if (finalAttempt) {
+          const message = err instanceof Error ? err.message : String(err);
+          await this.db('refunds').where({ id: refundId, status: 'pending' }).update({ status: 'failed', gateway_response: JSON.stringify({ outcome: 'unreachable', message }) });
+          await this.alertOwners(`refund:${refundId}:owner`, T.ownerRefundUnreachable(order.order_no, refund.amount));
+          return 'failed';
+        }
         await this.db('refunds').where({ id: refundId, status: 'pending' }).update({ gateway_response: JSON.stringify({ outcome: 'retry' }) });
         throw err;
       }

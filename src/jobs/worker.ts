@@ -133,7 +133,7 @@ export async function startWorkers(c: Container, opts: WorkerOptions = {}): Prom
         case 'reconcile-attempt':
           return c.payments.reconcileAttempt(job.data.attemptId);
         case 'refund':
-          return c.payments.executeRefund(job.data.refundId);
+          return c.payments.executeRefund(job.data.refundId, isFinal(job));
         default:
           throw new Error(`unknown orders job ${job.name}`);
       }

@@ -777,6 +777,30 @@ describe('ECPay AIO end to end: checkout page, sandbox, callbacks, refunds', () 
     expect(shop.ecpay!.refunds(tradeNo)).toHaveLength(0);
   });
 
+  test('a refund the bank cannot be reached for is retried, then closed as failed on the last try; the amount is refundable again', async () => {
+    const user = newUserId();
+    const { order } = await paidCreditOrder(shop, user);
+    const attempt = await shop.c.db('payment_attempts').where({ order_id: order.id, status: 'paid' }).first();
+    const [refund] = await shop.c.db('refunds')
+      .insert({ order_id: order.id, attempt_id: attempt.id, amount: 100, status: 'pending', requested_by: `owner:${owner}` })
+      .returning('*');
+    const original = shop.c.gateways.ecpay;
+    // Nothing listens on port 1: the connection is refused, so nothing reached the bank.
+    shop.c.gateways.ecpay = buildGateways({ ...shop.config, ecpay: { ...shop.config.ecpay!, apiBaseUrl: 'http://127.0.0.1:1' } }, silentLogger, 2000).ecpay;
+    try {
+      await expect(shop.c.payments.executeRefund(refund.id)).rejects.toThrow();
+      expect(await shop.c.db('refunds').where({ id: refund.id }).first()).toMatchObject({ status: 'pending', gateway_response: { outcome: 'retry' } });
+      expect(await shop.c.payments.executeRefund(refund.id, true)).toBe('failed');
+    } finally {
+      shop.c.gateways.ecpay = original;
+    }
+    expect(await shop.c.db('refunds').where({ id: refund.id }).first()).toMatchObject({ status: 'failed', gateway_response: { outcome: 'unreachable' } });
+    await waitFor(() => shop.line.textsTo(owner).some((t) => t.includes('多次連不上綠界') && t.includes(order.order_no)), 'owner told');
+    await say(shop, owner, `退款 ${order.order_no}`);
+    await quiet(shop);
+    expect(await orderById(shop, order.id)).toMatchObject({ status: 'refunded', refunded_amount: 680 });
+  });
+
   test('stock and payment invariants hold', async () => {
     await quiet(shop);
     expect(await checkInvariants(shop.c.db)).toEqual([]);
