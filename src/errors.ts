@@ -14,8 +14,24 @@ export class AppError extends Error {
   }
 }
 
-/** PostgreSQL error codes that mean "try the transaction again". */
-const RETRYABLE_PG = new Set(['40001', '40P01', '55P03']);
+/**
+ * Raised at COMMIT by the reservations trigger (migration 20261201000100) when a held reservation
+ * finds too little stock: another checkout took the units after this one's availability check.
+ */
+export const STOCK_CONFLICT_SQLSTATE = 'LS409';
+
+/** Not enough stock for these products: the transaction must roll back. */
+export class InsufficientStockError extends AppError {
+  constructor(readonly productIds: number[]) {
+    super('INSUFFICIENT_STOCK', 'not enough stock', 409, { productIds });
+  }
+}
+
+/**
+ * PostgreSQL error codes that mean "try the transaction again". A stock conflict is one of them:
+ * the retry sees the other checkout's reservation and refuses cleanly before writing anything.
+ */
+const RETRYABLE_PG = new Set(['40001', '40P01', '55P03', STOCK_CONFLICT_SQLSTATE]);
 
 export function isRetryablePgError(err: unknown): boolean {
   return typeof err === 'object' && err !== null && RETRYABLE_PG.has((err as { code?: string }).code ?? '');
@@ -25,4 +41,13 @@ export function isUniqueViolation(err: unknown, constraint?: string): boolean {
   if (typeof err !== 'object' || err === null) return false;
   const e = err as { code?: string; constraint?: string };
   return e.code === '23505' && (constraint === undefined || e.constraint === constraint);
+}
+
+/** A commit-time stock conflict as the domain error (after the retries ran out). */
+export function asStockError(err: unknown): InsufficientStockError | null {
+  if (typeof err !== 'object' || err === null) return null;
+  const e = err as { code?: string; detail?: string };
+  if (e.code !== STOCK_CONFLICT_SQLSTATE) return null;
+  const id = Number(e.detail);
+  return new InsufficientStockError(Number.isInteger(id) ? [id] : []);
 }

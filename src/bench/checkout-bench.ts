@@ -5,9 +5,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import knexFactory from 'knex';
-import { createDb, Db, migrationConfig, withTransaction } from '../data/db';
+import { createDb, Db, migrationConfig, Trx, withTransaction } from '../data/db';
 import { checkInvariants } from '../domain/invariants';
-import { checkout, InsufficientStockError } from '../domain/orders';
+import { setStockOnHand } from '../domain/catalog';
+import { checkout } from '../domain/orders';
+import { asStockError, InsufficientStockError } from '../errors';
 
 const run = promisify(execFile);
 
@@ -15,12 +17,16 @@ export interface CheckoutBenchOptions {
   /** Server-level URL used to create and drop the temporary database. */
   adminUrl?: string;
   seconds?: number;
+  rounds?: number;
   clients?: number;
   pgbench?: string;
 }
 
 export interface CheckoutBenchResult {
+  /** Median over the rounds: one hot product, each checkout its own transaction (one statement). */
   checkoutsPerSecond: number;
+  /** Median: one hot product, each checkout inside BEGIN … COMMIT, as the bot runs it. */
+  inTransactionPerSecond: number;
   spreadPerSecond: number;
   pgbenchTps: number;
   ratio: number;
@@ -43,6 +49,11 @@ function table(title: string, rows: Array<[string, string]>): string {
 }
 
 const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+const median = (xs: number[]) => {
+  const a = [...xs].sort((x, y) => x - y);
+  const m = Math.floor(a.length / 2);
+  return a.length % 2 ? a[m]! : (a[m - 1]! + a[m]!) / 2;
+};
 
 /**
  * Carts for users `${prefix}0 .. ${prefix}(n-1)`, user i holding one unit of productIds[i % k].
@@ -58,9 +69,25 @@ async function fillCarts(db: Db, prefix: string, n: number, productIds: number[]
   );
 }
 
-/** Closed loop: `clients` workers, each checking out the next pre-filled cart until the deadline. */
-async function checkoutLoad(db: Db, prefix: string, carts: number, clients: number, seconds: number) {
-  let next = 0;
+type Mode = 'statement' | 'transaction';
+
+interface LoadResult {
+  ok: number;
+  soldOut: number;
+  errors: number;
+  firstError: string | null;
+  perSecond: number;
+  p50: number;
+  p99: number;
+  exhausted: boolean;
+}
+
+/**
+ * Closed loop: `clients` shoppers, each checking out the next pre-filled cart until the deadline.
+ * 'statement': the checkout is one statement and so its own transaction (as pgbench's UPDATE is);
+ * 'transaction': inside BEGIN … COMMIT through withTransaction, as the bot's event transaction.
+ */
+async function checkoutLoad(db: Db, prefix: string, carts: { next: number; total: number }, clients: number, seconds: number, mode: Mode): Promise<LoadResult> {
   let ok = 0;
   let soldOut = 0;
   let errors = 0;
@@ -68,13 +95,18 @@ async function checkoutLoad(db: Db, prefix: string, carts: number, clients: numb
   const latencies: number[] = [];
   const start = process.hrtime.bigint();
   const end = Date.now() + seconds * 1000;
+  const args = (userId: string) => ({ userId, cartVersion: null, holdMinutes: 30 });
   await Promise.all(
     Array.from({ length: clients }, async () => {
-      while (Date.now() < end && next < carts) {
-        const userId = `${prefix}${next++}`;
+      while (Date.now() < end && carts.next < carts.total) {
+        const userId = `${prefix}${carts.next++}`;
         const t0 = process.hrtime.bigint();
         try {
-          const r = await withTransaction(db, (trx) => checkout(trx, { userId, cartVersion: null, holdMinutes: 30 }));
+          const r =
+            mode === 'statement'
+              ? // One statement is one transaction: the knex instance stands in for the transaction.
+                await checkout(db as Trx, args(userId)).catch((err) => Promise.reject(asStockError(err) ?? err))
+              : await withTransaction(db, (trx) => checkout(trx, args(userId)));
           if (r.kind === 'created') ok++;
           else throw new Error(`unexpected checkout result ${r.kind}`);
         } catch (err) {
@@ -91,7 +123,7 @@ async function checkoutLoad(db: Db, prefix: string, carts: number, clients: numb
   const elapsed = Number(process.hrtime.bigint() - start) / 1e9;
   latencies.sort((a, b) => a - b);
   const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))] ?? 0;
-  return { ok, soldOut, errors, firstError, elapsed, perSecond: ok / elapsed, p50: pct(0.5), p99: pct(0.99), exhausted: next >= carts };
+  return { ok, soldOut, errors, firstError, perSecond: ok / elapsed, p50: pct(0.5), p99: pct(0.99), exhausted: carts.next >= carts.total };
 }
 
 async function pgbench(bin: string, url: string, clients: number, seconds: number): Promise<{ tps: number; transactions: number }> {
@@ -115,11 +147,14 @@ async function pgbench(bin: string, url: string, clients: number, seconds: numbe
 /**
  * Hot-product checkout: `clients` shoppers at once checking out one product (pool of `clients`),
  * next to pgbench's single-row conditional decrement at the same client count, on the same
- * PostgreSQL, in the same run. Creates and drops its own database.
+ * PostgreSQL, in the same run. The measurements are interleaved over `rounds` rounds (pgbench,
+ * hot, hot in a transaction, spread, then again) so that drift of the machine hits all of them
+ * alike; the table reports medians. Creates and drops its own database.
  */
 export async function checkoutBench(opts: CheckoutBenchOptions = {}): Promise<CheckoutBenchResult> {
   const adminUrl = opts.adminUrl ?? process.env.BENCH_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-  const seconds = opts.seconds ?? Number(process.env.BENCH_SECONDS ?? 10);
+  const seconds = opts.seconds ?? Number(process.env.BENCH_SECONDS ?? 5);
+  const rounds = opts.rounds ?? Number(process.env.BENCH_ROUNDS ?? 3);
   const clients = opts.clients ?? Number(process.env.BENCH_CLIENTS ?? 8);
   const bin = opts.pgbench ?? process.env.PGBENCH ?? 'pgbench';
   const name = `bench_checkout_${crypto.randomBytes(4).toString('hex')}`;
@@ -127,7 +162,7 @@ export async function checkoutBench(opts: CheckoutBenchOptions = {}): Promise<Ch
   const admin = knexFactory({ client: 'pg', connection: adminUrl, pool: { min: 0, max: 1 } });
   let db: Db | null = null;
 
-  console.log(`\n== checkout bench: ${clients} clients, pool ${clients}, ${seconds} s (database ${name}) ==`);
+  console.log(`\n== checkout bench: ${clients} clients, pool ${clients}, ${rounds} rounds of ${seconds} s per measurement (database ${name}) ==`);
   try {
     await admin.raw(`CREATE DATABASE ${name}`);
     db = createDb(url, { poolMax: clients, applicationName: 'bench-checkout' });
@@ -137,67 +172,102 @@ export async function checkoutBench(opts: CheckoutBenchOptions = {}): Promise<Ch
     const productIds: number[] = [];
     for (let i = 0; i <= clients; i++) {
       const [{ id }] = await db('products')
-        .insert({ sku: `HOT-${i}`, category_id: categoryId, name: `熱賣商品 ${i}`, price: 100, image_url: 'https://example.com/hot.png', stock_on_hand: HOT_STOCK })
+        .insert({ sku: `HOT-${i}`, category_id: categoryId, name: `熱賣商品 ${i}`, price: 100, image_url: 'https://example.com/hot.png' })
         .returning('id');
+      await setStockOnHand(db, id, HOT_STOCK);
       productIds.push(id);
     }
     const [hotId, ...spreadIds] = productIds as [number, ...number[]];
     // Generous: more carts than the clients can check out in the time given.
-    const carts = Math.max(20_000, Math.ceil(seconds * 6_000));
-    await fillCarts(db, 'warm-', 1_000, [hotId]);
-    await fillCarts(db, 'hot-', carts, [hotId]);
-    await fillCarts(db, 'spread-', carts, spreadIds);
-    await db.raw('ANALYZE');
+    const perMode = Math.max(20_000, Math.ceil(rounds * seconds * 6_000));
+    const WARM = 5_000;
+    await fillCarts(db, 'warm-', WARM, productIds);
+    await fillCarts(db, 'hot-', perMode, [hotId]);
+    await fillCarts(db, 'trx-', perMode, [hotId]);
+    await fillCarts(db, 'spread-', perMode, spreadIds);
 
     // The single-row table pgbench hammers, in the same database.
     await db.raw('CREATE TABLE hot (id int PRIMARY KEY, stock int NOT NULL)');
     await db.raw('INSERT INTO hot VALUES (1, ?)', [2_000_000_000]);
 
-    const warm = await checkoutLoad(db, 'warm-', 1_000, clients, 2); // connections, JIT, caches
-    await admin.raw('CHECKPOINT');
-    const hot = await checkoutLoad(db, 'hot-', carts, clients, seconds);
-    await admin.raw('CHECKPOINT');
-    // Control: the same checkouts spread over `clients` products, so no two clients share a hot row.
-    const spread = await checkoutLoad(db, 'spread-', carts, clients, seconds);
+    // A shop that has been running: some thousands of orders, statistics that know it, and fresh
+    // connections whose cached plans (PL/pgSQL, foreign-key checks) are made for tables of that size.
+    // A fresh database's first plans are made for empty tables (sequential scans) and a 10 s run
+    // ends before autovacuum would re-analyze them.
+    const warm = await checkoutLoad(db, 'warm-', { next: 0, total: WARM }, clients, 60, 'transaction');
+    if (warm.errors) throw new Error(`warm-up checkouts failed: ${warm.firstError}`);
+    await db.raw('VACUUM ANALYZE');
+    await db.destroy();
+    db = createDb(url, { poolMax: clients, applicationName: 'bench-checkout' });
+    await Promise.all(Array.from({ length: clients }, () => db!.raw('SELECT 1')));
+
+    const cursors = { hot: { next: 0, total: perMode }, trx: { next: 0, total: perMode }, spread: { next: 0, total: perMode } };
+    const results = { pg: [] as number[], hot: [] as LoadResult[], trx: [] as LoadResult[], spread: [] as LoadResult[] };
+    for (let round = 1; round <= rounds; round++) {
+      await admin.raw('CHECKPOINT');
+      results.pg.push((await pgbench(bin, url, clients, seconds)).tps);
+      await admin.raw('CHECKPOINT');
+      results.hot.push(await checkoutLoad(db, 'hot-', cursors.hot, clients, seconds, 'statement'));
+      await admin.raw('CHECKPOINT');
+      results.trx.push(await checkoutLoad(db, 'trx-', cursors.trx, clients, seconds, 'transaction'));
+      await admin.raw('CHECKPOINT');
+      results.spread.push(await checkoutLoad(db, 'spread-', cursors.spread, clients, seconds, 'statement'));
+      const r = results.hot.length - 1;
+      console.log(
+        `round ${round}: pgbench ${fmt(results.pg[r]!)} tps, hot ${fmt(results.hot[r]!.perSecond)}/s, ` +
+          `hot in a transaction ${fmt(results.trx[r]!.perSecond)}/s, spread ${fmt(results.spread[r]!.perSecond)}/s, ` +
+          `ratio ${(results.hot[r]!.perSecond / results.pg[r]!).toFixed(2)}`,
+      );
+    }
 
     const invariants = await checkInvariants(db);
-    const product = await db('products').where({ id: hotId }).first('stock_on_hand', 'stock_reserved');
-    const [{ n: orders }] = await db('orders').where('line_user_id', 'like', 'hot-%').count<{ n: number }[]>({ n: '*' });
+    const product = await db('product_stock').where({ product_id: hotId }).first('stock_on_hand', 'stock_reserved');
+    const [{ n: hotOrders }] = await db('orders')
+      .where('line_user_id', 'like', 'hot-%')
+      .orWhere('line_user_id', 'like', 'trx-%')
+      .count<{ n: number }[]>({ n: '*' });
+    const [{ n: warmHot }] = await db('order_lines as l')
+      .join('orders as o', 'o.id', 'l.order_id')
+      .where('l.product_id', hotId)
+      .andWhere('o.line_user_id', 'like', 'warm-%')
+      .sum<{ n: number }[]>({ n: 'l.qty' });
     await db.destroy();
     db = null;
 
-    await admin.raw('CHECKPOINT');
-    const pg = await pgbench(bin, url, clients, seconds);
-    const ratio = hot.perSecond / pg.tps;
+    const med = (rs: LoadResult[], f: (r: LoadResult) => number) => median(rs.map(f));
+    const hot = med(results.hot, (r) => r.perSecond);
+    const trx = med(results.trx, (r) => r.perSecond);
+    const spread = med(results.spread, (r) => r.perSecond);
+    const pg = median(results.pg);
+    const ratio = hot / pg;
+    const sum = (rs: LoadResult[], f: (r: LoadResult) => number) => rs.reduce((a, r) => a + f(r), 0);
 
     console.log(
-      table(`Hot-product checkout vs pgbench (${clients} clients, pool ${clients}, ${seconds} s each, same PostgreSQL, same run, ${os.cpus().length} CPUs)`, [
-        ['checkouts/s, one hot product', fmt(hot.perSecond, 1)],
-        ['  latency p50 / p99 (ms)', `${fmt(hot.p50, 2)} / ${fmt(hot.p99, 2)}`],
-        ['  completed / refused / errors', `${fmt(hot.ok)} / ${fmt(hot.soldOut)} / ${fmt(hot.errors)}`],
-        [`checkouts/s, spread over ${spreadIds.length} products`, fmt(spread.perSecond, 1)],
-        ['  latency p50 / p99 (ms)', `${fmt(spread.p50, 2)} / ${fmt(spread.p99, 2)}`],
-        ['hot-row cost (hot ÷ spread)', (hot.perSecond / spread.perSecond).toFixed(2)],
-        ['pgbench tps (UPDATE hot ... stock > 0)', fmt(pg.tps, 1)],
-        ['pgbench transactions', fmt(pg.transactions)],
+      table(`Hot-product checkout vs pgbench (${clients} clients, pool ${clients}, medians of ${rounds} interleaved rounds of ${seconds} s, same PostgreSQL, ${os.cpus().length} CPUs)`, [
+        ['checkouts/s, one hot product', fmt(hot, 1)],
+        ['  latency p50 / p99 (ms)', `${fmt(med(results.hot, (r) => r.p50), 2)} / ${fmt(med(results.hot, (r) => r.p99), 2)}`],
+        ['  completed / refused / errors', `${fmt(sum(results.hot, (r) => r.ok))} / ${fmt(sum(results.hot, (r) => r.soldOut))} / ${fmt(sum(results.hot, (r) => r.errors))}`],
+        ['checkouts/s, hot, inside BEGIN … COMMIT', fmt(trx, 1)],
+        ['  latency p50 / p99 (ms)', `${fmt(med(results.trx, (r) => r.p50), 2)} / ${fmt(med(results.trx, (r) => r.p99), 2)}`],
+        [`checkouts/s, spread over ${spreadIds.length} products`, fmt(spread, 1)],
+        ['hot-row cost (hot ÷ spread)', (hot / spread).toFixed(2)],
+        ['pgbench tps (UPDATE hot ... stock > 0)', fmt(pg, 1)],
+        ['pgbench tps, per round', results.pg.map((t) => fmt(t)).join(' / ')],
         ['RATIO checkouts/s ÷ pgbench tps', ratio.toFixed(2)],
+        ['  per round', results.hot.map((r, i) => (r.perSecond / results.pg[i]!).toFixed(2)).join(' / ')],
+        ['  in a transaction ÷ pgbench', (trx / pg).toFixed(2)],
         ['target', `≥ ${TARGET_RATIO.toFixed(2)} ${ratio >= TARGET_RATIO ? 'met' : 'NOT met'}`],
-        ['hot orders / units reserved on the hot product', `${fmt(Number(orders))} / ${fmt(product.stock_reserved - warm.ok)}`],
+        ['hot orders / units reserved on the hot product', `${fmt(Number(hotOrders))} / ${fmt(product.stock_reserved - Number(warmHot))}`],
         ['invariants after the run', invariants.length ? `${invariants.length} VIOLATION(S)` : 'hold'],
       ]),
     );
-    for (const [label, r] of [['hot', hot], ['spread', spread]] as const) {
-      if (r.firstError) console.log(`${label}: first checkout error: ${r.firstError}`);
-      if (r.exhausted) console.log(`${label}: ran out of pre-filled carts before the deadline; raise the cart count`);
+    for (const [label, rs] of [['hot', results.hot], ['in a transaction', results.trx], ['spread', results.spread]] as const) {
+      const first = rs.find((r) => r.firstError)?.firstError;
+      if (first) console.log(`${label}: first checkout error: ${first}`);
+      if (rs.some((r) => r.exhausted)) console.log(`${label}: ran out of pre-filled carts before the deadline; raise the cart count`);
     }
     for (const v of invariants) console.log(`VIOLATION ${v}`);
-    if (ratio < TARGET_RATIO && hot.perSecond / spread.perSecond >= 0.9) {
-      console.log(
-        `note: the shared row is not what limits checkouts here (the same checkouts spread over ${spreadIds.length} products run ` +
-          'at the same rate): each checkout is bound by its own work (CPU of this process and PostgreSQL), not by the row lock.',
-      );
-    }
-    return { checkoutsPerSecond: hot.perSecond, spreadPerSecond: spread.perSecond, pgbenchTps: pg.tps, ratio };
+    return { checkoutsPerSecond: hot, inTransactionPerSecond: trx, spreadPerSecond: spread, pgbenchTps: pg, ratio };
   } finally {
     if (db) await db.destroy();
     await admin.raw(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch((err) => console.error(`could not drop ${name}: ${err.message}`));

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import knexFactory, { Knex } from 'knex';
 import pg from 'pg';
-import { isRetryablePgError } from '../errors';
+import { asStockError, isRetryablePgError } from '../errors';
 
 export type { Knex };
 export type Db = Knex;
@@ -39,15 +39,16 @@ export function migrationConfig(): Knex.MigratorConfig {
 }
 
 /**
- * Runs fn in one transaction, retrying on serialization failures and deadlocks. Lock order is
- * fixed by id everywhere, so a deadlock is a bug; the retry keeps it from reaching a shopper.
+ * Runs fn in one transaction, retrying on serialization failures, deadlocks and commit-time stock
+ * conflicts. Lock order is fixed by id everywhere, so a deadlock is a bug; the retry keeps it from
+ * reaching a shopper. A stock conflict that outlives the retries surfaces as InsufficientStockError.
  */
 export async function withTransaction<T>(db: Db, fn: (trx: Trx) => Promise<T>, attempts = 5): Promise<T> {
   for (let i = 1; ; i++) {
     try {
       return await db.transaction(fn);
     } catch (err) {
-      if (i >= attempts || !isRetryablePgError(err)) throw err;
+      if (i >= attempts || !isRetryablePgError(err)) throw asStockError(err) ?? err;
       await new Promise((r) => setTimeout(r, 5 * i + Math.random() * 10));
     }
   }

@@ -1,3 +1,4 @@
+import { setStockOnHand } from '../domain/catalog';
 import type { Db } from './db';
 
 /** The demo catalog: 3 categories, 10 products, zh-TW names, integer TWD prices. */
@@ -36,13 +37,15 @@ export async function seedDemoCatalog(db: Db): Promise<{ categories: number; pro
           description: p.description,
           price: p.price,
           image_url: img(p.image),
-          stock_on_hand: p.stock,
           sort_order: i + 1,
         })),
       )
       .onConflict('sku')
       .ignore()
-      .returning('id');
+      .returning(['id', 'sku']);
+    // Stock only for the products this run created: what the owner set since stays as it is.
+    const stock = new Map(DEMO_PRODUCTS.map((p) => [p.sku, p.stock]));
+    for (const p of prods as Array<{ id: number; sku: string }>) await setStockOnHand(trx, p.id, stock.get(p.sku)!);
     return { categories: cats.length, products: prods.length };
   });
 }

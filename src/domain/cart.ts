@@ -48,10 +48,11 @@ export async function getCart(trx: Trx, userId: string): Promise<CartView> {
   if (!cart) return { cartId: null, version: 0, lines: [], subtotal: 0, count: 0 };
   const rows = await trx('cart_lines as cl')
     .join('products as p', 'p.id', 'cl.product_id')
+    .join('product_stock as s', 's.product_id', 'cl.product_id')
     .where('cl.cart_id', cart.id)
     .orderBy('cl.added_at')
     .orderBy('cl.product_id')
-    .select('cl.product_id', 'cl.qty', 'p.sku', 'p.name', 'p.price', 'p.active', 'p.stock_on_hand', 'p.stock_reserved');
+    .select('cl.product_id', 'cl.qty', 'p.sku', 'p.name', 'p.price', 'p.active', 's.stock_on_hand', 's.stock_reserved');
   const lines: CartLine[] = rows.map((r) => ({
     product_id: r.product_id,
     qty: r.qty,
@@ -75,7 +76,7 @@ export async function getCart(trx: Trx, userId: string): Promise<CartView> {
  * re-checks under lock: the cart never reserves stock by itself).
  */
 export async function changeCart(trx: Trx, userId: string, ref: string | number, change: QtyOp): Promise<CartChangeResult> {
-  const product = typeof ref === 'number' ? await trx('products').where({ id: ref }).first<Product>() : await findProduct(trx, ref);
+  const product = await findProduct(trx, typeof ref === 'number' ? String(ref) : ref);
   if (!product) return { kind: 'unknown-product', ref: String(ref) };
   // A quantity or step beyond the per-line limit is bad input: refuse it before touching anything.
   if ((change.op === 'set' ? change.qty : Math.abs(change.delta)) > MAX_LINE_QTY) return { kind: 'qty-invalid' };

@@ -8,13 +8,25 @@ export async function checkInvariants(db: Db): Promise<string[]> {
   const out: string[] = [];
   const q = async (sql: string) => (await db.raw(sql)).rows as Array<Record<string, unknown>>;
 
-  for (const r of await q('SELECT id, sku, stock_on_hand, stock_reserved FROM products WHERE stock_on_hand < 0 OR stock_reserved < 0 OR stock_on_hand - stock_reserved < 0')) {
-    out.push(`product ${r.sku}: on hand ${r.stock_on_hand}, reserved ${r.stock_reserved} (negative stock or availability)`);
+  for (const r of await q(`SELECT p.sku, s.slot, s.on_hand, s.reserved FROM stock_slots s JOIN products p ON p.id = s.product_id
+      WHERE s.on_hand < 0 OR s.reserved < 0 OR s.on_hand - s.reserved < 0 ORDER BY p.id, s.slot`)) {
+    out.push(`product ${r.sku} slot ${r.slot}: on hand ${r.on_hand}, reserved ${r.reserved} (negative stock or availability)`);
   }
-  for (const r of await q(`SELECT p.sku, p.stock_reserved, coalesce(h.held, 0) AS held FROM products p
-      LEFT JOIN (SELECT product_id, sum(qty)::int AS held FROM reservations WHERE status = 'held' GROUP BY product_id) h ON h.product_id = p.id
-      WHERE p.stock_reserved <> coalesce(h.held, 0)`)) {
-    out.push(`product ${r.sku}: reserved ${r.stock_reserved} but held reservations sum to ${r.held}`);
+  for (const r of await q(`SELECT p.sku, s.slot, s.reserved, coalesce(h.held, 0) AS held FROM stock_slots s JOIN products p ON p.id = s.product_id
+      LEFT JOIN (SELECT product_id, slot, sum(qty)::int AS held FROM reservations WHERE status = 'held' GROUP BY product_id, slot) h
+        ON h.product_id = s.product_id AND h.slot = s.slot
+      WHERE s.reserved <> coalesce(h.held, 0) ORDER BY p.id, s.slot`)) {
+    out.push(`product ${r.sku} slot ${r.slot}: reserved ${r.reserved} but held reservations sum to ${r.held}`);
+  }
+  for (const r of await q(`SELECT r.id, r.product_id, r.slot FROM reservations r
+      WHERE NOT EXISTS (SELECT 1 FROM stock_slots s WHERE s.product_id = r.product_id AND s.slot = r.slot)
+        AND EXISTS (SELECT 1 FROM products p WHERE p.id = r.product_id)`)) {
+    out.push(`reservation ${r.id}: names slot ${r.slot} of product ${r.product_id}, which does not exist`);
+  }
+  // order_lines and reservations name products without a foreign key (see migration 20261201000100).
+  for (const r of await q(`SELECT 'order line' AS what, l.id, l.product_id FROM order_lines l WHERE NOT EXISTS (SELECT 1 FROM products p WHERE p.id = l.product_id)
+      UNION ALL SELECT 'reservation', r.id, r.product_id FROM reservations r WHERE NOT EXISTS (SELECT 1 FROM products p WHERE p.id = r.product_id)`)) {
+    out.push(`${r.what} ${r.id}: names product ${r.product_id}, which does not exist`);
   }
   for (const r of await q(`SELECT o.order_no, count(*)::int AS n FROM order_events e JOIN orders o ON o.id = e.order_id
       WHERE e.to_status IN ('paid', 'paid_no_stock') AND e.from_status IS DISTINCT FROM e.to_status GROUP BY o.order_no HAVING count(*) > 1`)) {

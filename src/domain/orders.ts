@@ -1,6 +1,5 @@
 import type { Trx } from '../data/db';
-import { AppError } from '../errors';
-import { lockCart } from './cart';
+import { AppError, InsufficientStockError } from '../errors';
 
 /**
  * Orders and their stock. State machine (README "Order states"):
@@ -62,11 +61,7 @@ export interface OrderLine {
   line_total: number;
 }
 
-export class InsufficientStockError extends AppError {
-  constructor(readonly productIds: number[]) {
-    super('INSUFFICIENT_STOCK', 'not enough stock', 409, { productIds });
-  }
-}
+export { InsufficientStockError };
 
 export async function lockOrder(trx: Trx, where: { id: number } | { order_no: string }): Promise<Order | undefined> {
   return trx('orders').where(where).forUpdate().first<Order>();
@@ -103,12 +98,6 @@ export async function transition(
   });
 }
 
-function sumByProduct(rows: Array<{ product_id: number; qty: number }>): Array<[number, number]> {
-  const m = new Map<number, number>();
-  for (const r of rows) m.set(r.product_id, (m.get(r.product_id) ?? 0) + r.qty);
-  return [...m.entries()].sort((a, b) => a[0] - b[0]);
-}
-
 // ---------------------------------------------------------------------------------------------
 // Checkout
 
@@ -121,116 +110,93 @@ export type CheckoutResult =
 
 /**
  * Creates the order from the shopper's cart and reserves its stock, in the caller's transaction.
- * Throws InsufficientStockError (roll back) when any line cannot be reserved.
+ * Throws InsufficientStockError (roll back) when the cart cannot be ordered as of now.
  *
- * Round trips, in order: lock the cart; one statement that reads the cart's lines and, if they can
- * be ordered (lines present, products active and, as of its snapshot, in stock), writes the order,
- * its lines, their held reservations, the history row and closes the cart; then one conditional
- * UPDATE per product in ascending id order. The hot product rows are touched last, right before
- * COMMIT: their row locks are held as briefly as possible, in a fixed order.
+ * One round trip: `checkout_cart()` (migration 20261201000100) locks the cart row and, if every
+ * line's product is active and available, writes the order, its lines, held reservations and the
+ * history row, and closes the cart. The stock itself is taken when the caller COMMITs (deferred
+ * trigger), so the hot product row is locked only during COMMIT. If another checkout took the
+ * last units in the meantime, COMMIT fails with STOCK_CONFLICT_SQLSTATE (errors.ts); withTransaction retries,
+ * and the retry's availability check then refuses with InsufficientStockError.
  */
 export async function checkout(
   trx: Trx,
   args: { userId: string; cartVersion: number | null; holdMinutes: number },
 ): Promise<CheckoutResult> {
-  const cart = await lockCart(trx, args.userId);
-  if (args.cartVersion !== null && args.cartVersion !== cart.version) {
-    const prior = await trx('orders').where({ cart_id: cart.id, cart_version: args.cartVersion }).first<Order>();
-    if (prior) return { kind: 'existing', order: prior, lines: await orderLines(trx, prior.id) };
-    return { kind: 'stale-cart' };
-  }
-
-  // The cart is locked by the statement above, so this statement's snapshot sees its latest lines.
-  // Nothing is written unless the cart has lines, every product is active and (as of this snapshot)
-  // available; `cart` reports why not. The snapshot check only spares a sold-out checkout the writes:
-  // the conditional UPDATEs below are what actually guarantee the stock.
-  // Order number: 'L' + Taipei date + the global sequence (starts at 1001). Never lpad it to a fixed
-  // width: lpad truncates, so 10000..10009 would all become 1000 and collide.
   const { rows } = await trx.raw<{
-    rows: Array<Order & { lines: OrderLine[] | null; cart: Array<{ product_id: number; name: string; active: boolean; enough: boolean }> | null }>;
-  }>(
-    `WITH src AS (
-       SELECT cl.product_id, cl.qty, p.sku, p.name, p.price, p.active, p.stock_on_hand - p.stock_reserved >= cl.qty AS enough
-       FROM cart_lines cl JOIN products p ON p.id = cl.product_id
-       WHERE cl.cart_id = ?
-     ), ok AS (
-       SELECT count(*) > 0 AND bool_and(active) AND bool_and(enough) AS ok, sum(price * qty)::int AS total, sum(qty)::int AS items FROM src
-     ), o AS (
-       INSERT INTO orders (order_no, line_user_id, status, total, item_count, hold_expires_at, cart_id, cart_version)
-       SELECT 'L' || to_char(now() AT TIME ZONE 'Asia/Taipei', 'YYMMDD') || nextval('order_no_seq'),
-              ?, 'pending_payment', ok.total, ok.items, now() + (? * interval '1 millisecond'), ?, ?
-       FROM ok WHERE ok.ok
-       RETURNING *
-     ), l AS (
-       INSERT INTO order_lines (order_id, product_id, sku, name, unit_price, qty, line_total)
-       SELECT o.id, src.product_id, src.sku, src.name, src.price, src.qty, src.price * src.qty
-       FROM o, src ORDER BY src.product_id
-       RETURNING *
-     ), r AS (
-       INSERT INTO reservations (order_id, order_line_id, product_id, qty, status, expires_at)
-       SELECT l.order_id, l.id, l.product_id, l.qty, 'held', o.hold_expires_at FROM l, o
-     ), e AS (
-       INSERT INTO order_events (order_id, from_status, to_status, reason, actor)
-       SELECT o.id, NULL, 'pending_payment', 'checkout', 'shopper' FROM o
-     ), d AS (
-       DELETE FROM cart_lines WHERE cart_id = ? AND EXISTS (SELECT 1 FROM o)
-     ), c AS (
-       UPDATE carts SET version = ?, updated_at = now() WHERE id = ? AND EXISTS (SELECT 1 FROM o)
-     )
-     SELECT o.*,
-            (SELECT json_agg(l ORDER BY l.id) FROM l) AS lines,
-            (SELECT json_agg(json_build_object('product_id', product_id, 'name', name, 'active', active, 'enough', enough) ORDER BY product_id) FROM src) AS cart
-     FROM (SELECT 1) AS one LEFT JOIN o ON true`,
-    [cart.id, args.userId, Math.round(args.holdMinutes * 60_000), cart.id, cart.version, cart.id, cart.version + 1, cart.id],
-  );
-  const { lines, cart: cartLines, ...order } = rows[0]!;
-  if (order.id === null || !lines) {
-    if (!cartLines) {
+    rows: Array<
+      Order & {
+        kind: 'created' | 'stale-cart' | 'empty' | 'unavailable';
+        locked_cart_id: number | null;
+        lines: OrderLine[] | null;
+        cart: Array<{ product_id: number; name: string; active: boolean; enough: boolean }> | null;
+      }
+    >;
+  }>('SELECT r.kind, r.locked_cart_id, r.lines, r.cart, (r.ord).* FROM checkout_cart(?, ?, ?) r', [
+    args.userId,
+    args.cartVersion,
+    Math.round(args.holdMinutes * 60_000),
+  ]);
+  const { kind, locked_cart_id: cartId, lines, cart, ...order } = rows[0]!;
+  switch (kind) {
+    case 'created':
+      return { kind, order, lines: lines! };
+    case 'stale-cart': {
+      const prior = await trx('orders').where({ cart_id: cartId, cart_version: args.cartVersion }).first<Order>();
+      if (prior) return { kind: 'existing', order: prior, lines: await orderLines(trx, prior.id) };
+      return { kind: 'stale-cart' };
+    }
+    case 'empty': {
       const pending = await trx('orders')
         .where({ line_user_id: args.userId, status: 'pending_payment' })
         .orderBy('id', 'desc')
         .first<Order>();
       return { kind: 'empty', pending: pending ?? null };
     }
-    const inactive = cartLines.filter((l) => !l.active).map((l) => l.name);
-    if (inactive.length) return { kind: 'inactive', names: inactive };
-    throw new InsufficientStockError(cartLines.filter((l) => !l.enough).map((l) => l.product_id));
+    case 'unavailable': {
+      const inactive = cart!.filter((l) => !l.active).map((l) => l.name);
+      if (inactive.length) return { kind: 'inactive', names: inactive };
+      throw new InsufficientStockError(cart!.filter((l) => !l.enough).map((l) => l.product_id));
+    }
   }
-
-  for (const [productId, qty] of sumByProduct(lines)) {
-    const r = await trx.raw(
-      'UPDATE products SET stock_reserved = stock_reserved + ? WHERE id = ? AND active AND stock_on_hand - stock_reserved >= ?',
-      [qty, productId, qty],
-    );
-    if (r.rowCount !== 1) throw new InsufficientStockError([productId]);
-  }
-  return { kind: 'created', order, lines };
 }
 
 // ---------------------------------------------------------------------------------------------
 // Release (expiry, cancel) and commit (payment)
 
-async function releaseHeld(trx: Trx, orderId: number): Promise<number> {
-  const released = await trx('reservations')
-    .where({ order_id: orderId, status: 'held' })
-    .update({ status: 'released', released_at: trx.fn.now() })
-    .returning<Array<{ product_id: number; qty: number }>>(['product_id', 'qty']);
-  for (const [productId, qty] of sumByProduct(released)) {
-    await trx('products').where({ id: productId }).update({ stock_reserved: trx.raw('stock_reserved - ?', [qty]) });
+type SlotQty = { product_id: number; slot: number; qty: number };
+
+/** Sums quantities per (product, slot), in lock order: ascending product id, then slot. */
+function sumBySlot(rows: SlotQty[]): SlotQty[] {
+  const m = new Map<string, SlotQty>();
+  for (const r of rows) {
+    const k = `${r.product_id}:${r.slot}`;
+    const e = m.get(k);
+    if (e) e.qty += r.qty;
+    else m.set(k, { ...r });
   }
-  return released.length;
+  return [...m.values()].sort((a, b) => a.product_id - b.product_id || a.slot - b.slot);
 }
 
-async function commitHeld(trx: Trx, orderId: number): Promise<void> {
-  const committed = await trx('reservations')
+/**
+ * Moves the order's held reservations to `to` and gives their units back to (released) or takes
+ * them out of (committed) the slots they were reserved from. Returns how many reservations moved.
+ */
+async function settleHeld(trx: Trx, orderId: number, to: 'released' | 'committed'): Promise<number> {
+  const stamp = to === 'released' ? 'released_at' : 'committed_at';
+  const rows = await trx('reservations')
     .where({ order_id: orderId, status: 'held' })
-    .update({ status: 'committed', committed_at: trx.fn.now() })
-    .returning<Array<{ product_id: number; qty: number }>>(['product_id', 'qty']);
-  for (const [productId, qty] of sumByProduct(committed)) {
-    await trx('products')
-      .where({ id: productId })
-      .update({ stock_on_hand: trx.raw('stock_on_hand - ?', [qty]), stock_reserved: trx.raw('stock_reserved - ?', [qty]) });
+    .update({ status: to, [stamp]: trx.fn.now() })
+    .returning<SlotQty[]>(['product_id', 'slot', 'qty']);
+  for (const r of sumBySlot(rows)) {
+    await trx.raw(
+      to === 'released'
+        ? 'UPDATE stock_slots SET reserved = reserved - ? WHERE product_id = ? AND slot = ?'
+        : 'UPDATE stock_slots SET reserved = reserved - ?, on_hand = on_hand - ? WHERE product_id = ? AND slot = ?',
+      to === 'released' ? [r.qty, r.product_id, r.slot] : [r.qty, r.qty, r.product_id, r.slot],
+    );
   }
+  return rows.length;
 }
 
 /** Expires a pending order whose hold has passed; releases its stock exactly once. */
@@ -239,7 +205,7 @@ export async function expireOrder(trx: Trx, orderId: number): Promise<Order | nu
   if (!order || order.status !== 'pending_payment') return null;
   const now = await trx.raw<{ rows: Array<{ now: Date }> }>('SELECT now() AS now');
   if (order.hold_expires_at.getTime() > now.rows[0]!.now.getTime()) return null;
-  await releaseHeld(trx, order.id);
+  await settleHeld(trx, order.id, 'released');
   await transition(trx, order, 'expired', 'hold expired', 'system', { closed_at: trx.fn.now() });
   return { ...order, status: 'expired' };
 }
@@ -251,7 +217,7 @@ export async function cancelOrder(trx: Trx, userId: string, orderNo: string, act
   const order = await lockOrder(trx, { order_no: orderNo });
   if (!order || (actor === 'shopper' && order.line_user_id !== userId)) return { kind: 'not-found' };
   if (order.status !== 'pending_payment') return { kind: 'not-allowed', order };
-  await releaseHeld(trx, order.id);
+  await settleHeld(trx, order.id, 'released');
   await transition(trx, order, 'cancelled', 'cancelled by ' + actor, actor, { closed_at: trx.fn.now() });
   return { kind: 'cancelled', order: { ...order, status: 'cancelled' } };
 }
@@ -280,7 +246,7 @@ export async function confirmPayment(
   const details = { reference: args.reference, amount: args.amount, method: args.method };
 
   if (order.status === 'pending_payment') {
-    await commitHeld(trx, order.id);
+    await settleHeld(trx, order.id, 'committed');
     await transition(trx, order, 'paid', 'payment confirmed', 'bank', patch, details);
     return { kind: 'paid', order: { ...order, status: 'paid', paid_amount: args.amount, payment_method: args.method }, late: false };
   }
@@ -290,19 +256,19 @@ export async function confirmPayment(
   let reReserved = true;
   try {
     await trx.transaction(async (sp) => {
-      for (const [productId, qty] of sumByProduct(lines)) {
-        const n = await sp('products')
-          .where({ id: productId })
-          .andWhereRaw('stock_on_hand - stock_reserved >= ?', [qty])
-          .update({ stock_on_hand: sp.raw('stock_on_hand - ?', [qty]) });
-        if (n !== 1) throw new InsufficientStockError([productId]);
+      const taken: Array<SlotQty & { order_line_id: number }> = [];
+      for (const l of [...lines].sort((a, b) => a.product_id - b.product_id)) {
+        const { rows } = await sp.raw<{ rows: Array<{ slot: number; qty: number }> }>('SELECT slot, qty FROM stock_take(?, ?)', [l.product_id, l.qty]);
+        if (rows.length === 0) throw new InsufficientStockError([l.product_id]);
+        for (const r of rows) taken.push({ order_line_id: l.id, product_id: l.product_id, slot: r.slot, qty: r.qty });
       }
       await sp('reservations').insert(
-        lines.map((l) => ({
+        taken.map((t) => ({
           order_id: order.id,
-          order_line_id: l.id,
-          product_id: l.product_id,
-          qty: l.qty,
+          order_line_id: t.order_line_id,
+          product_id: t.product_id,
+          slot: t.slot,
+          qty: t.qty,
           status: 'committed',
           expires_at: sp.fn.now(),
           committed_at: sp.fn.now(),

@@ -5,7 +5,7 @@ import type { Command } from '../line/command-parser';
 import type { AfterCommit } from '../line/bot';
 import { text } from '../line/views';
 import { lowStockLine, STATUS_LABEL, T, taipeiTime, twd } from '../texts';
-import { available } from './catalog';
+import { available, productsWithStock, setStockOnHand } from './catalog';
 import { notifyShopper } from './notifications';
 import { lockOrder, transition } from './orders';
 import type { PaymentService } from './payments';
@@ -72,21 +72,21 @@ export class OwnerService {
   }
 
   async lowStock(trx: Trx): Promise<string> {
-    const rows = await trx('products')
-      .where({ active: true })
-      .whereRaw('stock_on_hand - stock_reserved <= ?', [LOW_STOCK_THRESHOLD])
-      .orderByRaw('stock_on_hand - stock_reserved, id')
-      .select('sku', 'name', 'stock_on_hand', 'stock_reserved');
+    const rows = await productsWithStock(trx)
+      .where('p.active', true)
+      .whereRaw('s.stock_on_hand - s.stock_reserved <= ?', [LOW_STOCK_THRESHOLD])
+      .orderByRaw('s.stock_on_hand - s.stock_reserved, p.id');
     if (rows.length === 0) return T.ownerLowStockEmpty;
     return [T.ownerLowStockTitle, ...rows.map((r) => lowStockLine(r.sku, r.name, available(r), r.stock_on_hand, r.stock_reserved))].join('\n');
   }
 
   /** Sets stock on hand; never below what is reserved by unpaid orders (the DB also refuses). */
   private async setStock(trx: Trx, sku: string, qty: number): Promise<string> {
-    const p = await trx('products').whereRaw('upper(sku) = ?', [sku]).forUpdate().first();
+    const p = await trx('products').whereRaw('upper(sku) = ?', [sku]).first('id', 'sku');
     if (!p) return T.productUnknown(sku);
-    if (qty < p.stock_reserved) return T.ownerStockBelowReserved(p.sku, p.stock_reserved);
-    await trx('products').where({ id: p.id }).update({ stock_on_hand: qty, updated_at: trx.fn.now() });
-    return T.ownerStockSet(p.sku, qty, qty - p.stock_reserved);
+    const r = await setStockOnHand(trx, p.id, qty);
+    if (!r.ok) return T.ownerStockBelowReserved(p.sku, r.reserved);
+    await trx('products').where({ id: p.id }).update({ updated_at: trx.fn.now() });
+    return T.ownerStockSet(p.sku, qty, qty - r.reserved);
   }
 }

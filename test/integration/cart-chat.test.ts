@@ -6,6 +6,7 @@ import { checkInvariants } from '../../src/domain/invariants';
 import type { Delivery } from '../../src/sandbox/line-api-double';
 import { T } from '../../src/texts';
 import { count, newUserId, settled, startShop, TestShop, waitFor } from '../helpers/shop';
+import { allStock, setStock, stockOf as stockTotals } from '../helpers/stock';
 
 /** Full-width form of an ASCII string (digits, letters, + and -, space → ideographic space). */
 const fullWidth = (s: string) => [...s].map((ch) => (ch === ' ' ? '\u3000' : String.fromCharCode(ch.charCodeAt(0) + 0xfee0))).join('');
@@ -79,13 +80,14 @@ describe('cart and checkout in chat', () => {
     return {
       carts: await db()('carts').orderBy('id').select('id', 'line_user_id', 'version'),
       lines: await db()('cart_lines').orderBy(['cart_id', 'product_id']).select('cart_id', 'product_id', 'qty'),
-      stock: await db()('products').orderBy('id').select('id', 'stock_on_hand', 'stock_reserved', 'active'),
+      stock: await allStock(db()),
+      active: await db()('products').orderBy('id').select('id', 'active'),
       orders: await db()('orders').orderBy('id').select('id', 'status'),
       reservations: await db()('reservations').orderBy('id').select('id', 'status'),
     };
   }
 
-  const stockOf = async (sku: string) => db()('products').where({ sku }).first('stock_on_hand', 'stock_reserved');
+  const stockOf = (sku: string) => stockTotals(db(), sku);
 
   test('the catalog offers add-to-cart postbacks; add, +, − and − to zero work on the cart', async () => {
     const user = newUserId();
@@ -262,7 +264,7 @@ describe('cart and checkout in chat', () => {
     await say(user, 'cart GDS-002 2');
     // The owner sells units elsewhere: only 1 left by the time the shopper checks out.
     const { stock_reserved } = await stockOf('GDS-002');
-    await db()('products').where({ sku: 'GDS-002' }).update({ stock_on_hand: stock_reserved + 1 });
+    await setStock(db(), 'GDS-002', stock_reserved + 1);
     const out = await say(user, '結帳');
     expect(out.texts).toEqual([T.checkoutStockChanged(['「客家花布提袋」庫存不足，目前只剩 1 件。']), T.cartAlt(2, 1180)]);
     expect(await count(ctx.shop.c, 'orders', { line_user_id: user })).toBe(0);
@@ -329,7 +331,7 @@ describe('reservation expiry end to end (HOLD_MINUTES_DEFAULT ≈ 1 s)', () => {
     const { shop } = ctx;
     const db = shop.c.db;
     const users = [newUserId(), newUserId(), newUserId()];
-    const before = await db('products').where({ sku: 'TEA-003' }).first('stock_on_hand', 'stock_reserved');
+    const before = await stockTotals(db, 'TEA-003');
     for (const u of users) {
       await settled(shop, await shop.say(u, 'cart TEA-003 2'));
       await settled(shop, await shop.say(u, '結帳'));
@@ -351,10 +353,10 @@ describe('reservation expiry end to end (HOLD_MINUTES_DEFAULT ≈ 1 s)', () => {
       await waitFor(() => shop.line.textsTo(o.line_user_id).includes(T.expiredNotice(o.order_no)), `expiry push for ${o.order_no}`);
     }
     expect(await db('orders').whereIn('id', orders.map((o) => o.id)).pluck('status')).toEqual(['expired', 'expired', 'expired']);
-    expect(await db('products').where({ sku: 'TEA-003' }).first('stock_on_hand', 'stock_reserved')).toEqual(before);
+    expect(await stockTotals(db, 'TEA-003')).toEqual(before);
     // Let the sweeper and any duplicate job run over the expired orders again: nothing more happens.
     await new Promise((r) => setTimeout(r, 1500));
-    expect(await db('products').where({ sku: 'TEA-003' }).first('stock_on_hand', 'stock_reserved')).toEqual(before);
+    expect(await stockTotals(db, 'TEA-003')).toEqual(before);
     for (const o of orders) {
       expect(await db('order_events').where({ order_id: o.id }).pluck('to_status')).toEqual(['pending_payment', 'expired']);
       expect(await db('reservations').where({ order_id: o.id }).select('status', 'qty')).toEqual([{ status: 'released', qty: 2 }]);

@@ -5,6 +5,8 @@
 import crypto from 'node:crypto';
 import { createDb, Db, withTransaction } from '../../src/data/db';
 import { checkInvariants } from '../../src/domain/invariants';
+import { setStockOnHand } from '../../src/domain/catalog';
+import { asStockError } from '../../src/errors';
 import {
   cancelOrder,
   checkout,
@@ -15,6 +17,7 @@ import {
   Order,
   PaymentConfirmation,
 } from '../../src/domain/orders';
+import { setStock, stockOf } from '../helpers/stock';
 import { createTestDb, TestDb } from '../helpers/test-db';
 
 const uid = (tag: string) => `U${tag}${crypto.randomBytes(12).toString('hex')}`;
@@ -38,8 +41,9 @@ afterAll(async () => {
 
 async function makeProduct(stock: number, price = 100): Promise<number> {
   const [{ id }] = await db('products')
-    .insert({ sku: `P-${++skuSeq}`, category_id: categoryId, name: `商品 ${skuSeq}`, price, image_url: 'https://example.com/p.png', stock_on_hand: stock })
+    .insert({ sku: `P-${++skuSeq}`, category_id: categoryId, name: `商品 ${skuSeq}`, price, image_url: 'https://example.com/p.png' })
     .returning('id');
+  await setStock(db, id, stock);
   return id;
 }
 
@@ -77,8 +81,15 @@ const doConfirm = (order: Pick<Order, 'id' | 'total'>, reference = 'ref'): Promi
 
 const doExpire = (orderId: number) => withTransaction(db, (trx) => expireOrder(trx, orderId));
 
-async function product(id: number): Promise<{ stock_on_hand: number; stock_reserved: number }> {
-  return db('products').where({ id }).first('stock_on_hand', 'stock_reserved');
+const product = (id: number) => stockOf(db, id);
+
+/** An order's reserved units by reservation status (a line may be reserved from several slots). */
+async function unitsByStatus(orderId: number): Promise<Record<string, number>> {
+  const { rows } = await db.raw<{ rows: Array<{ status: string; units: number }> }>(
+    'SELECT status, sum(qty)::int AS units FROM reservations WHERE order_id = ? GROUP BY status',
+    [orderId],
+  );
+  return Object.fromEntries(rows.map((r) => [r.status, r.units]));
 }
 
 async function created(userId: string, holdMinutes = 30): Promise<Order> {
@@ -104,7 +115,7 @@ function watchStock(url: string, productId: number): { stop(): Promise<{ samples
   let minAvailable = Infinity;
   const loop = (async () => {
     while (running) {
-      const p = await watcher('products').where({ id: productId }).first('stock_on_hand', 'stock_reserved');
+      const p = await stockOf(watcher, productId);
       samples++;
       minOnHand = Math.min(minOnHand, p.stock_on_hand);
       minAvailable = Math.min(minAvailable, p.stock_on_hand - p.stock_reserved);
@@ -154,7 +165,7 @@ describe('checkout under concurrency', () => {
       // Reset for the next round: the winners pay (stock leaves the shop), the owner restocks, carts refill.
       for (const o of orders) expect((await doConfirm(o)).kind).toBe('paid');
       expect(await product(productId)).toEqual({ stock_on_hand: 0, stock_reserved: 0 });
-      await db('products').where({ id: productId }).update({ stock_on_hand: STOCK });
+      await setStock(db, productId, STOCK);
       await fillCarts(orders.map((o) => o.line_user_id), productId);
     }
     const [{ n: paid }] = await db('orders').where({ status: 'paid' }).whereIn('line_user_id', users).count({ n: '*' });
@@ -180,7 +191,9 @@ describe('checkout under concurrency', () => {
 
       const deadlocks = results.filter((r) => r.status === 'rejected' && (r.reason as { code?: string }).code === '40P01');
       const ok = results.filter((r) => r.status === 'fulfilled' && r.value.kind === 'created').length;
-      const refused = results.filter((r) => r.status === 'rejected' && r.reason instanceof InsufficientStockError).length;
+      // Without withTransaction, a checkout that lost the last units between its availability check
+      // and its COMMIT gets the raw commit-time stock conflict instead of the domain error.
+      const refused = results.filter((r) => r.status === 'rejected' && (r.reason instanceof InsufficientStockError || asStockError(r.reason))).length;
       expect({ retries, deadlocks: deadlocks.length, accounted: ok + refused }).toEqual({ retries, deadlocks: 0, accounted: PAIRS * 2 });
       // 70 units of each, every order takes 3 units out of a+b: at most 46 orders, at least 23 (each needs ≤ 2 of either).
       expect(ok).toBeGreaterThanOrEqual(23);
@@ -206,6 +219,154 @@ describe('checkout under concurrency', () => {
     expect(ids[0]).toBe(ids[1]);
     expect(await db('orders').where({ line_user_id: user }).count({ n: '*' })).toEqual([{ n: 1 }]);
     expect(await product(p)).toEqual({ stock_on_hand: 10, stock_reserved: 2 });
+  });
+});
+
+describe('stock is taken at COMMIT', () => {
+  test('an open checkout transaction has written its order but locked no stock row; COMMIT reserves the stock', async () => {
+    const p = await makeProduct(5);
+    const user = uid('lk');
+    await fillCart(user, [[p, 2]]);
+    const trx = await db.transaction();
+    try {
+      const r = await checkout(trx, { userId: user, cartVersion: null, holdMinutes: 30 });
+      expect(r.kind).toBe('created');
+      // Another connection can lock the product and all its stock slots without waiting: the
+      // checkout holds none of them yet.
+      const other = await db.transaction();
+      try {
+        await other.raw('SELECT 1 FROM products WHERE id = ? FOR UPDATE NOWAIT', [p]);
+        const { rows } = await other.raw('SELECT sum(reserved)::int AS reserved, count(*)::int AS slots FROM (SELECT reserved FROM stock_slots WHERE product_id = ? FOR UPDATE NOWAIT) s', [p]);
+        expect(rows).toEqual([{ reserved: 0, slots: 4 }]);
+      } finally {
+        await other.rollback();
+      }
+      await trx.commit();
+    } finally {
+      if (!trx.isCompleted()) await trx.rollback();
+    }
+    expect(await product(p)).toEqual({ stock_on_hand: 5, stock_reserved: 2 });
+  });
+
+  test('units taken between the availability check and COMMIT: COMMIT fails with the stock conflict, nothing is written, and withTransaction turns it into a clean refusal', async () => {
+    const p = await makeProduct(1);
+    const late = uid('cl');
+    const early = uid('ce');
+    await fillCart(late, [[p, 1]]);
+    await fillCart(early, [[p, 1]]);
+
+    // Bare transaction: the check passes, a rival commits the last unit, our COMMIT fails.
+    const trx = await db.transaction();
+    expect((await checkout(trx, { userId: late, cartVersion: null, holdMinutes: 30 })).kind).toBe('created');
+    expect((await doCheckout(early)).kind).toBe('created');
+    await trx.commit(); // knex reports a failed COMMIT through the transaction's own promise
+    const err = await trx.executionPromise.then(() => null, (e: unknown) => e);
+    expect(asStockError(err)).toEqual(new InsufficientStockError([p]));
+    expect(await db('orders').where({ line_user_id: late }).count({ n: '*' })).toEqual([{ n: 0 }]);
+    expect(await db('cart_lines').join('carts', 'carts.id', 'cart_lines.cart_id').where('carts.line_user_id', late).count({ n: '*' })).toEqual([{ n: 1 }]);
+    expect(await product(p)).toEqual({ stock_on_hand: 1, stock_reserved: 1 });
+
+    // Through withTransaction: the first attempt loses the same race, the retry refuses before writing.
+    const rival = uid('cr');
+    await setStock(db, p, 2);
+    await fillCart(rival, [[p, 1]]);
+    let attempts = 0;
+    const outcome = await withTransaction(db, async (t) => {
+      attempts++;
+      const r = await checkout(t, { userId: late, cartVersion: null, holdMinutes: 30 });
+      if (attempts === 1) expect((await doCheckout(rival)).kind).toBe('created');
+      return r;
+    }).then(
+      (r) => r.kind,
+      (e: unknown) => e,
+    );
+    expect(outcome).toEqual(new InsufficientStockError([p]));
+    expect(attempts).toBe(2);
+    expect(await product(p)).toEqual({ stock_on_hand: 2, stock_reserved: 2 });
+    expect(await checkInvariants(db)).toEqual([]);
+  });
+
+  test('a product named by an order cannot be deleted; an unordered one can', async () => {
+    const ordered = await makeProduct(3);
+    const unordered = await makeProduct(3);
+    const user = uid('dl');
+    await fillCart(user, [[ordered, 1]]);
+    await created(user);
+    await expect(db('products').where({ id: ordered }).delete()).rejects.toMatchObject({ code: '23503' });
+    expect(await db('products').where({ id: unordered }).delete()).toBe(1);
+    expect(await checkInvariants(db)).toEqual([]);
+  });
+});
+
+describe('stock slots', () => {
+  const slots = async (productId: number) =>
+    (await db('stock_slots').where({ product_id: productId }).orderBy('slot').select('on_hand', 'reserved')).map((r) => [r.on_hand, r.reserved]);
+
+  test('setting stock spreads what is not reserved evenly over the slots, and never goes below what is reserved', async () => {
+    const p = await makeProduct(10);
+    expect(await slots(p)).toEqual([[3, 0], [3, 0], [2, 0], [2, 0]]);
+    const user = uid('ss');
+    await fillCart(user, [[p, 5]]);
+    await created(user);
+    expect(await product(p)).toEqual({ stock_on_hand: 10, stock_reserved: 5 });
+    expect(await setStockOnHand(db, p, 4)).toEqual({ ok: false, reserved: 5 });
+    expect(await product(p)).toEqual({ stock_on_hand: 10, stock_reserved: 5 });
+    expect(await setStockOnHand(db, p, 8)).toEqual({ ok: true, reserved: 5 });
+    expect(await product(p)).toEqual({ stock_on_hand: 8, stock_reserved: 5 });
+    // Each slot keeps its reserved units and gets an even share of the 3 free ones.
+    const after = await slots(p);
+    expect(after.map(([onHand, reserved]) => onHand! - reserved!)).toEqual([1, 1, 1, 0]);
+    expect(after.reduce((n, [, reserved]) => n + reserved!, 0)).toBe(5);
+    expect(await checkInvariants(db)).toEqual([]);
+  });
+
+  test('shoppers are spread over the slots; a line larger than any slot is reserved from several, and each slot gets exactly its units back', async () => {
+    const p = await makeProduct(400);
+    const shoppers = Array.from({ length: 8 }, (_, i) => uid(`sp${i}x`));
+    await fillCarts(shoppers, p);
+    const orders = await Promise.all(shoppers.map((u) => created(u)));
+    const used = await db('reservations').whereIn('order_id', orders.map((o) => o.id)).distinct('slot');
+    expect(used.length).toBe(4);
+
+    // 4 units in 4 slots of 1: a line of 3 takes three slots, in ascending order.
+    const q = await makeProduct(4);
+    const big = uid('sb');
+    await fillCart(big, [[q, 3]]);
+    const order = await created(big);
+    expect(await db('reservations').where({ order_id: order.id }).orderBy('id').select('slot', 'qty')).toEqual([
+      { slot: 0, qty: 1 },
+      { slot: 1, qty: 1 },
+      { slot: 2, qty: 1 },
+    ]);
+    expect(await slots(q)).toEqual([[1, 1], [1, 1], [1, 1], [1, 0]]);
+    // One more than is left in all slots together is refused; exactly what is left is not.
+    const more = uid('sm');
+    await fillCart(more, [[q, 2]]);
+    await expect(doCheckout(more)).rejects.toEqual(new InsufficientStockError([q]));
+    expect((await withTransaction(db, (trx) => cancelOrder(trx, big, order.order_no))).kind).toBe('cancelled');
+    expect(await slots(q)).toEqual([[1, 0], [1, 0], [1, 0], [1, 0]]);
+    await fillCart(more, [[q, 4]]);
+    expect((await doCheckout(more)).kind).toBe('created');
+    expect(await product(q)).toEqual({ stock_on_hand: 4, stock_reserved: 4 });
+    expect(await checkInvariants(db)).toEqual([]);
+  });
+
+  test('a late payment takes its units from whichever slots still have them; payment takes committed units out of their slots', async () => {
+    const p = await makeProduct(4);
+    const user = uid('sl');
+    await fillCart(user, [[p, 3]]);
+    const late = await created(user, 0);
+    expect(await doExpire(late.id)).not.toBeNull();
+    const rival = uid('sr');
+    await fillCart(rival, [[p, 1]]);
+    const r = await created(rival); // one unit held by someone else, in one of the slots
+    expect(await doConfirm(late)).toMatchObject({ kind: 'paid', late: true });
+    expect(await product(p)).toEqual({ stock_on_hand: 1, stock_reserved: 1 });
+    expect(await unitsByStatus(late.id)).toEqual({ released: 3, committed: 3 });
+    expect(await doConfirm(r)).toMatchObject({ kind: 'paid', late: false });
+    expect(await product(p)).toEqual({ stock_on_hand: 0, stock_reserved: 0 });
+    expect(await slots(p)).toEqual([[0, 0], [0, 0], [0, 0], [0, 0]]);
+    expect(await checkInvariants(db)).toEqual([]);
   });
 });
 
@@ -331,7 +492,8 @@ describe('order transitions happen exactly once', () => {
     const again = await withTransaction(db, (trx) => cancelOrder(trx, user, order.order_no));
     expect(again).toMatchObject({ kind: 'not-allowed', order: { status: 'cancelled' } });
     expect(await product(p)).toEqual({ stock_on_hand: 4, stock_reserved: 0 });
-    expect(await db('reservations').where({ order_id: order.id }).select('status')).toEqual([{ status: 'released' }]);
+    // 3 units out of 4 slots of 1 each: three reservations, all released.
+    expect(await unitsByStatus(order.id)).toEqual({ released: 3 });
     // An expiry after the cancel does nothing either.
     expect(await doExpire(order.id)).toBeNull();
     expect(await product(p)).toEqual({ stock_on_hand: 4, stock_reserved: 0 });
@@ -382,7 +544,7 @@ describe('order transitions happen exactly once', () => {
     expect(await product(p)).toEqual({ stock_on_hand: 2, stock_reserved: 1 });
     expect(await db('orders').where({ id: order.id }).first('status', 'paid_amount')).toEqual({ status: 'paid_no_stock', paid_amount: order.total });
     expect(await doConfirm(order)).toMatchObject({ kind: 'already-paid' });
-    expect(await db('reservations').where({ order_id: order.id }).select('status')).toEqual([{ status: 'released' }]);
+    expect(await unitsByStatus(order.id)).toEqual({ released: 2 });
   });
 
   test('checkout snapshots lines and totals; an inactive product blocks it and nothing is written', async () => {
@@ -452,11 +614,13 @@ describe('checkInvariants', () => {
     await fillCart(user, [[p, 2]]);
     const order = await created(user);
     const sku = (await db('products').where({ id: p }).first('sku')).sku as string;
+    const { slot } = await db('reservations').where({ order_id: order.id }).first('slot');
+    const theSlot = db('stock_slots').where({ product_id: p, slot });
 
     // Reserved no longer matches the held reservations (allowed by every CHECK: 0 ≤ reserved ≤ on hand).
-    await db('products').where({ id: p }).update({ stock_reserved: 3 });
-    expect(await checkInvariants(db)).toEqual([`product ${sku}: reserved 3 but held reservations sum to 2`]);
-    await db('products').where({ id: p }).update({ stock_reserved: 2 });
+    await theSlot.clone().update({ reserved: 1 });
+    expect(await checkInvariants(db)).toEqual([`product ${sku} slot ${slot}: reserved 1 but held reservations sum to 2`]);
+    await theSlot.clone().update({ reserved: 2 });
     expect(await checkInvariants(db)).toEqual([]);
 
     // A pending order whose reservation was released behind its back.
@@ -464,7 +628,7 @@ describe('checkInvariants', () => {
     const v = await checkInvariants(db);
     expect(v).toEqual(
       expect.arrayContaining([
-        `product ${sku}: reserved 2 but held reservations sum to 0`,
+        `product ${sku} slot ${slot}: reserved 2 but held reservations sum to 0`,
         `order ${order.order_no} (pending_payment) has 1 released reservation(s)`,
       ]),
     );
@@ -491,6 +655,14 @@ describe('checkInvariants', () => {
       expect.arrayContaining([expect.stringMatching(/^reservation \d+: status and timestamps disagree/)]),
     );
     await db('reservations').where({ order_id: order.id }).update({ status: 'committed' });
+    expect(await checkInvariants(db)).toEqual([]);
+
+    // An order line naming a product that does not exist (there is no foreign key to stop it).
+    const [line] = await db('order_lines')
+      .insert({ order_id: order.id, product_id: 2_000_000_000, sku: 'GONE', name: '不存在', unit_price: 1, qty: 1, line_total: 1 })
+      .returning('id');
+    expect(await checkInvariants(db)).toEqual(expect.arrayContaining([`order line ${line.id}: names product 2000000000, which does not exist`]));
+    await db('order_lines').where({ id: line.id }).delete();
     expect(await checkInvariants(db)).toEqual([]);
   });
 });

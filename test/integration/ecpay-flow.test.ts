@@ -10,6 +10,7 @@ import type { SandboxNotification } from '../../src/sandbox/ecpay-sandbox';
 import { silentLogger } from '../../src/logger';
 import { taipeiTime } from '../../src/texts';
 import { count, ECPAY_MERCHANT, newUserId, settled, startShop, TestShop, waitFor } from '../helpers/shop';
+import { setStock, stockOf as stockTotals } from '../helpers/stock';
 
 /**
  * ECPay AIO end to end, over HTTP: LINE webhook → order → pay-link Flex → our checkout page →
@@ -189,9 +190,7 @@ async function paidEvents(shop: TestShop, orderId: number): Promise<number> {
   return count(shop.c, 'order_events', { order_id: orderId, to_status: 'paid' });
 }
 
-async function stockOf(shop: TestShop, sku: string): Promise<{ stock_on_hand: number; stock_reserved: number }> {
-  return shop.c.db('products').where({ sku }).first('stock_on_hand', 'stock_reserved');
-}
+const stockOf = (shop: TestShop, sku: string) => stockTotals(shop.c.db, sku);
 
 /** A signed ReturnURL body for a trade, in the shape the sandbox (and ECPay) sends. */
 function returnBody(merchant: { merchantId: string; hashKey: string; hashIv: string }, f: Record<string, string>): Record<string, string> {
@@ -502,8 +501,9 @@ describe('ECPay AIO end to end: checkout page, sandbox, callbacks, refunds', () 
     const user = newUserId();
     const cat = await shop.c.db('categories').first('id');
     await shop.c.db('products').insert({
-      sku: 'ESC-001', category_id: cat.id, name: 'Tom & Jerry <特調> "茶" #1', price: 150, image_url: 'https://example.com/esc.jpg', stock_on_hand: 5, sort_order: 99,
+      sku: 'ESC-001', category_id: cat.id, name: 'Tom & Jerry <特調> "茶" #1', price: 150, image_url: 'https://example.com/esc.jpg', sort_order: 99,
     });
+    await setStock(shop.c.db, 'ESC-001', 5);
     const order = await placeOrder(shop, user, 'ESC-001', 2);
     expect(order.total).toBe(300);
     const url = await choose(shop, user, order, 'ecpay-credit');

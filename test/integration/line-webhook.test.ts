@@ -1,5 +1,6 @@
 import { validateSignature } from '@line/bot-sdk';
 import { count, newUserId, settled, sign, startShop, TestShop, waitFor } from '../helpers/shop';
+import { setStock } from '../helpers/stock';
 
 describe('POST /webhook/line', () => {
   let shop: TestShop;
@@ -140,9 +141,10 @@ describe('POST /webhook/line', () => {
     const cat = await shop.c.db('categories').first('id');
     await shop.c.db('products').insert(
       Array.from({ length: 15 }, (_, i) => ({
-        sku: `PAGE-${i}`, category_id: cat.id, name: `分頁測試商品 ${i}`, price: 100 + i, image_url: 'https://images.example.com/p.jpg', stock_on_hand: 3, sort_order: 100 + i,
+        sku: `PAGE-${i}`, category_id: cat.id, name: `分頁測試商品 ${i}`, price: 100 + i, image_url: 'https://images.example.com/p.jpg', sort_order: 100 + i,
       })),
     );
+    for (let i = 0; i < 15; i++) await setStock(shop.c.db, `PAGE-${i}`, 3);
     const user = newUserId();
     const id = await shop.say(user, 'menu');
     await settled(shop, id);

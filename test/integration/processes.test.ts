@@ -111,11 +111,12 @@ describe('processes: migrate, seed, web, worker, check:invariants', () => {
     const ok = run('cli/check-invariants.js', { DATABASE_URL: tdb.url });
     expect(ok.code).toBe(0);
     expect(ok.out).toBe('invariants hold: stock, reservations and payments are consistent');
-    await tdb.db('products').where({ sku: 'TEA-001' }).update({ stock_reserved: 2 });
+    const tea = tdb.db('stock_slots').where({ slot: 0, product_id: tdb.db('products').select('id').where({ sku: 'TEA-001' }) });
+    await tea.clone().update({ reserved: 2 });
     const bad = run('cli/check-invariants.js', { DATABASE_URL: tdb.url });
     expect(bad.code).toBe(1);
-    expect(bad.out).toBe('VIOLATION product TEA-001: reserved 2 but held reservations sum to 0');
-    await tdb.db('products').where({ sku: 'TEA-001' }).update({ stock_reserved: 0 });
+    expect(bad.out).toBe('VIOLATION product TEA-001 slot 0: reserved 2 but held reservations sum to 0');
+    await tea.clone().update({ reserved: 0 });
   });
 
   test('migrate:rollback undoes the last batch', () => {

@@ -11,6 +11,7 @@ import { atmExpireDate } from '../../src/gateways/sinopac/sinopac-gateway';
 import { runExpiry } from '../../src/jobs/worker';
 import { PAGE, T, taipeiTime, twd } from '../../src/texts';
 import { count, newUserId, settled, startShop, TestShop, waitFor } from '../helpers/shop';
+import { allStock, setStock, stockOf } from '../helpers/stock';
 
 const OWNER = newUserId();
 
@@ -23,7 +24,8 @@ const ownerPaidFor = (shop: TestShop, o: Order) => messagesTo(shop, OWNER).filte
 const ownerTexts = (shop: TestShop) => shop.line.textsTo(OWNER);
 
 async function product(shop: TestShop, sku: string): Promise<{ id: number; stock_on_hand: number; stock_reserved: number }> {
-  return shop.c.db('products').where({ sku }).first('id', 'stock_on_hand', 'stock_reserved');
+  const { id } = await shop.c.db('products').where({ sku }).first('id');
+  return { id, ...(await stockOf(shop.c.db, id)) };
 }
 
 async function orderRow(shop: TestShop, id: number): Promise<Order> {
@@ -256,7 +258,7 @@ describe('SinoPac QPay end to end', () => {
     const take = async () => ({
       orders: await shop.c.db('orders').orderBy('id').select('id', 'status', 'paid_amount'),
       events: await count(shop.c, 'order_events'),
-      stock: await shop.c.db('products').orderBy('id').select('id', 'stock_on_hand', 'stock_reserved'),
+      stock: await allStock(shop.c.db),
       paidAttempts: await count(shop.c, 'payment_attempts', { status: 'paid' }),
     });
     beforeEach(async () => {
@@ -396,7 +398,7 @@ describe('SinoPac QPay end to end', () => {
 
     test('stock gone (another shopper bought the last unit): paid_no_stock, shopper told, owner alerted to refund', async () => {
       // SNK-003 is used by this test only: one unit left.
-      await shop.c.db('products').where({ sku: 'SNK-003' }).update({ stock_on_hand: 1 });
+      await setStock(shop.c.db, 'SNK-003', 1);
       const late = newUserId();
       const order = await checkoutOrder(shop, late, 'SNK-003', 1);
       const attempt = (await choose(shop, late, order, 'sinopac-atm'))!;
