@@ -194,6 +194,28 @@ describe('cart and checkout in chat', () => {
     expect(await cartOf(user)).toEqual({ 'TEA-001': 2 });
   });
 
+  test('20 shoppers type 結帳 at the same moment for the last 3 units: 3 orders, 17 clean stock answers, never an error', async () => {
+    const cat = await db()('categories').first('id');
+    const [{ id }] = await db()('products')
+      .insert({ sku: 'RACE-001', category_id: cat.id, name: '限量公仔', price: 999, image_url: 'https://images.example.com/race.jpg', sort_order: 200 })
+      .returning('id');
+    await setStock(db(), id, 3);
+    const users = Array.from({ length: 20 }, () => newUserId());
+    for (const u of users) await say(u, 'cart RACE-001 1');
+    // The worker runs 4 events at once: checkouts that pass their availability check together
+    // race at COMMIT, and the losers are retried into a clean refusal.
+    const outs = await Promise.all(users.map((u) => say(u, '結帳')));
+    const orders = await db()('orders').whereIn('line_user_id', users).select('line_user_id', 'order_no', 'total');
+    expect(orders).toHaveLength(3);
+    for (const [i, u] of users.entries()) {
+      const order = orders.find((o) => o.line_user_id === u);
+      if (order) expect(outs[i]!.texts).toEqual([T.orderCreatedAlt(order.order_no, 999)]);
+      else expect(outs[i]!.texts).toEqual([T.checkoutStockChanged([T.notEnoughStock('限量公仔', 0)]), T.cartAlt(1, 999)]);
+    }
+    expect(await stockOf('RACE-001')).toEqual({ stock_on_hand: 3, stock_reserved: 3 });
+    expect(await checkInvariants(db())).toEqual([]);
+  });
+
   test('checkout by text: one order, stock reserved, cart closed, payment methods (none open) offered; 訂單 lists and shows it', async () => {
     const user = newUserId();
     await say(user, 'cart TEA-003 2');
