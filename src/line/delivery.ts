@@ -8,6 +8,9 @@ import { checkMessages } from './message-limits';
  * The one way the bot talks to people. Messages are written to outbox_messages inside the
  * transaction that caused them and delivered after commit:
  * - a reply while the event's reply token is fresh (free, no quota), otherwise a push;
+ * - a reply whose answer was lost (timeout, 5xx) is tried again as a reply while the token is
+ *   fresh: LINE delivers it then, or refuses the token as used, which means the first one was
+ *   delivered (reply takes no retry key; only after the token's minute may a push duplicate it);
  * - every push carries the row's retry key, so a retried push is accepted at most once (409 = done);
  * - 429 / 5xx / timeouts retry with backoff (the caller's job system), other 4xx are recorded
  *   as undeliverable and never retried.
@@ -75,9 +78,19 @@ export class Delivery {
         attempts: this.db.raw('attempts + 1'),
         claimed_until: this.db.raw(`now() + interval '${this.claimSeconds} seconds'`),
       })
-      .returning(['id', 'recipient', 'reply_token', 'reply_deadline', 'messages', 'retry_key', 'attempts', 'kind']);
+      .returning(['id', 'recipient', 'reply_token', 'reply_deadline', 'reply_unclear', 'messages', 'retry_key', 'attempts', 'kind']);
     const row = claimed[0] as
-      | { id: number; recipient: string; reply_token: string | null; reply_deadline: Date | null; messages: messagingApi.Message[]; retry_key: string; attempts: number; kind: string }
+      | {
+          id: number;
+          recipient: string;
+          reply_token: string | null;
+          reply_deadline: Date | null;
+          reply_unclear: boolean;
+          messages: messagingApi.Message[];
+          retry_key: string;
+          attempts: number;
+          kind: string;
+        }
       | undefined;
     if (!row) return 'skipped';
 
@@ -87,15 +100,21 @@ export class Delivery {
       return 'undeliverable';
     }
 
-    // A reply token is tried once, while fresh; a retry after an unclear reply falls back to push.
-    const tryReply = row.reply_token !== null && row.attempts === 1 && row.reply_deadline !== null && row.reply_deadline.getTime() > Date.now();
-    if (tryReply) {
+    // A reply while the token is fresh: on the first attempt, and again after a reply whose answer was lost.
+    const fresh = row.reply_token !== null && row.reply_deadline !== null && row.reply_deadline.getTime() > Date.now();
+    if (fresh && (row.attempts === 1 || row.reply_unclear)) {
       const r = await this.line.reply(row.reply_token!, row.messages);
       if (r.ok) {
         await this.finish(row.id, 'sent', { delivered_via: 'reply', line_request_id: r.requestId, last_status: 200 });
         return 'sent';
       }
+      if (r.invalidReplyToken && row.reply_unclear) {
+        // Nobody but us holds this token, and it is still within its minute: our earlier reply used it.
+        await this.finish(row.id, 'sent', { delivered_via: 'reply', last_status: r.status, last_error: 'reply token already used by the earlier attempt' });
+        return 'sent';
+      }
       if (!r.invalidReplyToken) {
+        if (r.retryable) await this.db('outbox_messages').where({ id: row.id }).update({ reply_unclear: true });
         return this.failed(row.id, r.status, r.message, r.retryable, finalAttempt);
       }
       this.log.info({ outboxId: row.id }, 'reply token refused; falling back to push');

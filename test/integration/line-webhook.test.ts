@@ -165,3 +165,62 @@ describe('POST /webhook/line', () => {
     await shop.c.db('products').where('sku', 'like', 'PAGE-%').delete();
   });
 });
+
+describe('each stored event takes effect exactly once', () => {
+  let shop: TestShop;
+  beforeAll(async () => {
+    // No workers: the test drives processing itself.
+    shop = await startShop({ label: 'exactly_once', workers: false });
+  });
+  afterAll(async () => {
+    await shop.close();
+  });
+
+  async function store(user: string, text: string): Promise<number> {
+    const event = shop.textEvent(user, text);
+    expect(await shop.sendEvents([event])).toBe(200);
+    return (await shop.c.db('line_events').where({ webhook_event_id: event.webhookEventId }).first('id')).id;
+  }
+  const cartQty = async (user: string, sku: string) =>
+    (await shop.c.db('cart_lines as cl').join('carts as c', 'c.id', 'cl.cart_id').join('products as p', 'p.id', 'cl.product_id')
+      .where({ 'c.line_user_id': user, 'p.sku': sku }).first('cl.qty'))?.qty ?? 0;
+
+  test('three workers processing the same event at once: one applies it, two see it done; one cart change, one reply', async () => {
+    const user = newUserId();
+    const id = await store(user, 'cart TEA-001 +1');
+    const webhookEventId = (await shop.c.db('line_events').where({ id }).first('webhook_event_id')).webhook_event_id;
+    const outcomes = await Promise.all([1, 2, 3].map(() => shop.c.bot.processInboxEvent(id)));
+    expect(outcomes.sort()).toEqual(['already', 'already', 'processed']);
+    expect(await cartQty(user, 'TEA-001')).toBe(1);
+    expect(await count(shop.c, 'outbox_messages', { dedupe_key: `event:${webhookEventId}:reply` })).toBe(1);
+    expect(await shop.c.bot.processInboxEvent(id)).toBe('already');
+    expect(await cartQty(user, 'TEA-001')).toBe(1);
+  });
+
+  test('a transaction that fails after the effects were applied leaves nothing behind; the retry applies them once', async () => {
+    const user = newUserId();
+    const id = await store(user, 'cart SNK-001 +2');
+    const db = shop.c.db;
+    // The reply insert (the last write of the event's transaction) fails while the flag row exists.
+    await db.raw('CREATE TABLE fail_outbox (on_ bool)');
+    await db.raw(`CREATE FUNCTION fail_outbox() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN IF EXISTS (SELECT 1 FROM fail_outbox) THEN RAISE EXCEPTION 'outbox insert refused by the test'; END IF; RETURN NEW; END $$`);
+    await db.raw('CREATE TRIGGER fail_outbox BEFORE INSERT ON outbox_messages FOR EACH ROW EXECUTE FUNCTION fail_outbox()');
+    try {
+      await db('fail_outbox').insert({ on_: true });
+      await expect(shop.c.bot.processInboxEvent(id)).rejects.toThrow(/outbox insert refused/);
+      expect(await cartQty(user, 'SNK-001')).toBe(0);
+      expect((await db('line_events').where({ id }).first('processed_at')).processed_at).toBeNull();
+      await db('fail_outbox').delete();
+      expect(await shop.c.bot.processInboxEvent(id)).toBe('processed');
+      expect(await shop.c.bot.processInboxEvent(id)).toBe('already');
+      expect(await cartQty(user, 'SNK-001')).toBe(2);
+      const eventId = (await db('line_events').where({ id }).first('webhook_event_id')).webhook_event_id;
+      expect(await count(shop.c, 'outbox_messages', { dedupe_key: `event:${eventId}:reply` })).toBe(1);
+    } finally {
+      await db.raw('DROP TRIGGER fail_outbox ON outbox_messages');
+      await db.raw('DROP FUNCTION fail_outbox()');
+      await db.raw('DROP TABLE fail_outbox');
+    }
+  });
+});

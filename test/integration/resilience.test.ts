@@ -118,6 +118,55 @@ describe('message delivery', () => {
     expect(shop.line.deliveredTo(user)).toHaveLength(1);
   });
 
+  async function reply(user: string, text: string, deadlineInMs: number): Promise<number> {
+    const id = await withTransaction(shop.c.db, (trx) =>
+      addOutboxMessage(trx, {
+        recipient: user,
+        messages: [{ type: 'text', text }],
+        kind: 'reply',
+        replyToken: shop.line.issueReplyToken(user),
+        replyDeadline: new Date(Date.now() + deadlineInMs),
+      }),
+    );
+    await shop.c.queues.enqueueDeliveries([id!]);
+    return id!;
+  }
+  const requestsTo = (user: string, path: string) =>
+    shop.line.requests.filter((r) => r.path === path && ((r.body as { to?: string }).to === user || JSON.stringify(r.body).includes(user)));
+
+  test('a reply whose answer is lost is not sent again as a push: the retried reply finds its token used and counts as delivered once', async () => {
+    const user = newUserId();
+    shop.line.injectFailures('/v2/bot/message/reply', [{ hangMs: 4000 }]); // delivered, but the answer comes after our 2 s timeout
+    const id = await reply(user, '已加入購物車', 50_000);
+    await waitFor(async () => (await shop.c.db('outbox_messages').where({ id }).first()).status === 'sent', 'reply settled', 30_000);
+    const row = await shop.c.db('outbox_messages').where({ id }).first();
+    expect(row).toMatchObject({ status: 'sent', delivered_via: 'reply', reply_unclear: true, last_status: 400, attempts: 2 });
+    expect(shop.line.deliveredTo(user)).toHaveLength(1);
+    expect(requestsTo(user, '/v2/bot/message/push')).toHaveLength(0);
+  });
+
+  test('a reply answered 500 (not delivered) is tried again as a reply while its token is fresh, and delivered once', async () => {
+    const user = newUserId();
+    shop.line.injectFailures('/v2/bot/message/reply', [{ status: 500 }]);
+    const id = await reply(user, '訂單已成立', 50_000);
+    await waitFor(async () => (await shop.c.db('outbox_messages').where({ id }).first()).status === 'sent', 'reply sent', 30_000);
+    const row = await shop.c.db('outbox_messages').where({ id }).first();
+    expect(row).toMatchObject({ status: 'sent', delivered_via: 'reply', last_status: 200, attempts: 2 });
+    expect(shop.line.deliveredTo(user)).toHaveLength(1);
+    expect(requestsTo(user, '/v2/bot/message/push')).toHaveLength(0);
+  });
+
+  test('a reply whose token is past its deadline goes out as a push, with its retry key', async () => {
+    const user = newUserId();
+    const id = await reply(user, '您好', -1000);
+    await waitFor(async () => (await shop.c.db('outbox_messages').where({ id }).first()).status === 'sent', 'push sent', 15_000);
+    const row = await shop.c.db('outbox_messages').where({ id }).first();
+    expect(row).toMatchObject({ status: 'sent', delivered_via: 'push', attempts: 1 });
+    const pushes = requestsTo(user, '/v2/bot/message/push');
+    expect(pushes.map((p) => p.headers['x-line-retry-key'])).toEqual([row.retry_key]);
+    expect(shop.line.deliveredTo(user)).toHaveLength(1);
+  });
+
   test('other 4xx answers are recorded as undeliverable and not retried', async () => {
     const user = newUserId();
     shop.line.injectFailures('/v2/bot/message/push', [{ status: 400, body: { message: 'Failed to send messages' } }]);
