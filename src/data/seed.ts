@@ -8,7 +8,7 @@ export const DEMO_CATEGORIES = [
   { slug: 'goods', name: '選物', sort_order: 3 },
 ];
 
-const img = (name: string) => `https://images.unsplash.com/${name}?w=1024&h=666&fit=crop&auto=format`;
+export const demoImageUrl = (name: string) => `https://images.unsplash.com/${name}?w=1024&h=666&fit=crop&auto=format`;
 
 export const DEMO_PRODUCTS = [
   { sku: 'TEA-001', category: 'tea', name: '阿里山高山烏龍茶（150g）', description: '海拔 1,400 公尺茶園，清香回甘，適合冷泡。', price: 680, image: 'photo-1556679343-c7306c1976bc', stock: 30 },
@@ -36,7 +36,7 @@ export async function seedDemoCatalog(db: Db): Promise<{ categories: number; pro
           name: p.name,
           description: p.description,
           price: p.price,
-          image_url: img(p.image),
+          image_url: demoImageUrl(p.image),
           sort_order: i + 1,
         })),
       )

@@ -1,6 +1,9 @@
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
+import { createRedis } from '../../src/data/redis';
+import { Queues } from '../../src/jobs/queues';
+import { silentLogger } from '../../src/logger';
 import { startLineApiDouble, LineApiDouble } from '../../src/sandbox/line-api-double';
 import { createTestDb, TestDb, testQueuePrefix } from '../helpers/test-db';
 import { ACCESS_TOKEN, CHANNEL_SECRET, newUserId, sign, waitFor } from '../helpers/shop';
@@ -104,6 +107,39 @@ describe('processes: migrate, seed, web, worker, check:invariants', () => {
     } finally {
       web.kill('SIGKILL');
       worker.kill('SIGKILL');
+    }
+  });
+
+  test('SIGTERM while a delivery is in flight: the worker finishes it, records it and exits 0', async () => {
+    const prefix = testQueuePrefix('drain');
+    const env = {
+      DATABASE_URL: tdb.url,
+      QUEUE_PREFIX: prefix,
+      LINE_CHANNEL_SECRET: CHANNEL_SECRET,
+      LINE_CHANNEL_ACCESS_TOKEN: ACCESS_TOKEN,
+      LINE_API_BASE_URL: line.url,
+      LOG_LEVEL: 'warn',
+    };
+    const worker = spawn(process.execPath, [dist('main/worker.js')], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: 'pipe' });
+    const redis = createRedis('redis://127.0.0.1:6379', 'producer');
+    const queues = new Queues(redis, prefix, silentLogger);
+    try {
+      const user = newUserId();
+      const [{ id }] = await tdb.db('outbox_messages')
+        .insert({ kind: 'test', recipient: user, messages: JSON.stringify([{ type: 'text', text: '出貨通知' }]) })
+        .returning('id');
+      // LINE takes 2.5 s to answer this push.
+      line.injectFailures('/v2/bot/message/push', [{ hangMs: 2500 }]);
+      await queues.enqueueDeliveries([id]);
+      await waitFor(() => line.requests.some((r) => r.path === '/v2/bot/message/push' && (r.body as { to?: string }).to === user), 'push in flight', 20_000);
+      worker.kill('SIGTERM');
+      expect(await exitOf(worker)).toBe(0);
+      expect(await tdb.db('outbox_messages').where({ id }).first('status', 'delivered_via', 'attempts')).toEqual({ status: 'sent', delivered_via: 'push', attempts: 1 });
+      expect(line.deliveredTo(user)).toHaveLength(1);
+    } finally {
+      worker.kill('SIGKILL');
+      await queues.close();
+      redis.disconnect();
     }
   });
 

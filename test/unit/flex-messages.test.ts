@@ -3,6 +3,7 @@ import type { CartView } from '../../src/domain/cart';
 import type { Product } from '../../src/domain/catalog';
 import { CATALOG_PAGE_SIZE } from '../../src/domain/catalog';
 import type { Order, OrderLine } from '../../src/domain/orders';
+import { preview, PREVIEWS } from '../../src/cli/flex-preview';
 import { PAYMENT_METHODS } from '../../src/gateways/payment-gateway';
 import { BUBBLE_TEMPLATES, listTemplateFiles, loadTemplate } from '../../src/line/flex-renderer';
 import { checkMessages, LIMITS } from '../../src/line/message-limits';
@@ -83,5 +84,19 @@ describe('every message the bot can send stays within LINE limits', () => {
     const files = listTemplateFiles();
     expect(files.length).toBeGreaterThanOrEqual(BUBBLE_TEMPLATES.length);
     for (const name of BUBBLE_TEMPLATES) expect((loadTemplate(name) as { type: string }).type).toBe('bubble');
+  });
+});
+
+describe('npm run flex:preview', () => {
+  test.each(Object.keys(PREVIEWS))('%s renders to a complete Flex container (no placeholder left) within LINE limits', (name) => {
+    const c = preview(name)!;
+    expect(['bubble', 'carousel']).toContain(c.type);
+    const json = JSON.stringify(c);
+    expect(json).not.toContain('{{');
+    expect(checkMessages([{ type: 'flex', altText: name, contents: c }])).toEqual([]);
+  });
+
+  test('an unknown name is not a preview', () => {
+    expect(preview('no-such-template')).toBeNull();
   });
 });

@@ -1,0 +1,83 @@
+import type { messagingApi } from '@line/bot-sdk';
+import type { CartView } from '../domain/cart';
+import { CATALOG_PAGE_SIZE, Product } from '../domain/catalog';
+import type { Order, OrderLine } from '../domain/orders';
+import { DEMO_PRODUCTS, demoImageUrl } from '../data/seed';
+import { PAYMENT_METHODS } from '../gateways/payment-gateway';
+import { checkMessages } from '../line/message-limits';
+import * as V from '../line/views';
+
+/**
+ * `npm run flex:preview [name]`: the bot's Flex messages rendered from flex-templates/ with demo
+ * data, as the JSON that LINE's Flex Message Simulator (https://developers.line.biz/flex-simulator/)
+ * takes: paste the printed container there, edit it, then carry the change back into the template.
+ * Without a name it lists the names. Pure: no database, no network.
+ */
+
+const products: Product[] = DEMO_PRODUCTS.map((p, i) => ({
+  id: i + 1,
+  sku: p.sku,
+  category_id: 1,
+  name: p.name,
+  description: p.description,
+  price: p.price,
+  image_url: demoImageUrl(p.image),
+  active: true,
+  stock_on_hand: p.stock,
+  stock_reserved: 0,
+}));
+
+const now = new Date();
+const order = (status: Order['status'] = 'pending_payment'): Order => ({
+  id: 1, order_no: 'L2612011001', line_user_id: 'U0123456789abcdef0123456789abcdef', status, total: 2 * 680 + 450, item_count: 3,
+  payment_method: status === 'pending_payment' ? null : 'ecpay-credit', hold_expires_at: new Date(now.getTime() + 30 * 60_000),
+  cart_id: 1, cart_version: 1, paid_amount: status === 'pending_payment' ? 0 : 1810, refunded_amount: 0,
+  tracking_no: status === 'shipped' ? '7052-1234-5678' : null, created_at: now, paid_at: null, shipped_at: null,
+});
+const lines: OrderLine[] = [
+  { id: 1, order_id: 1, product_id: 1, sku: 'TEA-001', name: products[0]!.name, unit_price: 680, qty: 2, line_total: 1360 },
+  { id: 2, order_id: 1, product_id: 4, sku: 'SNK-001', name: products[3]!.name, unit_price: 450, qty: 1, line_total: 450 },
+];
+const cart: CartView = {
+  cartId: 1, version: 3, subtotal: 1810, count: 3,
+  lines: lines.map((l) => ({ product_id: l.product_id, qty: l.qty, sku: l.sku, name: l.name, price: l.unit_price, active: true, available: 20 })),
+};
+
+export const PREVIEWS: Record<string, () => messagingApi.Message> = {
+  catalog: () => V.catalogMessage(products.slice(0, CATALOG_PAGE_SIZE), 1, 1, products.length, CATALOG_PAGE_SIZE),
+  cart: () => V.cartMessage(cart),
+  'order-created': () => V.orderCreatedMessage(order(), lines, PAYMENT_METHODS),
+  'orders-list': () => V.ordersListMessage([order(), order('paid'), order('shipped')]),
+  'order-detail': () => V.orderDetailMessage(order(), lines, PAYMENT_METHODS),
+  receipt: () => V.receiptMessage(order('paid'), lines, 'ecpay-credit', false),
+  'owner-paid': () => V.ownerPaidMessage(order('paid'), lines, 'sinopac-atm'),
+  'virtual-account': () =>
+    V.virtualAccountMessage({ orderNo: 'L2612011001', amount: 1810, bankCode: '807', account: '99922530175613', deadline: order().hold_expires_at, otherMethods: V.paymentButtons(order(), PAYMENT_METHODS) }),
+  'cvs-code': () => V.cvsCodeMessage({ orderNo: 'L2612011001', amount: 1810, code: 'LLL24120112345', deadline: order().hold_expires_at }),
+  'pay-link': () => V.payLinkMessage({ orderNo: 'L2612011001', amount: 1810, method: 'ecpay-credit', url: 'https://shop.example.com/payments/ecpay/checkout/3q2-7wQm9b1Kx0Zr4TgL8vYc' }),
+};
+
+/** The Flex container of a preview, or null for a name that is not one. */
+export function preview(name: string): messagingApi.FlexContainer | null {
+  const build = PREVIEWS[name];
+  if (!build) return null;
+  const m = build();
+  const problems = checkMessages([m]);
+  if (problems.length) throw new Error(`preview ${name} breaks LINE limits: ${problems.join('; ')}`);
+  if (m.type !== 'flex') throw new Error(`preview ${name} is not a Flex message`);
+  return (m as messagingApi.FlexMessage).contents;
+}
+
+function main(): void {
+  const name = process.argv[2];
+  const container = name ? preview(name) : null;
+  if (!container) {
+    if (name) console.error(`no preview named ${name}`);
+    console.log(`usage: npm run flex:preview <name>\nnames: ${Object.keys(PREVIEWS).join(', ')}`);
+    process.exitCode = name ? 1 : 0;
+    return;
+  }
+  console.log(JSON.stringify(container, null, 2));
+}
+
+if (require.main === module) main();
