@@ -37,7 +37,9 @@ export async function up(knex: Knex): Promise<void> {
       CONSTRAINT stock_slots_reserved_le_on_hand CHECK (reserved <= on_hand)
     )`);
 
+  // Existing reservations are in slot 0 (below); from now on every insert must name its slot.
   await knex.raw('ALTER TABLE reservations ADD COLUMN slot smallint NOT NULL DEFAULT 0');
+  await knex.raw('ALTER TABLE reservations ALTER COLUMN slot DROP DEFAULT');
 
   // Existing stock: everything into slot 0 (where the existing reservations now point), then level.
   await knex.raw(`
@@ -82,8 +84,9 @@ export async function up(knex: Knex): Promise<void> {
   await knex.raw('SELECT stock_set(id, stock_on_hand) FROM products');
 
   // Where to take p_qty units from, as of this statement's snapshot (no locks): one slot that has
-  // them all, trying the preferred slot first; else the fewest slots by ascending slot. Returns
-  // nothing unless the product's available units cover p_qty.
+  // them all, trying the preferred slot first; else the fewest slots (largest availability first,
+  // ties from the preferred slot on), listed by ascending slot (the lock order). Returns nothing
+  // unless the product's available units cover p_qty.
   await knex.raw(`
     CREATE FUNCTION stock_allocate(p_product_id int, p_qty int, p_pref int)
       RETURNS TABLE (slot smallint, qty int) LANGUAGE plpgsql STABLE AS $$
@@ -99,7 +102,9 @@ export async function up(knex: Knex): Promise<void> {
       RETURN QUERY
         SELECT a.slot, least(a.avail, p_qty - a.before)::int
           FROM (SELECT s.slot, s.on_hand - s.reserved AS avail,
-                       coalesce(sum(s.on_hand - s.reserved) OVER (ORDER BY s.slot ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS before,
+                       coalesce(sum(s.on_hand - s.reserved) OVER (
+                         ORDER BY s.on_hand - s.reserved DESC, (s.slot - p_pref % stock_slot_count() + stock_slot_count()) % stock_slot_count()
+                         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS before,
                        sum(s.on_hand - s.reserved) OVER () AS total
                   FROM stock_slots s WHERE s.product_id = p_product_id AND s.on_hand > s.reserved) a
          WHERE a.total >= p_qty AND a.before < p_qty

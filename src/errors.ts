@@ -15,7 +15,7 @@ export class AppError extends Error {
 }
 
 /**
- * Raised at COMMIT by the reservations trigger (migration 20261201000100) when a held reservation
+ * Raised at COMMIT by the reservations trigger (migration 20261201000200) when a held reservation
  * finds too little stock: another checkout took the units after this one's availability check.
  */
 export const STOCK_CONFLICT_SQLSTATE = 'LS409';

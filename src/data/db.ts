@@ -38,18 +38,31 @@ export function migrationConfig(): Knex.MigratorConfig {
   return { directory: MIGRATIONS_DIR, loadExtensions: ['.js', '.ts'], tableName: 'knex_migrations' };
 }
 
+/** How many commit-time stock conflicts one transaction may meet before it gives up. */
+const STOCK_CONFLICT_ATTEMPTS = 20;
+
 /**
  * Runs fn in one transaction, retrying on serialization failures, deadlocks and commit-time stock
  * conflicts. Lock order is fixed by id everywhere, so a deadlock is a bug; the retry keeps it from
- * reaching a shopper. A stock conflict that outlives the retries surfaces as InsufficientStockError.
+ * reaching a shopper. A stock conflict means a rival checkout committed, so the next run sees the
+ * units gone and normally refuses cleanly before writing anything: those get a budget of their own.
+ * One that outlives it surfaces as InsufficientStockError.
  */
 export async function withTransaction<T>(db: Db, fn: (trx: Trx) => Promise<T>, attempts = 5): Promise<T> {
-  for (let i = 1; ; i++) {
+  let conflicts = 0;
+  let others = 0;
+  for (;;) {
     try {
       return await db.transaction(fn);
     } catch (err) {
-      if (i >= attempts || !isRetryablePgError(err)) throw asStockError(err) ?? err;
-      await new Promise((r) => setTimeout(r, 5 * i + Math.random() * 10));
+      const stock = asStockError(err);
+      if (stock) {
+        if (++conflicts >= STOCK_CONFLICT_ATTEMPTS) throw stock;
+        await new Promise((r) => setTimeout(r, Math.random() * 5));
+      } else {
+        if (++others >= attempts || !isRetryablePgError(err)) throw err;
+        await new Promise((r) => setTimeout(r, 5 * others + Math.random() * 10));
+      }
     }
   }
 }

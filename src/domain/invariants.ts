@@ -23,7 +23,7 @@ export async function checkInvariants(db: Db): Promise<string[]> {
         AND EXISTS (SELECT 1 FROM products p WHERE p.id = r.product_id)`)) {
     out.push(`reservation ${r.id}: names slot ${r.slot} of product ${r.product_id}, which does not exist`);
   }
-  // order_lines and reservations name products without a foreign key (see migration 20261201000100).
+  // order_lines and reservations name products without a foreign key (see migration 20261201000200).
   for (const r of await q(`SELECT 'order line' AS what, l.id, l.product_id FROM order_lines l WHERE NOT EXISTS (SELECT 1 FROM products p WHERE p.id = l.product_id)
       UNION ALL SELECT 'reservation', r.id, r.product_id FROM reservations r WHERE NOT EXISTS (SELECT 1 FROM products p WHERE p.id = r.product_id)`)) {
     out.push(`${r.what} ${r.id}: names product ${r.product_id}, which does not exist`);

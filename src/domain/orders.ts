@@ -112,12 +112,13 @@ export type CheckoutResult =
  * Creates the order from the shopper's cart and reserves its stock, in the caller's transaction.
  * Throws InsufficientStockError (roll back) when the cart cannot be ordered as of now.
  *
- * One round trip: `checkout_cart()` (migration 20261201000100) locks the cart row and, if every
- * line's product is active and available, writes the order, its lines, held reservations and the
- * history row, and closes the cart. The stock itself is taken when the caller COMMITs (deferred
- * trigger), so the hot product row is locked only during COMMIT. If another checkout took the
- * last units in the meantime, COMMIT fails with STOCK_CONFLICT_SQLSTATE (errors.ts); withTransaction retries,
- * and the retry's availability check then refuses with InsufficientStockError.
+ * One round trip: `checkout_cart()` (migration 20261201000200) locks the cart row and, if every
+ * line's product is active and available, writes the order, its lines, held reservations (one per
+ * stock slot used) and the history row, and closes the cart. The units themselves are taken when
+ * the caller COMMITs (deferred trigger), so a stock slot row is locked only during COMMIT. If
+ * another checkout took the units in the meantime, COMMIT fails with STOCK_CONFLICT_SQLSTATE
+ * (errors.ts); withTransaction retries, and the retry's availability check then refuses with
+ * InsufficientStockError.
  */
 export async function checkout(
   trx: Trx,

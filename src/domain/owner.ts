@@ -82,7 +82,8 @@ export class OwnerService {
 
   /** Sets stock on hand; never below what is reserved by unpaid orders (the DB also refuses). */
   private async setStock(trx: Trx, sku: string, qty: number): Promise<string> {
-    const p = await trx('products').whereRaw('upper(sku) = ?', [sku]).first('id', 'sku');
+    // Product row first, then its slots (stock_set): the order a product DELETE takes them in too.
+    const p = await trx('products').whereRaw('upper(sku) = ?', [sku]).forUpdate().first('id', 'sku');
     if (!p) return T.productUnknown(sku);
     const r = await setStockOnHand(trx, p.id, qty);
     if (!r.ok) return T.ownerStockBelowReserved(p.sku, r.reserved);

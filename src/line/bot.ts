@@ -71,8 +71,8 @@ export class ShopBot {
       after.tasks.length = 0;
       const locked = await trx('line_events').where({ id: inboxId }).forUpdate().first('processed_at');
       if (locked.processed_at) return false;
-      // Marked first: same transaction, so still all-or-nothing, and a checkout's hot-row UPDATE is
-      // then followed only by the reply's outbox insert before COMMIT.
+      // Marked first (same transaction, so still all-or-nothing): the fewer statements between a
+      // checkout and COMMIT, the sooner a lost stock race (raised at COMMIT) is retried.
       await trx('line_events')
         .where({ id: inboxId })
         .update({ processed_at: trx.fn.now(), attempts: trx.raw('attempts + 1'), last_error: null });
@@ -254,7 +254,10 @@ export class ShopBot {
   private async checkout(ctx: Ctx, cartVersion: number | null): Promise<Message[]> {
     const methods = this.d.payments.availableMethods();
     try {
-      // A savepoint: a failed reservation rolls back the order but not the reply we write after it.
+      // A savepoint: a checkout refused by its availability check rolls back its own writes but not
+      // the reply we write after it. Units taken by a rival between that check and our COMMIT make
+      // the COMMIT fail instead; withTransaction then runs the whole event again, and that run's
+      // check refuses here.
       const r = await ctx.trx.transaction((sp) =>
         checkout(sp, { userId: ctx.userId, cartVersion, holdMinutes: this.d.config.holdMinutes.default }),
       );

@@ -294,6 +294,19 @@ describe('stock is taken at COMMIT', () => {
     await created(user);
     await expect(db('products').where({ id: ordered }).delete()).rejects.toMatchObject({ code: '23503' });
     expect(await db('products').where({ id: unordered }).delete()).toBe(1);
+
+    // A delete racing a checkout that is committing waits for it, then sees its order and refuses.
+    const racing = await makeProduct(3);
+    const shopper = uid('dr');
+    await fillCart(shopper, [[racing, 1]]);
+    const trx = await db.transaction();
+    expect((await checkout(trx, { userId: shopper, cartVersion: null, holdMinutes: 30 })).kind).toBe('created');
+    await trx.raw('SET CONSTRAINTS ALL IMMEDIATE'); // the stock trigger runs now and holds the slot, as during COMMIT
+    const deleting = db('products').where({ id: racing }).delete().then(() => 'deleted', (e: { code?: string }) => e.code);
+    await new Promise((r) => setTimeout(r, 200));
+    await trx.commit();
+    expect(await deleting).toBe('23503');
+    expect(await product(racing)).toEqual({ stock_on_hand: 3, stock_reserved: 1 });
     expect(await checkInvariants(db)).toEqual([]);
   });
 });
@@ -328,17 +341,17 @@ describe('stock slots', () => {
     const used = await db('reservations').whereIn('order_id', orders.map((o) => o.id)).distinct('slot');
     expect(used.length).toBe(4);
 
-    // 4 units in 4 slots of 1: a line of 3 takes three slots, in ascending order.
+    // 4 units in 4 slots of 1: a line of 3 takes three slots, reserved in ascending slot order.
     const q = await makeProduct(4);
     const big = uid('sb');
     await fillCart(big, [[q, 3]]);
     const order = await created(big);
-    expect(await db('reservations').where({ order_id: order.id }).orderBy('id').select('slot', 'qty')).toEqual([
-      { slot: 0, qty: 1 },
-      { slot: 1, qty: 1 },
-      { slot: 2, qty: 1 },
-    ]);
-    expect(await slots(q)).toEqual([[1, 1], [1, 1], [1, 1], [1, 0]]);
+    const taken = await db('reservations').where({ order_id: order.id }).orderBy('id').select('slot', 'qty');
+    expect(taken.map((r) => r.qty)).toEqual([1, 1, 1]);
+    expect(taken.map((r) => r.slot)).toEqual([...new Set(taken.map((r) => r.slot))].sort());
+    expect((await slots(q)).map(([, reserved], slot) => [slot, reserved])).toEqual(
+      [0, 1, 2, 3].map((slot) => [slot, taken.some((r) => r.slot === slot) ? 1 : 0]),
+    );
     // One more than is left in all slots together is refused; exactly what is left is not.
     const more = uid('sm');
     await fillCart(more, [[q, 2]]);
@@ -348,6 +361,19 @@ describe('stock slots', () => {
     await fillCart(more, [[q, 4]]);
     expect((await doCheckout(more)).kind).toBe('created');
     expect(await product(q)).toEqual({ stock_on_hand: 4, stock_reserved: 4 });
+    expect(await checkInvariants(db)).toEqual([]);
+  });
+
+  test('a line no single slot can take is reserved from the fewest slots, in ascending slot order', async () => {
+    const p = await makeProduct(0);
+    for (const [slot, onHand] of [[0, 1], [1, 1], [2, 3], [3, 3]]) await db('stock_slots').where({ product_id: p, slot }).update({ on_hand: onHand });
+    const user = uid('sf');
+    await fillCart(user, [[p, 4]]);
+    const order = await created(user);
+    const rows = await db('reservations').where({ order_id: order.id }).orderBy('id').select('slot', 'qty');
+    expect(rows.map((r) => r.slot)).toEqual([2, 3]);
+    expect(rows.reduce((n, r) => n + r.qty, 0)).toBe(4);
+    expect(await product(p)).toEqual({ stock_on_hand: 8, stock_reserved: 4 });
     expect(await checkInvariants(db)).toEqual([]);
   });
 
