@@ -10,6 +10,24 @@ import type { Logger } from '../logger';
  * enqueue. If Redis is away the events wait in the inbox for the sweeper; only a database that
  * cannot take the events makes us answer 503 (so LINE's redelivery, when enabled, tries again).
  */
+/**
+ * LINE counts a webhook as failed when it gets no answer within 2 s. A database that is slow to
+ * take the events (locked table, exhausted pool, failover) gets 503 before that, so LINE's
+ * redelivery tries again; an insert that still lands later is harmless (unique webhookEventId).
+ */
+export const WEBHOOK_STORE_BUDGET_MS = 1500;
+
+class StoreTimeout extends Error {}
+
+function withinBudget<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new StoreTimeout(`not stored within ${ms} ms`)), ms);
+  });
+  p.catch(() => undefined); // a late failure after the 503 is already answered for
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}
+
 export function lineWebhookRouter(deps: { db: Db; queues: Queues; channelSecret: string; log: Logger }): Router {
   const router = Router();
   router.post(
@@ -35,7 +53,7 @@ export function lineWebhookRouter(deps: { db: Db; queues: Queues; channelSecret:
       }
       let ids: number[];
       try {
-        const rows = await deps.db('line_events')
+        const insert = deps.db('line_events')
           .insert(
             events.map((e) => ({
               webhook_event_id: e.webhookEventId,
@@ -46,10 +64,12 @@ export function lineWebhookRouter(deps: { db: Db; queues: Queues; channelSecret:
           )
           .onConflict('webhook_event_id')
           .ignore()
-          .returning('id');
-        ids = rows.map((r: { id: number }) => r.id);
+          .returning('id')
+          .then((rows) => rows as Array<{ id: number }>);
+        const rows = await withinBudget(insert, WEBHOOK_STORE_BUDGET_MS);
+        ids = rows.map((r) => r.id);
       } catch (err) {
-        deps.log.error({ err: err instanceof Error ? err.message : String(err) }, 'webhook events could not be stored');
+        deps.log.error({ err: err instanceof Error ? err.message : String(err), timeout: err instanceof StoreTimeout }, 'webhook events could not be stored');
         res.status(503).json({ message: 'temporarily unavailable' });
         return;
       }

@@ -4,6 +4,7 @@ import { withTransaction } from '../../src/data/db';
 import { addOutboxMessage } from '../../src/line/delivery';
 import { silentLogger } from '../../src/logger';
 import { createApp } from '../../src/web/app';
+import { WEBHOOK_STORE_BUDGET_MS } from '../../src/web/line-webhook';
 import { count, newUserId, settled, sign, startShop, TestShop, waitFor, ACCESS_TOKEN, CHANNEL_SECRET } from '../helpers/shop';
 import { PrivateRedis } from '../helpers/private-redis';
 
@@ -73,6 +74,42 @@ describe('when PostgreSQL is unreachable', () => {
       await new Promise((r) => server.close(r));
       await c.close();
     }
+  });
+});
+
+describe('when PostgreSQL is slow to take the events', () => {
+  let shop: TestShop;
+  beforeAll(async () => {
+    shop = await startShop({ label: 'pg_slow' });
+  });
+  afterAll(async () => {
+    await shop.close();
+  });
+
+  test('the webhook answers 503 within LINE\'s 2 s; the redelivery afterwards is stored once and answered once', async () => {
+    const user = newUserId();
+    const event = shop.textEvent(user, 'help');
+    const lock = await shop.c.db.transaction();
+    let status: number;
+    let elapsed: number;
+    try {
+      await lock.raw('LOCK TABLE line_events IN ACCESS EXCLUSIVE MODE');
+      const t0 = Date.now();
+      status = await shop.sendEvents([event]);
+      elapsed = Date.now() - t0;
+    } finally {
+      await lock.rollback();
+    }
+    expect(status).toBe(503);
+    // Answered by the store budget (the table stays locked throughout), inside LINE's 2 s.
+    expect(elapsed).toBeGreaterThanOrEqual(WEBHOOK_STORE_BUDGET_MS - 20);
+    expect(elapsed).toBeLessThan(2000);
+    // The insert that was waiting for the lock may land now; LINE redelivers the same event anyway.
+    expect(await shop.sendEvents([{ ...event, deliveryContext: { isRedelivery: true } }])).toBe(200);
+    await settled(shop, event.webhookEventId);
+    expect(await count(shop.c, 'line_events', { webhook_event_id: event.webhookEventId })).toBe(1);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(shop.line.deliveredTo(user)).toHaveLength(1);
   });
 });
 
