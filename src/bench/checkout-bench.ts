@@ -152,11 +152,11 @@ async function pgbench(bin: string, url: string, clients: number, seconds: numbe
  * alike; the table reports medians. Creates and drops its own database.
  */
 export async function checkoutBench(opts: CheckoutBenchOptions = {}): Promise<CheckoutBenchResult> {
-  const adminUrl = opts.adminUrl ?? process.env.BENCH_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-  const seconds = opts.seconds ?? Number(process.env.BENCH_SECONDS ?? 5);
-  const rounds = opts.rounds ?? Number(process.env.BENCH_ROUNDS ?? 3);
-  const clients = opts.clients ?? Number(process.env.BENCH_CLIENTS ?? 8);
-  const bin = opts.pgbench ?? process.env.PGBENCH ?? 'pgbench';
+  const adminUrl = opts.adminUrl ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+  const seconds = opts.seconds ?? 5;
+  const rounds = opts.rounds ?? 3;
+  const clients = opts.clients ?? 8;
+  const bin = opts.pgbench ?? 'pgbench';
   const name = `bench_checkout_${crypto.randomBytes(4).toString('hex')}`;
   const url = dbUrl(adminUrl, name);
   const admin = knexFactory({ client: 'pg', connection: adminUrl, pool: { min: 0, max: 1 } });

@@ -1,17 +1,41 @@
 /**
- * `npm run bench`: every benchmark, one after the other (never in parallel: they share one
+ * `npm run bench [name…] [--seconds N] [--rounds N] [--clients N] [--pgbench PATH] [--admin-url URL]`:
+ * every benchmark (or the named ones), one after the other (never in parallel: they share one
  * PostgreSQL and would measure each other). Add a benchmark by adding it to BENCHES.
  */
+import { parseArgs } from 'node:util';
 import { checkoutBench } from './checkout-bench';
 import { webhookBench } from './webhook-bench';
 
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    seconds: { type: 'string' },
+    rounds: { type: 'string' },
+    clients: { type: 'string' },
+    pgbench: { type: 'string' },
+    'admin-url': { type: 'string' },
+  },
+});
+const num = (v: string | undefined) => (v === undefined ? undefined : Number(v));
+
 const BENCHES: Array<[name: string, run: () => Promise<unknown>]> = [
-  ['checkout', () => checkoutBench()],
-  ['webhook', () => webhookBench()],
+  [
+    'checkout',
+    () =>
+      checkoutBench({
+        seconds: num(values.seconds),
+        rounds: num(values.rounds),
+        clients: num(values.clients),
+        pgbench: values.pgbench,
+        adminUrl: values['admin-url'],
+      }),
+  ],
+  ['webhook', () => webhookBench({ seconds: num(values.seconds) })],
 ];
 
 async function main(): Promise<void> {
-  const only = process.argv.slice(2);
+  const only = positionals;
   for (const [name, bench] of BENCHES) {
     if (only.length && !only.includes(name)) continue;
     await bench();
