@@ -50,7 +50,9 @@ export interface PaymentAttempt {
 
 /** SinoPac: the notification carries only a PayToken; the result comes from OrderPayQuery. */
 export interface SinopacPort extends PaymentGateway {
-  confirmPayToken(payToken: string): Promise<PaymentStatus & { shopNo: string; payType: string; orderNoFromBank: string }>;
+  confirmPayToken(payToken: string): Promise<
+    PaymentStatus & { confirmed: boolean; queryStatus: string; queryDescription: string; shopNo: string; payType: string; orderNoFromBank: string }
+  >;
 }
 
 /** ECPay: callbacks are CheckMacValue-signed form posts; the checkout is a browser form post. */
@@ -104,7 +106,9 @@ export type ApplyOutcome =
   | 'pending'
   | 'unknown-trade'
   | 'mismatch'
-  | 'simulated-rejected';
+  | 'simulated-rejected'
+  /** SinoPac OrderPayQuery never answered Status S, on any attempt: closed with no state change. */
+  | 'unconfirmed';
 
 /** Grace after a bank's own payment deadline before the hold ends: notifications take a moment. */
 const DEADLINE_GRACE_MS = 10 * 60_000;
@@ -319,6 +323,23 @@ export class PaymentService {
         const sp = this.gateways.sinopac;
         if (!sp) return this.closeNotification(notificationId, 'unknown-trade');
         const st = await sp.confirmPayToken(payload.PayToken!);
+        if (!st.confirmed) {
+          // The query itself failed. The bank already got {"Status":"S"} for its BackendURL call and
+          // will not notify again, so ask again (job retry); only the last attempt gives up, changing
+          // nothing: a real payment is then found by reconciliation.
+          if (!finalAttempt) {
+            throw new GatewayError('REJECTED', `SinoPac OrderPayQuery answered Status ${st.queryStatus || '(none)'}`, true, {
+              service: 'OrderPayQuery',
+              status: st.queryStatus,
+              description: st.queryDescription,
+            });
+          }
+          this.log.warn(
+            { notificationId, status: st.queryStatus, description: st.queryDescription, tradeNo: st.orderNoFromBank || undefined },
+            'SinoPac OrderPayQuery never answered Status S; notification closed unconfirmed, reconciliation will check the trade',
+          );
+          return this.closeNotification(notificationId, 'unconfirmed');
+        }
         facts = {
           provider: 'sinopac',
           tradeNo: st.orderNoFromBank || st.tradeNo,
@@ -507,6 +528,7 @@ export class PaymentService {
     const sp = this.gateways.sinopac;
     if (!sp) return { state: 'processing', retryRef: null };
     const st = await sp.confirmPayToken(payToken);
+    if (!st.confirmed) return { state: 'processing', retryRef: null };
     const attempt = await this.db('payment_attempts').where({ provider: 'sinopac', trade_no: st.orderNoFromBank || st.tradeNo }).first<PaymentAttempt>();
     if (!attempt || st.shopNo !== this.config.sinopac!.shopNo) return { state: 'processing', retryRef: null };
     if (st.state === 'paid' && st.amount === attempt.amount) return { state: 'paid', retryRef: null };

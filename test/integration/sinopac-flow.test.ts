@@ -8,6 +8,7 @@ import type { Order } from '../../src/domain/orders';
 import type { PaymentAttempt } from '../../src/domain/payments';
 import { SinopacClient } from '../../src/gateways/sinopac/sinopac-client';
 import { atmExpireDate } from '../../src/gateways/sinopac/sinopac-gateway';
+import { JOB_DEFAULTS } from '../../src/jobs/queues';
 import { runExpiry } from '../../src/jobs/worker';
 import { PAGE, T, taipeiTime, twd } from '../../src/texts';
 import { count, newUserId, settled, startShop, TestShop, waitFor } from '../helpers/shop';
@@ -69,6 +70,26 @@ async function quiet(shop: TestShop): Promise<void> {
     const jobs = await shop.c.queues.orders.getJobCounts('waiting', 'active');
     return Number(unprocessed[0]!.n) === 0 && Number(outbox[0]!.n) === 0 && jobs.waiting === 0 && jobs.active === 0;
   }, 'payments and pushes to settle');
+}
+
+/**
+ * Lets a notification job use up its retries now rather than after their exponential backoff
+ * (BullMQ's own promote of the delayed job); resolves with the notification once it is closed.
+ */
+async function exhaustRetries(shop: TestShop, dedupeKey: string): Promise<{ id: number; outcome: string }> {
+  return waitFor(
+    async () => {
+      const n = await shop.c.db('payment_notifications').where({ dedupe_key: dedupeKey }).first();
+      if (!n) return null;
+      if (n.processed_at) return n;
+      const job = await shop.c.queues.orders.getJob(`pn-${n.id}`);
+      // It may leave the delayed set between the check and the promote: the next round sees it.
+      if (job && (await job.isDelayed())) await job.promote().catch(() => undefined);
+      return null;
+    },
+    `notification ${dedupeKey} to use up its retries`,
+    60_000,
+  );
 }
 
 async function waitStatus(shop: TestShop, orderId: number, status: string): Promise<Order> {
@@ -253,6 +274,26 @@ describe('SinoPac QPay end to end', () => {
     expect(ownerPaidFor(shop, order)).toHaveLength(1);
   });
 
+  test('OrderPayQuery answers outer Status F while confirming: the job asks again, the order is paid once', async () => {
+    // The bank got {"Status":"S"} for its BackendURL call and will not notify again: giving up on
+    // the first F would leave the money to reconciliation, 40 minutes later.
+    const user = newUserId();
+    const order = await checkoutOrder(shop, user);
+    const attempt = (await choose(shop, user, order, 'sinopac-atm'))!;
+    shop.sinopac!.injectFailures('OrderPayQuery', ['statusF']);
+    const paid = shop.sinopac!.payAtm(attempt.trade_no);
+    expect(await paid.delivered).toBe(true);
+    await waitStatus(shop, order.id, 'paid');
+    await quiet(shop);
+    const queries = shop.sinopac!.requests.filter((r) => r.service === 'OrderPayQuery' && r.message?.PayToken === paid.payToken);
+    expect(queries.map((q) => q.injected ?? 'ok')).toEqual(['statusF', 'ok']);
+    expect(shop.sinopac!.notifications.filter((n) => n.orderNo === attempt.trade_no)).toHaveLength(1);
+    expect(await shop.c.db('payment_notifications').where({ dedupe_key: paid.payToken }).first()).toMatchObject({ outcome: 'paid' });
+    expect(await paidTransitions(shop, order.id)).toBe(1);
+    expect(receiptsFor(shop, user, order)).toHaveLength(1);
+    expect(ownerPaidFor(shop, order)).toHaveLength(1);
+  });
+
   describe('notifications that must change nothing', () => {
     let snapshot: { orders: unknown[]; events: number; stock: unknown[]; paidAttempts: number };
     const take = async () => ({
@@ -270,19 +311,21 @@ describe('SinoPac QPay end to end', () => {
       expect(await take()).toEqual(snapshot);
     });
 
-    test('an unknown PayToken: answered and recorded, confirmed with the bank, no state change, logged', async () => {
+    test('an unknown PayToken: answered and recorded, asked of the bank on every job attempt, closed unconfirmed with no state change, logged', async () => {
       const warn = jest.spyOn(shop.c.log, 'warn');
       const token = 'ab'.repeat(32);
       const res = await postNotify(shop, { ShopNo: shop.config.sinopac!.shopNo, PayToken: token });
       expect(res).toEqual({ status: 200, json: { Status: 'S' } });
-      const n = await waitFor(
-        () => shop.c.db('payment_notifications').where({ dedupe_key: token }).whereNotNull('processed_at').first(),
-        'the unknown token to be processed',
+      // The bank answers OrderPayQuery for a token it does not know with Status F: the job asks again
+      // on every attempt (an F may be the bank's own hiccup), and the last one closes it unchanged.
+      const n = await exhaustRetries(shop, token);
+      expect(n.outcome).toBe('unconfirmed');
+      const queries = shop.sinopac!.requests.filter((r) => r.service === 'OrderPayQuery' && r.message?.PayToken === token);
+      expect(queries).toHaveLength(JOB_DEFAULTS.orders.attempts!);
+      expect(warn).toHaveBeenCalledWith(
+        expect.objectContaining({ notificationId: n.id, status: 'F' }),
+        'SinoPac OrderPayQuery never answered Status S; notification closed unconfirmed, reconciliation will check the trade',
       );
-      expect(n.outcome).toBe('unknown-trade');
-      // The bank was asked (OrderPayQuery) and said it knows no such token.
-      expect(shop.sinopac!.requests.some((r) => r.service === 'OrderPayQuery' && r.message?.PayToken === token)).toBe(true);
-      expect(warn).toHaveBeenCalledWith(expect.objectContaining({ source: 'sinopac-backend' }), 'bank result for an unknown trade');
       warn.mockRestore();
     });
 

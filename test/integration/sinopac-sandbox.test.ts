@@ -662,7 +662,7 @@ describe('SinoPac client and gateway against the local sandbox bank', () => {
       expect(s.paidAt).toBeInstanceOf(Date);
 
       const unknown = await gw.confirmPayToken('d'.repeat(64));
-      expect(unknown).toMatchObject({ state: 'pending', amount: null, orderNoFromBank: '', paidAt: null });
+      expect(unknown).toMatchObject({ state: 'pending', confirmed: false, queryStatus: 'F', amount: null, orderNoFromBank: '', paidAt: null });
     });
 
     it('GatewayErrors pass through createPayment (REJECTED from the bank)', async () => {

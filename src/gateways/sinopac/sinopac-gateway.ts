@@ -25,6 +25,14 @@ export interface SinopacGatewayOptions {
 }
 
 export type SinopacPayTokenStatus = PaymentStatus & {
+  /**
+   * True only when OrderPayQuery's outer Status is S. Otherwise the query itself did not work and
+   * nothing in the answer is a result (spec §5.3): state is 'pending' whatever TSResultContent says.
+   */
+  confirmed: boolean;
+  /** The outer (query-level) Status and Description, for logs. */
+  queryStatus: string;
+  queryDescription: string;
   shopNo: string;
   /** 'A' (ATM) or 'C' (card), as the bank reports it; '' when the bank sent no result. */
   payType: string;
@@ -163,8 +171,8 @@ export class SinopacGateway implements PaymentGateway {
 
   /**
    * Turns a PayToken (from BackendURL or ReturnURL, which are unsigned and must not be trusted) into
-   * the bank's verified result. The caller still matches tradeNo, amount and payType against its own
-   * attempt before marking anything paid.
+   * the bank's verified result. The caller still matches ShopNo, tradeNo, amount and payType against
+   * its own attempt before marking anything paid, and retries when the answer is not `confirmed`.
    */
   async confirmPayToken(payToken: string): Promise<SinopacPayTokenStatus> {
     const q = await this.client.orderPayQuery(payToken);
@@ -175,9 +183,11 @@ export class SinopacGateway implements PaymentGateway {
         received: r.shopNo,
       });
     }
+    // The outer Status says whether the query worked; only then is TSResultContent the payment result.
+    const confirmed = q.status === 'S';
     let state: PaymentState = 'pending';
-    if (q.status === 'S' && r?.status === 'S') state = 'paid';
-    else if (r?.status === 'F') state = 'failed';
+    if (confirmed && r?.status === 'S') state = 'paid';
+    else if (confirmed && r?.status === 'F') state = 'failed';
 
     if (state === 'paid' && r!.amount === null) {
       throw new GatewayError('BAD_RESPONSE', 'SinoPac OrderPayQuery reports a paid amount that is not whole TWD', false, {
@@ -185,14 +195,18 @@ export class SinopacGateway implements PaymentGateway {
         amount: r!.amountCents,
       });
     }
+    const shopNo = r?.shopNo || q.shopNo || this.shopNo;
     const status: SinopacPayTokenStatus = {
       state,
+      confirmed,
+      queryStatus: q.status,
+      queryDescription: q.description,
       tradeNo: r?.orderNo ?? '',
       amount: r?.amount ?? null,
       gatewayTradeId: r?.tsNo || null,
       paidAt: state === 'paid' ? parseTaipeiMinute(r!.payDate) : null,
       raw: q.raw,
-      shopNo: r?.shopNo || q.shopNo || this.shopNo,
+      shopNo,
       payType: r?.payType ?? '',
       orderNoFromBank: r?.orderNo ?? '',
     };
