@@ -409,6 +409,14 @@ export class PaymentService {
         }
         return o;
       };
+      if (!f.merchantOk) {
+        // Another merchant's result (or a paid one naming none) is not ours to apply, paid or failed.
+        this.log.error({ provider: f.provider, tradeNo: f.tradeNo, problems: [MISMATCH.merchant], source: f.source }, 'bank result does not match our attempt');
+        await notifyOwners(trx, after, this.config, `alert:mismatch:${f.provider}:${f.tradeNo || '-'}:${f.notificationId ?? f.source}`, [
+          V.text(T.ownerMismatch(f.provider, f.tradeNo || '-', MISMATCH.merchant)),
+        ]);
+        return close('mismatch');
+      }
       const found = await trx('payment_attempts').where({ trade_no: f.tradeNo, provider: f.provider }).first<PaymentAttempt>();
       if (!found) {
         if (f.status.state === 'paid') {
@@ -441,7 +449,6 @@ export class PaymentService {
       const expectedPayType = attempt.method === 'sinopac-atm' ? 'A' : attempt.method === 'sinopac-card' ? 'C' : null;
       const payType = (f as BankFacts & { payType?: string }).payType;
       const problems: string[] = [];
-      if (!f.merchantOk) problems.push(MISMATCH.merchant);
       if (f.status.amount !== attempt.amount) problems.push(MISMATCH.amount(f.status.amount, attempt.amount));
       if (expectedPayType && payType !== undefined && payType !== expectedPayType) problems.push(MISMATCH.payType);
       if (!f.payTypeOk) problems.push(MISMATCH.payType);

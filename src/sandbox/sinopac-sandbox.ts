@@ -29,7 +29,26 @@ export interface SinopacSandboxShop {
 }
 
 export type SinopacSandboxService = 'Nonce' | 'OrderCreate' | 'OrderPayQuery' | 'OrderQuery';
-export type SinopacSandboxFailure = 'timeout' | 'http500' | 'badSign' | 'statusF';
+/**
+ * Injected misbehaviour. Any service: 'timeout' (the answer comes after hangMs), 'http500', 'badSign'
+ * (a valid answer with a wrong Sign), 'statusF' (a signed Status F answer with no result).
+ * OrderPayQuery only, each a correctly signed answer about the real PayToken: 'statusFWithResult'
+ * (outer Status F, TSResultContent as it is, e.g. Status S), 'resultOtherShopNo' (TSResultContent
+ * names another shop), 'resultNoShopNo' (TSResultContent.ShopNo empty). The Sign covers only the
+ * top-level scalars (spec §3.4), so none of the last three is caught by the Sign check.
+ */
+export type SinopacSandboxFailure =
+  | 'timeout'
+  | 'http500'
+  | 'badSign'
+  | 'statusF'
+  | 'statusFWithResult'
+  | 'resultOtherShopNo'
+  | 'resultNoShopNo';
+
+const PAY_QUERY_ONLY_FAILURES: readonly SinopacSandboxFailure[] = ['statusFWithResult', 'resultOtherShopNo', 'resultNoShopNo'];
+/** The ShopNo that 'resultOtherShopNo' puts in TSResultContent. */
+export const SINOPAC_SANDBOX_OTHER_SHOP_NO = 'NA0999_001';
 
 export interface SinopacSandboxOptions {
   shops: SinopacSandboxShop[];
@@ -345,6 +364,8 @@ class SandboxImpl implements SinopacSandbox {
   // ---------------------------------------------------------------- control API
 
   injectFailures(service: SinopacSandboxService, failures: SinopacSandboxFailure[]): void {
+    const misplaced = failures.find((f) => PAY_QUERY_ONLY_FAILURES.includes(f) && service !== 'OrderPayQuery');
+    if (misplaced) throw new Error(`injected failure ${misplaced} applies to OrderPayQuery only`);
     const q = this.failures.get(service) ?? [];
     q.push(...failures);
     this.failures.set(service, q);
@@ -642,6 +663,7 @@ class SandboxImpl implements SinopacSandbox {
       inner = this.orderCreate(shop, message);
     } else if (svc === 'OrderPayQuery') {
       inner = this.orderPayQuery(shop, message);
+      if (failure) inner = this.alterPayQueryAnswer(inner, failure);
     } else {
       inner = this.orderQuery(shop, message);
     }
@@ -668,6 +690,21 @@ class SandboxImpl implements SinopacSandbox {
     if (service === 'OrderPayQuery') base.PayToken = str(m.PayToken);
     if (service !== 'OrderCreate') base.Date = taipeiMinute(this.now());
     return { ...base, Status: 'F', Description: ERR.injected };
+  }
+
+  /** The OrderPayQuery injections that keep a real answer but change part of it (see SinopacSandboxFailure). */
+  private alterPayQueryAnswer(inner: Json, failure: SinopacSandboxFailure): Json {
+    const ts = isObject(inner.TSResultContent) ? { ...inner.TSResultContent } : null;
+    switch (failure) {
+      case 'statusFWithResult':
+        return { ...inner, Status: 'F', Description: ERR.injected };
+      case 'resultOtherShopNo':
+        return ts ? { ...inner, TSResultContent: { ...ts, ShopNo: SINOPAC_SANDBOX_OTHER_SHOP_NO } } : inner;
+      case 'resultNoShopNo':
+        return ts ? { ...inner, TSResultContent: { ...ts, ShopNo: '' } } : inner;
+      default:
+        return inner;
+    }
   }
 
   private orderCreate(shop: ShopState, m: Json): Json {

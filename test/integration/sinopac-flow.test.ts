@@ -367,6 +367,49 @@ describe('SinoPac QPay end to end', () => {
       error.mockRestore();
     });
 
+    test('OrderPayQuery answers outer Status F with a TSResultContent that says S, on every attempt: never paid, asked again each time, closed unconfirmed', async () => {
+      const user = newUserId();
+      const order = await checkoutOrder(shop, user);
+      const attempt = (await choose(shop, user, order, 'sinopac-atm'))!;
+      snapshot = await take();
+      const attempts = JOB_DEFAULTS.orders.attempts!;
+      shop.sinopac!.injectFailures('OrderPayQuery', Array.from({ length: attempts }, () => 'statusFWithResult' as const));
+      const paid = shop.sinopac!.payAtm(attempt.trade_no);
+      expect(await paid.delivered).toBe(true);
+      const n = await exhaustRetries(shop, paid.payToken);
+      expect(n.outcome).toBe('unconfirmed');
+      const queries = shop.sinopac!.requests.filter((r) => r.service === 'OrderPayQuery' && r.message?.PayToken === paid.payToken);
+      expect(queries.map((q) => q.injected)).toEqual(Array.from({ length: attempts }, () => 'statusFWithResult'));
+      expect((await attemptsOf(shop, order.id)).map((a) => a.status)).toEqual(['pending']);
+      expect(await orderRow(shop, order.id)).toMatchObject({ status: 'pending_payment', paid_amount: 0 });
+      expect(receiptsFor(shop, user, order)).toHaveLength(0);
+      expect(ownerPaidFor(shop, order)).toHaveLength(0);
+    });
+
+    test.each([
+      ['names another shop', 'resultOtherShopNo'],
+      ['names no shop (empty ShopNo)', 'resultNoShopNo'],
+    ] as const)('the paid OrderPayQuery result %s: no state change, logged, owner alerted once', async (_label, failure) => {
+      const user = newUserId();
+      const order = await checkoutOrder(shop, user);
+      const attempt = (await choose(shop, user, order, 'sinopac-atm'))!;
+      snapshot = await take();
+      const error = jest.spyOn(shop.c.log, 'error');
+      shop.sinopac!.injectFailures('OrderPayQuery', [failure]);
+      const paid = shop.sinopac!.payAtm(attempt.trade_no);
+      expect(await paid.delivered).toBe(true);
+      await quiet(shop);
+      const query = shop.sinopac!.requests.filter((r) => r.service === 'OrderPayQuery' && r.message?.PayToken === paid.payToken);
+      expect(query.map((q) => q.injected)).toEqual([failure]);
+      expect(await shop.c.db('payment_notifications').where({ dedupe_key: paid.payToken }).first()).toMatchObject({ outcome: 'mismatch' });
+      expect((await attemptsOf(shop, order.id)).map((a) => a.status)).toEqual(['pending']);
+      expect(await orderRow(shop, order.id)).toMatchObject({ status: 'pending_payment', paid_amount: 0 });
+      expect(ownerTexts(shop).filter((t) => t === T.ownerMismatch('sinopac', attempt.trade_no, '商店代號不符'))).toHaveLength(1);
+      expect(receiptsFor(shop, user, order)).toHaveLength(0);
+      expect(error).toHaveBeenCalledWith(expect.objectContaining({ tradeNo: attempt.trade_no, problems: ['商店代號不符'] }), 'bank result does not match our attempt');
+      error.mockRestore();
+    });
+
     test('the bank reports another pay type than our attempt: no state change, owner alerted', async () => {
       const user = newUserId();
       const order = await checkoutOrder(shop, user);

@@ -7,7 +7,7 @@ import { GatewayError, type CreatePaymentInput } from '../../src/gateways/paymen
 import { encryptMessage, hashId, sign } from '../../src/gateways/sinopac/sinopac-crypto';
 import { SinopacClient } from '../../src/gateways/sinopac/sinopac-client';
 import { SinopacGateway } from '../../src/gateways/sinopac/sinopac-gateway';
-import { startSinopacSandbox, type SinopacSandbox } from '../../src/sandbox/sinopac-sandbox';
+import { SINOPAC_SANDBOX_OTHER_SHOP_NO, startSinopacSandbox, type SinopacSandbox } from '../../src/sandbox/sinopac-sandbox';
 
 // The 2021 iThome contest sandbox shop (spec §9.1 V-H2) and the public example X-Key.
 const SHOP = {
@@ -460,6 +460,30 @@ describe('SinoPac client and gateway against the local sandbox bank', () => {
       sandbox.injectFailures('OrderQuery', ['statusF']);
       const qe = await expectGatewayError(gateway.queryPayment({ tradeNo: orderNo, method: 'sinopac-atm', createdAt: new Date() }));
       expect(qe.code).toBe('REJECTED');
+    });
+
+    it('OrderPayQuery injections that keep the real, correctly signed answer: outer F with the result, another or no TSResultContent.ShopNo', async () => {
+      const orderNo = newOrderNo('A');
+      await client.orderCreate(atmRequest(orderNo, 250));
+      const { payToken } = sandbox.payAtm(orderNo, { notify: false });
+
+      sandbox.injectFailures('OrderPayQuery', ['statusFWithResult', 'resultOtherShopNo', 'resultNoShopNo']);
+      const outerF = await client.orderPayQuery(payToken);
+      expect(outerF).toMatchObject({ status: 'F', shopNo: SHOP.shopNo, result: { orderNo, status: 'S', shopNo: SHOP.shopNo, amount: 250 } });
+      const other = await client.orderPayQuery(payToken);
+      expect(other).toMatchObject({ status: 'S', result: { orderNo, status: 'S', shopNo: SINOPAC_SANDBOX_OTHER_SHOP_NO } });
+      const none = await client.orderPayQuery(payToken);
+      expect(none).toMatchObject({ status: 'S', result: { orderNo, status: 'S', shopNo: '' } });
+      expect((await client.orderPayQuery(payToken)).result).toMatchObject({ status: 'S', shopNo: SHOP.shopNo });
+
+      // What the gateway makes of them: not confirmed; paid results whose ShopNo is not ours.
+      const gateway = new SinopacGateway({ client, shopNo: SHOP.shopNo, backendUrl, returnUrl });
+      sandbox.injectFailures('OrderPayQuery', ['statusFWithResult', 'resultOtherShopNo', 'resultNoShopNo']);
+      expect(await gateway.confirmPayToken(payToken)).toMatchObject({ confirmed: false, queryStatus: 'F', state: 'pending', paidAt: null });
+      expect(await gateway.confirmPayToken(payToken)).toMatchObject({ confirmed: true, state: 'paid', shopNo: SINOPAC_SANDBOX_OTHER_SHOP_NO });
+      expect(await gateway.confirmPayToken(payToken)).toMatchObject({ confirmed: true, state: 'paid', shopNo: '' });
+
+      expect(() => sandbox.injectFailures('OrderQuery', ['resultNoShopNo'])).toThrow(/OrderPayQuery only/);
     });
 
     it('a Nonce answer without a Nonce → BAD_RESPONSE', async () => {
