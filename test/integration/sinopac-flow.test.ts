@@ -694,6 +694,29 @@ describe('SinoPac reconciliation (a notification that never arrives)', () => {
     expect(receiptsFor(shop, waiter, unpaid)).toHaveLength(0);
   });
 
+  test('a card authorised but not captured (its OrderQuery row exists, with a PayDate, but not under PayFlag=Y) is not paid by reconciliation; once captured it is, once', async () => {
+    const user = newUserId();
+    const order = await checkoutOrder(shop, user, 'SNK-001', 1);
+    const card = (await choose(shop, user, order, 'sinopac-card'))!;
+    const auth = shop.sinopac!.payCard(card.trade_no, { capture: false });
+    expect(auth.delivered).toBeNull();
+    expect(shop.sinopac!.getOrder(card.trade_no)).toMatchObject({ state: 'paid', captured: false, payDate: expect.stringMatching(/^\d{12}$/) });
+    const checks = async () => Number((await shop.c.db('payment_attempts').where({ id: card.id }).first('check_count'))!.check_count);
+    await waitFor(async () => (await checks()) >= 2, 'the authorised card to be checked twice');
+    expect(shop.sinopac!.requests.some((r) => r.service === 'OrderQuery' && r.message?.OrderNo === card.trade_no && r.message?.PayFlag === 'Y')).toBe(true);
+    expect(await orderRow(shop, order.id)).toMatchObject({ status: 'pending_payment', paid_amount: 0 });
+    expect((await attemptsOf(shop, order.id)).map((a) => a.status)).toEqual(['pending']);
+    expect(receiptsFor(shop, user, order)).toHaveLength(0);
+
+    shop.sinopac!.captureCard(card.trade_no, { notify: false });
+    await waitStatus(shop, order.id, 'paid');
+    await quiet(shop);
+    expect((await attemptsOf(shop, order.id)).map((a) => a.status)).toEqual(['paid']);
+    expect(await paidTransitions(shop, order.id)).toBe(1);
+    expect(receiptsFor(shop, user, order)).toHaveLength(1);
+    expect(ownerPaidFor(shop, order)).toHaveLength(1);
+  });
+
   test('the shopper switched ATM → card, then transferred to the old virtual account (still valid at the bank) and the notification was lost: reconciliation still finds the money', async () => {
     const user = newUserId();
     const order = await checkoutOrder(shop, user);

@@ -367,6 +367,56 @@ describe('SinoPac client and gateway against the local sandbox bank', () => {
       expect(sandbox.getOrder(cardNo)?.state).toBe('failed');
     });
 
+    it('OrderQuery PayFlag for cards: Y captured, N not captured (unpaid, declined, authorised awaiting capture), O overdue', async () => {
+      const flags = async (orderNo: string) => {
+        const out: string[] = [];
+        for (const payFlag of ['Y', 'N', 'O'] as const) {
+          const q = await client.orderQuery({ orderNo, payType: 'C', payFlag });
+          expect(q.status).toBe('S');
+          if (q.orders.some((o) => o.orderNo === orderNo)) out.push(payFlag);
+        }
+        return out;
+      };
+      const orderNo = newOrderNo('C');
+      await client.orderCreate(cardRequest(orderNo, 400));
+      expect(await flags(orderNo)).toEqual(['N']);
+      sandbox.failCard(orderNo, { notify: false });
+      expect(await flags(orderNo)).toEqual(['N']);
+
+      const notesBefore = receiver.received.notifies.length;
+      const auth = sandbox.payCard(orderNo, { capture: false });
+      expect(auth.delivered).toBeNull(); // the bank notifies a card payment when it is captured
+      expect(sandbox.getOrder(orderNo)).toMatchObject({ state: 'paid', captured: false });
+      // The row shows the authorisation (with dates) but not under PayFlag Y.
+      const row = (await client.orderQuery({ orderNo, payType: 'C' })).orders[0]!;
+      expect(row.payDate).toMatch(/^\d{12}$/);
+      expect(row.approvedDate).toBe(row.payDate);
+      expect(await flags(orderNo)).toEqual(['N']);
+
+      const captured = sandbox.captureCard(orderNo);
+      expect(captured.payToken).toBe(auth.payToken);
+      await expect(captured.delivered).resolves.toBe(true);
+      expect(receiver.received.notifies.slice(notesBefore).map((n) => (n.body as { PayToken: string }).PayToken)).toEqual([auth.payToken]);
+      expect(await flags(orderNo)).toEqual(['Y']);
+      expect(() => sandbox.captureCard(orderNo)).toThrow(/already captured/);
+    });
+
+    it('OrderQuery PayFlag O: a card link past its ExpMinutes, never paid', async () => {
+      let clock = new Date();
+      const sb = await startSinopacSandbox({ shops: [SHOP], now: () => clock });
+      try {
+        const c = new SinopacClient({ config: { ...SHOP, apiBaseUrl: sb.apiBaseUrl }, timeoutMs: 3000 });
+        const orderNo = newOrderNo('C');
+        await c.orderCreate({ ...cardRequest(orderNo, 100), card: { autoBilling: 'Y', expMinutes: 1 } });
+        const listed = async (payFlag: 'Y' | 'N' | 'O') => (await c.orderQuery({ orderNo, payFlag })).orders.length;
+        expect([await listed('Y'), await listed('N'), await listed('O')]).toEqual([0, 1, 0]);
+        clock = new Date(clock.getTime() + 2 * 60_000);
+        expect([await listed('Y'), await listed('N'), await listed('O')]).toEqual([0, 0, 1]);
+      } finally {
+        await sb.close();
+      }
+    });
+
     it('a failed card payment is reported by confirmPayToken as failed, with the reason', async () => {
       const gateway = new SinopacGateway({ client, shopNo: SHOP.shopNo, backendUrl, returnUrl });
       const orderNo = newOrderNo('C');
@@ -666,6 +716,25 @@ describe('SinoPac client and gateway against the local sandbox bank', () => {
       await expect(gw.queryPayment({ ...ref, tradeNo: newOrderNo('N') })).resolves.toMatchObject({ state: 'not-found', amount: null });
       // The same OrderNo under the other PayType is not this attempt.
       await expect(gw.queryPayment({ ...ref, method: 'sinopac-card' })).resolves.toMatchObject({ state: 'not-found' });
+    });
+
+    it('queryPayment for a card: a row that exists but is not under PayFlag Y is pending, even with a PayDate; captured is paid', async () => {
+      const gw = gatewayAt(NOW);
+      const inp = input('sinopac-card', new Date(NOW.getTime() + 3600_000));
+      await gw.createPayment(inp);
+      const ref = { tradeNo: inp.tradeNo, method: 'sinopac-card' as const, createdAt: NOW };
+      await expect(gw.queryPayment(ref)).resolves.toMatchObject({ state: 'pending', amount: 880, paidAt: null });
+
+      sandbox.payCard(inp.tradeNo, { capture: false });
+      expect(sandbox.getOrder(inp.tradeNo)!.payDate).not.toBe('');
+      await expect(gw.queryPayment(ref)).resolves.toMatchObject({ state: 'pending', amount: 880, paidAt: null });
+      const asked = sandbox.requests.filter((r) => r.service === 'OrderQuery' && r.message?.OrderNo === inp.tradeNo).map((r) => r.message!.PayFlag ?? '-');
+      expect(asked).toEqual(['-', 'Y', '-', 'Y']);
+
+      sandbox.captureCard(inp.tradeNo, { notify: false });
+      const paid = await gw.queryPayment(ref);
+      expect(paid).toMatchObject({ state: 'paid', amount: 880, gatewayTradeId: sandbox.getOrder(inp.tradeNo)!.tsNo });
+      expect(paid.paidAt).toBeInstanceOf(Date);
     });
 
     it('confirmPayToken: a paid ATM transfer, and an unknown PayToken stays pending', async () => {

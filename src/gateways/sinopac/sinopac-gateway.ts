@@ -214,7 +214,12 @@ export class SinopacGateway implements PaymentGateway {
     return status;
   }
 
-  /** Reconciliation: OrderQuery by OrderNo (+PayType). */
+  /**
+   * Reconciliation: OrderQuery by OrderNo (+PayType). ATM: paid when the row has a PayDate or
+   * PayStatus 1A400. Card: PayStatus codes are not public and a row may exist (even with dates) for
+   * a payment that was never captured, so a card is paid only when the same query with PayFlag Y
+   * (captured, 已請款) returns the row (spec §6).
+   */
   async queryPayment(ref: { tradeNo: string; method: PaymentMethod; createdAt: Date }): Promise<PaymentStatus> {
     const payType = payTypeOf(ref.method);
     const q = await this.client.orderQuery({ orderNo: ref.tradeNo, payType });
@@ -230,21 +235,32 @@ export class SinopacGateway implements PaymentGateway {
     if (!row) {
       return { state: 'not-found', tradeNo: ref.tradeNo, amount: null, gatewayTradeId: null, paidAt: null, raw: q.raw };
     }
-    const paid = row.payDate.trim() !== '' || row.payStatus === '1A400';
-    if (paid && row.amount === null) {
+    let paidRow: typeof row | undefined;
+    if (payType === 'A') {
+      if (row.payDate.trim() !== '' || row.payStatus === '1A400') paidRow = row;
+    } else {
+      const captured = await this.client.orderQuery({ orderNo: ref.tradeNo, payType, payFlag: 'Y' });
+      // Anything but a row under PayFlag Y (including a Status F, which may mean "no data") is not
+      // proof of money: the attempt stays pending and is asked about again on the next sweep.
+      if (captured.status === 'S') paidRow = captured.orders.find((o) => o.orderNo === ref.tradeNo);
+    }
+    if (!paidRow) {
+      return { state: 'pending', tradeNo: ref.tradeNo, amount: row.amount, gatewayTradeId: row.tsNo || null, paidAt: null, raw: row.raw };
+    }
+    if (paidRow.amount === null) {
       throw new GatewayError('BAD_RESPONSE', 'SinoPac OrderQuery reports a paid amount that is not whole TWD', false, {
         service: 'OrderQuery',
         orderNo: ref.tradeNo,
-        amount: row.amountCents,
+        amount: paidRow.amountCents,
       });
     }
     return {
-      state: paid ? 'paid' : 'pending',
+      state: 'paid',
       tradeNo: ref.tradeNo,
-      amount: row.amount,
-      gatewayTradeId: row.tsNo || null,
-      paidAt: paid ? parseTaipeiMinute(row.payDate) : null,
-      raw: row.raw,
+      amount: paidRow.amount,
+      gatewayTradeId: paidRow.tsNo || row.tsNo || null,
+      paidAt: parseTaipeiMinute(paidRow.payDate) ?? parseTaipeiMinute(paidRow.approvedDate),
+      raw: paidRow.raw,
     };
   }
 }
