@@ -225,6 +225,9 @@ export class PaymentService {
           r.kind === 'virtual-account'
             ? { kind: r.kind, bankCode: r.bankCode, account: r.account, deadline: r.expiresAt.toISOString() }
             : { kind: r.kind, url: r.url };
+        // The bank's own answer as verified (SinoPac: the decrypted, Sign-checked OrderCreate message;
+        // no key material is in it), kept for support and disputes.
+        if (r.raw && typeof r.raw === 'object') details.bank = r.raw;
         if (!order || order.status !== 'pending_payment') {
           await trx('payment_attempts').where({ id: p.attemptId }).update({ status: 'superseded', details: JSON.stringify(details), updated_at: trx.fn.now() });
           return [V.text(T.stalePayTap(p.orderNo, STATUS_LABEL[order?.status ?? 'expired'] ?? ''))];

@@ -163,6 +163,25 @@ describe('SinoPac QPay end to end', () => {
     const bankOrder = shop.sinopac!.getOrder(attempt!.trade_no)!;
     expect(bankOrder).toMatchObject({ payType: 'A', amountCents: order.total * 100, atmPayNo: d.account, state: 'pending' });
     expect(bankOrder.backendUrl).toBe(`${shop.url}/payments/sinopac/notify`);
+    // The verified OrderCreate answer is kept with the attempt, and no key material with it.
+    expect((attempt!.details as { bank?: unknown }).bank).toEqual({
+      OrderNo: attempt!.trade_no,
+      ShopNo: shop.config.sinopac!.shopNo,
+      TSNo: bankOrder.tsNo,
+      Amount: order.total * 100,
+      Status: 'S',
+      Description: 'S0000 – 處理成功',
+      Param1: order.order_no,
+      Param2: '',
+      Param3: '',
+      PayType: 'A',
+      ATMParam: { AtmPayNo: d.account, WebAtmURL: bankOrder.webAtmUrl, OtpURL: bankOrder.otpUrl },
+    });
+    expect(attempt!.gateway_trade_id).toBe(bankOrder.tsNo);
+    const stored = JSON.stringify(attempt!.details);
+    for (const secret of [shop.config.sinopac!.hashA1, shop.config.sinopac!.hashA2, shop.config.sinopac!.hashB1, shop.config.sinopac!.hashB2, shop.config.sinopac!.keyId]) {
+      expect(stored).not.toContain(secret);
+    }
 
     // The reply: a Flex with bank code, virtual account, amount and deadline.
     const reply = lastReplyTo(shop, user);
@@ -231,6 +250,7 @@ describe('SinoPac QPay end to end', () => {
     expect(reply[0]).toMatchObject({ type: 'flex', altText: T.payLinkAlt('永豐 信用卡', order.total) });
     expect(JSON.stringify(reply[0])).toContain(JSON.stringify(url));
     expect(shop.sinopac!.getOrder(attempt.trade_no)).toMatchObject({ payType: 'C', cardPayUrl: url });
+    expect((attempt.details as { bank?: unknown }).bank).toMatchObject({ OrderNo: attempt.trade_no, Status: 'S', PayType: 'C', Amount: 90000, CardParam: { CardPayURL: url } });
 
     const page = await cardBrowser(url, 'pay');
     expect(page.status).toBe(200);
