@@ -113,8 +113,17 @@ export type ApplyOutcome =
 /** Grace after a bank's own payment deadline before the hold ends: notifications take a moment. */
 const DEADLINE_GRACE_MS = 10 * 60_000;
 
-const newTradeNo = (provider: PaymentProvider): string =>
-  (provider === 'sinopac' ? 'S' : 'E') + Date.now().toString(36).toUpperCase() + crypto.randomBytes(4).toString('hex').toUpperCase();
+/**
+ * A fresh bank trade number: provider letter, base-36 milliseconds, 8 random hex digits (17
+ * characters of [0-9A-Z]). A SinoPac one never ends in 9: the bank's real sandbox never auto-pays an
+ * ATM order whose OrderNo ends in 9 (spec §7), and every order of ours should behave alike there.
+ */
+export function newTradeNo(provider: PaymentProvider): string {
+  for (;;) {
+    const tradeNo = (provider === 'sinopac' ? 'S' : 'E') + Date.now().toString(36).toUpperCase() + crypto.randomBytes(4).toString('hex').toUpperCase();
+    if (provider !== 'sinopac' || !tradeNo.endsWith('9')) return tradeNo;
+  }
+}
 
 export class PaymentService {
   constructor(
