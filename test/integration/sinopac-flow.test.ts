@@ -219,6 +219,22 @@ describe('SinoPac QPay end to end', () => {
     expect(await shop.c.db('payment_notifications').where({ dedupe_key: paid.payToken }).first()).toMatchObject({ outcome: 'paid' });
   });
 
+  test("the owner's 退款 on a paid SinoPac order: told to refund in the bank's back office, nothing sent to the bank, nothing recorded", async () => {
+    const user = newUserId();
+    const order = await checkoutOrder(shop, user);
+    const attempt = (await choose(shop, user, order, 'sinopac-atm'))!;
+    expect(await shop.sinopac!.payAtm(attempt.trade_no).delivered).toBe(true);
+    await waitStatus(shop, order.id, 'paid');
+    await quiet(shop);
+    const bankCalls = shop.sinopac!.requests.length;
+    await settled(shop, await shop.say(OWNER, `退款 ${order.order_no}`));
+    expect(lastReplyTo(shop, OWNER)).toEqual([{ type: 'text', text: T.ownerRefundNotCard }]);
+    await quiet(shop);
+    expect(shop.sinopac!.requests.length).toBe(bankCalls);
+    expect(await count(shop.c, 'refunds', { order_id: order.id })).toBe(0);
+    expect(await orderRow(shop, order.id)).toMatchObject({ status: 'paid', refunded_amount: 0 });
+  });
+
   test('the same BackendURL notification five more times: one transition, one receipt, one owner notification', async () => {
     const user = newUserId();
     const order = await checkoutOrder(shop, user);
