@@ -50,7 +50,9 @@ export interface PaymentAttempt {
 
 /** SinoPac: the notification carries only a PayToken; the result comes from OrderPayQuery. */
 export interface SinopacPort extends PaymentGateway {
-  confirmPayToken(payToken: string): Promise<PaymentStatus & { shopNo: string; payType: string; orderNoFromBank: string }>;
+  confirmPayToken(payToken: string): Promise<
+    PaymentStatus & { confirmed: boolean; queryStatus: string; queryDescription: string; shopNo: string; payType: string; orderNoFromBank: string }
+  >;
 }
 
 /** ECPay: callbacks are CheckMacValue-signed form posts; the checkout is a browser form post. */
@@ -104,13 +106,24 @@ export type ApplyOutcome =
   | 'pending'
   | 'unknown-trade'
   | 'mismatch'
-  | 'simulated-rejected';
+  | 'simulated-rejected'
+  /** SinoPac OrderPayQuery never answered Status S, on any attempt: closed with no state change. */
+  | 'unconfirmed';
 
 /** Grace after a bank's own payment deadline before the hold ends: notifications take a moment. */
 const DEADLINE_GRACE_MS = 10 * 60_000;
 
-const newTradeNo = (provider: PaymentProvider): string =>
-  (provider === 'sinopac' ? 'S' : 'E') + Date.now().toString(36).toUpperCase() + crypto.randomBytes(4).toString('hex').toUpperCase();
+/**
+ * A fresh bank trade number: provider letter, base-36 milliseconds, 8 random hex digits (17
+ * characters of [0-9A-Z]). A SinoPac one never ends in 9: the bank's real sandbox never auto-pays an
+ * ATM order whose OrderNo ends in 9 (spec §7), and every order of ours should behave alike there.
+ */
+export function newTradeNo(provider: PaymentProvider): string {
+  for (;;) {
+    const tradeNo = (provider === 'sinopac' ? 'S' : 'E') + Date.now().toString(36).toUpperCase() + crypto.randomBytes(4).toString('hex').toUpperCase();
+    if (provider !== 'sinopac' || !tradeNo.endsWith('9')) return tradeNo;
+  }
+}
 
 export class PaymentService {
   constructor(
@@ -221,6 +234,9 @@ export class PaymentService {
           r.kind === 'virtual-account'
             ? { kind: r.kind, bankCode: r.bankCode, account: r.account, deadline: r.expiresAt.toISOString() }
             : { kind: r.kind, url: r.url };
+        // The bank's own answer as verified (SinoPac: the decrypted, Sign-checked OrderCreate message;
+        // no key material is in it), kept for support and disputes.
+        if (r.raw && typeof r.raw === 'object') details.bank = r.raw;
         if (!order || order.status !== 'pending_payment') {
           await trx('payment_attempts').where({ id: p.attemptId }).update({ status: 'superseded', details: JSON.stringify(details), updated_at: trx.fn.now() });
           return [V.text(T.stalePayTap(p.orderNo, STATUS_LABEL[order?.status ?? 'expired'] ?? ''))];
@@ -319,6 +335,23 @@ export class PaymentService {
         const sp = this.gateways.sinopac;
         if (!sp) return this.closeNotification(notificationId, 'unknown-trade');
         const st = await sp.confirmPayToken(payload.PayToken!);
+        if (!st.confirmed) {
+          // The query itself failed. The bank already got {"Status":"S"} for its BackendURL call and
+          // will not notify again, so ask again (job retry); only the last attempt gives up, changing
+          // nothing: a real payment is then found by reconciliation.
+          if (!finalAttempt) {
+            throw new GatewayError('REJECTED', `SinoPac OrderPayQuery answered Status ${st.queryStatus || '(none)'}`, true, {
+              service: 'OrderPayQuery',
+              status: st.queryStatus,
+              description: st.queryDescription,
+            });
+          }
+          this.log.warn(
+            { notificationId, status: st.queryStatus, description: st.queryDescription, tradeNo: st.orderNoFromBank || undefined },
+            'SinoPac OrderPayQuery never answered Status S; notification closed unconfirmed, reconciliation will check the trade',
+          );
+          return this.closeNotification(notificationId, 'unconfirmed');
+        }
         facts = {
           provider: 'sinopac',
           tradeNo: st.orderNoFromBank || st.tradeNo,
@@ -388,6 +421,14 @@ export class PaymentService {
         }
         return o;
       };
+      if (!f.merchantOk) {
+        // Another merchant's result (or a paid one naming none) is not ours to apply, paid or failed.
+        this.log.error({ provider: f.provider, tradeNo: f.tradeNo, problems: [MISMATCH.merchant], source: f.source }, 'bank result does not match our attempt');
+        await notifyOwners(trx, after, this.config, `alert:mismatch:${f.provider}:${f.tradeNo || '-'}:${f.notificationId ?? f.source}`, [
+          V.text(T.ownerMismatch(f.provider, f.tradeNo || '-', MISMATCH.merchant)),
+        ]);
+        return close('mismatch');
+      }
       const found = await trx('payment_attempts').where({ trade_no: f.tradeNo, provider: f.provider }).first<PaymentAttempt>();
       if (!found) {
         if (f.status.state === 'paid') {
@@ -420,7 +461,6 @@ export class PaymentService {
       const expectedPayType = attempt.method === 'sinopac-atm' ? 'A' : attempt.method === 'sinopac-card' ? 'C' : null;
       const payType = (f as BankFacts & { payType?: string }).payType;
       const problems: string[] = [];
-      if (!f.merchantOk) problems.push(MISMATCH.merchant);
       if (f.status.amount !== attempt.amount) problems.push(MISMATCH.amount(f.status.amount, attempt.amount));
       if (expectedPayType && payType !== undefined && payType !== expectedPayType) problems.push(MISMATCH.payType);
       if (!f.payTypeOk) problems.push(MISMATCH.payType);
@@ -507,6 +547,7 @@ export class PaymentService {
     const sp = this.gateways.sinopac;
     if (!sp) return { state: 'processing', retryRef: null };
     const st = await sp.confirmPayToken(payToken);
+    if (!st.confirmed) return { state: 'processing', retryRef: null };
     const attempt = await this.db('payment_attempts').where({ provider: 'sinopac', trade_no: st.orderNoFromBank || st.tradeNo }).first<PaymentAttempt>();
     if (!attempt || st.shopNo !== this.config.sinopac!.shopNo) return { state: 'processing', retryRef: null };
     if (st.state === 'paid' && st.amount === attempt.amount) return { state: 'paid', retryRef: null };

@@ -45,6 +45,7 @@ export type CreatePaymentResult =
       /** Payment deadline as the bank states it. */
       expiresAt: Date;
       gatewayTradeId: string | null;
+      /** The bank's verified answer, if it gave one (stored as the attempt's details.bank); never secrets. */
       raw: unknown;
     }
   | {
@@ -52,6 +53,7 @@ export type CreatePaymentResult =
       kind: 'redirect';
       url: string;
       gatewayTradeId: string | null;
+      /** The bank's verified answer, if it gave one (stored as the attempt's details.bank); never secrets. */
       raw: unknown;
     };
 

@@ -29,7 +29,26 @@ export interface SinopacSandboxShop {
 }
 
 export type SinopacSandboxService = 'Nonce' | 'OrderCreate' | 'OrderPayQuery' | 'OrderQuery';
-export type SinopacSandboxFailure = 'timeout' | 'http500' | 'badSign' | 'statusF';
+/**
+ * Injected misbehaviour. Any service: 'timeout' (the answer comes after hangMs), 'http500', 'badSign'
+ * (a valid answer with a wrong Sign), 'statusF' (a signed Status F answer with no result).
+ * OrderPayQuery only, each a correctly signed answer about the real PayToken: 'statusFWithResult'
+ * (outer Status F, TSResultContent as it is, e.g. Status S), 'resultOtherShopNo' (TSResultContent
+ * names another shop), 'resultNoShopNo' (TSResultContent.ShopNo empty). The Sign covers only the
+ * top-level scalars (spec §3.4), so none of the last three is caught by the Sign check.
+ */
+export type SinopacSandboxFailure =
+  | 'timeout'
+  | 'http500'
+  | 'badSign'
+  | 'statusF'
+  | 'statusFWithResult'
+  | 'resultOtherShopNo'
+  | 'resultNoShopNo';
+
+const PAY_QUERY_ONLY_FAILURES: readonly SinopacSandboxFailure[] = ['statusFWithResult', 'resultOtherShopNo', 'resultNoShopNo'];
+/** The ShopNo that 'resultOtherShopNo' puts in TSResultContent. */
+export const SINOPAC_SANDBOX_OTHER_SHOP_NO = 'NA0999_001';
 
 export interface SinopacSandboxOptions {
   shops: SinopacSandboxShop[];
@@ -88,7 +107,12 @@ export interface SinopacSandboxOrder {
   otpUrl: string | null;
   cardPayUrl: string | null;
   cardExpMinutes: number | null;
+  /** Card: CardParam.AutoBilling as sent; ATM: null. */
+  autoBilling: 'Y' | 'N' | null;
+  /** 'paid' for a card means authorised; whether it was also captured (請款) is `captured`. */
   state: 'pending' | 'paid' | 'failed';
+  /** ATM: transferred. Card: captured (請款), which OrderQuery's PayFlag Y reports (spec §6). */
+  captured: boolean;
   /** yyyyMMddHHmm of the successful payment, or ''. */
   payDate: string;
   events: SinopacSandboxPayEvent[];
@@ -135,7 +159,14 @@ export interface SinopacSandbox {
   readonly apiBaseUrl: string;
   close(): Promise<void>;
   payAtm(orderNo: string, opts?: { notify?: boolean }): SinopacSandboxPayResult;
-  payCard(orderNo: string, opts?: { notify?: boolean }): SinopacSandboxPayResult;
+  /**
+   * The card is authorised; `capture` (default: the order's AutoBilling is Y) captures it at once.
+   * BackendURL is called (default) only once captured: the bank notifies card payments on capture
+   * (spec §5.1).
+   */
+  payCard(orderNo: string, opts?: { notify?: boolean; capture?: boolean }): SinopacSandboxPayResult;
+  /** Captures an authorised card payment (the bank's auto-capture, or OrderMaintain P); notifies by default. */
+  captureCard(orderNo: string, opts?: { notify?: boolean }): SinopacSandboxPayResult;
   failCard(orderNo: string, opts?: { notify?: boolean; reason?: string }): SinopacSandboxPayResult;
   /** Re-sends the latest payment event's PayToken to BackendURL (with the usual retries). */
   notifyAgain(orderNo: string): SinopacSandboxPayResult;
@@ -345,6 +376,8 @@ class SandboxImpl implements SinopacSandbox {
   // ---------------------------------------------------------------- control API
 
   injectFailures(service: SinopacSandboxService, failures: SinopacSandboxFailure[]): void {
+    const misplaced = failures.find((f) => PAY_QUERY_ONLY_FAILURES.includes(f) && service !== 'OrderPayQuery');
+    if (misplaced) throw new Error(`injected failure ${misplaced} applies to OrderPayQuery only`);
     const q = this.failures.get(service) ?? [];
     q.push(...failures);
     this.failures.set(service, q);
@@ -366,11 +399,23 @@ class SandboxImpl implements SinopacSandbox {
     return this.recordPayment(order, 'S', '', opts.notify ?? true);
   }
 
-  payCard(orderNo: string, opts: { notify?: boolean } = {}): SinopacSandboxPayResult {
+  payCard(orderNo: string, opts: { notify?: boolean; capture?: boolean } = {}): SinopacSandboxPayResult {
     const order = this.requireOrder(orderNo);
     if (order.payType !== 'C') throw new Error(`order ${orderNo} is not a card order`);
     if (order.state === 'paid') throw new Error(`order ${orderNo} is already paid`);
-    return this.recordPayment(order, 'S', '', opts.notify ?? true);
+    const capture = opts.capture ?? order.autoBilling === 'Y';
+    return this.recordPayment(order, 'S', '', opts.notify ?? capture, capture);
+  }
+
+  captureCard(orderNo: string, opts: { notify?: boolean } = {}): SinopacSandboxPayResult {
+    const order = this.requireOrder(orderNo);
+    if (order.payType !== 'C') throw new Error(`order ${orderNo} is not a card order`);
+    const last = order.events[order.events.length - 1];
+    if (order.state !== 'paid' || !last) throw new Error(`order ${orderNo} has no authorised payment to capture`);
+    if (order.captured) throw new Error(`order ${orderNo} is already captured`);
+    order.captured = true;
+    this.log.info({ orderNo: order.orderNo, tsNo: order.tsNo }, 'sandbox card payment captured');
+    return { payToken: last.payToken, delivered: (opts.notify ?? true) ? this.deliver(order, last.payToken) : null };
   }
 
   failCard(orderNo: string, opts: { notify?: boolean; reason?: string } = {}): SinopacSandboxPayResult {
@@ -399,7 +444,13 @@ class SandboxImpl implements SinopacSandbox {
     return o;
   }
 
-  private recordPayment(order: SinopacSandboxOrder, status: 'S' | 'F', description: string, notify: boolean): SinopacSandboxPayResult {
+  private recordPayment(
+    order: SinopacSandboxOrder,
+    status: 'S' | 'F',
+    description: string,
+    notify: boolean,
+    capture = order.autoBilling !== 'N',
+  ): SinopacSandboxPayResult {
     const at = this.now();
     const event: SinopacSandboxPayEvent = {
       payToken: randomBytes(32).toString('hex'),
@@ -412,8 +463,10 @@ class SandboxImpl implements SinopacSandbox {
     if (status === 'S') {
       order.state = 'paid';
       order.payDate = event.payDate;
+      order.captured = order.payType === 'A' || capture;
     } else {
       order.state = 'failed';
+      order.captured = false;
     }
     this.payTokens.set(event.payToken, { key: `${order.shopNo}\n${order.orderNo}`, event });
     this.log.info({ orderNo: order.orderNo, tsNo: order.tsNo, status }, 'sandbox payment recorded');
@@ -642,6 +695,7 @@ class SandboxImpl implements SinopacSandbox {
       inner = this.orderCreate(shop, message);
     } else if (svc === 'OrderPayQuery') {
       inner = this.orderPayQuery(shop, message);
+      if (failure) inner = this.alterPayQueryAnswer(inner, failure);
     } else {
       inner = this.orderQuery(shop, message);
     }
@@ -668,6 +722,21 @@ class SandboxImpl implements SinopacSandbox {
     if (service === 'OrderPayQuery') base.PayToken = str(m.PayToken);
     if (service !== 'OrderCreate') base.Date = taipeiMinute(this.now());
     return { ...base, Status: 'F', Description: ERR.injected };
+  }
+
+  /** The OrderPayQuery injections that keep a real answer but change part of it (see SinopacSandboxFailure). */
+  private alterPayQueryAnswer(inner: Json, failure: SinopacSandboxFailure): Json {
+    const ts = isObject(inner.TSResultContent) ? { ...inner.TSResultContent } : null;
+    switch (failure) {
+      case 'statusFWithResult':
+        return { ...inner, Status: 'F', Description: ERR.injected };
+      case 'resultOtherShopNo':
+        return ts ? { ...inner, TSResultContent: { ...ts, ShopNo: SINOPAC_SANDBOX_OTHER_SHOP_NO } } : inner;
+      case 'resultNoShopNo':
+        return ts ? { ...inner, TSResultContent: { ...ts, ShopNo: '' } } : inner;
+      default:
+        return inner;
+    }
   }
 
   private orderCreate(shop: ShopState, m: Json): Json {
@@ -751,7 +820,9 @@ class SandboxImpl implements SinopacSandbox {
       otpUrl: null,
       cardPayUrl: null,
       cardExpMinutes,
+      autoBilling: m.PayType === 'C' ? ((m.CardParam as Json).AutoBilling as 'Y' | 'N') : null,
       state: 'pending',
+      captured: false,
       payDate: '',
       events: [],
     };
@@ -847,10 +918,13 @@ class SandboxImpl implements SinopacSandbox {
       .filter((o) => !orderNo || o.orderNo === orderNo)
       .filter((o) => !payType || o.payType === payType)
       .filter((o) => {
+        // Spec §6. ATM: Y transferred, N not yet, O overdue. Card: Y captured (已請款), N not captured
+        // (unpaid, authorised awaiting capture, declined), O overdue.
         if (!payFlag) return true;
-        if (payFlag === 'Y') return o.state === 'paid';
+        const yes = o.state === 'paid' && o.captured;
+        if (payFlag === 'Y') return yes;
         const od = this.overdue(o, now);
-        return payFlag === 'O' ? od : o.state !== 'paid' && !od;
+        return payFlag === 'O' ? od : !yes && !od;
       })
       .filter((o) => !oS || (o.tsDate >= oS && o.tsDate <= oE))
       .filter((o) => !pS || (o.payDate !== '' && o.payDate >= pS && o.payDate <= pE))
@@ -863,14 +937,17 @@ class SandboxImpl implements SinopacSandbox {
   private orderRow(o: SinopacSandboxOrder): Json {
     const paid = o.state === 'paid';
     const row: Json = {
+      // Sandbox choice (not public): PayDate is the payment (for cards the authorisation) time, so it
+      // is set before a card is captured; only PayFlag Y tells a captured card (spec §6).
       OrderNo: o.orderNo,
       TSNo: o.tsNo,
       TSDate: o.tsDate,
       PayDate: o.payDate,
       Amount: o.amountCents,
       PayType: o.payType,
-      // Only the ATM codes are known (1A200 awaiting, 1A400 paid); the sandbox uses them for cards too.
-      PayStatus: paid ? '1A400' : '1A200',
+      // Only the ATM codes are known (1A200 awaiting, 1A400 paid); the sandbox uses them for cards
+      // too (1A400 once captured). Card PayStatus codes are unknown: clients must not rely on them.
+      PayStatus: paid && o.captured ? '1A400' : '1A200',
       ExpireDate: o.atmExpireDate ? `${o.atmExpireDate}2359` : '',
       RefundFlag: 'N',
       RefundStatus: '',
@@ -960,7 +1037,8 @@ ${retry}
     if (this.cardExpired(o)) {
       return this.sendHtml(res, 410, page('付款連結已逾期', '<h1>付款連結已逾期</h1><p>請回到商店重新取得付款連結。</p>'));
     }
-    const { payToken } = this.recordPayment(o, status, status === 'S' ? '' : '授權失敗（沙盒模擬）', true);
+    // An authorise-only order (AutoBilling N) is notified when captured, not now (spec §5.1).
+    const { payToken } = this.recordPayment(o, status, status === 'S' ? '' : '授權失敗（沙盒模擬）', status === 'F' || o.autoBilling !== 'N');
     // The browser goes back to the shop with a form POST (spec §5.2).
     this.sendHtml(
       res,
@@ -1026,6 +1104,9 @@ ${retry}
         case 'fail':
           this.failCard(o.orderNo);
           break;
+        case 'capture':
+          this.captureCard(o.orderNo);
+          break;
         case 'notify':
           this.notifyAgain(o.orderNo);
           break;
@@ -1041,7 +1122,7 @@ ${retry}
   private indexPage(): string {
     const now = this.now();
     const stateText = (o: SinopacSandboxOrder) =>
-      o.state === 'paid' ? '已付款' : o.state === 'failed' ? '付款失敗' : this.overdue(o, now) ? '已逾期' : '待付款';
+      o.state === 'paid' ? (o.captured ? '已付款' : '已授權（未請款）') : o.state === 'failed' ? '付款失敗' : this.overdue(o, now) ? '已逾期' : '待付款';
     const rows = [...this.ordersByKey.values()]
       .reverse()
       .map((o) => {
@@ -1051,6 +1132,7 @@ ${retry}
         const actions = [
           o.state !== 'paid' ? btn('pay', '付款') : '',
           o.payType === 'C' && o.state !== 'paid' ? btn('fail', '失敗') : '',
+          o.payType === 'C' && o.state === 'paid' && !o.captured ? btn('capture', '請款') : '',
           o.events.length ? btn('notify', '重送通知') : '',
         ].join('');
         const link = o.payType === 'C' ? o.cardPayUrl : o.webAtmUrl;

@@ -8,6 +8,7 @@ import type { Order } from '../../src/domain/orders';
 import type { PaymentAttempt } from '../../src/domain/payments';
 import { SinopacClient } from '../../src/gateways/sinopac/sinopac-client';
 import { atmExpireDate } from '../../src/gateways/sinopac/sinopac-gateway';
+import { JOB_DEFAULTS } from '../../src/jobs/queues';
 import { runExpiry } from '../../src/jobs/worker';
 import { PAGE, T, taipeiTime, twd } from '../../src/texts';
 import { count, newUserId, settled, startShop, TestShop, waitFor } from '../helpers/shop';
@@ -69,6 +70,26 @@ async function quiet(shop: TestShop): Promise<void> {
     const jobs = await shop.c.queues.orders.getJobCounts('waiting', 'active');
     return Number(unprocessed[0]!.n) === 0 && Number(outbox[0]!.n) === 0 && jobs.waiting === 0 && jobs.active === 0;
   }, 'payments and pushes to settle');
+}
+
+/**
+ * Lets a notification job use up its retries now rather than after their exponential backoff
+ * (BullMQ's own promote of the delayed job); resolves with the notification once it is closed.
+ */
+async function exhaustRetries(shop: TestShop, dedupeKey: string): Promise<{ id: number; outcome: string }> {
+  return waitFor(
+    async () => {
+      const n = await shop.c.db('payment_notifications').where({ dedupe_key: dedupeKey }).first();
+      if (!n) return null;
+      if (n.processed_at) return n;
+      const job = await shop.c.queues.orders.getJob(`pn-${n.id}`);
+      // It may leave the delayed set between the check and the promote: the next round sees it.
+      if (job && (await job.isDelayed())) await job.promote().catch(() => undefined);
+      return null;
+    },
+    `notification ${dedupeKey} to use up its retries`,
+    60_000,
+  );
 }
 
 async function waitStatus(shop: TestShop, orderId: number, status: string): Promise<Order> {
@@ -142,6 +163,25 @@ describe('SinoPac QPay end to end', () => {
     const bankOrder = shop.sinopac!.getOrder(attempt!.trade_no)!;
     expect(bankOrder).toMatchObject({ payType: 'A', amountCents: order.total * 100, atmPayNo: d.account, state: 'pending' });
     expect(bankOrder.backendUrl).toBe(`${shop.url}/payments/sinopac/notify`);
+    // The verified OrderCreate answer is kept with the attempt, and no key material with it.
+    expect((attempt!.details as { bank?: unknown }).bank).toEqual({
+      OrderNo: attempt!.trade_no,
+      ShopNo: shop.config.sinopac!.shopNo,
+      TSNo: bankOrder.tsNo,
+      Amount: order.total * 100,
+      Status: 'S',
+      Description: 'S0000 – 處理成功',
+      Param1: order.order_no,
+      Param2: '',
+      Param3: '',
+      PayType: 'A',
+      ATMParam: { AtmPayNo: d.account, WebAtmURL: bankOrder.webAtmUrl, OtpURL: bankOrder.otpUrl },
+    });
+    expect(attempt!.gateway_trade_id).toBe(bankOrder.tsNo);
+    const stored = JSON.stringify(attempt!.details);
+    for (const secret of [shop.config.sinopac!.hashA1, shop.config.sinopac!.hashA2, shop.config.sinopac!.hashB1, shop.config.sinopac!.hashB2, shop.config.sinopac!.keyId]) {
+      expect(stored).not.toContain(secret);
+    }
 
     // The reply: a Flex with bank code, virtual account, amount and deadline.
     const reply = lastReplyTo(shop, user);
@@ -179,6 +219,22 @@ describe('SinoPac QPay end to end', () => {
     expect(await shop.c.db('payment_notifications').where({ dedupe_key: paid.payToken }).first()).toMatchObject({ outcome: 'paid' });
   });
 
+  test("the owner's 退款 on a paid SinoPac order: told to refund in the bank's back office, nothing sent to the bank, nothing recorded", async () => {
+    const user = newUserId();
+    const order = await checkoutOrder(shop, user);
+    const attempt = (await choose(shop, user, order, 'sinopac-atm'))!;
+    expect(await shop.sinopac!.payAtm(attempt.trade_no).delivered).toBe(true);
+    await waitStatus(shop, order.id, 'paid');
+    await quiet(shop);
+    const bankCalls = shop.sinopac!.requests.length;
+    await settled(shop, await shop.say(OWNER, `退款 ${order.order_no}`));
+    expect(lastReplyTo(shop, OWNER)).toEqual([{ type: 'text', text: T.ownerRefundNotCard }]);
+    await quiet(shop);
+    expect(shop.sinopac!.requests.length).toBe(bankCalls);
+    expect(await count(shop.c, 'refunds', { order_id: order.id })).toBe(0);
+    expect(await orderRow(shop, order.id)).toMatchObject({ status: 'paid', refunded_amount: 0 });
+  });
+
   test('the same BackendURL notification five more times: one transition, one receipt, one owner notification', async () => {
     const user = newUserId();
     const order = await checkoutOrder(shop, user);
@@ -210,6 +266,7 @@ describe('SinoPac QPay end to end', () => {
     expect(reply[0]).toMatchObject({ type: 'flex', altText: T.payLinkAlt('永豐 信用卡', order.total) });
     expect(JSON.stringify(reply[0])).toContain(JSON.stringify(url));
     expect(shop.sinopac!.getOrder(attempt.trade_no)).toMatchObject({ payType: 'C', cardPayUrl: url });
+    expect((attempt.details as { bank?: unknown }).bank).toMatchObject({ OrderNo: attempt.trade_no, Status: 'S', PayType: 'C', Amount: 90000, CardParam: { CardPayURL: url } });
 
     const page = await cardBrowser(url, 'pay');
     expect(page.status).toBe(200);
@@ -253,6 +310,26 @@ describe('SinoPac QPay end to end', () => {
     expect(ownerPaidFor(shop, order)).toHaveLength(1);
   });
 
+  test('OrderPayQuery answers outer Status F while confirming: the job asks again, the order is paid once', async () => {
+    // The bank got {"Status":"S"} for its BackendURL call and will not notify again: giving up on
+    // the first F would leave the money to reconciliation, 40 minutes later.
+    const user = newUserId();
+    const order = await checkoutOrder(shop, user);
+    const attempt = (await choose(shop, user, order, 'sinopac-atm'))!;
+    shop.sinopac!.injectFailures('OrderPayQuery', ['statusF']);
+    const paid = shop.sinopac!.payAtm(attempt.trade_no);
+    expect(await paid.delivered).toBe(true);
+    await waitStatus(shop, order.id, 'paid');
+    await quiet(shop);
+    const queries = shop.sinopac!.requests.filter((r) => r.service === 'OrderPayQuery' && r.message?.PayToken === paid.payToken);
+    expect(queries.map((q) => q.injected ?? 'ok')).toEqual(['statusF', 'ok']);
+    expect(shop.sinopac!.notifications.filter((n) => n.orderNo === attempt.trade_no)).toHaveLength(1);
+    expect(await shop.c.db('payment_notifications').where({ dedupe_key: paid.payToken }).first()).toMatchObject({ outcome: 'paid' });
+    expect(await paidTransitions(shop, order.id)).toBe(1);
+    expect(receiptsFor(shop, user, order)).toHaveLength(1);
+    expect(ownerPaidFor(shop, order)).toHaveLength(1);
+  });
+
   describe('notifications that must change nothing', () => {
     let snapshot: { orders: unknown[]; events: number; stock: unknown[]; paidAttempts: number };
     const take = async () => ({
@@ -270,19 +347,21 @@ describe('SinoPac QPay end to end', () => {
       expect(await take()).toEqual(snapshot);
     });
 
-    test('an unknown PayToken: answered and recorded, confirmed with the bank, no state change, logged', async () => {
+    test('an unknown PayToken: answered and recorded, asked of the bank on every job attempt, closed unconfirmed with no state change, logged', async () => {
       const warn = jest.spyOn(shop.c.log, 'warn');
       const token = 'ab'.repeat(32);
       const res = await postNotify(shop, { ShopNo: shop.config.sinopac!.shopNo, PayToken: token });
       expect(res).toEqual({ status: 200, json: { Status: 'S' } });
-      const n = await waitFor(
-        () => shop.c.db('payment_notifications').where({ dedupe_key: token }).whereNotNull('processed_at').first(),
-        'the unknown token to be processed',
+      // The bank answers OrderPayQuery for a token it does not know with Status F: the job asks again
+      // on every attempt (an F may be the bank's own hiccup), and the last one closes it unchanged.
+      const n = await exhaustRetries(shop, token);
+      expect(n.outcome).toBe('unconfirmed');
+      const queries = shop.sinopac!.requests.filter((r) => r.service === 'OrderPayQuery' && r.message?.PayToken === token);
+      expect(queries).toHaveLength(JOB_DEFAULTS.orders.attempts!);
+      expect(warn).toHaveBeenCalledWith(
+        expect.objectContaining({ notificationId: n.id, status: 'F' }),
+        'SinoPac OrderPayQuery never answered Status S; notification closed unconfirmed, reconciliation will check the trade',
       );
-      expect(n.outcome).toBe('unknown-trade');
-      // The bank was asked (OrderPayQuery) and said it knows no such token.
-      expect(shop.sinopac!.requests.some((r) => r.service === 'OrderPayQuery' && r.message?.PayToken === token)).toBe(true);
-      expect(warn).toHaveBeenCalledWith(expect.objectContaining({ source: 'sinopac-backend' }), 'bank result for an unknown trade');
       warn.mockRestore();
     });
 
@@ -321,6 +400,49 @@ describe('SinoPac QPay end to end', () => {
       expect(ownerTexts(shop).filter((t) => t === alert)).toHaveLength(1);
       expect(receiptsFor(shop, user, order)).toHaveLength(0);
       expect(error).toHaveBeenCalledWith(expect.objectContaining({ tradeNo: attempt.trade_no }), 'bank result does not match our attempt');
+      error.mockRestore();
+    });
+
+    test('OrderPayQuery answers outer Status F with a TSResultContent that says S, on every attempt: never paid, asked again each time, closed unconfirmed', async () => {
+      const user = newUserId();
+      const order = await checkoutOrder(shop, user);
+      const attempt = (await choose(shop, user, order, 'sinopac-atm'))!;
+      snapshot = await take();
+      const attempts = JOB_DEFAULTS.orders.attempts!;
+      shop.sinopac!.injectFailures('OrderPayQuery', Array.from({ length: attempts }, () => 'statusFWithResult' as const));
+      const paid = shop.sinopac!.payAtm(attempt.trade_no);
+      expect(await paid.delivered).toBe(true);
+      const n = await exhaustRetries(shop, paid.payToken);
+      expect(n.outcome).toBe('unconfirmed');
+      const queries = shop.sinopac!.requests.filter((r) => r.service === 'OrderPayQuery' && r.message?.PayToken === paid.payToken);
+      expect(queries.map((q) => q.injected)).toEqual(Array.from({ length: attempts }, () => 'statusFWithResult'));
+      expect((await attemptsOf(shop, order.id)).map((a) => a.status)).toEqual(['pending']);
+      expect(await orderRow(shop, order.id)).toMatchObject({ status: 'pending_payment', paid_amount: 0 });
+      expect(receiptsFor(shop, user, order)).toHaveLength(0);
+      expect(ownerPaidFor(shop, order)).toHaveLength(0);
+    });
+
+    test.each([
+      ['names another shop', 'resultOtherShopNo'],
+      ['names no shop (empty ShopNo)', 'resultNoShopNo'],
+    ] as const)('the paid OrderPayQuery result %s: no state change, logged, owner alerted once', async (_label, failure) => {
+      const user = newUserId();
+      const order = await checkoutOrder(shop, user);
+      const attempt = (await choose(shop, user, order, 'sinopac-atm'))!;
+      snapshot = await take();
+      const error = jest.spyOn(shop.c.log, 'error');
+      shop.sinopac!.injectFailures('OrderPayQuery', [failure]);
+      const paid = shop.sinopac!.payAtm(attempt.trade_no);
+      expect(await paid.delivered).toBe(true);
+      await quiet(shop);
+      const query = shop.sinopac!.requests.filter((r) => r.service === 'OrderPayQuery' && r.message?.PayToken === paid.payToken);
+      expect(query.map((q) => q.injected)).toEqual([failure]);
+      expect(await shop.c.db('payment_notifications').where({ dedupe_key: paid.payToken }).first()).toMatchObject({ outcome: 'mismatch' });
+      expect((await attemptsOf(shop, order.id)).map((a) => a.status)).toEqual(['pending']);
+      expect(await orderRow(shop, order.id)).toMatchObject({ status: 'pending_payment', paid_amount: 0 });
+      expect(ownerTexts(shop).filter((t) => t === T.ownerMismatch('sinopac', attempt.trade_no, '商店代號不符'))).toHaveLength(1);
+      expect(receiptsFor(shop, user, order)).toHaveLength(0);
+      expect(error).toHaveBeenCalledWith(expect.objectContaining({ tradeNo: attempt.trade_no, problems: ['商店代號不符'] }), 'bank result does not match our attempt');
       error.mockRestore();
     });
 
@@ -606,6 +728,29 @@ describe('SinoPac reconciliation (a notification that never arrives)', () => {
     expect(await orderRow(shop, unpaid.id)).toMatchObject({ status: 'pending_payment' });
     expect((await attemptsOf(shop, unpaid.id)).map((a) => a.status)).toEqual(['pending']);
     expect(receiptsFor(shop, waiter, unpaid)).toHaveLength(0);
+  });
+
+  test('a card authorised but not captured (its OrderQuery row exists, with a PayDate, but not under PayFlag=Y) is not paid by reconciliation; once captured it is, once', async () => {
+    const user = newUserId();
+    const order = await checkoutOrder(shop, user, 'SNK-001', 1);
+    const card = (await choose(shop, user, order, 'sinopac-card'))!;
+    const auth = shop.sinopac!.payCard(card.trade_no, { capture: false });
+    expect(auth.delivered).toBeNull();
+    expect(shop.sinopac!.getOrder(card.trade_no)).toMatchObject({ state: 'paid', captured: false, payDate: expect.stringMatching(/^\d{12}$/) });
+    const checks = async () => Number((await shop.c.db('payment_attempts').where({ id: card.id }).first('check_count'))!.check_count);
+    await waitFor(async () => (await checks()) >= 2, 'the authorised card to be checked twice');
+    expect(shop.sinopac!.requests.some((r) => r.service === 'OrderQuery' && r.message?.OrderNo === card.trade_no && r.message?.PayFlag === 'Y')).toBe(true);
+    expect(await orderRow(shop, order.id)).toMatchObject({ status: 'pending_payment', paid_amount: 0 });
+    expect((await attemptsOf(shop, order.id)).map((a) => a.status)).toEqual(['pending']);
+    expect(receiptsFor(shop, user, order)).toHaveLength(0);
+
+    shop.sinopac!.captureCard(card.trade_no, { notify: false });
+    await waitStatus(shop, order.id, 'paid');
+    await quiet(shop);
+    expect((await attemptsOf(shop, order.id)).map((a) => a.status)).toEqual(['paid']);
+    expect(await paidTransitions(shop, order.id)).toBe(1);
+    expect(receiptsFor(shop, user, order)).toHaveLength(1);
+    expect(ownerPaidFor(shop, order)).toHaveLength(1);
   });
 
   test('the shopper switched ATM → card, then transferred to the old virtual account (still valid at the bank) and the notification was lost: reconciliation still finds the money', async () => {

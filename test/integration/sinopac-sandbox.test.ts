@@ -7,7 +7,7 @@ import { GatewayError, type CreatePaymentInput } from '../../src/gateways/paymen
 import { encryptMessage, hashId, sign } from '../../src/gateways/sinopac/sinopac-crypto';
 import { SinopacClient } from '../../src/gateways/sinopac/sinopac-client';
 import { SinopacGateway } from '../../src/gateways/sinopac/sinopac-gateway';
-import { startSinopacSandbox, type SinopacSandbox } from '../../src/sandbox/sinopac-sandbox';
+import { SINOPAC_SANDBOX_OTHER_SHOP_NO, startSinopacSandbox, type SinopacSandbox } from '../../src/sandbox/sinopac-sandbox';
 
 // The 2021 iThome contest sandbox shop (spec §9.1 V-H2) and the public example X-Key.
 const SHOP = {
@@ -367,6 +367,56 @@ describe('SinoPac client and gateway against the local sandbox bank', () => {
       expect(sandbox.getOrder(cardNo)?.state).toBe('failed');
     });
 
+    it('OrderQuery PayFlag for cards: Y captured, N not captured (unpaid, declined, authorised awaiting capture), O overdue', async () => {
+      const flags = async (orderNo: string) => {
+        const out: string[] = [];
+        for (const payFlag of ['Y', 'N', 'O'] as const) {
+          const q = await client.orderQuery({ orderNo, payType: 'C', payFlag });
+          expect(q.status).toBe('S');
+          if (q.orders.some((o) => o.orderNo === orderNo)) out.push(payFlag);
+        }
+        return out;
+      };
+      const orderNo = newOrderNo('C');
+      await client.orderCreate(cardRequest(orderNo, 400));
+      expect(await flags(orderNo)).toEqual(['N']);
+      sandbox.failCard(orderNo, { notify: false });
+      expect(await flags(orderNo)).toEqual(['N']);
+
+      const notesBefore = receiver.received.notifies.length;
+      const auth = sandbox.payCard(orderNo, { capture: false });
+      expect(auth.delivered).toBeNull(); // the bank notifies a card payment when it is captured
+      expect(sandbox.getOrder(orderNo)).toMatchObject({ state: 'paid', captured: false });
+      // The row shows the authorisation (with dates) but not under PayFlag Y.
+      const row = (await client.orderQuery({ orderNo, payType: 'C' })).orders[0]!;
+      expect(row.payDate).toMatch(/^\d{12}$/);
+      expect(row.approvedDate).toBe(row.payDate);
+      expect(await flags(orderNo)).toEqual(['N']);
+
+      const captured = sandbox.captureCard(orderNo);
+      expect(captured.payToken).toBe(auth.payToken);
+      await expect(captured.delivered).resolves.toBe(true);
+      expect(receiver.received.notifies.slice(notesBefore).map((n) => (n.body as { PayToken: string }).PayToken)).toEqual([auth.payToken]);
+      expect(await flags(orderNo)).toEqual(['Y']);
+      expect(() => sandbox.captureCard(orderNo)).toThrow(/already captured/);
+    });
+
+    it('OrderQuery PayFlag O: a card link past its ExpMinutes, never paid', async () => {
+      let clock = new Date();
+      const sb = await startSinopacSandbox({ shops: [SHOP], now: () => clock });
+      try {
+        const c = new SinopacClient({ config: { ...SHOP, apiBaseUrl: sb.apiBaseUrl }, timeoutMs: 3000 });
+        const orderNo = newOrderNo('C');
+        await c.orderCreate({ ...cardRequest(orderNo, 100), card: { autoBilling: 'Y', expMinutes: 1 } });
+        const listed = async (payFlag: 'Y' | 'N' | 'O') => (await c.orderQuery({ orderNo, payFlag })).orders.length;
+        expect([await listed('Y'), await listed('N'), await listed('O')]).toEqual([0, 1, 0]);
+        clock = new Date(clock.getTime() + 2 * 60_000);
+        expect([await listed('Y'), await listed('N'), await listed('O')]).toEqual([0, 0, 1]);
+      } finally {
+        await sb.close();
+      }
+    });
+
     it('a failed card payment is reported by confirmPayToken as failed, with the reason', async () => {
       const gateway = new SinopacGateway({ client, shopNo: SHOP.shopNo, backendUrl, returnUrl });
       const orderNo = newOrderNo('C');
@@ -460,6 +510,30 @@ describe('SinoPac client and gateway against the local sandbox bank', () => {
       sandbox.injectFailures('OrderQuery', ['statusF']);
       const qe = await expectGatewayError(gateway.queryPayment({ tradeNo: orderNo, method: 'sinopac-atm', createdAt: new Date() }));
       expect(qe.code).toBe('REJECTED');
+    });
+
+    it('OrderPayQuery injections that keep the real, correctly signed answer: outer F with the result, another or no TSResultContent.ShopNo', async () => {
+      const orderNo = newOrderNo('A');
+      await client.orderCreate(atmRequest(orderNo, 250));
+      const { payToken } = sandbox.payAtm(orderNo, { notify: false });
+
+      sandbox.injectFailures('OrderPayQuery', ['statusFWithResult', 'resultOtherShopNo', 'resultNoShopNo']);
+      const outerF = await client.orderPayQuery(payToken);
+      expect(outerF).toMatchObject({ status: 'F', shopNo: SHOP.shopNo, result: { orderNo, status: 'S', shopNo: SHOP.shopNo, amount: 250 } });
+      const other = await client.orderPayQuery(payToken);
+      expect(other).toMatchObject({ status: 'S', result: { orderNo, status: 'S', shopNo: SINOPAC_SANDBOX_OTHER_SHOP_NO } });
+      const none = await client.orderPayQuery(payToken);
+      expect(none).toMatchObject({ status: 'S', result: { orderNo, status: 'S', shopNo: '' } });
+      expect((await client.orderPayQuery(payToken)).result).toMatchObject({ status: 'S', shopNo: SHOP.shopNo });
+
+      // What the gateway makes of them: not confirmed; paid results whose ShopNo is not ours.
+      const gateway = new SinopacGateway({ client, shopNo: SHOP.shopNo, backendUrl, returnUrl });
+      sandbox.injectFailures('OrderPayQuery', ['statusFWithResult', 'resultOtherShopNo', 'resultNoShopNo']);
+      expect(await gateway.confirmPayToken(payToken)).toMatchObject({ confirmed: false, queryStatus: 'F', state: 'pending', paidAt: null });
+      expect(await gateway.confirmPayToken(payToken)).toMatchObject({ confirmed: true, state: 'paid', shopNo: SINOPAC_SANDBOX_OTHER_SHOP_NO });
+      expect(await gateway.confirmPayToken(payToken)).toMatchObject({ confirmed: true, state: 'paid', shopNo: '' });
+
+      expect(() => sandbox.injectFailures('OrderQuery', ['resultNoShopNo'])).toThrow(/OrderPayQuery only/);
     });
 
     it('a Nonce answer without a Nonce → BAD_RESPONSE', async () => {
@@ -644,6 +718,25 @@ describe('SinoPac client and gateway against the local sandbox bank', () => {
       await expect(gw.queryPayment({ ...ref, method: 'sinopac-card' })).resolves.toMatchObject({ state: 'not-found' });
     });
 
+    it('queryPayment for a card: a row that exists but is not under PayFlag Y is pending, even with a PayDate; captured is paid', async () => {
+      const gw = gatewayAt(NOW);
+      const inp = input('sinopac-card', new Date(NOW.getTime() + 3600_000));
+      await gw.createPayment(inp);
+      const ref = { tradeNo: inp.tradeNo, method: 'sinopac-card' as const, createdAt: NOW };
+      await expect(gw.queryPayment(ref)).resolves.toMatchObject({ state: 'pending', amount: 880, paidAt: null });
+
+      sandbox.payCard(inp.tradeNo, { capture: false });
+      expect(sandbox.getOrder(inp.tradeNo)!.payDate).not.toBe('');
+      await expect(gw.queryPayment(ref)).resolves.toMatchObject({ state: 'pending', amount: 880, paidAt: null });
+      const asked = sandbox.requests.filter((r) => r.service === 'OrderQuery' && r.message?.OrderNo === inp.tradeNo).map((r) => r.message!.PayFlag ?? '-');
+      expect(asked).toEqual(['-', 'Y', '-', 'Y']);
+
+      sandbox.captureCard(inp.tradeNo, { notify: false });
+      const paid = await gw.queryPayment(ref);
+      expect(paid).toMatchObject({ state: 'paid', amount: 880, gatewayTradeId: sandbox.getOrder(inp.tradeNo)!.tsNo });
+      expect(paid.paidAt).toBeInstanceOf(Date);
+    });
+
     it('confirmPayToken: a paid ATM transfer, and an unknown PayToken stays pending', async () => {
       const gw = gatewayAt(NOW);
       const inp = input('sinopac-atm', at('2030-03-16T02:00:00Z'));
@@ -662,7 +755,7 @@ describe('SinoPac client and gateway against the local sandbox bank', () => {
       expect(s.paidAt).toBeInstanceOf(Date);
 
       const unknown = await gw.confirmPayToken('d'.repeat(64));
-      expect(unknown).toMatchObject({ state: 'pending', amount: null, orderNoFromBank: '', paidAt: null });
+      expect(unknown).toMatchObject({ state: 'pending', confirmed: false, queryStatus: 'F', amount: null, orderNoFromBank: '', paidAt: null });
     });
 
     it('GatewayErrors pass through createPayment (REJECTED from the bank)', async () => {

@@ -25,6 +25,18 @@ export interface SinopacGatewayOptions {
 }
 
 export type SinopacPayTokenStatus = PaymentStatus & {
+  /**
+   * True only when OrderPayQuery's outer Status is S. Otherwise the query itself did not work and
+   * nothing in the answer is a result (spec §5.3): state is 'pending' whatever TSResultContent says.
+   */
+  confirmed: boolean;
+  /** The outer (query-level) Status and Description, for logs. */
+  queryStatus: string;
+  queryDescription: string;
+  /**
+   * ShopNo of the result. For a paid result it is TSResultContent.ShopNo as sent (possibly ''); for
+   * other answers an absent one falls back to the envelope's, but a different one is reported as is.
+   */
   shopNo: string;
   /** 'A' (ATM) or 'C' (card), as the bank reports it; '' when the bank sent no result. */
   payType: string;
@@ -163,21 +175,17 @@ export class SinopacGateway implements PaymentGateway {
 
   /**
    * Turns a PayToken (from BackendURL or ReturnURL, which are unsigned and must not be trusted) into
-   * the bank's verified result. The caller still matches tradeNo, amount and payType against its own
-   * attempt before marking anything paid.
+   * the bank's verified result. The caller still matches ShopNo, tradeNo, amount and payType against
+   * its own attempt before marking anything paid, and retries when the answer is not `confirmed`.
    */
   async confirmPayToken(payToken: string): Promise<SinopacPayTokenStatus> {
     const q = await this.client.orderPayQuery(payToken);
     const r = q.result;
-    if (r && r.shopNo && r.shopNo !== this.shopNo) {
-      throw new GatewayError('BAD_RESPONSE', 'SinoPac OrderPayQuery result names another ShopNo', false, {
-        service: 'OrderPayQuery',
-        received: r.shopNo,
-      });
-    }
+    // The outer Status says whether the query worked; only then is TSResultContent the payment result.
+    const confirmed = q.status === 'S';
     let state: PaymentState = 'pending';
-    if (q.status === 'S' && r?.status === 'S') state = 'paid';
-    else if (r?.status === 'F') state = 'failed';
+    if (confirmed && r?.status === 'S') state = 'paid';
+    else if (confirmed && r?.status === 'F') state = 'failed';
 
     if (state === 'paid' && r!.amount === null) {
       throw new GatewayError('BAD_RESPONSE', 'SinoPac OrderPayQuery reports a paid amount that is not whole TWD', false, {
@@ -185,14 +193,20 @@ export class SinopacGateway implements PaymentGateway {
         amount: r!.amountCents,
       });
     }
+    // A payment result must name our ShopNo itself (spec §5.3 acceptance test): an empty one does not
+    // pass. The caller compares it with ours; a mismatch changes nothing and alerts the owner.
+    const shopNo = state === 'paid' ? r!.shopNo : r?.shopNo || q.shopNo || this.shopNo;
     const status: SinopacPayTokenStatus = {
       state,
+      confirmed,
+      queryStatus: q.status,
+      queryDescription: q.description,
       tradeNo: r?.orderNo ?? '',
       amount: r?.amount ?? null,
       gatewayTradeId: r?.tsNo || null,
       paidAt: state === 'paid' ? parseTaipeiMinute(r!.payDate) : null,
       raw: q.raw,
-      shopNo: r?.shopNo || q.shopNo || this.shopNo,
+      shopNo,
       payType: r?.payType ?? '',
       orderNoFromBank: r?.orderNo ?? '',
     };
@@ -200,7 +214,12 @@ export class SinopacGateway implements PaymentGateway {
     return status;
   }
 
-  /** Reconciliation: OrderQuery by OrderNo (+PayType). */
+  /**
+   * Reconciliation: OrderQuery by OrderNo (+PayType). ATM: paid when the row has a PayDate or
+   * PayStatus 1A400. Card: PayStatus codes are not public and a row may exist (even with dates) for
+   * a payment that was never captured, so a card is paid only when the same query with PayFlag Y
+   * (captured, 已請款) returns the row (spec §6).
+   */
   async queryPayment(ref: { tradeNo: string; method: PaymentMethod; createdAt: Date }): Promise<PaymentStatus> {
     const payType = payTypeOf(ref.method);
     const q = await this.client.orderQuery({ orderNo: ref.tradeNo, payType });
@@ -216,21 +235,32 @@ export class SinopacGateway implements PaymentGateway {
     if (!row) {
       return { state: 'not-found', tradeNo: ref.tradeNo, amount: null, gatewayTradeId: null, paidAt: null, raw: q.raw };
     }
-    const paid = row.payDate.trim() !== '' || row.payStatus === '1A400';
-    if (paid && row.amount === null) {
+    let paidRow: typeof row | undefined;
+    if (payType === 'A') {
+      if (row.payDate.trim() !== '' || row.payStatus === '1A400') paidRow = row;
+    } else {
+      const captured = await this.client.orderQuery({ orderNo: ref.tradeNo, payType, payFlag: 'Y' });
+      // Anything but a row under PayFlag Y (including a Status F, which may mean "no data") is not
+      // proof of money: the attempt stays pending and is asked about again on the next sweep.
+      if (captured.status === 'S') paidRow = captured.orders.find((o) => o.orderNo === ref.tradeNo);
+    }
+    if (!paidRow) {
+      return { state: 'pending', tradeNo: ref.tradeNo, amount: row.amount, gatewayTradeId: row.tsNo || null, paidAt: null, raw: row.raw };
+    }
+    if (paidRow.amount === null) {
       throw new GatewayError('BAD_RESPONSE', 'SinoPac OrderQuery reports a paid amount that is not whole TWD', false, {
         service: 'OrderQuery',
         orderNo: ref.tradeNo,
-        amount: row.amountCents,
+        amount: paidRow.amountCents,
       });
     }
     return {
-      state: paid ? 'paid' : 'pending',
+      state: 'paid',
       tradeNo: ref.tradeNo,
-      amount: row.amount,
-      gatewayTradeId: row.tsNo || null,
-      paidAt: paid ? parseTaipeiMinute(row.payDate) : null,
-      raw: row.raw,
+      amount: paidRow.amount,
+      gatewayTradeId: paidRow.tsNo || row.tsNo || null,
+      paidAt: parseTaipeiMinute(paidRow.payDate) ?? parseTaipeiMinute(paidRow.approvedDate),
+      raw: paidRow.raw,
     };
   }
 }
