@@ -586,7 +586,7 @@ export async function startEcpaySandbox(opts: EcpaySandboxOptions): Promise<Ecpa
     }
     const merchant = merchants.get(f.MerchantID!);
     if (!merchant) return sendHtml(res, errorPage(ERR_MERCHANT, '廠商尚未啟用金流服務。'));
-    if (!verifyCheckMacValue(f, merchant.hashKey, merchant.hashIv)) {
+    if (!verifyCheckMacValue(f, merchant.hashKey, merchant.hashIv, { algorithms: ['sha256'] })) {
       log?.warn({ merchantTradeNo: f.MerchantTradeNo }, 'ecpay sandbox checkout: CheckMacValue mismatch');
       return sendHtml(res, errorPage(ERR_CHECK_MAC, 'CheckMacValue Error.'));
     }
@@ -737,7 +737,7 @@ ${backLink(t)}`,
     }
     const merchant = merchants.get(f.MerchantID);
     if (!merchant) return text('MerchantID Error.');
-    if (!verifyCheckMacValue(f, merchant.hashKey, merchant.hashIv)) return text('CheckMacValue Error.');
+    if (!verifyCheckMacValue(f, merchant.hashKey, merchant.hashIv, { algorithms: ['sha256'] })) return text('CheckMacValue Error.');
     const ts = Number(f.TimeStamp);
     if (!/^\d+$/.test(f.TimeStamp) || Math.abs(now().getTime() / 1000 - ts) > QUERY_TIMESTAMP_WINDOW_S) {
       return text('TimeStamp Error.');
@@ -812,7 +812,7 @@ ${backLink(t)}`,
     }
     const merchant = merchants.get(f.MerchantID);
     if (!merchant) return refuse('MerchantID Error.');
-    if (!verifyCheckMacValue(f, merchant.hashKey, merchant.hashIv)) return refuse('CheckMacValue Error.');
+    if (!verifyCheckMacValue(f, merchant.hashKey, merchant.hashIv, { algorithms: ['sha256'] })) return refuse('CheckMacValue Error.');
     const t = find(f.MerchantTradeNo, f.MerchantID);
     if (!t || t.tradeNo !== f.TradeNo) return refuse('Trade not found.');
     if (t.choosePayment !== 'Credit') return refuse('Only credit card trades support DoAction.');

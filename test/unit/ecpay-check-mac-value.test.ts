@@ -326,6 +326,18 @@ describe('negative vectors and verification', () => {
     expect(checkMacValue(S2, STAGE.key, STAGE.iv)).not.toBe(wrong);
   });
 
+  it('AIO messages are SHA-256 only: with algorithms [sha256] a valid MD5 MAC of the same fields is refused', () => {
+    const md5 = checkMacValue(S4, STAGE.key, STAGE.iv, 'md5');
+    expect(md5).toHaveLength(32);
+    // Without the restriction the length picks MD5 and the MAC checks out (ECPay's other APIs, vector O4)...
+    expect(verifyCheckMacValue({ ...S4, CheckMacValue: md5 }, STAGE.key, STAGE.iv)).toBe(true);
+    // ...with it, a 32-character MAC is not even considered.
+    expect(verifyCheckMacValue({ ...S4, CheckMacValue: md5 }, STAGE.key, STAGE.iv, { algorithms: ['sha256'] })).toBe(false);
+    expect(verifyCheckMacValue({ ...S4, CheckMacValue: S4_MAC }, STAGE.key, STAGE.iv, { algorithms: ['sha256'] })).toBe(true);
+    // And an MD5-only verifier refuses the SHA-256 MAC.
+    expect(verifyCheckMacValue({ ...S4, CheckMacValue: S4_MAC }, STAGE.key, STAGE.iv, { algorithms: ['md5'] })).toBe(false);
+  });
+
   it('accepts a lower-case MAC and rejects a MAC changed in one character', () => {
     expect(verifyCheckMacValue({ ...R1, CheckMacValue: R1.CheckMacValue!.toLowerCase() }, STAGE.key, STAGE.iv)).toBe(true);
     expect(verifyCheckMacValue({ ...R1, CheckMacValue: tamper(R1.CheckMacValue!) }, STAGE.key, STAGE.iv)).toBe(false);

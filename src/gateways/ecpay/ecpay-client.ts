@@ -78,6 +78,8 @@ const DEFAULT_TRADE_DESC = 'LINE shop order';
 const DEFAULT_ITEM_NAME = '商品';
 const TAIPEI_OFFSET_MS = 8 * 60 * 60 * 1000;
 const MERCHANT_TRADE_NO = /^[A-Za-z0-9]{1,20}$/;
+/** AIO V5 messages are signed with SHA-256 only (EncryptType=1); MD5 belongs to other ECPay APIs (spec §3.1). */
+const SHA256_ONLY = { algorithms: ['sha256'] } as const;
 
 // ---------------------------------------------------------------------------------------------
 // Small helpers shared with the gateway and the sandbox.
@@ -269,7 +271,7 @@ ${inputs}
     if (!fields.CheckMacValue || !fields.MerchantID || !fields.MerchantTradeNo) {
       return { ok: false, reason: 'MALFORMED' };
     }
-    if (!verifyCheckMacValue(fields, this.config.hashKey, this.config.hashIv)) {
+    if (!verifyCheckMacValue(fields, this.config.hashKey, this.config.hashIv, SHA256_ONLY)) {
       return { ok: false, reason: 'BAD_MAC' };
     }
     if (fields.MerchantID !== this.config.merchantId) return { ok: false, reason: 'WRONG_MERCHANT' };
@@ -295,7 +297,7 @@ ${inputs}
         body: body.slice(0, 200),
       });
     }
-    if (!verifyCheckMacValue(fields, this.config.hashKey, this.config.hashIv)) {
+    if (!verifyCheckMacValue(fields, this.config.hashKey, this.config.hashIv, SHA256_ONLY)) {
       throw new GatewayError('BAD_SIGNATURE', 'QueryTradeInfo answer failed CheckMacValue verification', false, {
         merchantTradeNo,
       });
@@ -339,7 +341,7 @@ ${inputs}
     if (fields.RtnCode === undefined) {
       throw new GatewayError('BAD_RESPONSE', 'DoAction answer has no RtnCode', false, { body: body.slice(0, 200) });
     }
-    if (fields.CheckMacValue && !verifyCheckMacValue(fields, this.config.hashKey, this.config.hashIv)) {
+    if (fields.CheckMacValue && !verifyCheckMacValue(fields, this.config.hashKey, this.config.hashIv, SHA256_ONLY)) {
       throw new GatewayError('BAD_SIGNATURE', 'DoAction answer failed CheckMacValue verification', false, {
         merchantTradeNo: input.merchantTradeNo,
       });
