@@ -461,6 +461,13 @@ describe('ECPay AIO end to end: checkout page, sandbox, callbacks, refunds', () 
     const otherMerchant = returnBody(OTHER_MERCHANT, genuine);
     const amountOff = returnBody(ECPAY_MERCHANT, { ...genuine, TradeAmt: String(order.total + 1) });
     const unknownTrade = returnBody(ECPAY_MERCHANT, { ...genuine, MerchantTradeNo: 'EZZZZZZZZ00000000' });
+    // Another merchant's MerchantID, but signed with OUR key and IV: the MAC is fine, the merchant is not.
+    const otherIdOurKeys = returnBody(ECPAY_MERCHANT, { ...genuine, MerchantID: OTHER_MERCHANT.merchantId });
+    expect(shop.c.payments.ecpayPort()!.verifyCallback(otherIdOurKeys)).toEqual({ ok: false, reason: 'WRONG_MERCHANT' });
+    // A correct MAC of the same fields, but MD5 (32 hex): AIO V5 callbacks are SHA-256 only.
+    const { CheckMacValue: _sha, ...unsigned } = good;
+    const md5Mac = { ...unsigned, CheckMacValue: checkMacValue(unsigned, ECPAY_MERCHANT.hashKey, ECPAY_MERCHANT.hashIv, 'md5') };
+    expect(md5Mac.CheckMacValue).toHaveLength(32);
 
     const snapshot = async () => ({
       orders: await shop.c.db('orders').orderBy('id').select('*'),
@@ -476,6 +483,8 @@ describe('ECPay AIO end to end: checkout page, sandbox, callbacks, refunds', () 
       ['another MerchantID (valid MAC with its own key)', otherMerchant, 'BAD_MAC'],
       ['TradeAmt one dollar off (valid MAC)', amountOff, 'TradeAmtMismatch'],
       ['unknown MerchantTradeNo (valid MAC)', unknownTrade, 'UnknownMerchantTradeNo'],
+      ['another MerchantID signed with our keys', otherIdOurKeys, 'WRONG_MERCHANT'],
+      ['an MD5 MAC (right fields, our keys)', md5Mac, 'BAD_MAC'],
     ] as const) {
       const res = await postCallback(shop, 'notify', body);
       expect({ what, status: res.status, body: res.body }).toEqual({ what, status: 400, body: `0|${reason}` });
@@ -495,6 +504,51 @@ describe('ECPay AIO end to end: checkout page, sandbox, callbacks, refunds', () 
     await waitFor(() => receiptsFor(shop, user, order.order_no).length > 0, 'receipt');
     await quiet(shop);
     expect((await orderById(shop, order.id)).status).toBe('paid');
+  });
+
+  test('1|OK is withheld while the notification cannot be recorded; ECPay re-sends and the later delivery is recorded once', async () => {
+    const user = newUserId();
+    const order = await placeOrder(shop, user);
+    const url = await choose(shop, user, order, 'ecpay-credit');
+    const { tradeNo } = await checkoutAtSandbox(shop, url);
+    expect(tradeNo).toMatch(/^[A-Za-z0-9]+$/);
+    // A real failure of the insert, in the real database: a trigger refuses this trade's notification rows.
+    await shop.c.db.raw(`CREATE FUNCTION test_refuse_notification() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF NEW.trade_no = '${tradeNo}' THEN RAISE EXCEPTION 'payment_notifications unavailable (test trigger)'; END IF;
+        RETURN NEW;
+      END $$`);
+    await shop.c.db.raw('CREATE TRIGGER test_refuse_notification BEFORE INSERT ON payment_notifications FOR EACH ROW EXECUTE FUNCTION test_refuse_notification()');
+    let dropped = false;
+    const drop = async () => {
+      if (dropped) return;
+      dropped = true;
+      await shop.c.db.raw('DROP TRIGGER test_refuse_notification ON payment_notifications');
+      await shop.c.db.raw('DROP FUNCTION test_refuse_notification()');
+    };
+    try {
+      await shop.ecpay!.pay(tradeNo);
+      const first = shop.ecpay!.notifications.find((n) => n.merchantTradeNo === tradeNo && n.kind === 'ReturnURL')!;
+      expect(first.attempt).toBe(1);
+      expect({ status: first.status, body: first.body }).toEqual({ status: 503, body: '0|temporarily unavailable' });
+      expect(await count(shop.c, 'payment_notifications', { trade_no: tradeNo })).toBe(0);
+      expect((await orderById(shop, order.id)).status).toBe('pending_payment');
+      expect((await shop.c.db('payment_attempts').where({ trade_no: tradeNo }).first()).status).toBe('pending');
+    } finally {
+      await drop();
+    }
+    // Not acknowledged, so the sandbox (as ECPay) delivers again until it gets 1|OK.
+    await waitFor(() => shop.ecpay!.notifications.some((n) => n.merchantTradeNo === tradeNo && n.body === '1|OK'), 'a re-sent ReturnURL acknowledged');
+    await waitFor(() => receiptsFor(shop, user, order.order_no).length > 0, 'receipt');
+    await quiet(shop);
+    const acked = shop.ecpay!.notifications.filter((n) => n.merchantTradeNo === tradeNo && n.body === '1|OK');
+    expect(acked).toHaveLength(1);
+    expect(acked[0]!.attempt).toBeGreaterThan(1);
+    expect(acked[0]!.fields.RtnMsg).toBe('paid');
+    expect(await count(shop.c, 'payment_notifications', { trade_no: tradeNo })).toBe(1);
+    expect(await orderById(shop, order.id)).toMatchObject({ status: 'paid', paid_amount: 680 });
+    expect(receiptsFor(shop, user, order.order_no)).toHaveLength(1);
+    expect(await paidEvents(shop, order.id)).toBe(1);
   });
 
   test('a reopened checkout link posts a fresh MerchantTradeNo (the sandbox refuses a reused one with 10300028); item names are escaped', async () => {
