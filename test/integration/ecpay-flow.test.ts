@@ -359,9 +359,11 @@ describe('ECPay AIO end to end: checkout page, sandbox, callbacks, refunds', () 
     const { fields } = parseForm(page.html);
     expect(fields).toMatchObject({ ChoosePayment: 'ATM', TotalAmount: '680', PaymentInfoURL: `${shop.url}/payments/ecpay/payment-info`, ReturnURL: `${shop.url}/payments/ecpay/notify` });
     expect(fields.OrderResultURL).toBeUndefined();
-    // ATM ExpireDate (days) fits inside the hold.
-    expect(Number(fields.ExpireDate)).toBeGreaterThanOrEqual(1);
-    expect(Number(fields.ExpireDate)).toBeLessThanOrEqual(3);
+    // ATM ExpireDate (days): the Taipei calendar days up to the hold's end, so the bank's deadline
+    // (that whole day) is not before the hold ends; 3 for the 3-day hold (rounding down gave 2).
+    const taipeiDay = (d: Date) => Math.floor((d.getTime() + 8 * 3600_000) / (24 * 3600_000));
+    expect(fields.ExpireDate).toBe(String(taipeiDay(atmHold) - taipeiDay(new Date())));
+    expect(fields.ExpireDate).toBe('3');
 
     const cashier = await browserPost(`${shop.ecpay!.url}/Cashier/AioCheckOut/V5`, fields);
     expect(messageCode(cashier.html)).toBeUndefined();
@@ -374,6 +376,10 @@ describe('ECPay AIO end to end: checkout page, sandbox, callbacks, refunds', () 
 
     // The shopper gets bank code, account and deadline in a Flex message.
     const deadline = parseEcpayDate(trade.expireDate!);
+    // The bank's deadline covers the whole hold the shopper was first given...
+    expect(deadline.getTime()).toBeGreaterThanOrEqual(atmHold.getTime());
+    // ...and ends that same Taipei day.
+    expect(deadline.getTime() - atmHold.getTime()).toBeLessThan(24 * 3600_000);
     const pushed = await waitFor(() => messagesTo(shop, user).find((m) => m.altText?.startsWith('ATM 轉帳資訊')), 'ATM code push');
     expect(pushed.type).toBe('flex');
     expect(pushed.altText).toBe(`ATM 轉帳資訊：NT$680，請於 ${taipeiTime(deadline)} 前完成`);

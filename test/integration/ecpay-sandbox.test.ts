@@ -594,7 +594,12 @@ describe('EcpayClient checkout form', () => {
     const now = new Date('2025-01-01T00:00:00Z');
     const atm = (ms: number) =>
       gw.checkoutFormFor({ tradeNo: 'A1', method: 'ecpay-atm', amount: 100, itemLines: ['x'], orderNo: 'O1', now, holdExpiresAt: new Date(now.getTime() + ms) }).fields;
-    expect(atm(2.9 * DAY_MS).ExpireDate).toBe('2');
+    // now is 2025/01/01 08:00 Taipei. ATM deadlines are whole Taipei days, so the days asked for
+    // are the calendar days up to the hold's end: +2.9 days ends 2025/01/04 05:36 → 3 (deadline the
+    // end of 01/04, not before the hold; rounding down gave 2, a deadline 6 hours short).
+    expect(atm(2.9 * DAY_MS).ExpireDate).toBe('3');
+    // +2 days 15 hours ends 2025/01/03 23:00 → 2 (the end of 01/03 covers it).
+    expect(atm(2 * DAY_MS + 15 * 3600_000).ExpireDate).toBe('2');
     expect(atm(60_000).ExpireDate).toBe('1');
     expect(atm(400 * DAY_MS).ExpireDate).toBe('60');
     expect(atm(DAY_MS).ReturnURL).toBe('https://shop.example.com/payments/ecpay/notify');

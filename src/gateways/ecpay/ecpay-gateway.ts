@@ -77,6 +77,20 @@ export function parseEcpayDate(s: string): Date {
   return new Date(local - TAIPEI_OFFSET_MS);
 }
 
+/** Days since the epoch of a moment's Asia/Taipei calendar date. */
+const taipeiDayNumber = (d: Date): number => Math.floor((d.getTime() + TAIPEI_OFFSET_MS) / DAY_MS);
+
+/**
+ * ATM ExpireDate (days, 1–60). ECPay's ATM deadline is a calendar date in Taipei (the whole day),
+ * `days` after the trade's date, so the fewest days whose deadline is not before the hold's end is
+ * the number of Taipei calendar days between now and that end. A 3-day hold gets 3 (rounding the
+ * remaining time down would give 2 and a deadline up to a day short). The deadline may run past
+ * the hold by the rest of that day; PaymentInfoURL then moves the hold to the deadline.
+ */
+export function atmExpireDays(now: Date, holdExpiresAt: Date): number {
+  return clamp(taipeiDayNumber(holdExpiresAt) - taipeiDayNumber(now), 1, 60);
+}
+
 function clamp(n: number, lo: number, hi: number): number {
   return Math.min(hi, Math.max(lo, n));
 }
@@ -136,7 +150,7 @@ export class EcpayGateway implements PaymentGateway {
       orderResultUrl: `${this.publicBaseUrl}/payments/ecpay/result`,
       // ECPay's "back to shop" link; it must differ from ReturnURL and carries no result.
       clientBackUrl: `${this.publicBaseUrl}/payments/ecpay/back`,
-      atmExpireDays: choosePayment === 'ATM' ? clamp(Math.floor(remainingMs / DAY_MS), 1, 60) : undefined,
+      atmExpireDays: choosePayment === 'ATM' ? atmExpireDays(now, input.holdExpiresAt) : undefined,
       cvsStoreExpireMinutes: choosePayment === 'CVS' ? clamp(Math.floor(remainingMs / MINUTE_MS), 1, 86400) : undefined,
       customField1: input.orderNo,
       merchantTradeDate: now,
