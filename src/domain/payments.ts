@@ -549,21 +549,52 @@ export class PaymentService {
       const order = (await lockOrder(trx, { id: found.order_id }))!;
       const issued = fields.RtnCode === '2' || fields.RtnCode === '10100073';
       if (!issued) {
-        await trx('payment_attempts').where({ id: found.id }).whereIn('status', ['pending']).update({ status: 'failed', updated_at: trx.fn.now() });
+        const failed = await trx('payment_attempts').where({ id: found.id }).whereIn('status', ['pending']).update({ status: 'failed', updated_at: trx.fn.now() });
+        // No code, so nothing to pay with: say so and offer the methods again (the hold is unchanged).
+        if (failed > 0 && order.status === 'pending_payment') {
+          await notifyShopper(trx, after, order.line_user_id, `attempt:${found.id}:code-failed`, [
+            V.text(T.codeIssueFailedShopper(order.order_no, METHOD_LABEL[found.method] ?? found.method)),
+            V.orderDetailMessage(order, await orderLines(trx, order.id), this.availableMethods()),
+          ]);
+        }
         return 'ok' as const;
       }
-      const deadline = ec.parseDate(fields.ExpireDate ?? '');
+      let deadline: Date | null;
+      try {
+        deadline = ec.parseDate(fields.ExpireDate ?? '');
+      } catch {
+        // ECPay's message is genuine (MAC verified) but its deadline unreadable. Refusing it would
+        // only make ECPay re-send the same body; take the code, keep our hold, ask the owner to check.
+        deadline = null;
+      }
       const isAtm = fields.RtnCode === '2';
-      const details = isAtm
-        ? { kind: 'ecpay-atm-code', bankCode: fields.BankCode, account: fields.vAccount, deadline: deadline.toISOString(), tradeNo: fields.TradeNo }
-        : { kind: 'ecpay-cvs-code', paymentNo: fields.PaymentNo, deadline: deadline.toISOString(), tradeNo: fields.TradeNo };
+      const shownDeadline = deadline ?? order.hold_expires_at;
+      const details = {
+        ...(isAtm
+          ? { kind: 'ecpay-atm-code', bankCode: fields.BankCode, account: fields.vAccount }
+          : { kind: 'ecpay-cvs-code', paymentNo: fields.PaymentNo }),
+        deadline: shownDeadline.toISOString(),
+        tradeNo: fields.TradeNo,
+        ...(deadline === null ? { unreadableExpireDate: fields.ExpireDate ?? null } : {}),
+      };
       await trx('payment_attempts')
         .where({ id: found.id })
-        .update({ details: JSON.stringify(details), gateway_trade_id: fields.TradeNo ?? null, expires_at: new Date(deadline.getTime() + DEADLINE_GRACE_MS), updated_at: trx.fn.now() });
+        .update({
+          details: JSON.stringify(details),
+          gateway_trade_id: fields.TradeNo ?? null,
+          ...(deadline !== null ? { expires_at: new Date(deadline.getTime() + DEADLINE_GRACE_MS) } : {}),
+          updated_at: trx.fn.now(),
+        });
       if (order.status === 'pending_payment' && found.status === 'pending') {
-        await this.setHold(trx, order, new Date(deadline.getTime() + DEADLINE_GRACE_MS), found.method, after);
+        if (deadline !== null) await this.setHold(trx, order, new Date(deadline.getTime() + DEADLINE_GRACE_MS), found.method, after);
         const attempt = { ...found, details };
         await notifyShopper(trx, after, order.line_user_id, `attempt:${found.id}:payment-info`, [this.attemptMessage(order, attempt)]);
+      }
+      if (deadline === null) {
+        this.log.error({ tradeNo: found.trade_no, expireDate: String(fields.ExpireDate ?? '').slice(0, 40) }, 'ECPay PaymentInfoURL with an unreadable ExpireDate');
+        await notifyOwners(trx, after, this.config, `alert:ecpay-expire-date:${found.trade_no}`, [
+          V.text(T.ownerBadExpireDate(order.order_no, found.trade_no, String(fields.ExpireDate ?? '').slice(0, 40), order.hold_expires_at)),
+        ]);
       }
       return 'ok' as const;
     });

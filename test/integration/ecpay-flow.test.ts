@@ -213,6 +213,21 @@ function returnBody(merchant: { merchantId: string; hashKey: string; hashIv: str
   return { ...fields, CheckMacValue: checkMacValue(fields, merchant.hashKey, merchant.hashIv) };
 }
 
+/** A signed PaymentInfoURL body (spec §8), as ECPay would post it. */
+function paymentInfoBody(f: Record<string, string>): Record<string, string> {
+  const fields: Record<string, string> = {
+    MerchantID: ECPAY_MERCHANT.merchantId,
+    StoreID: '',
+    TradeDate: formatEcpayDateTime(new Date()),
+    CustomField1: '',
+    CustomField2: '',
+    CustomField3: '',
+    CustomField4: '',
+    ...f,
+  };
+  return { ...fields, CheckMacValue: checkMacValue(fields, ECPAY_MERCHANT.hashKey, ECPAY_MERCHANT.hashIv) };
+}
+
 /** A full credit-card payment through the checkout page and the sandbox. */
 async function paidCreditOrder(shop: TestShop, user: string): Promise<{ order: Order; tradeNo: string; checkoutUrl: string; first: SandboxNotification }> {
   const order = await placeOrder(shop, user);
@@ -448,6 +463,65 @@ describe('ECPay AIO end to end: checkout page, sandbox, callbacks, refunds', () 
     expect(receiptsFor(shop, user, order.order_no)).toHaveLength(1);
     expect(ownerPaidFor(shop, owner, order.order_no)).toHaveLength(1);
     expect(await paidEvents(shop, order.id)).toBe(1);
+  });
+
+  test('PaymentInfoURL without a code (bad RtnCode): acknowledged, the attempt fails, the shopper is told and offered the methods again', async () => {
+    const user = newUserId();
+    const order = await placeOrder(shop, user);
+    await choose(shop, user, order, 'ecpay-atm');
+    const attempt = await shop.c.db('payment_attempts').where({ order_id: order.id }).first();
+    const hold = (await orderById(shop, order.id)).hold_expires_at;
+    const seen = messagesTo(shop, user).length;
+    // What ECPay posts when no virtual account could be issued (RtnCode other than 2; the code and text are not documented).
+    const body = paymentInfoBody({
+      MerchantTradeNo: attempt.trade_no, RtnCode: '10100248', RtnMsg: 'Get VirtualAccount Failed', TradeNo: '2601011200001234', TradeAmt: String(order.total),
+      PaymentType: 'ATM_TAISHIN', BankCode: '', vAccount: '', ExpireDate: '',
+    });
+    expect(await postCallback(shop, 'payment-info', body)).toMatchObject({ status: 200, body: '1|OK' });
+    await quiet(shop);
+    expect((await shop.c.db('payment_attempts').where({ id: attempt.id }).first()).status).toBe('failed');
+    expect(await orderById(shop, order.id)).toMatchObject({ status: 'pending_payment', hold_expires_at: hold });
+    const pushed = messagesTo(shop, user).slice(seen);
+    expect(pushed[0]).toEqual({ type: 'text', text: `訂單 ${order.order_no} 的「綠界 ATM 轉帳」沒有取號成功，無法用這個方式繳費。請在下方重新選擇付款方式 🙏` });
+    // The order with its payment buttons, so choosing again is one tap.
+    expect(pushed[1]!.altText).toContain(order.order_no);
+    expect(JSON.stringify(pushed[1])).toContain(`action=pay&o=${order.order_no}&m=ecpay-cvs`);
+    expect(pushed).toHaveLength(2);
+    // A re-sent copy is acknowledged and pushes nothing more.
+    expect(await postCallback(shop, 'payment-info', body)).toMatchObject({ status: 200, body: '1|OK' });
+    await quiet(shop);
+    expect(messagesTo(shop, user).slice(seen)).toHaveLength(2);
+    // Choosing again works.
+    await choose(shop, user, order, 'ecpay-cvs');
+  });
+
+  test('PaymentInfoURL with an unreadable ExpireDate: recorded and acknowledged (not 503 forever), the code is pushed, the hold is kept, the owner is alerted', async () => {
+    const user = newUserId();
+    const order = await placeOrder(shop, user);
+    await choose(shop, user, order, 'ecpay-cvs');
+    const attempt = await shop.c.db('payment_attempts').where({ order_id: order.id }).first();
+    const hold = (await orderById(shop, order.id)).hold_expires_at;
+    const body = paymentInfoBody({
+      MerchantTradeNo: attempt.trade_no, RtnCode: '10100073', RtnMsg: 'Get CVS Code Succeeded.', TradeNo: '2601011200005678', TradeAmt: String(order.total),
+      PaymentType: 'CVS_CVS', PaymentNo: 'LLL12345678901', ExpireDate: '2026/13/45 25:61:00',
+    });
+    const res = await postCallback(shop, 'payment-info', body);
+    expect(res).toMatchObject({ status: 200, body: '1|OK' });
+    await quiet(shop);
+    expect(await shop.c.db('payment_notifications').where({ trade_no: attempt.trade_no, kind: 'payment-info' }).count<{ n: number }[]>({ n: '*' }).then((r) => Number(r[0]!.n))).toBe(1);
+    expect(await orderById(shop, order.id)).toMatchObject({ status: 'pending_payment', hold_expires_at: hold });
+    const row = await shop.c.db('payment_attempts').where({ id: attempt.id }).first();
+    expect(row.status).toBe('pending');
+    expect(row.details).toMatchObject({ kind: 'ecpay-cvs-code', paymentNo: 'LLL12345678901', unreadableExpireDate: '2026/13/45 25:61:00' });
+    const pushed = await waitFor(() => messagesTo(shop, user).find((m) => m.altText?.startsWith('超商代碼繳費')), 'CVS code push');
+    expect(JSON.stringify(pushed.contents)).toContain('LLL12345678901');
+    // The deadline shown is our own hold, the only one we know.
+    expect(pushed.altText).toContain(taipeiTime(hold));
+    await waitFor(() => shop.line.textsTo(owner).some((t) => t.includes(attempt.trade_no) && t.includes('繳費期限無法辨識')), 'owner alert');
+    // A re-send is acknowledged too and alerts nobody twice.
+    expect(await postCallback(shop, 'payment-info', body)).toMatchObject({ status: 200, body: '1|OK' });
+    await quiet(shop);
+    expect(shop.line.textsTo(owner).filter((t) => t.includes(attempt.trade_no))).toHaveLength(1);
   });
 
   test('tampered ReturnURL callbacks are rejected with an error text and change nothing', async () => {
