@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import type { messagingApi } from '@line/bot-sdk';
 import type { Config } from '../config';
 import { Db, Trx, withTransaction } from '../data/db';
+import { DeferJob } from '../errors';
 import {
   CreatePaymentResult,
   GatewayError,
@@ -351,6 +352,8 @@ export class PaymentService {
         };
       }
     } catch (err) {
+      // ECPay asked for a pause (HTTP 403): wait it out instead of spending the job's attempts.
+      if (err instanceof GatewayError && err.retryable && err.retryAfterMs !== null) throw new DeferJob(err.retryAfterMs, `${n.provider} ${err.code}`);
       if (err instanceof GatewayError && !err.retryable) {
         this.log.error({ notificationId, code: err.code, err: err.message }, 'bank confirmation rejected');
         await this.alertOwners(`alert:notification:${notificationId}`, T.ownerMismatch(n.provider, n.trade_no ?? '-', MISMATCH.bankVerifyFailed(err.code)));
@@ -660,20 +663,42 @@ export class PaymentService {
   // -------------------------------------------------------------------------------------------
   // Reconciliation: ask the bank about attempts still pending after RECONCILE_AFTER_MINUTES.
 
-  async reconcileSweep(limit = 200): Promise<number> {
+  /**
+   * Attempts due for a query to their bank. ECPay ATM / CVS attempts whose code was issued are
+   * offline payments that ECPay reports by ReturnURL; its guidance is that a daily query is enough
+   * (spec §9.3), so those are asked at most once a day. Nothing goes to ECPay while it asked for a
+   * pause (HTTP 403, spec §11).
+   */
+  async reconcileCandidates(limit = 200): Promise<number[]> {
     const every = this.config.reconcileEveryMinutes;
+    const ecpayPausedMs = (await this.gateways.ecpay?.callsPausedForMs?.()) ?? 0;
     const rows = await this.db('payment_attempts')
       // A superseded or declined attempt stays payable at the bank until its own deadline (a SinoPac
       // virtual account cannot be withdrawn, a card page can be tried again), so its money must be found too.
       .where((q) => q.where('status', 'pending').orWhere((s) => s.whereIn('status', ['superseded', 'failed']).whereRaw(`expires_at > now() - interval '1 day'`)))
       .whereRaw(`created_at < now() - (? * interval '1 minute')`, [this.config.reconcileAfterMinutes])
       .whereRaw(`created_at > now() - interval '30 days'`)
-      .andWhere((q) => q.whereNull('last_checked_at').orWhereRaw(`last_checked_at < now() - (? * interval '1 minute')`, [every]))
+      .andWhere((q) =>
+        q.whereNull('last_checked_at').orWhereRaw(
+          `last_checked_at < now() - CASE WHEN provider = 'ecpay' AND details->>'kind' IN ('ecpay-atm-code', 'ecpay-cvs-code')
+             THEN interval '1 day' ELSE (? * interval '1 minute') END`,
+          [every],
+        ),
+      )
+      .modify((q) => {
+        if (ecpayPausedMs > 0) q.whereNot('provider', 'ecpay');
+      })
       .orderBy('id')
       .limit(limit)
       .select('id');
+    return rows.map((r: { id: number }) => r.id);
+  }
+
+  async reconcileSweep(limit = 200): Promise<number> {
+    const every = this.config.reconcileEveryMinutes;
+    const rows = await this.reconcileCandidates(limit);
     const bucket = Math.floor(Date.now() / (every * 60_000));
-    for (const r of rows) await this.queues.enqueueReconcile(r.id, bucket);
+    for (const id of rows) await this.queues.enqueueReconcile(id, bucket);
     // Notifications whose job never ran (Redis was away) are re-enqueued too.
     const stuck = await this.db('payment_notifications')
       .whereNull('processed_at')
@@ -685,12 +710,22 @@ export class PaymentService {
     return rows.length;
   }
 
-  async reconcileAttempt(attemptId: number): Promise<ApplyOutcome | 'skipped'> {
+  async reconcileAttempt(attemptId: number): Promise<ApplyOutcome | 'skipped' | 'paused'> {
     const attempt = await this.db('payment_attempts').where({ id: attemptId }).first<PaymentAttempt>();
     if (!attempt || !['pending', 'superseded', 'failed'].includes(attempt.status)) return 'skipped';
     const gw = this.gateways[attempt.provider];
     if (!gw) return 'skipped';
-    const status = await gw.queryPayment({ tradeNo: attempt.trade_no, method: attempt.method, createdAt: attempt.created_at });
+    let status: PaymentStatus;
+    try {
+      status = await gw.queryPayment({ tradeNo: attempt.trade_no, method: attempt.method, createdAt: attempt.created_at });
+    } catch (err) {
+      // The bank asked for a pause: a later sweep asks again (the attempt stays due).
+      if (err instanceof GatewayError && err.retryAfterMs !== null) {
+        this.log.warn({ attemptId, code: err.code, retryAfterMs: err.retryAfterMs }, 'reconciliation paused by the bank');
+        return 'paused';
+      }
+      throw err;
+    }
     if (status.state !== 'paid' && status.state !== 'failed' && attempt.expires_at && attempt.expires_at.getTime() + 24 * 3600_000 < Date.now()) {
       // Long past its deadline and still unpaid at the bank: stop asking.
       await this.db('payment_attempts').where({ id: attempt.id, status: 'pending' }).update({ status: 'failed', last_checked_at: this.db.fn.now(), updated_at: this.db.fn.now() });

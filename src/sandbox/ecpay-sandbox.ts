@@ -109,9 +109,25 @@ export interface PayOptions {
   merchantId?: string;
 }
 
+export interface SandboxApiRequest {
+  method: string;
+  path: string;
+  /** HTTP status answered. */
+  status: number;
+  at: Date;
+}
+
 export interface EcpaySandbox {
   /** Origin to use as ECPAY_API_BASE_URL. */
   readonly url: string;
+  /** Every request to ECPay's own paths (/Cashier/…, /CreditDetail/…), oldest first (live array). */
+  readonly apiRequests: readonly SandboxApiRequest[];
+  /**
+   * Test injection: the next `times` requests to `path` (e.g. '/Cashier/QueryTradeInfo/V5') are
+   * answered with this HTTP status and nothing else happens — 403 is how ECPay says "too fast,
+   * wait about 30 minutes" (spec §1.1, §11).
+   */
+  injectHttpStatus(path: string, status: number, times?: number): void;
   /** Log of every notification delivery, oldest first (live array). */
   readonly notifications: readonly SandboxNotification[];
   /** Pays a credit trade, or an ATM / CVS trade whose code was issued; resolves after the first ReturnURL delivery. */
@@ -572,6 +588,23 @@ export async function startEcpaySandbox(opts: EcpaySandboxOptions): Promise<Ecpa
 
   const app = express();
   app.disable('x-powered-by');
+  const apiRequests: SandboxApiRequest[] = [];
+  const injected = new Map<string, { status: number; times: number }>();
+  app.use((req: Request, res: Response, next) => {
+    if (!/^\/(?:Cashier|CreditDetail)\//.test(req.path)) return next();
+    const rec: SandboxApiRequest = { method: req.method, path: req.path, status: 0, at: now() };
+    apiRequests.push(rec);
+    res.on('finish', () => {
+      rec.status = res.statusCode;
+    });
+    const inj = injected.get(req.path);
+    if (inj && inj.times > 0) {
+      inj.times -= 1;
+      rec.status = inj.status;
+      return res.status(inj.status).type('text/html; charset=utf-8').send(inj.status === 403 ? 'Forbidden' : `HTTP ${inj.status}`);
+    }
+    return next();
+  });
   app.use(express.urlencoded({ extended: false, limit: '100kb', parameterLimit: 200 }));
 
   const sendHtml = (res: Response, html: string, status = 200) =>
@@ -911,6 +944,10 @@ ${rows || '    <tr><td colspan="8">尚無交易</td></tr>'}
   return {
     url,
     notifications,
+    apiRequests,
+    injectHttpStatus: (path, status, times = 1) => {
+      injected.set(path, { status, times });
+    },
     pay: (merchantTradeNo, o = {}) => payTrade(mustFind(merchantTradeNo, o.merchantId), o),
     fail: (merchantTradeNo, o = {}) => failTrade(mustFind(merchantTradeNo, o.merchantId)),
     notifyAgain: async (merchantTradeNo, o = {}) => {

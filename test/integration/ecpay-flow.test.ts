@@ -1,5 +1,6 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { ecpayPauseKey } from '../../src/data/ecpay-pause';
 import { checkInvariants } from '../../src/domain/invariants';
 import type { BankFacts } from '../../src/domain/payments';
 import { buildGateways } from '../../src/gateways/build-gateways';
@@ -935,6 +936,47 @@ describe('ECPay AIO end to end: checkout page, sandbox, callbacks, refunds', () 
     expect(await orderById(shop, order.id)).toMatchObject({ status: 'refunded', refunded_amount: 680 });
   });
 
+  test('reconciliation: an ECPay ATM/CVS attempt whose code was issued is queried at most once a day; other pending attempts every RECONCILE_EVERY_MINUTES', async () => {
+    const user = newUserId();
+    const atmOrder = await placeOrder(shop, user);
+    const { tradeNo: atmTrade } = await checkoutAtSandbox(shop, await choose(shop, user, atmOrder, 'ecpay-atm'));
+    const atm = await waitFor(async () => {
+      const a = await shop.c.db('payment_attempts').where({ trade_no: atmTrade }).first();
+      return a.details.kind === 'ecpay-atm-code' ? a : null;
+    }, 'ATM code recorded');
+    const user2 = newUserId();
+    const cardOrder = await placeOrder(shop, user2);
+    await choose(shop, user2, cardOrder, 'ecpay-credit');
+    const card = await shop.c.db('payment_attempts').where({ order_id: cardOrder.id }).first();
+    const user3 = newUserId();
+    const noCodeOrder = await placeOrder(shop, user3);
+    await choose(shop, user3, noCodeOrder, 'ecpay-cvs');
+    const noCode = await shop.c.db('payment_attempts').where({ order_id: noCodeOrder.id }).first();
+
+    const ids = [atm.id, card.id, noCode.id];
+    const checkedAgo = async (id: number, minutes: number) =>
+      shop.c.db('payment_attempts').where({ id }).update({
+        created_at: shop.c.db.raw("now() - interval '3 days'"),
+        last_checked_at: shop.c.db.raw(`now() - (? * interval '1 minute')`, [minutes]),
+      });
+    // All three were last asked 10 minutes ago (RECONCILE_EVERY_MINUTES is 5).
+    for (const id of ids) await checkedAgo(id, 10);
+    let due = await shop.c.payments.reconcileCandidates(10_000);
+    expect(due).toContain(card.id);
+    expect(due).toContain(noCode.id);
+    expect(due).not.toContain(atm.id);
+    // 23 hours: still not; 25 hours: due again.
+    await checkedAgo(atm.id, 23 * 60);
+    expect(await shop.c.payments.reconcileCandidates(10_000)).not.toContain(atm.id);
+    await checkedAgo(atm.id, 25 * 60);
+    due = await shop.c.payments.reconcileCandidates(10_000);
+    expect(due).toContain(atm.id);
+    // The same for a CVS code.
+    await shop.c.db('payment_attempts').where({ id: noCode.id }).update({ details: JSON.stringify({ kind: 'ecpay-cvs-code', paymentNo: 'LLL00000000000', deadline: new Date().toISOString() }) });
+    expect(await shop.c.payments.reconcileCandidates(10_000)).not.toContain(noCode.id);
+    for (const id of ids) await shop.c.db('payment_attempts').where({ id }).update({ created_at: shop.c.db.fn.now(), last_checked_at: null });
+  });
+
   test('stock and payment invariants hold', async () => {
     await quiet(shop);
     expect(await checkInvariants(shop.c.db)).toEqual([]);
@@ -996,6 +1038,54 @@ describe('ECPay reconciliation: a payment the sandbox never reports', () => {
     expect((await shop.c.db('payment_attempts').where({ id: attempt.id }).first()).status).toBe('pending');
   });
 
+  test('HTTP 403 from QueryTradeInfo: one shared pause (Redis), no ECPay query from any path until it ends; then the payment is found once', async () => {
+    const user = newUserId();
+    const order = await placeOrder(shop, user);
+    const url = await choose(shop, user, order, 'ecpay-credit');
+    const { tradeNo } = await checkoutAtSandbox(shop, url);
+    const attempt = await shop.c.db('payment_attempts').where({ trade_no: tradeNo }).first();
+    const key = ecpayPauseKey(shop.config.queuePrefix);
+    expect(await shop.c.redis.pttl(key)).toBeLessThan(0);
+    // ECPay says "too fast" to the next query; the scheduled sweep (every 0.6 s here) makes one.
+    shop.ecpay!.injectHttpStatus('/Cashier/QueryTradeInfo/V5', 403, 1);
+    await shop.ecpay!.pay(tradeNo, { notify: false });
+    await waitFor(async () => (await shop.c.redis.pttl(key)) > 0, 'pause stored in Redis');
+    const ttl = await shop.c.redis.pttl(key);
+    expect(ttl).toBeGreaterThan(29 * 60_000);
+    expect(ttl).toBeLessThanOrEqual(30 * 60_000);
+    expect(shop.ecpay!.apiRequests.filter((r) => r.status === 403)).toHaveLength(1);
+    const sent = shop.ecpay!.apiRequests.length;
+
+    // While paused: no ECPay attempt is due, a query by hand sends nothing...
+    expect(await shop.c.payments.reconcileCandidates()).not.toContain(attempt.id);
+    expect(await shop.c.payments.reconcileAttempt(attempt.id)).toBe('paused');
+    // ...and a ReturnURL is still recorded and acknowledged, but its confirmation job waits for the pause.
+    const n = await shop.ecpay!.notifyAgain(tradeNo);
+    expect(n.body).toBe('1|OK');
+    const notification = await waitFor(() => shop.c.db('payment_notifications').where({ trade_no: tradeNo }).first(), 'notification recorded');
+    const job = await waitFor(async () => {
+      const j = await shop.c.queues.orders.getJob(`pn-${notification.id}`);
+      return j && (await j.getState()) === 'delayed' ? j : null;
+    }, 'notification job delayed');
+    expect(job.attemptsMade).toBe(0);
+    // Several sweep periods later, still nothing has been sent to ECPay and nothing changed.
+    await new Promise((r) => setTimeout(r, 2000));
+    expect(shop.ecpay!.apiRequests.length).toBe(sent);
+    expect(await job.getState()).toBe('delayed');
+    expect((await orderById(shop, order.id)).status).toBe('pending_payment');
+    expect(receiptsFor(shop, user, order.order_no)).toHaveLength(0);
+
+    // The pause ends (the key expires; the test removes it) and the delayed job runs: paid, once.
+    await shop.c.redis.del(key);
+    await job.promote();
+    await waitFor(() => receiptsFor(shop, user, order.order_no).length > 0, 'receipt after the pause');
+    await quiet(shop);
+    expect(shop.ecpay!.apiRequests.length).toBeGreaterThan(sent);
+    expect(await orderById(shop, order.id)).toMatchObject({ status: 'paid', paid_amount: 680 });
+    expect(receiptsFor(shop, user, order.order_no)).toHaveLength(1);
+    expect(await paidEvents(shop, order.id)).toBe(1);
+  });
+
   test('stock and payment invariants hold', async () => {
     await quiet(shop);
     expect(await checkInvariants(shop.c.db)).toEqual([]);
@@ -1043,8 +1133,10 @@ describe('ECPay in production: SimulatePaid=1 is never money', () => {
 
     // QueryTradeInfo says TradeStatus=1 (and carries no SimulatePaid): reconciliation must not pay it either.
     const attempt = await shop.c.db('payment_attempts').where({ trade_no: tradeNo }).first();
+    // A CVS attempt with its code is queried once a day; make it due now and let the scheduled sweep ask.
+    await shop.c.db('payment_attempts').where({ id: attempt.id }).update({ last_checked_at: null });
     const checks = attempt.check_count;
-    await waitFor(async () => (await shop.c.db('payment_attempts').where({ id: attempt.id }).first()).check_count >= checks + 2, 'two reconciliation passes');
+    await waitFor(async () => (await shop.c.db('payment_attempts').where({ id: attempt.id }).first()).check_count >= checks + 1, 'a reconciliation pass');
     expect(await shop.c.payments.reconcileAttempt(attempt.id)).toBe('simulated-rejected');
     await quiet(shop);
     expect(await orderById(shop, order.id)).toMatchObject({ status: 'pending_payment', paid_amount: 0 });

@@ -15,12 +15,40 @@ import { checkMacValue, verifyCheckMacValue } from './check-mac-value';
 export type EcpayChoosePayment = 'Credit' | 'ATM' | 'CVS';
 export type EcpayDoActionType = 'C' | 'R' | 'E' | 'N';
 
+/**
+ * ECPay answers HTTP 403 when its query/action APIs are called too fast and asks for a pause of
+ * about 30 minutes (spec §1.1, §11). The pause is shared by every process that calls ECPay (the
+ * shop keeps it in Redis); while it lasts, no request is sent at all.
+ */
+export interface EcpayCallGate {
+  /** Milliseconds until ECPay may be called again; 0 when it may be called now. */
+  pausedForMs(): Promise<number>;
+  /** Send nothing to ECPay for this long. */
+  pause(ms: number): Promise<void>;
+}
+
+/** A pause kept in this process only (tests and tools; the shop shares one through Redis). */
+export class MemoryCallGate implements EcpayCallGate {
+  private until = 0;
+  async pausedForMs(): Promise<number> {
+    return Math.max(0, this.until - Date.now());
+  }
+  async pause(ms: number): Promise<void> {
+    this.until = Math.max(this.until, Date.now() + ms);
+  }
+}
+
+/** How long to leave ECPay alone after an HTTP 403 (spec §11: "rate-limited; wait 30 min"). */
+export const RATE_LIMIT_PAUSE_MS = 30 * 60_000;
+
 export interface EcpayClientOptions {
   config: EcpayConfig;
   /** Per-request timeout for server-to-server calls. */
   timeoutMs?: number;
   logger?: Logger;
   now?: () => Date;
+  /** Shared pause after an HTTP 403; defaults to one kept in memory. */
+  gate?: EcpayCallGate;
 }
 
 export interface CheckoutFormInput {
@@ -170,6 +198,7 @@ export class EcpayClient {
   private readonly timeoutMs: number;
   private readonly logger: Logger | undefined;
   private readonly now: () => Date;
+  private readonly gate: EcpayCallGate;
 
   constructor(opts: EcpayClientOptions) {
     this.config = opts.config;
@@ -177,6 +206,20 @@ export class EcpayClient {
     this.timeoutMs = opts.timeoutMs ?? 15000;
     this.logger = opts.logger;
     this.now = opts.now ?? (() => new Date());
+    this.gate = opts.gate ?? new MemoryCallGate();
+  }
+
+  /**
+   * Milliseconds until ECPay may be called again after an HTTP 403 (0: now). A gate that cannot be
+   * read (Redis away) does not stop the shop: the calls go ahead, and a new 403 says so again.
+   */
+  async pausedForMs(): Promise<number> {
+    try {
+      return await this.gate.pausedForMs();
+    } catch (err) {
+      this.logger?.warn({ err: err instanceof Error ? err.message : String(err) }, 'ecpay pause not readable; calling anyway');
+      return 0;
+    }
   }
 
   get merchantId(): string {
@@ -352,6 +395,14 @@ ${inputs}
   /** POSTs a form and returns the body text; transport failures become GatewayError. */
   private async post(path: string, params: Record<string, string>, op: string, idempotent: boolean): Promise<string> {
     const url = `${this.origin}${path}`;
+    const pausedMs = await this.pausedForMs();
+    if (pausedMs > 0) {
+      // Nothing is sent while ECPay asked us to wait: always safe to try again after the pause.
+      throw new GatewayError('PAUSED', `ECPay calls are paused for ${Math.ceil(pausedMs / 1000)} s after an HTTP 403`, true, {
+        op,
+        retryAfterMs: pausedMs,
+      });
+    }
     const started = Date.now();
     let res;
     try {
@@ -377,9 +428,24 @@ ${inputs}
     }
     const text = typeof res.data === 'string' ? res.data : String(res.data ?? '');
     this.logger?.debug({ op, merchantTradeNo: params.MerchantTradeNo, status: res.status, ms: Date.now() - started }, 'ecpay call');
+    if (res.status === 403) {
+      // ECPay's rate limit: it did not act on the request; no process calls it again for 30 minutes.
+      try {
+        await this.gate.pause(RATE_LIMIT_PAUSE_MS);
+      } catch (err) {
+        this.logger?.warn({ err: err instanceof Error ? err.message : String(err) }, 'ecpay pause not stored');
+      }
+      this.logger?.warn({ op, merchantTradeNo: params.MerchantTradeNo, pauseMs: RATE_LIMIT_PAUSE_MS }, 'ecpay answered 403: pausing every ECPay call');
+      throw new GatewayError('HTTP_STATUS', `ECPay ${op} answered HTTP 403 (rate limit)`, true, {
+        op,
+        status: 403,
+        retryAfterMs: RATE_LIMIT_PAUSE_MS,
+        body: text.slice(0, 200),
+      });
+    }
     if (res.status !== 200) {
-      // 403 is ECPay's rate limit (back off ~30 min); 5xx is theirs. Other statuses will not improve.
-      const retryable = res.status >= 500 || res.status === 403;
+      // 5xx is theirs and may pass. Other statuses will not improve.
+      const retryable = res.status >= 500;
       throw new GatewayError('HTTP_STATUS', `ECPay ${op} answered HTTP ${res.status}`, retryable, {
         op,
         status: res.status,

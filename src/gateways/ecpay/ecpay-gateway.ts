@@ -218,6 +218,11 @@ export class EcpayGateway implements PaymentGateway {
     return { ok: res.RtnCode === '1', message: res.RtnMsg || `RtnCode ${res.RtnCode}`, raw: res };
   }
 
+  /** Milliseconds left of ECPay's pause after an HTTP 403 (0: ECPay may be called). */
+  callsPausedForMs(): Promise<number> {
+    return this.client.pausedForMs();
+  }
+
   private chooseFor(method: PaymentMethod): EcpayChoosePayment {
     const c = CHOOSE_PAYMENT[method];
     if (!c) throw new GatewayError('REJECTED', `method ${method} is not served by ECPay`, false, { method });
