@@ -801,6 +801,11 @@ export class PaymentService {
       await this.alertOwners(`refund:${refundId}:unknown`, T.ownerRefundUnknown(order.order_no, refund.amount));
       return 'unknown' as const;
     };
+    // A time when the bank must not be asked (ECPay: its daily capture, 20:15–20:30 Taipei, or a
+    // pause it asked for): the job waits in BullMQ's delayed set, unclaimed, and runs after it.
+    const gw = this.gateways[attempt.provider]!;
+    const waitMs = Math.max(gw.refundDelayMs?.() ?? 0, (await gw.callsPausedForMs?.()) ?? 0);
+    if (waitMs > 0) throw new DeferJob(waitMs, `${attempt.provider} refunds not possible now`);
     // Claim before sending: a run that finds the claim already taken (a crash after DoAction,
     // before the answer was recorded) must not send again.
     const claimed = await this.db('refunds')
@@ -812,7 +817,6 @@ export class PaymentService {
       return unknownOutcome('INTERRUPTED', 'sent before, answer not recorded');
     }
     const [{ sum }] = await this.db('refunds').where({ order_id: order.id, status: 'succeeded' }).sum<{ sum: number | null }[]>({ sum: 'amount' });
-    const gw = this.gateways[attempt.provider]!;
     let result: Awaited<ReturnType<NonNullable<PaymentGateway['refund']>>>;
     try {
       result = await gw.refund!({
@@ -825,6 +829,12 @@ export class PaymentService {
     } catch (err) {
       // A refund is not idempotent. Retryable = nothing reached the bank: let the job try again.
       // Otherwise (timeout, connection lost after sending) the outcome is unknown: a retry could refund twice.
+      if (err instanceof GatewayError && err.retryable && err.retryAfterMs !== null) {
+        // Not sent, and the bank said when to come back (capture window, HTTP 403 pause): release
+        // the claim and wait, without spending one of the job's attempts.
+        await this.db('refunds').where({ id: refundId, status: 'pending' }).update({ gateway_response: JSON.stringify({ outcome: 'retry' }) });
+        throw new DeferJob(err.retryAfterMs, `${err.code}: ${err.message}`);
+      }
       if (!(err instanceof GatewayError) || err.retryable) {
         // Nothing reached the bank: release the claim so the job's retry may send; on the last try,
         // close it as failed so the amount is refundable again and the owner knows.

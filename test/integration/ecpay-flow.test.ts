@@ -10,7 +10,7 @@ import { parseEcpayDate } from '../../src/gateways/ecpay/ecpay-gateway';
 import type { SandboxNotification } from '../../src/sandbox/ecpay-sandbox';
 import { silentLogger } from '../../src/logger';
 import { taipeiTime } from '../../src/texts';
-import { count, ECPAY_MERCHANT, newUserId, settled, startShop, TestShop, waitFor } from '../helpers/shop';
+import { count, ECPAY_MERCHANT, newUserId, settled, startShop, taipeiAt, TestShop, waitFor } from '../helpers/shop';
 import { setStock, stockOf as stockTotals } from '../helpers/stock';
 
 /**
@@ -250,6 +250,9 @@ describe('ECPay AIO end to end: checkout page, sandbox, callbacks, refunds', () 
 
   beforeAll(async () => {
     shop = await startShop({ label: 'ecpay-flow', ecpay: true, owners: [owner] });
+    // ECPay's side of these tests happens on a morning in Taipei: card payments made here stay
+    // uncaptured (ECPay captures at 20:15), and no refund falls in the 20:15–20:30 window.
+    shop.ecpayClock.set(taipeiAt('10:00'));
   });
   afterAll(async () => {
     await shop?.close();
@@ -821,7 +824,8 @@ describe('ECPay AIO end to end: checkout page, sandbox, callbacks, refunds', () 
     const { order, tradeNo } = await paidCreditOrder(shop, user);
     await say(shop, owner, `退款 ${order.order_no}`);
     await quiet(shop);
-    expect(shop.ecpay!.refunds(tradeNo).map((r) => r.amount)).toEqual([680]);
+    // Not captured yet (same morning): the whole authorisation is abandoned (N), not refunded.
+    expect(shop.ecpay!.actions(tradeNo).map((a) => [a.action, a.amount])).toEqual([['N', 680]]);
     expect(await orderById(shop, order.id)).toMatchObject({ status: 'refunded', refunded_amount: 680 });
 
     const atmOrder = (await shop.c.db('orders').where({ status: 'paid', payment_method: 'ecpay-atm' }).first()) as Order | undefined;
@@ -847,7 +851,8 @@ describe('ECPay AIO end to end: checkout page, sandbox, callbacks, refunds', () 
             body: Buffer.concat(chunks),
           });
           const text = await up.text();
-          if (req.url === '/CreditDetail/DoAction' && drop > 0) {
+          // Only the refund itself (R) loses its answer; the capture request (C) before it goes through.
+          if (req.url === '/CreditDetail/DoAction' && /(?:^|&)Action=R(?:&|$)/.test(Buffer.concat(chunks).toString()) && drop > 0) {
             drop -= 1;
             req.socket.destroy();
             return;
@@ -860,7 +865,7 @@ describe('ECPay AIO end to end: checkout page, sandbox, callbacks, refunds', () 
     await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', () => r()));
     const proxyUrl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
     const original = shop.c.gateways.ecpay;
-    shop.c.gateways.ecpay = buildGateways({ ...shop.config, ecpay: { ...shop.config.ecpay!, apiBaseUrl: proxyUrl } }, silentLogger, 2000).ecpay;
+    shop.c.gateways.ecpay = buildGateways({ ...shop.config, ecpay: { ...shop.config.ecpay!, apiBaseUrl: proxyUrl } }, silentLogger, 2000, { ecpayNow: shop.ecpayClock.now }).ecpay;
     try {
       await say(shop, owner, `退款 ${order.order_no} 300`);
       const refund = await shop.c.db('refunds').where({ order_id: order.id }).first();
@@ -921,7 +926,7 @@ describe('ECPay AIO end to end: checkout page, sandbox, callbacks, refunds', () 
       .returning('*');
     const original = shop.c.gateways.ecpay;
     // Nothing listens on port 1: the connection is refused, so nothing reached the bank.
-    shop.c.gateways.ecpay = buildGateways({ ...shop.config, ecpay: { ...shop.config.ecpay!, apiBaseUrl: 'http://127.0.0.1:1' } }, silentLogger, 2000).ecpay;
+    shop.c.gateways.ecpay = buildGateways({ ...shop.config, ecpay: { ...shop.config.ecpay!, apiBaseUrl: 'http://127.0.0.1:1' } }, silentLogger, 2000, { ecpayNow: shop.ecpayClock.now }).ecpay;
     try {
       await expect(shop.c.payments.executeRefund(refund.id)).rejects.toThrow();
       expect(await shop.c.db('refunds').where({ id: refund.id }).first()).toMatchObject({ status: 'pending', gateway_response: { outcome: 'retry' } });
@@ -975,6 +980,132 @@ describe('ECPay AIO end to end: checkout page, sandbox, callbacks, refunds', () 
     await shop.c.db('payment_attempts').where({ id: noCode.id }).update({ details: JSON.stringify({ kind: 'ecpay-cvs-code', paymentNo: 'LLL00000000000', deadline: new Date().toISOString() }) });
     expect(await shop.c.payments.reconcileCandidates(10_000)).not.toContain(noCode.id);
     for (const id of ids) await shop.c.db('payment_attempts').where({ id }).update({ created_at: shop.c.db.fn.now(), last_checked_at: null });
+  });
+
+  test('stock and payment invariants hold', async () => {
+    await quiet(shop);
+    expect(await checkInvariants(shop.c.db)).toEqual([]);
+  });
+});
+
+// ------------------------------------------------------------------------------------------------
+
+describe('ECPay card refunds follow the capture state (spec §10.2): ECPay captures at 20:15 Taipei, no DoAction 20:15–20:30', () => {
+  let shop: TestShop;
+  const owner = newUserId();
+
+  beforeAll(async () => {
+    shop = await startShop({ label: 'ecpay-capture', ecpay: true, owners: [owner] });
+  });
+  afterAll(async () => {
+    await shop?.close();
+  });
+
+  const actionsOf = (tradeNo: string) => shop.ecpay!.actions(tradeNo).map((a) => [a.action, a.amount, a.from]);
+  const refundTexts = (user: string, orderNo: string) => shop.line.textsTo(user).filter((t) => t.startsWith(`訂單 ${orderNo} 已退款`));
+
+  /** A card payment made at `hhmm` Taipei today (the sandbox's and the gateway's clock). */
+  async function paidAt(hhmm: string) {
+    shop.ecpayClock.set(taipeiAt(hhmm));
+    const user = newUserId();
+    const paid = await paidCreditOrder(shop, user);
+    return { ...paid, user };
+  }
+
+  test('same day, before the capture: a full refund abandons the authorisation (N); owner and shopper told', async () => {
+    const { order, tradeNo, user } = await paidAt('10:00');
+    expect(shop.ecpay!.getTrade(tradeNo)!.capture).toBe('authorised');
+    shop.ecpayClock.set(taipeiAt('15:00'));
+    await say(shop, owner, `退款 ${order.order_no}`);
+    await quiet(shop);
+    expect(actionsOf(tradeNo)).toEqual([['N', 680, 'authorised']]);
+    expect(shop.ecpay!.getTrade(tradeNo)!.capture).toBe('abandoned');
+    expect(shop.ecpay!.refunds(tradeNo)).toEqual([]);
+    expect(await orderById(shop, order.id)).toMatchObject({ status: 'refunded', refunded_amount: 680 });
+    const row = await shop.c.db('refunds').where({ order_id: order.id }).first();
+    expect(row).toMatchObject({ status: 'succeeded', amount: 680 });
+    expect(row.gateway_response).toMatchObject({ captureState: 'authorised', captureStateFrom: 'QueryTrade/V2', steps: [{ action: 'N', totalAmount: 680, RtnCode: '1' }] });
+    await waitFor(() => refundTexts(user, order.order_no).length === 1, 'shopper told');
+    expect(shop.line.textsTo(owner)).toContain(`已退款 NT$680（訂單 ${order.order_no} 累計退款 NT$680）。`);
+  });
+
+  test('same day, before the capture: a partial refund requests the capture first (C, then R); a second partial is just R', async () => {
+    const { order, tradeNo, user } = await paidAt('09:30');
+    shop.ecpayClock.set(taipeiAt('11:00'));
+    await say(shop, owner, `退款 ${order.order_no} 300`);
+    await quiet(shop);
+    expect(actionsOf(tradeNo)).toEqual([
+      ['C', 680, 'authorised'],
+      ['R', 300, 'capture-requested'],
+    ]);
+    expect(shop.ecpay!.getTrade(tradeNo)!.capture).toBe('capture-requested');
+    expect(await orderById(shop, order.id)).toMatchObject({ status: 'paid', refunded_amount: 300 });
+
+    shop.ecpayClock.set(taipeiAt('19:00'));
+    await say(shop, owner, `退款 ${order.order_no} 380`);
+    await quiet(shop);
+    expect(actionsOf(tradeNo)).toEqual([
+      ['C', 680, 'authorised'],
+      ['R', 300, 'capture-requested'],
+      ['R', 380, 'capture-requested'],
+    ]);
+    expect(shop.ecpay!.refunds(tradeNo).map((r) => r.amount)).toEqual([300, 380]);
+    expect(await orderById(shop, order.id)).toMatchObject({ status: 'refunded', refunded_amount: 680 });
+    await waitFor(() => refundTexts(user, order.order_no).length === 2, 'shopper told twice');
+    // The requested capture is done by that evening's run.
+    shop.ecpayClock.set(taipeiAt('20:31'));
+    expect(shop.ecpay!.getTrade(tradeNo)!.capture).toBe('captured');
+  });
+
+  test('after the daily capture: a refund is R alone, full or partial', async () => {
+    const { order, tradeNo, user } = await paidAt('08:00');
+    // That evening, after ECPay's 20:15 run (and its window).
+    shop.ecpayClock.set(taipeiAt('21:00'));
+    expect(shop.ecpay!.getTrade(tradeNo)!.capture).toBe('captured');
+    await say(shop, owner, `退款 ${order.order_no} 200`);
+    await quiet(shop);
+    expect(actionsOf(tradeNo)).toEqual([['R', 200, 'captured']]);
+    // The next morning: the rest, still R.
+    shop.ecpayClock.set(taipeiAt('09:00', 1));
+    await say(shop, owner, `退款 ${order.order_no}`);
+    await quiet(shop);
+    expect(actionsOf(tradeNo)).toEqual([
+      ['R', 200, 'captured'],
+      ['R', 480, 'captured'],
+    ]);
+    expect(await orderById(shop, order.id)).toMatchObject({ status: 'refunded', refunded_amount: 680 });
+    await waitFor(() => refundTexts(user, order.order_no).length === 2, 'shopper told');
+  });
+
+  test('a refund requested inside 20:15–20:30 waits in the delayed queue (nothing sent, nothing claimed) and runs after 20:30: R, since the trade was captured at 20:15', async () => {
+    const { order, tradeNo, user } = await paidAt('12:00');
+    shop.ecpayClock.set(taipeiAt('20:20'));
+    await say(shop, owner, `退款 ${order.order_no}`);
+    const refund = await shop.c.db('refunds').where({ order_id: order.id }).first();
+    const job = await waitFor(async () => {
+      const j = await shop.c.queues.orders.getJob(`refund-${refund.id}`);
+      return j && (await j.getState()) === 'delayed' ? j : null;
+    }, 'refund job delayed');
+    // Until 20:30 Taipei: ten minutes from 20:20 (the worker is not blocked meanwhile).
+    expect(job.delay).toBeGreaterThan(9.5 * 60_000);
+    expect(job.delay).toBeLessThanOrEqual(10 * 60_000);
+    expect(job.attemptsMade).toBe(0);
+    expect(shop.ecpay!.actions(tradeNo)).toEqual([]);
+    expect(await shop.c.db('refunds').where({ id: refund.id }).first()).toMatchObject({ status: 'pending', gateway_response: null });
+    expect(await orderById(shop, order.id)).toMatchObject({ status: 'paid', refunded_amount: 0 });
+    // The pending refund still counts: nothing more can be asked for meanwhile.
+    const seen = shop.line.textsTo(owner).length;
+    await say(shop, owner, `退款 ${order.order_no} 1`);
+    expect(shop.line.textsTo(owner).slice(seen)).toEqual([`退款金額超過可退金額：訂單 ${order.order_no} 目前最多可退 NT$0。`]);
+
+    // 20:30 has passed: the job runs (promoted here instead of waiting ten real minutes).
+    shop.ecpayClock.set(taipeiAt('20:30'));
+    await job.promote();
+    await waitFor(async () => (await shop.c.db('refunds').where({ id: refund.id }).first()).status === 'succeeded', 'refund done');
+    await quiet(shop);
+    expect(actionsOf(tradeNo)).toEqual([['R', 680, 'captured']]);
+    expect(await orderById(shop, order.id)).toMatchObject({ status: 'refunded', refunded_amount: 680 });
+    await waitFor(() => refundTexts(user, order.order_no).length === 1, 'shopper told');
   });
 
   test('stock and payment invariants hold', async () => {
@@ -1108,7 +1239,7 @@ describe('ECPay in production: SimulatePaid=1 is never money', () => {
     // Production behaviour against the local sandbox: the same gateway, built from a config that
     // says production (ECPAY_API_BASE_URL=https://payment.ecpay.com.tw sets this), talking to the sandbox.
     const prod = { ...shop.config, ecpay: { ...shop.config.ecpay!, isProduction: true } };
-    shop.c.gateways.ecpay = buildGateways(prod, silentLogger, 2000).ecpay;
+    shop.c.gateways.ecpay = buildGateways(prod, silentLogger, 2000, { ecpayNow: shop.ecpayClock.now }).ecpay;
     expect(shop.c.payments.ecpayPort()!.isProduction).toBe(true);
   });
   afterAll(async () => {

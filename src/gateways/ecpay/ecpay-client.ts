@@ -99,6 +99,20 @@ export interface DoActionInput {
 
 export type DoActionResult = Record<string, string> & { RtnCode: string; RtnMsg: string };
 
+/** CreditDetail/QueryTrade/V2 answer (spec §10.2): RtnMsg empty means OK. */
+export interface CreditTradeDetail {
+  RtnMsg: string;
+  RtnValue: {
+    TradeID?: string | number;
+    amount?: string | number;
+    clsamt?: string | number;
+    authtime?: string;
+    /** 已授權 (authorised) / 要關帳 (capture requested) / 已關帳 (captured), or something else. */
+    status?: string;
+    close_data?: unknown[];
+  } | null;
+}
+
 const ITEM_NAME_MAX = 400;
 const TRADE_DESC_MAX = 200;
 const CUSTOM_FIELD_MAX = 50;
@@ -390,6 +404,43 @@ ${inputs}
       });
     }
     return { ...fields, RtnCode: fields.RtnCode, RtnMsg: fields.RtnMsg ?? '' };
+  }
+
+  /** True when CreditDetail/QueryTrade/V2 can be asked (ECPAY_CREDIT_CHECK_CODE is set). */
+  get canQueryCreditTrade(): boolean {
+    return typeof this.config.creditCheckCode === 'string' && this.config.creditCheckCode !== '';
+  }
+
+  /**
+   * CreditDetail/QueryTrade/V2 (spec §10.2, production only): one card authorisation by its
+   * CreditRefundId (gwsr), with its capture state. The answer is JSON and carries no MAC.
+   */
+  async queryCreditTrade(input: { creditRefundId: string; creditAmount: number }): Promise<CreditTradeDetail> {
+    if (!this.canQueryCreditTrade) throw new RangeError('ECPAY_CREDIT_CHECK_CODE is not configured');
+    if (!/^\d{1,20}$/.test(input.creditRefundId)) throw new RangeError('creditRefundId must be digits');
+    if (!Number.isSafeInteger(input.creditAmount) || input.creditAmount < 1) {
+      throw new RangeError('creditAmount must be a positive integer (TWD)');
+    }
+    const params: Record<string, string> = {
+      MerchantID: this.config.merchantId,
+      CreditRefundId: input.creditRefundId,
+      CreditAmount: String(input.creditAmount),
+      CreditCheckCode: this.config.creditCheckCode!,
+    };
+    params.CheckMacValue = checkMacValue(params, this.config.hashKey, this.config.hashIv);
+    const body = await this.post('/CreditDetail/QueryTrade/V2', params, 'QueryTrade', true);
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(body);
+    } catch {
+      throw new GatewayError('BAD_RESPONSE', 'QueryTrade/V2 answer is not JSON', false, { body: body.slice(0, 200) });
+    }
+    const o = parsed as Partial<CreditTradeDetail> | null;
+    if (!o || typeof o !== 'object' || typeof o.RtnMsg !== 'string') {
+      throw new GatewayError('BAD_RESPONSE', 'QueryTrade/V2 answer has no RtnMsg', false, { body: body.slice(0, 200) });
+    }
+    const value = o.RtnValue && typeof o.RtnValue === 'object' ? o.RtnValue : null;
+    return { RtnMsg: o.RtnMsg, RtnValue: value };
   }
 
   /** POSTs a form and returns the body text; transport failures become GatewayError. */
