@@ -53,6 +53,7 @@ const envSchema = z.object({
   ECPAY_HASH_KEY: optionalString,
   ECPAY_HASH_IV: optionalString,
   ECPAY_API_BASE_URL: originUrl.default(ECPAY_STAGE_ORIGIN),
+  ECPAY_CREDIT_CHECK_CODE: optionalString,
 });
 
 export interface SinopacConfig {
@@ -74,6 +75,12 @@ export interface EcpayConfig {
   readonly apiBaseUrl: string;
   /** True against ECPay's production host: `SimulatePaid=1` is then never accepted as money. */
   readonly isProduction: boolean;
+  /**
+   * CreditCheckCode from ECPay's dashboard (optional): lets a refund read the card trade's capture
+   * state from CreditDetail/QueryTrade/V2 (spec §10.2). Without it the state is worked out from
+   * the payment time and the daily 20:15 auto-capture.
+   */
+  readonly creditCheckCode?: string | null;
 }
 
 export interface Config {
@@ -195,6 +202,7 @@ export function parseConfig(env: Env): Config {
           hashIv: ec.ECPAY_HASH_IV,
           apiBaseUrl: e.ECPAY_API_BASE_URL,
           isProduction: e.ECPAY_API_BASE_URL === ECPAY_PRODUCTION_ORIGIN,
+          creditCheckCode: e.ECPAY_CREDIT_CHECK_CODE ?? null,
         }
       : null,
   };

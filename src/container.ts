@@ -1,6 +1,7 @@
 import type { Config } from './config';
 import { createDb, Db } from './data/db';
 import { createRedis, Redis } from './data/redis';
+import { ecpayPauseKey, RedisCallGate } from './data/ecpay-pause';
 import { OwnerService } from './domain/owner';
 import { Gateways, PaymentService } from './domain/payments';
 import { buildGateways } from './gateways/build-gateways';
@@ -32,6 +33,8 @@ export interface ContainerOptions {
   poolMax?: number;
   lineTimeoutMs?: number;
   gatewayTimeoutMs?: number;
+  /** The clock of ECPay calls (tests move it to a given Taipei time of day). */
+  ecpayNow?: () => Date;
 }
 
 export function createContainer(config: Config, opts: ContainerOptions = {}): Container {
@@ -46,7 +49,10 @@ export function createContainer(config: Config, opts: ContainerOptions = {}): Co
     logger: log,
   });
   const delivery = new Delivery(db, line, log);
-  const gateways = buildGateways(config, log, opts.gatewayTimeoutMs);
+  const gateways = buildGateways(config, log, opts.gatewayTimeoutMs, {
+    ecpayGate: new RedisCallGate(redis, ecpayPauseKey(config.queuePrefix)),
+    ecpayNow: opts.ecpayNow,
+  });
   let bot: ShopBot;
   const runAfterCommit = (after: AfterCommit) => bot.runAfterCommit(after);
   const payments = new PaymentService(db, config, gateways, queues, log, runAfterCommit);

@@ -51,3 +51,18 @@ export function asStockError(err: unknown): InsufficientStockError | null {
   const id = Number(e.detail);
   return new InsufficientStockError(Number.isInteger(id) ? [id] : []);
 }
+
+/**
+ * Thrown by a job's work when it must not run now but later (a bank asked for a pause, a time of
+ * day when an action is forbidden). The worker moves the job back to the delayed set for delayMs
+ * without using up one of its attempts; nothing was done.
+ */
+export class DeferJob extends Error {
+  override readonly name = 'DeferJob';
+  constructor(
+    readonly delayMs: number,
+    readonly reason: string,
+  ) {
+    super(`deferred ${Math.round(delayMs / 1000)} s: ${reason}`);
+  }
+}

@@ -130,6 +130,8 @@ export const T = {
   lateRereserved: '付款已在期限後收到，商品仍有庫存，訂單照常處理。',
   paidNoStockShopper: (orderNo: string) => `我們收到了訂單 ${orderNo} 的付款，但付款時訂單已逾期、商品也已售完 🙏\n店家會盡快為你辦理退款。`,
   paymentFailedShopper: (orderNo: string) => `訂單 ${orderNo} 的付款沒有成功。可以再試一次或選擇其他付款方式。`,
+  codeIssueFailedShopper: (orderNo: string, method: string) =>
+    `訂單 ${orderNo} 的「${method}」沒有取號成功，無法用這個方式繳費。請在下方重新選擇付款方式 🙏`,
   shippedShopper: (orderNo: string, tracking?: string | null) =>
     `你的訂單 ${orderNo} 已出貨 🚚${tracking ? `\n物流單號：${tracking}` : ''}`,
   completedShopper: (orderNo: string) => `訂單 ${orderNo} 已完成，謝謝你的支持！`,
@@ -142,6 +144,8 @@ export const T = {
     `⚠️ 訂單 ${orderNo} 逾期後收到付款 ${twd(amount)}，但庫存已不足，請為顧客退款。`,
   ownerMismatch: (provider: string, tradeNo: string, what: string) =>
     `⚠️ 付款通知異常（${provider}，交易編號 ${tradeNo}）：${what}。系統未變更任何訂單，請到銀行後台確認。`,
+  ownerBadExpireDate: (orderNo: string, tradeNo: string, got: string, hold: Date) =>
+    `⚠️ 訂單 ${orderNo} 的綠界取號通知（交易編號 ${tradeNo}）繳費期限無法辨識：「${got}」。已把繳費資訊傳給顧客，商品保留到 ${taipeiTime(hold)} 不變；請到綠界後台確認實際期限。`,
   ownerSimulated: (tradeNo: string) => `⚠️ 收到模擬付款通知（交易編號 ${tradeNo}），正式環境不視為收款。`,
   ownerTodayEmpty: '今天還沒有訂單。',
   ownerTodayTitle: (n: number, paid: number) => `📋 今日訂單 ${n} 筆，已收款 ${twd(paid)}`,

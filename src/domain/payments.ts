@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import type { messagingApi } from '@line/bot-sdk';
 import type { Config } from '../config';
 import { Db, Trx, withTransaction } from '../data/db';
+import { DeferJob } from '../errors';
 import {
   CreatePaymentResult,
   GatewayError,
@@ -384,6 +385,8 @@ export class PaymentService {
         };
       }
     } catch (err) {
+      // ECPay asked for a pause (HTTP 403): wait it out instead of spending the job's attempts.
+      if (err instanceof GatewayError && err.retryable && err.retryAfterMs !== null) throw new DeferJob(err.retryAfterMs, `${n.provider} ${err.code}`);
       if (err instanceof GatewayError && !err.retryable) {
         this.log.error({ notificationId, code: err.code, err: err.message }, 'bank confirmation rejected');
         await this.alertOwners(`alert:notification:${notificationId}`, T.ownerMismatch(n.provider, n.trade_no ?? '-', MISMATCH.bankVerifyFailed(err.code)));
@@ -590,21 +593,52 @@ export class PaymentService {
       const order = (await lockOrder(trx, { id: found.order_id }))!;
       const issued = fields.RtnCode === '2' || fields.RtnCode === '10100073';
       if (!issued) {
-        await trx('payment_attempts').where({ id: found.id }).whereIn('status', ['pending']).update({ status: 'failed', updated_at: trx.fn.now() });
+        const failed = await trx('payment_attempts').where({ id: found.id }).whereIn('status', ['pending']).update({ status: 'failed', updated_at: trx.fn.now() });
+        // No code, so nothing to pay with: say so and offer the methods again (the hold is unchanged).
+        if (failed > 0 && order.status === 'pending_payment') {
+          await notifyShopper(trx, after, order.line_user_id, `attempt:${found.id}:code-failed`, [
+            V.text(T.codeIssueFailedShopper(order.order_no, METHOD_LABEL[found.method] ?? found.method)),
+            V.orderDetailMessage(order, await orderLines(trx, order.id), this.availableMethods()),
+          ]);
+        }
         return 'ok' as const;
       }
-      const deadline = ec.parseDate(fields.ExpireDate ?? '');
+      let deadline: Date | null;
+      try {
+        deadline = ec.parseDate(fields.ExpireDate ?? '');
+      } catch {
+        // ECPay's message is genuine (MAC verified) but its deadline unreadable. Refusing it would
+        // only make ECPay re-send the same body; take the code, keep our hold, ask the owner to check.
+        deadline = null;
+      }
       const isAtm = fields.RtnCode === '2';
-      const details = isAtm
-        ? { kind: 'ecpay-atm-code', bankCode: fields.BankCode, account: fields.vAccount, deadline: deadline.toISOString(), tradeNo: fields.TradeNo }
-        : { kind: 'ecpay-cvs-code', paymentNo: fields.PaymentNo, deadline: deadline.toISOString(), tradeNo: fields.TradeNo };
+      const shownDeadline = deadline ?? order.hold_expires_at;
+      const details = {
+        ...(isAtm
+          ? { kind: 'ecpay-atm-code', bankCode: fields.BankCode, account: fields.vAccount }
+          : { kind: 'ecpay-cvs-code', paymentNo: fields.PaymentNo }),
+        deadline: shownDeadline.toISOString(),
+        tradeNo: fields.TradeNo,
+        ...(deadline === null ? { unreadableExpireDate: fields.ExpireDate ?? null } : {}),
+      };
       await trx('payment_attempts')
         .where({ id: found.id })
-        .update({ details: JSON.stringify(details), gateway_trade_id: fields.TradeNo ?? null, expires_at: new Date(deadline.getTime() + DEADLINE_GRACE_MS), updated_at: trx.fn.now() });
+        .update({
+          details: JSON.stringify(details),
+          gateway_trade_id: fields.TradeNo ?? null,
+          ...(deadline !== null ? { expires_at: new Date(deadline.getTime() + DEADLINE_GRACE_MS) } : {}),
+          updated_at: trx.fn.now(),
+        });
       if (order.status === 'pending_payment' && found.status === 'pending') {
-        await this.setHold(trx, order, new Date(deadline.getTime() + DEADLINE_GRACE_MS), found.method, after);
+        if (deadline !== null) await this.setHold(trx, order, new Date(deadline.getTime() + DEADLINE_GRACE_MS), found.method, after);
         const attempt = { ...found, details };
         await notifyShopper(trx, after, order.line_user_id, `attempt:${found.id}:payment-info`, [this.attemptMessage(order, attempt)]);
+      }
+      if (deadline === null) {
+        this.log.error({ tradeNo: found.trade_no, expireDate: String(fields.ExpireDate ?? '').slice(0, 40) }, 'ECPay PaymentInfoURL with an unreadable ExpireDate');
+        await notifyOwners(trx, after, this.config, `alert:ecpay-expire-date:${found.trade_no}`, [
+          V.text(T.ownerBadExpireDate(order.order_no, found.trade_no, String(fields.ExpireDate ?? '').slice(0, 40), order.hold_expires_at)),
+        ]);
       }
       return 'ok' as const;
     });
@@ -670,20 +704,42 @@ export class PaymentService {
   // -------------------------------------------------------------------------------------------
   // Reconciliation: ask the bank about attempts still pending after RECONCILE_AFTER_MINUTES.
 
-  async reconcileSweep(limit = 200): Promise<number> {
+  /**
+   * Attempts due for a query to their bank. ECPay ATM / CVS attempts whose code was issued are
+   * offline payments that ECPay reports by ReturnURL; its guidance is that a daily query is enough
+   * (spec §9.3), so those are asked at most once a day. Nothing goes to ECPay while it asked for a
+   * pause (HTTP 403, spec §11).
+   */
+  async reconcileCandidates(limit = 200): Promise<number[]> {
     const every = this.config.reconcileEveryMinutes;
+    const ecpayPausedMs = (await this.gateways.ecpay?.callsPausedForMs?.()) ?? 0;
     const rows = await this.db('payment_attempts')
       // A superseded or declined attempt stays payable at the bank until its own deadline (a SinoPac
       // virtual account cannot be withdrawn, a card page can be tried again), so its money must be found too.
       .where((q) => q.where('status', 'pending').orWhere((s) => s.whereIn('status', ['superseded', 'failed']).whereRaw(`expires_at > now() - interval '1 day'`)))
       .whereRaw(`created_at < now() - (? * interval '1 minute')`, [this.config.reconcileAfterMinutes])
       .whereRaw(`created_at > now() - interval '30 days'`)
-      .andWhere((q) => q.whereNull('last_checked_at').orWhereRaw(`last_checked_at < now() - (? * interval '1 minute')`, [every]))
+      .andWhere((q) =>
+        q.whereNull('last_checked_at').orWhereRaw(
+          `last_checked_at < now() - CASE WHEN provider = 'ecpay' AND details->>'kind' IN ('ecpay-atm-code', 'ecpay-cvs-code')
+             THEN interval '1 day' ELSE (? * interval '1 minute') END`,
+          [every],
+        ),
+      )
+      .modify((q) => {
+        if (ecpayPausedMs > 0) q.whereNot('provider', 'ecpay');
+      })
       .orderBy('id')
       .limit(limit)
       .select('id');
+    return rows.map((r: { id: number }) => r.id);
+  }
+
+  async reconcileSweep(limit = 200): Promise<number> {
+    const every = this.config.reconcileEveryMinutes;
+    const rows = await this.reconcileCandidates(limit);
     const bucket = Math.floor(Date.now() / (every * 60_000));
-    for (const r of rows) await this.queues.enqueueReconcile(r.id, bucket);
+    for (const id of rows) await this.queues.enqueueReconcile(id, bucket);
     // Notifications whose job never ran (Redis was away) are re-enqueued too.
     const stuck = await this.db('payment_notifications')
       .whereNull('processed_at')
@@ -695,12 +751,22 @@ export class PaymentService {
     return rows.length;
   }
 
-  async reconcileAttempt(attemptId: number): Promise<ApplyOutcome | 'skipped'> {
+  async reconcileAttempt(attemptId: number): Promise<ApplyOutcome | 'skipped' | 'paused'> {
     const attempt = await this.db('payment_attempts').where({ id: attemptId }).first<PaymentAttempt>();
     if (!attempt || !['pending', 'superseded', 'failed'].includes(attempt.status)) return 'skipped';
     const gw = this.gateways[attempt.provider];
     if (!gw) return 'skipped';
-    const status = await gw.queryPayment({ tradeNo: attempt.trade_no, method: attempt.method, createdAt: attempt.created_at });
+    let status: PaymentStatus;
+    try {
+      status = await gw.queryPayment({ tradeNo: attempt.trade_no, method: attempt.method, createdAt: attempt.created_at });
+    } catch (err) {
+      // The bank asked for a pause: a later sweep asks again (the attempt stays due).
+      if (err instanceof GatewayError && err.retryAfterMs !== null) {
+        this.log.warn({ attemptId, code: err.code, retryAfterMs: err.retryAfterMs }, 'reconciliation paused by the bank');
+        return 'paused';
+      }
+      throw err;
+    }
     if (status.state !== 'paid' && status.state !== 'failed' && attempt.expires_at && attempt.expires_at.getTime() + 24 * 3600_000 < Date.now()) {
       // Long past its deadline and still unpaid at the bank: stop asking.
       await this.db('payment_attempts').where({ id: attempt.id, status: 'pending' }).update({ status: 'failed', last_checked_at: this.db.fn.now(), updated_at: this.db.fn.now() });
@@ -776,6 +842,11 @@ export class PaymentService {
       await this.alertOwners(`refund:${refundId}:unknown`, T.ownerRefundUnknown(order.order_no, refund.amount));
       return 'unknown' as const;
     };
+    // A time when the bank must not be asked (ECPay: its daily capture, 20:15–20:30 Taipei, or a
+    // pause it asked for): the job waits in BullMQ's delayed set, unclaimed, and runs after it.
+    const gw = this.gateways[attempt.provider]!;
+    const waitMs = Math.max(gw.refundDelayMs?.() ?? 0, (await gw.callsPausedForMs?.()) ?? 0);
+    if (waitMs > 0) throw new DeferJob(waitMs, `${attempt.provider} refunds not possible now`);
     // Claim before sending: a run that finds the claim already taken (a crash after DoAction,
     // before the answer was recorded) must not send again.
     const claimed = await this.db('refunds')
@@ -787,7 +858,6 @@ export class PaymentService {
       return unknownOutcome('INTERRUPTED', 'sent before, answer not recorded');
     }
     const [{ sum }] = await this.db('refunds').where({ order_id: order.id, status: 'succeeded' }).sum<{ sum: number | null }[]>({ sum: 'amount' });
-    const gw = this.gateways[attempt.provider]!;
     let result: Awaited<ReturnType<NonNullable<PaymentGateway['refund']>>>;
     try {
       result = await gw.refund!({
@@ -800,6 +870,12 @@ export class PaymentService {
     } catch (err) {
       // A refund is not idempotent. Retryable = nothing reached the bank: let the job try again.
       // Otherwise (timeout, connection lost after sending) the outcome is unknown: a retry could refund twice.
+      if (err instanceof GatewayError && err.retryable && err.retryAfterMs !== null) {
+        // Not sent, and the bank said when to come back (capture window, HTTP 403 pause): release
+        // the claim and wait, without spending one of the job's attempts.
+        await this.db('refunds').where({ id: refundId, status: 'pending' }).update({ gateway_response: JSON.stringify({ outcome: 'retry' }) });
+        throw new DeferJob(err.retryAfterMs, `${err.code}: ${err.message}`);
+      }
       if (!(err instanceof GatewayError) || err.retryable) {
         // Nothing reached the bank: release the claim so the job's retry may send; on the last try,
         // close it as failed so the amount is refundable again and the owner knows.

@@ -1,7 +1,7 @@
 import type { Config } from '../config';
 import type { EcpayPort, Gateways } from '../domain/payments';
 import type { Logger } from '../logger';
-import { EcpayClient } from './ecpay/ecpay-client';
+import { EcpayCallGate, EcpayClient } from './ecpay/ecpay-client';
 import { EcpayGateway, EcpayCheckoutInput, parseEcpayDate } from './ecpay/ecpay-gateway';
 import { SinopacClient } from './sinopac/sinopac-client';
 import { SinopacGateway } from './sinopac/sinopac-gateway';
@@ -12,8 +12,9 @@ class EcpayAdapter extends EcpayGateway implements EcpayPort {
     private readonly ecClient: EcpayClient,
     publicBaseUrl: string,
     readonly isProduction: boolean,
+    now?: () => Date,
   ) {
-    super({ client: ecClient, publicBaseUrl });
+    super({ client: ecClient, publicBaseUrl, now });
   }
 
   verifyCallback(body: Record<string, string>) {
@@ -30,8 +31,15 @@ class EcpayAdapter extends EcpayGateway implements EcpayPort {
   }
 }
 
+export interface GatewayOptions {
+  /** ECPay's pause after an HTTP 403, shared by all processes (Redis); default: this process only. */
+  ecpayGate?: EcpayCallGate;
+  /** The clock of ECPay calls (TimeStamp, daily capture window); tests move it. Default: real time. */
+  ecpayNow?: () => Date;
+}
+
 /** Only providers whose settings are present are built (and so offered to shoppers). */
-export function buildGateways(config: Config, log: Logger, timeoutMs?: number): Gateways {
+export function buildGateways(config: Config, log: Logger, timeoutMs?: number, opts: GatewayOptions = {}): Gateways {
   const base = config.publicBaseUrl;
   return {
     sinopac: config.sinopac
@@ -43,7 +51,12 @@ export function buildGateways(config: Config, log: Logger, timeoutMs?: number): 
         })
       : null,
     ecpay: config.ecpay
-      ? new EcpayAdapter(new EcpayClient({ config: config.ecpay, timeoutMs, logger: log }), base, config.ecpay.isProduction)
+      ? new EcpayAdapter(
+          new EcpayClient({ config: config.ecpay, timeoutMs, logger: log, gate: opts.ecpayGate, now: opts.ecpayNow }),
+          base,
+          config.ecpay.isProduction,
+          opts.ecpayNow,
+        )
       : null,
   };
 }

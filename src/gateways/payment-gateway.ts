@@ -100,12 +100,20 @@ export class GatewayError extends Error {
       | 'BAD_SIGNATURE'
       | 'BAD_RESPONSE'
       | 'REJECTED'
-      | 'NETWORK',
+      | 'NETWORK'
+      /** Not sent: the bank must not be called right now; `details.retryAfterMs` says for how long. */
+      | 'PAUSED',
     message: string,
     readonly retryable: boolean,
     readonly details: Record<string, unknown> = {},
   ) {
     super(message);
+  }
+
+  /** Milliseconds to wait before trying again, when the bank (or its rules) set a time; else null. */
+  get retryAfterMs(): number | null {
+    const v = this.details.retryAfterMs;
+    return typeof v === 'number' && Number.isFinite(v) && v > 0 ? v : null;
   }
 }
 
@@ -118,4 +126,8 @@ export interface PaymentGateway {
   queryPayment(ref: { tradeNo: string; method: PaymentMethod; createdAt: Date }): Promise<PaymentStatus>;
   /** Refunds part or all of a captured card payment, where the bank allows it. */
   refund?(input: RefundInput): Promise<RefundResult>;
+  /** Milliseconds until a refund may be sent (a time of day when the bank forbids it); 0: now. */
+  refundDelayMs?(): number;
+  /** Milliseconds until the bank may be called at all (it asked for a pause); 0: now. */
+  callsPausedForMs?(): Promise<number>;
 }

@@ -1,7 +1,8 @@
-import { Job, Worker } from 'bullmq';
+import { DelayedError, Job, Worker } from 'bullmq';
 import type { Container } from '../container';
 import { createRedis, Redis } from '../data/redis';
 import { withTransaction } from '../data/db';
+import { DeferJob } from '../errors';
 import { notifyOwners, notifyShopper } from '../domain/notifications';
 import { expireOrder } from '../domain/orders';
 import { AfterCommit } from '../line/bot';
@@ -122,20 +123,31 @@ export async function startWorkers(c: Container, opts: WorkerOptions = {}): Prom
     concurrency,
   });
 
+  const runOrdersJob = async (job: Job) => {
+    switch (job.name) {
+      case 'expire-order':
+        return runExpiry(c, job.data.orderId);
+      case 'payment-notification':
+        return c.payments.processNotification(job.data.notificationId, isFinal(job));
+      case 'reconcile-attempt':
+        return c.payments.reconcileAttempt(job.data.attemptId);
+      case 'refund':
+        return c.payments.executeRefund(job.data.refundId, isFinal(job));
+      default:
+        throw new Error(`unknown orders job ${job.name}`);
+    }
+  };
   const orders = new Worker(
     QUEUE_NAMES.orders,
-    async (job: Job) => {
-      switch (job.name) {
-        case 'expire-order':
-          return runExpiry(c, job.data.orderId);
-        case 'payment-notification':
-          return c.payments.processNotification(job.data.notificationId, isFinal(job));
-        case 'reconcile-attempt':
-          return c.payments.reconcileAttempt(job.data.attemptId);
-        case 'refund':
-          return c.payments.executeRefund(job.data.refundId, isFinal(job));
-        default:
-          throw new Error(`unknown orders job ${job.name}`);
+    async (job: Job, token?: string) => {
+      try {
+        return await runOrdersJob(job);
+      } catch (err) {
+        if (!(err instanceof DeferJob) || !token) throw err;
+        // Not now, later: back to the delayed set without using an attempt (the worker is not blocked).
+        log.info({ job: job.name, id: job.id, delayMs: err.delayMs, reason: err.reason }, 'job deferred');
+        await job.moveToDelayed(Date.now() + err.delayMs, token);
+        throw new DelayedError();
       }
     },
     { connection, prefix, concurrency },

@@ -31,7 +31,8 @@ export const DEV_SECRETS = {
     shopNo: 'NA0249_001', hashA1: '86D50DEF3EB7400E', hashA2: '01FD27C09E5549E5',
     hashB1: '9E004965F4244953', hashB2: '7FB3385F414E4F91', keyId: 'b5e6986d-8636-4aa0-8c93-441ad14b2098',
   },
-  ecpay: { merchantId: '3002607', hashKey: 'pwFHCqoQZGmho4w6', hashIv: 'EkRm7iFT261dpevs' },
+  // creditCheckCode is the sandbox's own (stage has no CreditDetail/QueryTrade/V2): refunds read the capture state.
+  ecpay: { merchantId: '3002607', hashKey: 'pwFHCqoQZGmho4w6', hashIv: 'EkRm7iFT261dpevs', creditCheckCode: '10000001' },
 };
 
 export interface DevSandbox {
@@ -119,6 +120,7 @@ export async function startDevSandbox(o: DevSandboxOptions = {}): Promise<DevSan
     ECPAY_HASH_KEY: DEV_SECRETS.ecpay.hashKey,
     ECPAY_HASH_IV: DEV_SECRETS.ecpay.hashIv,
     ECPAY_API_BASE_URL: ecpay.url,
+    ECPAY_CREDIT_CHECK_CODE: DEV_SECRETS.ecpay.creditCheckCode,
     RECONCILE_AFTER_MINUTES: '2',
     RECONCILE_EVERY_MINUTES: '1',
     ...o.env,

@@ -6,7 +6,7 @@ import express, { type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import { checkMacValue, verifyCheckMacValue } from '../gateways/ecpay/check-mac-value';
 import { escapeHtml, formatEcpayDate, formatEcpayDateTime } from '../gateways/ecpay/ecpay-client';
-import { parseEcpayDate } from '../gateways/ecpay/ecpay-gateway';
+import { doActionBlockedForMs, nextDailyCapture, parseEcpayDate } from '../gateways/ecpay/ecpay-gateway';
 
 /**
  * A local stand-in for ECPay's AIO payment host (specs/ecpay-aio.md), for tests and `npm run dev`.
@@ -21,13 +21,25 @@ import { parseEcpayDate } from '../gateways/ecpay/ecpay-gateway';
  * - QueryTradeInfo with a bad MAC or stale TimeStamp answers plain text without a MAC;
  * - QueryTradeInfo for an unknown trade answers a signed body with TradeStatus 10200047;
  * - a failed card payment sends no ReturnURL and then reports TradeStatus 10200095;
- * - DoAction refusals answer RtnCode 0 with an explanatory RtnMsg.
+ * - DoAction refusals answer RtnCode 0 with an explanatory RtnMsg (ECPay's own codes and texts for
+ *   them are not in the spec): an action that does not fit the capture state ("Action R is not
+ *   allowed for a trade in state 已授權."), a call during 20:15–20:30 Taipei ("DoAction is not
+ *   available during the daily capture (20:15-20:30)."), an over-refund ("… exceeds …");
+ * - CreditDetail/QueryTrade/V2 answers JSON with numbers as numbers, `status` 已放棄 after N, and
+ *   RtnMsg `error` for a bad MAC / CheckCode, `error_nopay` for an unknown CreditRefundId.
+ *
+ * Card capture follows spec §10.2 with daily auto-capture on (ECPay's default): a paid card trade
+ * is 已授權 (authorised) until the next 20:15 Asia/Taipei, when ECPay's daily run captures it
+ * (已關帳); C requests a capture (要關帳, captured by that day's run), E cancels the request, N
+ * abandons an authorisation, R refunds a requested or done capture. The clock is `now`.
  */
 
 export interface EcpaySandboxMerchant {
   merchantId: string;
   hashKey: string;
   hashIv: string;
+  /** The dashboard's CreditCheckCode; CreditDetail/QueryTrade/V2 refuses other values (and all, without one). */
+  creditCheckCode?: string;
 }
 
 export interface EcpaySandboxOptions {
@@ -50,6 +62,25 @@ export interface SandboxRefund {
   amount: number;
   at: Date;
 }
+
+/** Capture state of a card authorisation (spec §10.2). */
+export type SandboxCaptureState = 'authorised' | 'capture-requested' | 'captured' | 'abandoned';
+
+/** One accepted DoAction. */
+export interface SandboxAction {
+  action: 'C' | 'R' | 'E' | 'N';
+  amount: number;
+  at: Date;
+  /** The capture state the action was taken in. */
+  from: SandboxCaptureState;
+}
+
+const CAPTURE_LABEL: Record<SandboxCaptureState, string> = {
+  authorised: '已授權',
+  'capture-requested': '要關帳',
+  captured: '已關帳',
+  abandoned: '已放棄',
+};
 
 export interface SandboxTrade {
   merchantId: string;
@@ -82,6 +113,14 @@ export interface SandboxTrade {
   expireDate: string | null;
   paymentDeadline: Date | null;
   refunds: SandboxRefund[];
+  /** Card trades once paid: the capture state; null otherwise. */
+  capture: SandboxCaptureState | null;
+  /** When `capture` last changed (authorisation, C, E, a daily capture). */
+  captureSince: Date | null;
+  /** Amount requested for capture or captured (QueryTrade/V2 `clsamt`). */
+  capturedAmount: number;
+  /** Every accepted DoAction, oldest first. */
+  actions: SandboxAction[];
   /** The form as the browser posted it. */
   checkoutFields: Record<string, string>;
 }
@@ -109,9 +148,25 @@ export interface PayOptions {
   merchantId?: string;
 }
 
+export interface SandboxApiRequest {
+  method: string;
+  path: string;
+  /** HTTP status answered. */
+  status: number;
+  at: Date;
+}
+
 export interface EcpaySandbox {
   /** Origin to use as ECPAY_API_BASE_URL. */
   readonly url: string;
+  /** Every request to ECPay's own paths (/Cashier/…, /CreditDetail/…), oldest first (live array). */
+  readonly apiRequests: readonly SandboxApiRequest[];
+  /**
+   * Test injection: the next `times` requests to `path` (e.g. '/Cashier/QueryTradeInfo/V5') are
+   * answered with this HTTP status and nothing else happens — 403 is how ECPay says "too fast,
+   * wait about 30 minutes" (spec §1.1, §11).
+   */
+  injectHttpStatus(path: string, status: number, times?: number): void;
   /** Log of every notification delivery, oldest first (live array). */
   readonly notifications: readonly SandboxNotification[];
   /** Pays a credit trade, or an ATM / CVS trade whose code was issued; resolves after the first ReturnURL delivery. */
@@ -123,6 +178,8 @@ export interface EcpaySandbox {
   getTrade(merchantTradeNo: string, opts?: { merchantId?: string }): SandboxTrade | undefined;
   trades(): SandboxTrade[];
   refunds(merchantTradeNo: string, opts?: { merchantId?: string }): SandboxRefund[];
+  /** Every accepted DoAction of a trade (C, R, E, N), oldest first. */
+  actions(merchantTradeNo: string, opts?: { merchantId?: string }): SandboxAction[];
   /** Resolves once no notification is being delivered or waiting for a retry. */
   idle(): Promise<void>;
   /** Stops retry timers, aborts deliveries in flight, closes the server and its connections. */
@@ -288,6 +345,7 @@ function snapshot(t: SandboxTrade): SandboxTrade {
     ...t,
     customFields: [...t.customFields],
     refunds: t.refunds.map((r) => ({ ...r })),
+    actions: t.actions.map((a) => ({ ...a })),
     checkoutFields: { ...t.checkoutFields },
   };
 }
@@ -542,6 +600,19 @@ export async function startEcpaySandbox(opts: EcpaySandboxOptions): Promise<Ecpa
     t.status = 'code-issued';
   }
 
+  /** ECPay's daily run at 20:15 Taipei (auto-capture on): authorisations and requested captures become captured. */
+  function settle(t: SandboxTrade): SandboxTrade {
+    if ((t.capture === 'authorised' || t.capture === 'capture-requested') && t.captureSince) {
+      const run = nextDailyCapture(t.captureSince);
+      if (now().getTime() >= run.getTime()) {
+        if (t.capture === 'authorised') t.capturedAmount = t.totalAmount;
+        t.capture = 'captured';
+        t.captureSince = run;
+      }
+    }
+    return t;
+  }
+
   async function payTrade(t: SandboxTrade, o: PayOptions): Promise<SandboxTrade> {
     if (t.status === 'paid' || t.status === 'voided') throw new Error(`ecpay sandbox: ${t.merchantTradeNo} is already paid`);
     if (t.status === 'failed') throw new Error(`ecpay sandbox: ${t.merchantTradeNo} has failed`);
@@ -555,7 +626,12 @@ export async function startEcpaySandbox(opts: EcpaySandboxOptions): Promise<Ecpa
     t.status = 'paid';
     t.paidAt = at;
     t.simulatePaid = o.simulatePaid === true;
-    if (t.choosePayment === 'Credit') t.gwsr = digits(8);
+    if (t.choosePayment === 'Credit') {
+      t.gwsr = digits(8);
+      t.capture = 'authorised';
+      t.captureSince = at;
+      t.capturedAmount = 0;
+    }
     log?.info({ merchantTradeNo: t.merchantTradeNo, notify: o.notify !== false }, 'ecpay sandbox trade paid');
     if (o.notify !== false) await sendReturnUrl(t);
     return snapshot(t);
@@ -572,6 +648,23 @@ export async function startEcpaySandbox(opts: EcpaySandboxOptions): Promise<Ecpa
 
   const app = express();
   app.disable('x-powered-by');
+  const apiRequests: SandboxApiRequest[] = [];
+  const injected = new Map<string, { status: number; times: number }>();
+  app.use((req: Request, res: Response, next) => {
+    if (!/^\/(?:Cashier|CreditDetail)\//.test(req.path)) return next();
+    const rec: SandboxApiRequest = { method: req.method, path: req.path, status: 0, at: now() };
+    apiRequests.push(rec);
+    res.on('finish', () => {
+      rec.status = res.statusCode;
+    });
+    const inj = injected.get(req.path);
+    if (inj && inj.times > 0) {
+      inj.times -= 1;
+      rec.status = inj.status;
+      return res.status(inj.status).type('text/html; charset=utf-8').send(inj.status === 403 ? 'Forbidden' : `HTTP ${inj.status}`);
+    }
+    return next();
+  });
   app.use(express.urlencoded({ extended: false, limit: '100kb', parameterLimit: 200 }));
 
   const sendHtml = (res: Response, html: string, status = 200) =>
@@ -586,7 +679,7 @@ export async function startEcpaySandbox(opts: EcpaySandboxOptions): Promise<Ecpa
     }
     const merchant = merchants.get(f.MerchantID!);
     if (!merchant) return sendHtml(res, errorPage(ERR_MERCHANT, '廠商尚未啟用金流服務。'));
-    if (!verifyCheckMacValue(f, merchant.hashKey, merchant.hashIv)) {
+    if (!verifyCheckMacValue(f, merchant.hashKey, merchant.hashIv, { algorithms: ['sha256'] })) {
       log?.warn({ merchantTradeNo: f.MerchantTradeNo }, 'ecpay sandbox checkout: CheckMacValue mismatch');
       return sendHtml(res, errorPage(ERR_CHECK_MAC, 'CheckMacValue Error.'));
     }
@@ -643,6 +736,10 @@ export async function startEcpaySandbox(opts: EcpaySandboxOptions): Promise<Ecpa
       expireDate: null,
       paymentDeadline: null,
       refunds: [],
+      capture: null,
+      captureSince: null,
+      capturedAmount: 0,
+      actions: [],
       checkoutFields: { ...f },
     };
     tradesByNo.set(t.tradeNo, t);
@@ -737,7 +834,7 @@ ${backLink(t)}`,
     }
     const merchant = merchants.get(f.MerchantID);
     if (!merchant) return text('MerchantID Error.');
-    if (!verifyCheckMacValue(f, merchant.hashKey, merchant.hashIv)) return text('CheckMacValue Error.');
+    if (!verifyCheckMacValue(f, merchant.hashKey, merchant.hashIv, { algorithms: ['sha256'] })) return text('CheckMacValue Error.');
     const ts = Number(f.TimeStamp);
     if (!/^\d+$/.test(f.TimeStamp) || Math.abs(now().getTime() / 1000 - ts) > QUERY_TIMESTAMP_WINDOW_S) {
       return text('TimeStamp Error.');
@@ -812,39 +909,87 @@ ${backLink(t)}`,
     }
     const merchant = merchants.get(f.MerchantID);
     if (!merchant) return refuse('MerchantID Error.');
-    if (!verifyCheckMacValue(f, merchant.hashKey, merchant.hashIv)) return refuse('CheckMacValue Error.');
+    if (!verifyCheckMacValue(f, merchant.hashKey, merchant.hashIv, { algorithms: ['sha256'] })) return refuse('CheckMacValue Error.');
     const t = find(f.MerchantTradeNo, f.MerchantID);
     if (!t || t.tradeNo !== f.TradeNo) return refuse('Trade not found.');
     if (t.choosePayment !== 'Credit') return refuse('Only credit card trades support DoAction.');
     if (t.status !== 'paid') return refuse(t.status === 'voided' ? 'Authorisation already abandoned.' : 'Trade is not paid.');
     if (!/^[1-9]\d*$/.test(f.TotalAmount)) return refuse('TotalAmount Error.');
+    if (!['C', 'R', 'E', 'N'].includes(f.Action)) return refuse('Action Error.');
+    // ECPay's daily capture runs at 20:15; DoAction is not to be called until 20:30 (spec §10.2).
+    if (doActionBlockedForMs(now()) > 0) return refuse('DoAction is not available during the daily capture (20:15-20:30).');
+    settle(t);
+    const action = f.Action as SandboxAction['action'];
+    const from = t.capture ?? 'authorised';
+    const notAllowed = () => refuse(`Action ${action} is not allowed for a trade in state ${CAPTURE_LABEL[from]}.`);
     const amount = Number(f.TotalAmount);
     const refunded = t.refunds.reduce((s, r) => s + r.amount, 0);
-    switch (f.Action) {
-      case 'R':
-        if (refunded + amount > t.totalAmount) {
-          return refuse(`Refund amount exceeds the trade amount (refunded ${refunded} of ${t.totalAmount}).`);
-        }
-        t.refunds.push({ amount, at: now() });
-        log?.info({ merchantTradeNo: t.merchantTradeNo, amount }, 'ecpay sandbox refund');
+    switch (action) {
+      case 'C':
+        if (from !== 'authorised') return notAllowed();
+        if (amount > t.totalAmount) return refuse('TotalAmount Error.');
+        t.capture = 'capture-requested';
+        t.capturedAmount = amount;
+        t.captureSince = now();
+        break;
+      case 'E':
+        if (from !== 'capture-requested') return notAllowed();
+        if (refunded > 0) return refuse('Cannot cancel a capture that has refunds.');
+        t.capture = 'authorised';
+        t.capturedAmount = 0;
+        t.captureSince = now();
         break;
       case 'N':
-        if (refunded > 0) return refuse('Cannot abandon an authorisation that has refunds.');
+        if (from !== 'authorised') return notAllowed();
+        if (amount !== t.totalAmount) return refuse('TotalAmount must be the authorised amount.');
+        t.capture = 'abandoned';
+        t.captureSince = now();
         t.status = 'voided';
         break;
-      case 'C':
-      case 'E':
-        if (amount > t.totalAmount) return refuse('TotalAmount Error.');
+      case 'R':
+        if (from !== 'capture-requested' && from !== 'captured') return notAllowed();
+        if (refunded + amount > t.capturedAmount) {
+          return refuse(`Refund amount exceeds the captured amount (refunded ${refunded} of ${t.capturedAmount}).`);
+        }
+        t.refunds.push({ amount, at: now() });
         break;
-      default:
-        return refuse('Action Error.');
     }
+    t.actions.push({ action, amount, at: now(), from });
+    log?.info({ merchantTradeNo: t.merchantTradeNo, action, amount, from, to: t.capture }, 'ecpay sandbox DoAction');
     return answer({
       MerchantID: t.merchantId,
       MerchantTradeNo: t.merchantTradeNo,
       TradeNo: t.tradeNo,
       RtnCode: '1',
       RtnMsg: 'Success',
+    });
+  });
+
+  app.post('/CreditDetail/QueryTrade/V2', (req: Request, res: Response) => {
+    const json = (o: unknown) => res.status(200).type('application/json; charset=utf-8').send(JSON.stringify(o));
+    const f = stringFields(req.body ?? {});
+    if (!f || !f.MerchantID || !f.CreditRefundId || !f.CreditAmount || !f.CreditCheckCode || !f.CheckMacValue) {
+      return json({ RtnMsg: 'error', RtnValue: null });
+    }
+    const merchant = merchants.get(f.MerchantID);
+    if (!merchant) return json({ RtnMsg: 'error_Stop', RtnValue: null });
+    if (!verifyCheckMacValue(f, merchant.hashKey, merchant.hashIv, { algorithms: ['sha256'] })) return json({ RtnMsg: 'error', RtnValue: null });
+    if (merchant.creditCheckCode === undefined || f.CreditCheckCode !== merchant.creditCheckCode) return json({ RtnMsg: 'error', RtnValue: null });
+    const t = [...tradesByNo.values()].find((x) => x.merchantId === f.MerchantID && x.gwsr !== null && x.gwsr === f.CreditRefundId);
+    if (!t || String(t.totalAmount) !== f.CreditAmount || t.capture === null) return json({ RtnMsg: 'error_nopay', RtnValue: null });
+    settle(t);
+    return json({
+      RtnMsg: '',
+      RtnValue: {
+        TradeID: t.tradeNo,
+        amount: t.totalAmount,
+        clsamt: t.capturedAmount,
+        authtime: t.paidAt ? formatEcpayDateTime(t.paidAt) : '',
+        status: CAPTURE_LABEL[t.capture!],
+        close_data: t.actions
+          .filter((a) => a.action === 'C' || a.action === 'R')
+          .map((a) => ({ status: a.action === 'C' ? '要關帳' : '退刷', amount: a.amount, datetime: formatEcpayDateTime(a.at) })),
+      },
     });
   });
 
@@ -875,7 +1020,7 @@ ${backLink(t)}`,
       <td>${escapeHtml(t.choosePayment)}</td>
       <td>${escapeHtml(formatTwd(t.totalAmount))}${refunded > 0 ? `<br><small>已退 ${escapeHtml(formatTwd(refunded))}</small>` : ''}</td>
       <td>${escapeHtml(t.itemName.split('#').join('、'))}</td>
-      <td>${escapeHtml(statusText(t.status))}${t.simulatePaid ? '（模擬）' : ''}</td>
+      <td>${escapeHtml(statusText(t.status))}${t.simulatePaid ? '（模擬）' : ''}${settle(t).capture ? `<br><small>${escapeHtml(CAPTURE_LABEL[t.capture!])}</small>` : ''}</td>
       <td>${info}</td>
       <td>${buttons}</td>
     </tr>`;
@@ -911,6 +1056,10 @@ ${rows || '    <tr><td colspan="8">尚無交易</td></tr>'}
   return {
     url,
     notifications,
+    apiRequests,
+    injectHttpStatus: (path, status, times = 1) => {
+      injected.set(path, { status, times });
+    },
     pay: (merchantTradeNo, o = {}) => payTrade(mustFind(merchantTradeNo, o.merchantId), o),
     fail: (merchantTradeNo, o = {}) => failTrade(mustFind(merchantTradeNo, o.merchantId)),
     notifyAgain: async (merchantTradeNo, o = {}) => {
@@ -923,10 +1072,11 @@ ${rows || '    <tr><td colspan="8">尚無交易</td></tr>'}
     },
     getTrade: (merchantTradeNo, o = {}) => {
       const t = find(merchantTradeNo, o.merchantId);
-      return t ? snapshot(t) : undefined;
+      return t ? snapshot(settle(t)) : undefined;
     },
-    trades: () => [...tradesByNo.values()].map(snapshot),
+    trades: () => [...tradesByNo.values()].map((t) => snapshot(settle(t))),
     refunds: (merchantTradeNo, o = {}) => (find(merchantTradeNo, o.merchantId)?.refunds ?? []).map((r) => ({ ...r })),
+    actions: (merchantTradeNo, o = {}) => (find(merchantTradeNo, o.merchantId)?.actions ?? []).map((a) => ({ ...a })),
     idle: async () => {
       while (pending.size > 0) await Promise.allSettled([...pending]);
     },

@@ -22,7 +22,30 @@ export const SINOPAC_SHOP = {
   hashB2: '7FB3385F414E4F91',
   keyId: 'b5e6986d-8636-4aa0-8c93-441ad14b2098',
 };
-export const ECPAY_MERCHANT = { merchantId: '3002607', hashKey: 'pwFHCqoQZGmho4w6', hashIv: 'EkRm7iFT261dpevs' };
+export const ECPAY_MERCHANT = { merchantId: '3002607', hashKey: 'pwFHCqoQZGmho4w6', hashIv: 'EkRm7iFT261dpevs', creditCheckCode: '25834791' };
+
+/**
+ * The clock of the ECPay sandbox and of the shop's ECPay calls (QueryTradeInfo TimeStamp, the daily
+ * capture at 20:15 Taipei): real time shifted by an offset, so a test can stand at a given Taipei
+ * time of day and let time run on from there.
+ */
+export class TestClock {
+  private offsetMs = 0;
+  readonly now = (): Date => new Date(Date.now() + this.offsetMs);
+  set(at: Date): void {
+    this.offsetMs = at.getTime() - Date.now();
+  }
+  reset(): void {
+    this.offsetMs = 0;
+  }
+}
+
+/** Today's date in Asia/Taipei (plus dayOffset days) at hh:mm Taipei time. */
+export function taipeiAt(hhmm: string, dayOffset = 0): Date {
+  const [h, m] = hhmm.split(':').map(Number) as [number, number];
+  const day = Math.floor((Date.now() + 8 * 3600_000) / 86_400_000) + dayOffset;
+  return new Date(day * 86_400_000 + (h * 60 + m) * 60_000 - 8 * 3600_000);
+}
 
 export const newUserId = () => 'U' + crypto.randomBytes(16).toString('hex');
 
@@ -57,6 +80,8 @@ export interface TestShop {
   line: LineApiDouble;
   sinopac: SinopacSandbox | null;
   ecpay: EcpaySandbox | null;
+  /** Shared by the ECPay sandbox and the shop's ECPay gateway. */
+  ecpayClock: TestClock;
   stopWorkers(): Promise<void>;
   startWorkers(): Promise<void>;
   post(body: string, signature?: string | null): Promise<{ status: number; body: string }>;
@@ -89,7 +114,8 @@ export async function startShop(o: ShopOptions): Promise<TestShop> {
   if (o.seed !== false) await seedDemoCatalog(tdb.db);
   const line = await startLineApiDouble({ channelAccessToken: ACCESS_TOKEN });
   const sinopac = o.sinopac ? await startSinopacSandbox({ shops: [SINOPAC_SHOP], notifyRetryDelaysMs: [300, 600, 1000, 2000, 3000] }) : null;
-  const ecpay = o.ecpay ? await startEcpaySandbox({ merchants: [ECPAY_MERCHANT], notifyRetryDelaysMs: [300, 600, 1000, 2000] }) : null;
+  const ecpayClock = new TestClock();
+  const ecpay = o.ecpay ? await startEcpaySandbox({ merchants: [ECPAY_MERCHANT], notifyRetryDelaysMs: [300, 600, 1000, 2000], now: ecpayClock.now }) : null;
 
   let handler: http.RequestListener = (_req, res) => res.end();
   const server = http.createServer((req, res) => handler(req, res));
@@ -124,18 +150,19 @@ export async function startShop(o: ShopOptions): Promise<TestShop> {
           ECPAY_HASH_KEY: ECPAY_MERCHANT.hashKey,
           ECPAY_HASH_IV: ECPAY_MERCHANT.hashIv,
           ECPAY_API_BASE_URL: ecpay.url,
+          ECPAY_CREDIT_CHECK_CODE: ECPAY_MERCHANT.creditCheckCode,
         }
       : {}),
     ...o.env,
   };
   const config = parseConfig(env);
-  const c = createContainer(config, { log: silentLogger, db: tdb.db, lineTimeoutMs: 2000, gatewayTimeoutMs: 2000 });
+  const c = createContainer(config, { log: silentLogger, db: tdb.db, lineTimeoutMs: 2000, gatewayTimeoutMs: 2000, ecpayNow: ecpayClock.now });
   const app = createApp(c);
   handler = app as unknown as http.RequestListener;
 
   let workers: Awaited<ReturnType<typeof startWorkers>> | null = null;
   const shop: TestShop = {
-    tdb, config, c, url, line, sinopac, ecpay,
+    tdb, config, c, url, line, sinopac, ecpay, ecpayClock,
     async startWorkers() {
       if (!workers) workers = await startWorkers(c, { sweepEveryMs: 400, sweepGraceMs: 300, concurrency: 4 });
     },

@@ -1,5 +1,6 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { ecpayPauseKey } from '../../src/data/ecpay-pause';
 import { checkInvariants } from '../../src/domain/invariants';
 import type { BankFacts } from '../../src/domain/payments';
 import { buildGateways } from '../../src/gateways/build-gateways';
@@ -9,7 +10,7 @@ import { parseEcpayDate } from '../../src/gateways/ecpay/ecpay-gateway';
 import type { SandboxNotification } from '../../src/sandbox/ecpay-sandbox';
 import { silentLogger } from '../../src/logger';
 import { taipeiTime } from '../../src/texts';
-import { count, ECPAY_MERCHANT, newUserId, settled, startShop, TestShop, waitFor } from '../helpers/shop';
+import { count, ECPAY_MERCHANT, newUserId, settled, startShop, taipeiAt, TestShop, waitFor } from '../helpers/shop';
 import { setStock, stockOf as stockTotals } from '../helpers/stock';
 
 /**
@@ -213,6 +214,21 @@ function returnBody(merchant: { merchantId: string; hashKey: string; hashIv: str
   return { ...fields, CheckMacValue: checkMacValue(fields, merchant.hashKey, merchant.hashIv) };
 }
 
+/** A signed PaymentInfoURL body (spec §8), as ECPay would post it. */
+function paymentInfoBody(f: Record<string, string>): Record<string, string> {
+  const fields: Record<string, string> = {
+    MerchantID: ECPAY_MERCHANT.merchantId,
+    StoreID: '',
+    TradeDate: formatEcpayDateTime(new Date()),
+    CustomField1: '',
+    CustomField2: '',
+    CustomField3: '',
+    CustomField4: '',
+    ...f,
+  };
+  return { ...fields, CheckMacValue: checkMacValue(fields, ECPAY_MERCHANT.hashKey, ECPAY_MERCHANT.hashIv) };
+}
+
 /** A full credit-card payment through the checkout page and the sandbox. */
 async function paidCreditOrder(shop: TestShop, user: string): Promise<{ order: Order; tradeNo: string; checkoutUrl: string; first: SandboxNotification }> {
   const order = await placeOrder(shop, user);
@@ -234,6 +250,9 @@ describe('ECPay AIO end to end: checkout page, sandbox, callbacks, refunds', () 
 
   beforeAll(async () => {
     shop = await startShop({ label: 'ecpay-flow', ecpay: true, owners: [owner] });
+    // ECPay's side of these tests happens on a morning in Taipei: card payments made here stay
+    // uncaptured (ECPay captures at 20:15), and no refund falls in the 20:15–20:30 window.
+    shop.ecpayClock.set(taipeiAt('10:00'));
   });
   afterAll(async () => {
     await shop?.close();
@@ -359,9 +378,11 @@ describe('ECPay AIO end to end: checkout page, sandbox, callbacks, refunds', () 
     const { fields } = parseForm(page.html);
     expect(fields).toMatchObject({ ChoosePayment: 'ATM', TotalAmount: '680', PaymentInfoURL: `${shop.url}/payments/ecpay/payment-info`, ReturnURL: `${shop.url}/payments/ecpay/notify` });
     expect(fields.OrderResultURL).toBeUndefined();
-    // ATM ExpireDate (days) fits inside the hold.
-    expect(Number(fields.ExpireDate)).toBeGreaterThanOrEqual(1);
-    expect(Number(fields.ExpireDate)).toBeLessThanOrEqual(3);
+    // ATM ExpireDate (days): the Taipei calendar days up to the hold's end, so the bank's deadline
+    // (that whole day) is not before the hold ends; 3 for the 3-day hold (rounding down gave 2).
+    const taipeiDay = (d: Date) => Math.floor((d.getTime() + 8 * 3600_000) / (24 * 3600_000));
+    expect(fields.ExpireDate).toBe(String(taipeiDay(atmHold) - taipeiDay(new Date())));
+    expect(fields.ExpireDate).toBe('3');
 
     const cashier = await browserPost(`${shop.ecpay!.url}/Cashier/AioCheckOut/V5`, fields);
     expect(messageCode(cashier.html)).toBeUndefined();
@@ -374,6 +395,10 @@ describe('ECPay AIO end to end: checkout page, sandbox, callbacks, refunds', () 
 
     // The shopper gets bank code, account and deadline in a Flex message.
     const deadline = parseEcpayDate(trade.expireDate!);
+    // The bank's deadline covers the whole hold the shopper was first given...
+    expect(deadline.getTime()).toBeGreaterThanOrEqual(atmHold.getTime());
+    // ...and ends that same Taipei day.
+    expect(deadline.getTime() - atmHold.getTime()).toBeLessThan(24 * 3600_000);
     const pushed = await waitFor(() => messagesTo(shop, user).find((m) => m.altText?.startsWith('ATM 轉帳資訊')), 'ATM code push');
     expect(pushed.type).toBe('flex');
     expect(pushed.altText).toBe(`ATM 轉帳資訊：NT$680，請於 ${taipeiTime(deadline)} 前完成`);
@@ -444,6 +469,65 @@ describe('ECPay AIO end to end: checkout page, sandbox, callbacks, refunds', () 
     expect(await paidEvents(shop, order.id)).toBe(1);
   });
 
+  test('PaymentInfoURL without a code (bad RtnCode): acknowledged, the attempt fails, the shopper is told and offered the methods again', async () => {
+    const user = newUserId();
+    const order = await placeOrder(shop, user);
+    await choose(shop, user, order, 'ecpay-atm');
+    const attempt = await shop.c.db('payment_attempts').where({ order_id: order.id }).first();
+    const hold = (await orderById(shop, order.id)).hold_expires_at;
+    const seen = messagesTo(shop, user).length;
+    // What ECPay posts when no virtual account could be issued (RtnCode other than 2; the code and text are not documented).
+    const body = paymentInfoBody({
+      MerchantTradeNo: attempt.trade_no, RtnCode: '10100248', RtnMsg: 'Get VirtualAccount Failed', TradeNo: '2601011200001234', TradeAmt: String(order.total),
+      PaymentType: 'ATM_TAISHIN', BankCode: '', vAccount: '', ExpireDate: '',
+    });
+    expect(await postCallback(shop, 'payment-info', body)).toMatchObject({ status: 200, body: '1|OK' });
+    await quiet(shop);
+    expect((await shop.c.db('payment_attempts').where({ id: attempt.id }).first()).status).toBe('failed');
+    expect(await orderById(shop, order.id)).toMatchObject({ status: 'pending_payment', hold_expires_at: hold });
+    const pushed = messagesTo(shop, user).slice(seen);
+    expect(pushed[0]).toEqual({ type: 'text', text: `訂單 ${order.order_no} 的「綠界 ATM 轉帳」沒有取號成功，無法用這個方式繳費。請在下方重新選擇付款方式 🙏` });
+    // The order with its payment buttons, so choosing again is one tap.
+    expect(pushed[1]!.altText).toContain(order.order_no);
+    expect(JSON.stringify(pushed[1])).toContain(`action=pay&o=${order.order_no}&m=ecpay-cvs`);
+    expect(pushed).toHaveLength(2);
+    // A re-sent copy is acknowledged and pushes nothing more.
+    expect(await postCallback(shop, 'payment-info', body)).toMatchObject({ status: 200, body: '1|OK' });
+    await quiet(shop);
+    expect(messagesTo(shop, user).slice(seen)).toHaveLength(2);
+    // Choosing again works.
+    await choose(shop, user, order, 'ecpay-cvs');
+  });
+
+  test('PaymentInfoURL with an unreadable ExpireDate: recorded and acknowledged (not 503 forever), the code is pushed, the hold is kept, the owner is alerted', async () => {
+    const user = newUserId();
+    const order = await placeOrder(shop, user);
+    await choose(shop, user, order, 'ecpay-cvs');
+    const attempt = await shop.c.db('payment_attempts').where({ order_id: order.id }).first();
+    const hold = (await orderById(shop, order.id)).hold_expires_at;
+    const body = paymentInfoBody({
+      MerchantTradeNo: attempt.trade_no, RtnCode: '10100073', RtnMsg: 'Get CVS Code Succeeded.', TradeNo: '2601011200005678', TradeAmt: String(order.total),
+      PaymentType: 'CVS_CVS', PaymentNo: 'LLL12345678901', ExpireDate: '2026/13/45 25:61:00',
+    });
+    const res = await postCallback(shop, 'payment-info', body);
+    expect(res).toMatchObject({ status: 200, body: '1|OK' });
+    await quiet(shop);
+    expect(await shop.c.db('payment_notifications').where({ trade_no: attempt.trade_no, kind: 'payment-info' }).count<{ n: number }[]>({ n: '*' }).then((r) => Number(r[0]!.n))).toBe(1);
+    expect(await orderById(shop, order.id)).toMatchObject({ status: 'pending_payment', hold_expires_at: hold });
+    const row = await shop.c.db('payment_attempts').where({ id: attempt.id }).first();
+    expect(row.status).toBe('pending');
+    expect(row.details).toMatchObject({ kind: 'ecpay-cvs-code', paymentNo: 'LLL12345678901', unreadableExpireDate: '2026/13/45 25:61:00' });
+    const pushed = await waitFor(() => messagesTo(shop, user).find((m) => m.altText?.startsWith('超商代碼繳費')), 'CVS code push');
+    expect(JSON.stringify(pushed.contents)).toContain('LLL12345678901');
+    // The deadline shown is our own hold, the only one we know.
+    expect(pushed.altText).toContain(taipeiTime(hold));
+    await waitFor(() => shop.line.textsTo(owner).some((t) => t.includes(attempt.trade_no) && t.includes('繳費期限無法辨識')), 'owner alert');
+    // A re-send is acknowledged too and alerts nobody twice.
+    expect(await postCallback(shop, 'payment-info', body)).toMatchObject({ status: 200, body: '1|OK' });
+    await quiet(shop);
+    expect(shop.line.textsTo(owner).filter((t) => t.includes(attempt.trade_no))).toHaveLength(1);
+  });
+
   test('tampered ReturnURL callbacks are rejected with an error text and change nothing', async () => {
     const user = newUserId();
     const order = await placeOrder(shop, user);
@@ -461,6 +545,13 @@ describe('ECPay AIO end to end: checkout page, sandbox, callbacks, refunds', () 
     const otherMerchant = returnBody(OTHER_MERCHANT, genuine);
     const amountOff = returnBody(ECPAY_MERCHANT, { ...genuine, TradeAmt: String(order.total + 1) });
     const unknownTrade = returnBody(ECPAY_MERCHANT, { ...genuine, MerchantTradeNo: 'EZZZZZZZZ00000000' });
+    // Another merchant's MerchantID, but signed with OUR key and IV: the MAC is fine, the merchant is not.
+    const otherIdOurKeys = returnBody(ECPAY_MERCHANT, { ...genuine, MerchantID: OTHER_MERCHANT.merchantId });
+    expect(shop.c.payments.ecpayPort()!.verifyCallback(otherIdOurKeys)).toEqual({ ok: false, reason: 'WRONG_MERCHANT' });
+    // A correct MAC of the same fields, but MD5 (32 hex): AIO V5 callbacks are SHA-256 only.
+    const { CheckMacValue: _sha, ...unsigned } = good;
+    const md5Mac = { ...unsigned, CheckMacValue: checkMacValue(unsigned, ECPAY_MERCHANT.hashKey, ECPAY_MERCHANT.hashIv, 'md5') };
+    expect(md5Mac.CheckMacValue).toHaveLength(32);
 
     const snapshot = async () => ({
       orders: await shop.c.db('orders').orderBy('id').select('*'),
@@ -476,6 +567,8 @@ describe('ECPay AIO end to end: checkout page, sandbox, callbacks, refunds', () 
       ['another MerchantID (valid MAC with its own key)', otherMerchant, 'BAD_MAC'],
       ['TradeAmt one dollar off (valid MAC)', amountOff, 'TradeAmtMismatch'],
       ['unknown MerchantTradeNo (valid MAC)', unknownTrade, 'UnknownMerchantTradeNo'],
+      ['another MerchantID signed with our keys', otherIdOurKeys, 'WRONG_MERCHANT'],
+      ['an MD5 MAC (right fields, our keys)', md5Mac, 'BAD_MAC'],
     ] as const) {
       const res = await postCallback(shop, 'notify', body);
       expect({ what, status: res.status, body: res.body }).toEqual({ what, status: 400, body: `0|${reason}` });
@@ -495,6 +588,51 @@ describe('ECPay AIO end to end: checkout page, sandbox, callbacks, refunds', () 
     await waitFor(() => receiptsFor(shop, user, order.order_no).length > 0, 'receipt');
     await quiet(shop);
     expect((await orderById(shop, order.id)).status).toBe('paid');
+  });
+
+  test('1|OK is withheld while the notification cannot be recorded; ECPay re-sends and the later delivery is recorded once', async () => {
+    const user = newUserId();
+    const order = await placeOrder(shop, user);
+    const url = await choose(shop, user, order, 'ecpay-credit');
+    const { tradeNo } = await checkoutAtSandbox(shop, url);
+    expect(tradeNo).toMatch(/^[A-Za-z0-9]+$/);
+    // A real failure of the insert, in the real database: a trigger refuses this trade's notification rows.
+    await shop.c.db.raw(`CREATE FUNCTION test_refuse_notification() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF NEW.trade_no = '${tradeNo}' THEN RAISE EXCEPTION 'payment_notifications unavailable (test trigger)'; END IF;
+        RETURN NEW;
+      END $$`);
+    await shop.c.db.raw('CREATE TRIGGER test_refuse_notification BEFORE INSERT ON payment_notifications FOR EACH ROW EXECUTE FUNCTION test_refuse_notification()');
+    let dropped = false;
+    const drop = async () => {
+      if (dropped) return;
+      dropped = true;
+      await shop.c.db.raw('DROP TRIGGER test_refuse_notification ON payment_notifications');
+      await shop.c.db.raw('DROP FUNCTION test_refuse_notification()');
+    };
+    try {
+      await shop.ecpay!.pay(tradeNo);
+      const first = shop.ecpay!.notifications.find((n) => n.merchantTradeNo === tradeNo && n.kind === 'ReturnURL')!;
+      expect(first.attempt).toBe(1);
+      expect({ status: first.status, body: first.body }).toEqual({ status: 503, body: '0|temporarily unavailable' });
+      expect(await count(shop.c, 'payment_notifications', { trade_no: tradeNo })).toBe(0);
+      expect((await orderById(shop, order.id)).status).toBe('pending_payment');
+      expect((await shop.c.db('payment_attempts').where({ trade_no: tradeNo }).first()).status).toBe('pending');
+    } finally {
+      await drop();
+    }
+    // Not acknowledged, so the sandbox (as ECPay) delivers again until it gets 1|OK.
+    await waitFor(() => shop.ecpay!.notifications.some((n) => n.merchantTradeNo === tradeNo && n.body === '1|OK'), 'a re-sent ReturnURL acknowledged');
+    await waitFor(() => receiptsFor(shop, user, order.order_no).length > 0, 'receipt');
+    await quiet(shop);
+    const acked = shop.ecpay!.notifications.filter((n) => n.merchantTradeNo === tradeNo && n.body === '1|OK');
+    expect(acked).toHaveLength(1);
+    expect(acked[0]!.attempt).toBeGreaterThan(1);
+    expect(acked[0]!.fields.RtnMsg).toBe('paid');
+    expect(await count(shop.c, 'payment_notifications', { trade_no: tradeNo })).toBe(1);
+    expect(await orderById(shop, order.id)).toMatchObject({ status: 'paid', paid_amount: 680 });
+    expect(receiptsFor(shop, user, order.order_no)).toHaveLength(1);
+    expect(await paidEvents(shop, order.id)).toBe(1);
   });
 
   test('a reopened checkout link posts a fresh MerchantTradeNo (the sandbox refuses a reused one with 10300028); item names are escaped', async () => {
@@ -686,7 +824,8 @@ describe('ECPay AIO end to end: checkout page, sandbox, callbacks, refunds', () 
     const { order, tradeNo } = await paidCreditOrder(shop, user);
     await say(shop, owner, `退款 ${order.order_no}`);
     await quiet(shop);
-    expect(shop.ecpay!.refunds(tradeNo).map((r) => r.amount)).toEqual([680]);
+    // Not captured yet (same morning): the whole authorisation is abandoned (N), not refunded.
+    expect(shop.ecpay!.actions(tradeNo).map((a) => [a.action, a.amount])).toEqual([['N', 680]]);
     expect(await orderById(shop, order.id)).toMatchObject({ status: 'refunded', refunded_amount: 680 });
 
     const atmOrder = (await shop.c.db('orders').where({ status: 'paid', payment_method: 'ecpay-atm' }).first()) as Order | undefined;
@@ -712,7 +851,8 @@ describe('ECPay AIO end to end: checkout page, sandbox, callbacks, refunds', () 
             body: Buffer.concat(chunks),
           });
           const text = await up.text();
-          if (req.url === '/CreditDetail/DoAction' && drop > 0) {
+          // Only the refund itself (R) loses its answer; the capture request (C) before it goes through.
+          if (req.url === '/CreditDetail/DoAction' && /(?:^|&)Action=R(?:&|$)/.test(Buffer.concat(chunks).toString()) && drop > 0) {
             drop -= 1;
             req.socket.destroy();
             return;
@@ -725,7 +865,7 @@ describe('ECPay AIO end to end: checkout page, sandbox, callbacks, refunds', () 
     await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', () => r()));
     const proxyUrl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
     const original = shop.c.gateways.ecpay;
-    shop.c.gateways.ecpay = buildGateways({ ...shop.config, ecpay: { ...shop.config.ecpay!, apiBaseUrl: proxyUrl } }, silentLogger, 2000).ecpay;
+    shop.c.gateways.ecpay = buildGateways({ ...shop.config, ecpay: { ...shop.config.ecpay!, apiBaseUrl: proxyUrl } }, silentLogger, 2000, { ecpayNow: shop.ecpayClock.now }).ecpay;
     try {
       await say(shop, owner, `退款 ${order.order_no} 300`);
       const refund = await shop.c.db('refunds').where({ order_id: order.id }).first();
@@ -786,7 +926,7 @@ describe('ECPay AIO end to end: checkout page, sandbox, callbacks, refunds', () 
       .returning('*');
     const original = shop.c.gateways.ecpay;
     // Nothing listens on port 1: the connection is refused, so nothing reached the bank.
-    shop.c.gateways.ecpay = buildGateways({ ...shop.config, ecpay: { ...shop.config.ecpay!, apiBaseUrl: 'http://127.0.0.1:1' } }, silentLogger, 2000).ecpay;
+    shop.c.gateways.ecpay = buildGateways({ ...shop.config, ecpay: { ...shop.config.ecpay!, apiBaseUrl: 'http://127.0.0.1:1' } }, silentLogger, 2000, { ecpayNow: shop.ecpayClock.now }).ecpay;
     try {
       await expect(shop.c.payments.executeRefund(refund.id)).rejects.toThrow();
       expect(await shop.c.db('refunds').where({ id: refund.id }).first()).toMatchObject({ status: 'pending', gateway_response: { outcome: 'retry' } });
@@ -799,6 +939,173 @@ describe('ECPay AIO end to end: checkout page, sandbox, callbacks, refunds', () 
     await say(shop, owner, `退款 ${order.order_no}`);
     await quiet(shop);
     expect(await orderById(shop, order.id)).toMatchObject({ status: 'refunded', refunded_amount: 680 });
+  });
+
+  test('reconciliation: an ECPay ATM/CVS attempt whose code was issued is queried at most once a day; other pending attempts every RECONCILE_EVERY_MINUTES', async () => {
+    const user = newUserId();
+    const atmOrder = await placeOrder(shop, user);
+    const { tradeNo: atmTrade } = await checkoutAtSandbox(shop, await choose(shop, user, atmOrder, 'ecpay-atm'));
+    const atm = await waitFor(async () => {
+      const a = await shop.c.db('payment_attempts').where({ trade_no: atmTrade }).first();
+      return a.details.kind === 'ecpay-atm-code' ? a : null;
+    }, 'ATM code recorded');
+    const user2 = newUserId();
+    const cardOrder = await placeOrder(shop, user2);
+    await choose(shop, user2, cardOrder, 'ecpay-credit');
+    const card = await shop.c.db('payment_attempts').where({ order_id: cardOrder.id }).first();
+    const user3 = newUserId();
+    const noCodeOrder = await placeOrder(shop, user3);
+    await choose(shop, user3, noCodeOrder, 'ecpay-cvs');
+    const noCode = await shop.c.db('payment_attempts').where({ order_id: noCodeOrder.id }).first();
+
+    const ids = [atm.id, card.id, noCode.id];
+    const checkedAgo = async (id: number, minutes: number) =>
+      shop.c.db('payment_attempts').where({ id }).update({
+        created_at: shop.c.db.raw("now() - interval '3 days'"),
+        last_checked_at: shop.c.db.raw(`now() - (? * interval '1 minute')`, [minutes]),
+      });
+    // All three were last asked 10 minutes ago (RECONCILE_EVERY_MINUTES is 5).
+    for (const id of ids) await checkedAgo(id, 10);
+    let due = await shop.c.payments.reconcileCandidates(10_000);
+    expect(due).toContain(card.id);
+    expect(due).toContain(noCode.id);
+    expect(due).not.toContain(atm.id);
+    // 23 hours: still not; 25 hours: due again.
+    await checkedAgo(atm.id, 23 * 60);
+    expect(await shop.c.payments.reconcileCandidates(10_000)).not.toContain(atm.id);
+    await checkedAgo(atm.id, 25 * 60);
+    due = await shop.c.payments.reconcileCandidates(10_000);
+    expect(due).toContain(atm.id);
+    // The same for a CVS code.
+    await shop.c.db('payment_attempts').where({ id: noCode.id }).update({ details: JSON.stringify({ kind: 'ecpay-cvs-code', paymentNo: 'LLL00000000000', deadline: new Date().toISOString() }) });
+    expect(await shop.c.payments.reconcileCandidates(10_000)).not.toContain(noCode.id);
+    for (const id of ids) await shop.c.db('payment_attempts').where({ id }).update({ created_at: shop.c.db.fn.now(), last_checked_at: null });
+  });
+
+  test('stock and payment invariants hold', async () => {
+    await quiet(shop);
+    expect(await checkInvariants(shop.c.db)).toEqual([]);
+  });
+});
+
+// ------------------------------------------------------------------------------------------------
+
+describe('ECPay card refunds follow the capture state (spec §10.2): ECPay captures at 20:15 Taipei, no DoAction 20:15–20:30', () => {
+  let shop: TestShop;
+  const owner = newUserId();
+
+  beforeAll(async () => {
+    shop = await startShop({ label: 'ecpay-capture', ecpay: true, owners: [owner] });
+  });
+  afterAll(async () => {
+    await shop?.close();
+  });
+
+  const actionsOf = (tradeNo: string) => shop.ecpay!.actions(tradeNo).map((a) => [a.action, a.amount, a.from]);
+  const refundTexts = (user: string, orderNo: string) => shop.line.textsTo(user).filter((t) => t.startsWith(`訂單 ${orderNo} 已退款`));
+
+  /** A card payment made at `hhmm` Taipei today (the sandbox's and the gateway's clock). */
+  async function paidAt(hhmm: string) {
+    shop.ecpayClock.set(taipeiAt(hhmm));
+    const user = newUserId();
+    const paid = await paidCreditOrder(shop, user);
+    return { ...paid, user };
+  }
+
+  test('same day, before the capture: a full refund abandons the authorisation (N); owner and shopper told', async () => {
+    const { order, tradeNo, user } = await paidAt('10:00');
+    expect(shop.ecpay!.getTrade(tradeNo)!.capture).toBe('authorised');
+    shop.ecpayClock.set(taipeiAt('15:00'));
+    await say(shop, owner, `退款 ${order.order_no}`);
+    await quiet(shop);
+    expect(actionsOf(tradeNo)).toEqual([['N', 680, 'authorised']]);
+    expect(shop.ecpay!.getTrade(tradeNo)!.capture).toBe('abandoned');
+    expect(shop.ecpay!.refunds(tradeNo)).toEqual([]);
+    expect(await orderById(shop, order.id)).toMatchObject({ status: 'refunded', refunded_amount: 680 });
+    const row = await shop.c.db('refunds').where({ order_id: order.id }).first();
+    expect(row).toMatchObject({ status: 'succeeded', amount: 680 });
+    expect(row.gateway_response).toMatchObject({ captureState: 'authorised', captureStateFrom: 'QueryTrade/V2', steps: [{ action: 'N', totalAmount: 680, RtnCode: '1' }] });
+    await waitFor(() => refundTexts(user, order.order_no).length === 1, 'shopper told');
+    expect(shop.line.textsTo(owner)).toContain(`已退款 NT$680（訂單 ${order.order_no} 累計退款 NT$680）。`);
+  });
+
+  test('same day, before the capture: a partial refund requests the capture first (C, then R); a second partial is just R', async () => {
+    const { order, tradeNo, user } = await paidAt('09:30');
+    shop.ecpayClock.set(taipeiAt('11:00'));
+    await say(shop, owner, `退款 ${order.order_no} 300`);
+    await quiet(shop);
+    expect(actionsOf(tradeNo)).toEqual([
+      ['C', 680, 'authorised'],
+      ['R', 300, 'capture-requested'],
+    ]);
+    expect(shop.ecpay!.getTrade(tradeNo)!.capture).toBe('capture-requested');
+    expect(await orderById(shop, order.id)).toMatchObject({ status: 'paid', refunded_amount: 300 });
+
+    shop.ecpayClock.set(taipeiAt('19:00'));
+    await say(shop, owner, `退款 ${order.order_no} 380`);
+    await quiet(shop);
+    expect(actionsOf(tradeNo)).toEqual([
+      ['C', 680, 'authorised'],
+      ['R', 300, 'capture-requested'],
+      ['R', 380, 'capture-requested'],
+    ]);
+    expect(shop.ecpay!.refunds(tradeNo).map((r) => r.amount)).toEqual([300, 380]);
+    expect(await orderById(shop, order.id)).toMatchObject({ status: 'refunded', refunded_amount: 680 });
+    await waitFor(() => refundTexts(user, order.order_no).length === 2, 'shopper told twice');
+    // The requested capture is done by that evening's run.
+    shop.ecpayClock.set(taipeiAt('20:31'));
+    expect(shop.ecpay!.getTrade(tradeNo)!.capture).toBe('captured');
+  });
+
+  test('after the daily capture: a refund is R alone, full or partial', async () => {
+    const { order, tradeNo, user } = await paidAt('08:00');
+    // That evening, after ECPay's 20:15 run (and its window).
+    shop.ecpayClock.set(taipeiAt('21:00'));
+    expect(shop.ecpay!.getTrade(tradeNo)!.capture).toBe('captured');
+    await say(shop, owner, `退款 ${order.order_no} 200`);
+    await quiet(shop);
+    expect(actionsOf(tradeNo)).toEqual([['R', 200, 'captured']]);
+    // The next morning: the rest, still R.
+    shop.ecpayClock.set(taipeiAt('09:00', 1));
+    await say(shop, owner, `退款 ${order.order_no}`);
+    await quiet(shop);
+    expect(actionsOf(tradeNo)).toEqual([
+      ['R', 200, 'captured'],
+      ['R', 480, 'captured'],
+    ]);
+    expect(await orderById(shop, order.id)).toMatchObject({ status: 'refunded', refunded_amount: 680 });
+    await waitFor(() => refundTexts(user, order.order_no).length === 2, 'shopper told');
+  });
+
+  test('a refund requested inside 20:15–20:30 waits in the delayed queue (nothing sent, nothing claimed) and runs after 20:30: R, since the trade was captured at 20:15', async () => {
+    const { order, tradeNo, user } = await paidAt('12:00');
+    shop.ecpayClock.set(taipeiAt('20:20'));
+    await say(shop, owner, `退款 ${order.order_no}`);
+    const refund = await shop.c.db('refunds').where({ order_id: order.id }).first();
+    const job = await waitFor(async () => {
+      const j = await shop.c.queues.orders.getJob(`refund-${refund.id}`);
+      return j && (await j.getState()) === 'delayed' ? j : null;
+    }, 'refund job delayed');
+    // Until 20:30 Taipei: ten minutes from 20:20 (the worker is not blocked meanwhile).
+    expect(job.delay).toBeGreaterThan(9.5 * 60_000);
+    expect(job.delay).toBeLessThanOrEqual(10 * 60_000);
+    expect(job.attemptsMade).toBe(0);
+    expect(shop.ecpay!.actions(tradeNo)).toEqual([]);
+    expect(await shop.c.db('refunds').where({ id: refund.id }).first()).toMatchObject({ status: 'pending', gateway_response: null });
+    expect(await orderById(shop, order.id)).toMatchObject({ status: 'paid', refunded_amount: 0 });
+    // The pending refund still counts: nothing more can be asked for meanwhile.
+    const seen = shop.line.textsTo(owner).length;
+    await say(shop, owner, `退款 ${order.order_no} 1`);
+    expect(shop.line.textsTo(owner).slice(seen)).toEqual([`退款金額超過可退金額：訂單 ${order.order_no} 目前最多可退 NT$0。`]);
+
+    // 20:30 has passed: the job runs (promoted here instead of waiting ten real minutes).
+    shop.ecpayClock.set(taipeiAt('20:30'));
+    await job.promote();
+    await waitFor(async () => (await shop.c.db('refunds').where({ id: refund.id }).first()).status === 'succeeded', 'refund done');
+    await quiet(shop);
+    expect(actionsOf(tradeNo)).toEqual([['R', 680, 'captured']]);
+    expect(await orderById(shop, order.id)).toMatchObject({ status: 'refunded', refunded_amount: 680 });
+    await waitFor(() => refundTexts(user, order.order_no).length === 1, 'shopper told');
   });
 
   test('stock and payment invariants hold', async () => {
@@ -862,6 +1169,54 @@ describe('ECPay reconciliation: a payment the sandbox never reports', () => {
     expect((await shop.c.db('payment_attempts').where({ id: attempt.id }).first()).status).toBe('pending');
   });
 
+  test('HTTP 403 from QueryTradeInfo: one shared pause (Redis), no ECPay query from any path until it ends; then the payment is found once', async () => {
+    const user = newUserId();
+    const order = await placeOrder(shop, user);
+    const url = await choose(shop, user, order, 'ecpay-credit');
+    const { tradeNo } = await checkoutAtSandbox(shop, url);
+    const attempt = await shop.c.db('payment_attempts').where({ trade_no: tradeNo }).first();
+    const key = ecpayPauseKey(shop.config.queuePrefix);
+    expect(await shop.c.redis.pttl(key)).toBeLessThan(0);
+    // ECPay says "too fast" to the next query; the scheduled sweep (every 0.6 s here) makes one.
+    shop.ecpay!.injectHttpStatus('/Cashier/QueryTradeInfo/V5', 403, 1);
+    await shop.ecpay!.pay(tradeNo, { notify: false });
+    await waitFor(async () => (await shop.c.redis.pttl(key)) > 0, 'pause stored in Redis');
+    const ttl = await shop.c.redis.pttl(key);
+    expect(ttl).toBeGreaterThan(29 * 60_000);
+    expect(ttl).toBeLessThanOrEqual(30 * 60_000);
+    expect(shop.ecpay!.apiRequests.filter((r) => r.status === 403)).toHaveLength(1);
+    const sent = shop.ecpay!.apiRequests.length;
+
+    // While paused: no ECPay attempt is due, a query by hand sends nothing...
+    expect(await shop.c.payments.reconcileCandidates()).not.toContain(attempt.id);
+    expect(await shop.c.payments.reconcileAttempt(attempt.id)).toBe('paused');
+    // ...and a ReturnURL is still recorded and acknowledged, but its confirmation job waits for the pause.
+    const n = await shop.ecpay!.notifyAgain(tradeNo);
+    expect(n.body).toBe('1|OK');
+    const notification = await waitFor(() => shop.c.db('payment_notifications').where({ trade_no: tradeNo }).first(), 'notification recorded');
+    const job = await waitFor(async () => {
+      const j = await shop.c.queues.orders.getJob(`pn-${notification.id}`);
+      return j && (await j.getState()) === 'delayed' ? j : null;
+    }, 'notification job delayed');
+    expect(job.attemptsMade).toBe(0);
+    // Several sweep periods later, still nothing has been sent to ECPay and nothing changed.
+    await new Promise((r) => setTimeout(r, 2000));
+    expect(shop.ecpay!.apiRequests.length).toBe(sent);
+    expect(await job.getState()).toBe('delayed');
+    expect((await orderById(shop, order.id)).status).toBe('pending_payment');
+    expect(receiptsFor(shop, user, order.order_no)).toHaveLength(0);
+
+    // The pause ends (the key expires; the test removes it) and the delayed job runs: paid, once.
+    await shop.c.redis.del(key);
+    await job.promote();
+    await waitFor(() => receiptsFor(shop, user, order.order_no).length > 0, 'receipt after the pause');
+    await quiet(shop);
+    expect(shop.ecpay!.apiRequests.length).toBeGreaterThan(sent);
+    expect(await orderById(shop, order.id)).toMatchObject({ status: 'paid', paid_amount: 680 });
+    expect(receiptsFor(shop, user, order.order_no)).toHaveLength(1);
+    expect(await paidEvents(shop, order.id)).toBe(1);
+  });
+
   test('stock and payment invariants hold', async () => {
     await quiet(shop);
     expect(await checkInvariants(shop.c.db)).toEqual([]);
@@ -884,7 +1239,7 @@ describe('ECPay in production: SimulatePaid=1 is never money', () => {
     // Production behaviour against the local sandbox: the same gateway, built from a config that
     // says production (ECPAY_API_BASE_URL=https://payment.ecpay.com.tw sets this), talking to the sandbox.
     const prod = { ...shop.config, ecpay: { ...shop.config.ecpay!, isProduction: true } };
-    shop.c.gateways.ecpay = buildGateways(prod, silentLogger, 2000).ecpay;
+    shop.c.gateways.ecpay = buildGateways(prod, silentLogger, 2000, { ecpayNow: shop.ecpayClock.now }).ecpay;
     expect(shop.c.payments.ecpayPort()!.isProduction).toBe(true);
   });
   afterAll(async () => {
@@ -909,8 +1264,10 @@ describe('ECPay in production: SimulatePaid=1 is never money', () => {
 
     // QueryTradeInfo says TradeStatus=1 (and carries no SimulatePaid): reconciliation must not pay it either.
     const attempt = await shop.c.db('payment_attempts').where({ trade_no: tradeNo }).first();
+    // A CVS attempt with its code is queried once a day; make it due now and let the scheduled sweep ask.
+    await shop.c.db('payment_attempts').where({ id: attempt.id }).update({ last_checked_at: null });
     const checks = attempt.check_count;
-    await waitFor(async () => (await shop.c.db('payment_attempts').where({ id: attempt.id }).first()).check_count >= checks + 2, 'two reconciliation passes');
+    await waitFor(async () => (await shop.c.db('payment_attempts').where({ id: attempt.id }).first()).check_count >= checks + 1, 'a reconciliation pass');
     expect(await shop.c.payments.reconcileAttempt(attempt.id)).toBe('simulated-rejected');
     await quiet(shop);
     expect(await orderById(shop, order.id)).toMatchObject({ status: 'pending_payment', paid_amount: 0 });

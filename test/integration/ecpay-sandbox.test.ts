@@ -6,11 +6,14 @@ import type { EcpayConfig } from '../../src/config';
 import { checkMacValue } from '../../src/gateways/ecpay/check-mac-value';
 import {
   EcpayClient,
+  MemoryCallGate,
+  RATE_LIMIT_PAUSE_MS,
   formatEcpayDate,
   formatEcpayDateTime,
   type EcpayCheckoutForm,
 } from '../../src/gateways/ecpay/ecpay-client';
 import { EcpayGateway, parseEcpayDate } from '../../src/gateways/ecpay/ecpay-gateway';
+import { taipeiAt, TestClock } from '../helpers/shop';
 import { GatewayError } from '../../src/gateways/payment-gateway';
 import { startEcpaySandbox, type EcpaySandbox } from '../../src/sandbox/ecpay-sandbox';
 
@@ -399,61 +402,6 @@ describe('ECPay AIO client and gateway against the local sandbox', () => {
     expect(JSON.stringify(err) + String(err)).not.toContain(MERCHANT.hashKey);
   });
 
-  it('DoAction refunds: two partials summing to the total succeed, one more is refused', async () => {
-    const no = tradeNo();
-    await browserPost(...formArgs(formFor('ecpay-credit', no, { amount: 1000 })));
-    await sandbox.pay(no);
-    const ecpayTradeNo = sandbox.getTrade(no)!.tradeNo;
-
-    const r1 = await gateway.refund({ tradeNo: no, gatewayTradeId: ecpayTradeNo, amount: 400, capturedAmount: 1000, refundedBefore: 0 });
-    expect(r1.ok).toBe(true);
-    const r2 = await gateway.refund({ tradeNo: no, gatewayTradeId: ecpayTradeNo, amount: 600, capturedAmount: 1000, refundedBefore: 400 });
-    expect(r2.ok).toBe(true);
-    expect(sandbox.refunds(no).map((r) => r.amount)).toEqual([400, 600]);
-
-    // The shop's bookkeeping would refuse this locally; the bank must refuse it too.
-    const r3 = await client.doAction({ merchantTradeNo: no, tradeNo: ecpayTradeNo, action: 'R', totalAmount: 1 });
-    expect(r3.RtnCode).not.toBe('1');
-    expect(r3.RtnMsg).toMatch(/exceeds/);
-    expect(sandbox.refunds(no)).toHaveLength(2);
-  });
-
-  it('DoAction is refused for unpaid and non-credit trades', async () => {
-    const no = tradeNo();
-    await browserPost(...formArgs(formFor('ecpay-credit', no)));
-    const ecpayTradeNo = sandbox.getTrade(no)!.tradeNo;
-    const unpaid = await client.doAction({ merchantTradeNo: no, tradeNo: ecpayTradeNo, action: 'R', totalAmount: 1 });
-    expect(unpaid.RtnCode).not.toBe('1');
-
-    const atm = tradeNo();
-    await browserPost(...formArgs(formFor('ecpay-atm', atm)));
-    await sandbox.pay(atm);
-    const r = await gateway.refund({ tradeNo: atm, gatewayTradeId: sandbox.getTrade(atm)!.tradeNo, amount: 1, capturedAmount: 1280, refundedBefore: 0 });
-    expect(r.ok).toBe(false);
-  });
-
-  it('gateway.refund refuses over-refunds and non-positive amounts locally, without calling ECPay', async () => {
-    const no = tradeNo();
-    await browserPost(...formArgs(formFor('ecpay-credit', no, { amount: 500 })));
-    await sandbox.pay(no);
-    const id = sandbox.getTrade(no)!.tradeNo;
-    const spy = jest.spyOn(client, 'doAction');
-    try {
-      const over = await gateway.refund({ tradeNo: no, gatewayTradeId: id, amount: 300, capturedAmount: 500, refundedBefore: 201 });
-      expect(over.ok).toBe(false);
-      expect(over.message).toMatch(/exceeds/);
-      expect((await gateway.refund({ tradeNo: no, gatewayTradeId: id, amount: 0, capturedAmount: 500, refundedBefore: 0 })).ok).toBe(false);
-      expect((await gateway.refund({ tradeNo: no, gatewayTradeId: id, amount: 1.5, capturedAmount: 500, refundedBefore: 0 })).ok).toBe(false);
-      expect(spy).not.toHaveBeenCalled();
-      expect(sandbox.refunds(no)).toHaveLength(0);
-      // The exact remainder is allowed and does reach ECPay.
-      expect((await gateway.refund({ tradeNo: no, gatewayTradeId: id, amount: 299, capturedAmount: 500, refundedBefore: 201 })).ok).toBe(true);
-      expect(spy).toHaveBeenCalledTimes(1);
-    } finally {
-      spy.mockRestore();
-    }
-  });
-
   it('verifyCallback tells a bad MAC, another merchant and a malformed body apart', async () => {
     const no = tradeNo();
     await browserPost(...formArgs(formFor('ecpay-credit', no)));
@@ -500,6 +448,181 @@ describe('ECPay AIO client and gateway against the local sandbox', () => {
 function formArgs(form: EcpayCheckoutForm): [string, Record<string, string>] {
   return [form.action, form.fields];
 }
+
+describe('card refunds and the capture state (spec §10.2), sandbox and gateway on one clock', () => {
+  const CHECK_CODE = '48215907';
+  const clock = new TestClock();
+  let sandbox: EcpaySandbox;
+  let receiver: Awaited<ReturnType<typeof startReceiver>>;
+  let config: EcpayConfig;
+  let client: EcpayClient;
+  let gateway: EcpayGateway;
+  /** The same merchant without ECPAY_CREDIT_CHECK_CODE: the capture state comes from the clock. */
+  let clockGateway: EcpayGateway;
+
+  beforeAll(async () => {
+    sandbox = await startEcpaySandbox({ merchants: [{ ...MERCHANT, creditCheckCode: CHECK_CODE }], notifyRetryDelaysMs: [40, 40, 40, 40], now: clock.now });
+    receiver = await startReceiver(() => client);
+    config = { ...MERCHANT, apiBaseUrl: sandbox.url, isProduction: false, creditCheckCode: CHECK_CODE };
+    client = new EcpayClient({ config, timeoutMs: 5000, now: clock.now });
+    gateway = new EcpayGateway({ client, publicBaseUrl: receiver.url, now: clock.now });
+    const plain = new EcpayClient({ config: { ...config, creditCheckCode: null }, timeoutMs: 5000, now: clock.now });
+    clockGateway = new EcpayGateway({ client: plain, publicBaseUrl: receiver.url, now: clock.now });
+  });
+  afterAll(async () => {
+    await sandbox.close();
+    await receiver.close();
+  });
+
+  /** A card trade of `amount` paid at `hhmm` Taipei today. */
+  async function paidCard(amount: number, hhmm = '10:00', method: 'ecpay-credit' | 'ecpay-atm' = 'ecpay-credit') {
+    clock.set(taipeiAt(hhmm));
+    const no = tradeNo();
+    const now = new Date();
+    const form = gateway.checkoutFormFor({ tradeNo: no, method, amount, itemLines: ['x'], holdExpiresAt: new Date(now.getTime() + 3 * DAY_MS), orderNo: 'O1', now });
+    await browserPost(form.action, form.fields);
+    await sandbox.pay(no);
+    return { no, id: sandbox.getTrade(no)!.tradeNo, gwsr: sandbox.getTrade(no)!.gwsr! };
+  }
+  const actions = (no: string) => sandbox.actions(no).map((a) => `${a.action}${a.amount}`);
+
+  it('two partials that add up to the total: C then R, then R; one more is refused by ECPay too', async () => {
+    const { no, id } = await paidCard(1000);
+    const r1 = await gateway.refund({ tradeNo: no, gatewayTradeId: id, amount: 400, capturedAmount: 1000, refundedBefore: 0 });
+    expect(r1).toMatchObject({ ok: true, raw: { captureState: 'authorised', captureStateFrom: 'QueryTrade/V2' } });
+    const r2 = await gateway.refund({ tradeNo: no, gatewayTradeId: id, amount: 600, capturedAmount: 1000, refundedBefore: 400 });
+    expect(r2).toMatchObject({ ok: true, raw: { captureState: 'capture-requested' } });
+    expect(actions(no)).toEqual(['C1000', 'R400', 'R600']);
+    expect(sandbox.refunds(no).map((r) => r.amount)).toEqual([400, 600]);
+    // The shop's bookkeeping would refuse this locally; the bank must refuse it too.
+    const r3 = await client.doAction({ merchantTradeNo: no, tradeNo: id, action: 'R', totalAmount: 1 });
+    expect(r3.RtnCode).not.toBe('1');
+    expect(r3.RtnMsg).toMatch(/exceeds/);
+    expect(sandbox.refunds(no)).toHaveLength(2);
+  });
+
+  it('DoAction is refused for unpaid and non-credit trades; the gateway refuses ATM payments without a DoAction', async () => {
+    clock.set(taipeiAt('10:00'));
+    const no = tradeNo();
+    const now = new Date();
+    const form = gateway.checkoutFormFor({ tradeNo: no, method: 'ecpay-credit', amount: 1280, itemLines: ['x'], holdExpiresAt: new Date(now.getTime() + DAY_MS), orderNo: 'O1', now });
+    await browserPost(form.action, form.fields);
+    const unpaid = await client.doAction({ merchantTradeNo: no, tradeNo: sandbox.getTrade(no)!.tradeNo, action: 'R', totalAmount: 1 });
+    expect(unpaid.RtnCode).not.toBe('1');
+    expect((await gateway.refund({ tradeNo: no, gatewayTradeId: sandbox.getTrade(no)!.tradeNo, amount: 1, capturedAmount: 1280, refundedBefore: 0 })).ok).toBe(false);
+
+    const atm = await paidCard(1280, '10:00', 'ecpay-atm');
+    const r = await gateway.refund({ tradeNo: atm.no, gatewayTradeId: atm.id, amount: 1, capturedAmount: 1280, refundedBefore: 0 });
+    expect(r.ok).toBe(false);
+    expect(r.message).toMatch(/not a card payment/);
+    expect(sandbox.actions(atm.no)).toEqual([]);
+  });
+
+  it('gateway.refund refuses over-refunds and non-positive amounts locally, without calling ECPay', async () => {
+    const { no, id } = await paidCard(500);
+    const spy = jest.spyOn(client, 'doAction');
+    const query = jest.spyOn(client, 'queryTradeInfo');
+    try {
+      const over = await gateway.refund({ tradeNo: no, gatewayTradeId: id, amount: 300, capturedAmount: 500, refundedBefore: 201 });
+      expect(over.ok).toBe(false);
+      expect(over.message).toMatch(/exceeds/);
+      expect((await gateway.refund({ tradeNo: no, gatewayTradeId: id, amount: 0, capturedAmount: 500, refundedBefore: 0 })).ok).toBe(false);
+      expect((await gateway.refund({ tradeNo: no, gatewayTradeId: id, amount: 1.5, capturedAmount: 500, refundedBefore: 0 })).ok).toBe(false);
+      expect(spy).not.toHaveBeenCalled();
+      expect(query).not.toHaveBeenCalled();
+      expect(sandbox.refunds(no)).toHaveLength(0);
+      // The exact remainder is allowed and does reach ECPay (uncaptured: C, then R).
+      expect((await gateway.refund({ tradeNo: no, gatewayTradeId: id, amount: 299, capturedAmount: 500, refundedBefore: 201 })).ok).toBe(true);
+      expect(spy.mock.calls.map(([i]) => `${i.action}${i.totalAmount}`)).toEqual(['C500', 'R299']);
+    } finally {
+      spy.mockRestore();
+      query.mockRestore();
+    }
+  });
+
+  it('the sandbox models the capture state: C / E / N / R only where they fit, the 20:15 run captures, 20:15–20:30 refuses everything; QueryTrade/V2 reports it', async () => {
+    const { no, id, gwsr } = await paidCard(1280, '10:00');
+    const act = (action: 'C' | 'R' | 'E' | 'N', totalAmount: number) => client.doAction({ merchantTradeNo: no, tradeNo: id, action, totalAmount });
+    const state = async () => (await client.queryCreditTrade({ creditRefundId: gwsr, creditAmount: 1280 })).RtnValue;
+
+    expect(await state()).toMatchObject({ status: '已授權', amount: 1280, clsamt: 0, TradeID: id });
+    expect(await act('R', 100)).toMatchObject({ RtnCode: '0', RtnMsg: 'Action R is not allowed for a trade in state 已授權.' });
+    expect(await act('E', 1280)).toMatchObject({ RtnCode: '0' });
+    expect(await act('C', 1280)).toMatchObject({ RtnCode: '1' });
+    expect(await state()).toMatchObject({ status: '要關帳', clsamt: 1280 });
+    expect(await act('N', 1280)).toMatchObject({ RtnCode: '0', RtnMsg: 'Action N is not allowed for a trade in state 要關帳.' });
+    expect(await act('C', 1280)).toMatchObject({ RtnCode: '0' });
+    expect(await act('E', 1280)).toMatchObject({ RtnCode: '1' });
+    expect(await state()).toMatchObject({ status: '已授權', clsamt: 0 });
+
+    clock.set(taipeiAt('20:14'));
+    expect(await state()).toMatchObject({ status: '已授權' });
+    clock.set(taipeiAt('20:20'));
+    // Captured by the 20:15 run; no DoAction of any kind until 20:30.
+    expect(await state()).toMatchObject({ status: '已關帳', clsamt: 1280 });
+    for (const a of ['C', 'R', 'E', 'N'] as const) {
+      expect(await act(a, a === 'R' ? 100 : 1280)).toMatchObject({ RtnCode: '0', RtnMsg: 'DoAction is not available during the daily capture (20:15-20:30).' });
+    }
+    clock.set(taipeiAt('20:30'));
+    expect(await act('N', 1280)).toMatchObject({ RtnCode: '0', RtnMsg: 'Action N is not allowed for a trade in state 已關帳.' });
+    expect(await act('R', 1280)).toMatchObject({ RtnCode: '1' });
+    expect(actions(no)).toEqual(['C1280', 'E1280', 'R1280']);
+
+    // QueryTrade/V2 refusals.
+    const other = new EcpayClient({ config: { ...config, creditCheckCode: '00000000' }, now: clock.now });
+    expect((await other.queryCreditTrade({ creditRefundId: gwsr, creditAmount: 1280 })).RtnMsg).toBe('error');
+    expect((await client.queryCreditTrade({ creditRefundId: '1', creditAmount: 1280 })).RtnMsg).toBe('error_nopay');
+    expect((await client.queryCreditTrade({ creditRefundId: gwsr, creditAmount: 1279 })).RtnMsg).toBe('error_nopay');
+  });
+
+  it('a full refund of a trade whose capture was requested (by the dashboard, say) is E then N', async () => {
+    const { no, id } = await paidCard(700, '11:00');
+    expect((await client.doAction({ merchantTradeNo: no, tradeNo: id, action: 'C', totalAmount: 700 })).RtnCode).toBe('1');
+    const r = await gateway.refund({ tradeNo: no, gatewayTradeId: id, amount: 700, capturedAmount: 700, refundedBefore: 0 });
+    expect(r).toMatchObject({ ok: true, raw: { captureState: 'capture-requested', steps: [{ action: 'E' }, { action: 'N' }] } });
+    expect(actions(no)).toEqual(['C700', 'E700', 'N700']);
+    expect(sandbox.getTrade(no)!.capture).toBe('abandoned');
+  });
+
+  it('inside 20:15–20:30 the gateway sends nothing: refundDelayMs and a PAUSED error both say "until 20:30"', async () => {
+    const { no, id } = await paidCard(300, '09:00');
+    clock.set(taipeiAt('20:15'));
+    const delay = gateway.refundDelayMs();
+    expect(delay).toBeGreaterThan(14.9 * 60_000);
+    expect(delay).toBeLessThanOrEqual(15 * 60_000);
+    const err = await gateway.refund({ tradeNo: no, gatewayTradeId: id, amount: 300, capturedAmount: 300, refundedBefore: 0 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(GatewayError);
+    expect(err).toMatchObject({ code: 'PAUSED', retryable: true });
+    expect((err as GatewayError).retryAfterMs).toBeGreaterThan(14.9 * 60_000);
+    expect(sandbox.actions(no)).toEqual([]);
+    clock.set(taipeiAt('20:29'));
+    expect(gateway.refundDelayMs()).toBeGreaterThan(0);
+    clock.set(taipeiAt('20:30'));
+    expect(gateway.refundDelayMs()).toBe(0);
+    expect(await gateway.refund({ tradeNo: no, gatewayTradeId: id, amount: 300, capturedAmount: 300, refundedBefore: 0 })).toMatchObject({ ok: true, raw: { captureState: 'captured' } });
+    expect(actions(no)).toEqual(['R300']);
+  });
+
+  it('without ECPAY_CREDIT_CHECK_CODE the state comes from the payment time and the 20:15 auto-capture', async () => {
+    const full = await paidCard(400, '10:00');
+    expect(await clockGateway.refund({ tradeNo: full.no, gatewayTradeId: full.id, amount: 400, capturedAmount: 400, refundedBefore: 0 })).toMatchObject({
+      ok: true,
+      raw: { captureState: 'authorised', captureStateFrom: 'clock' },
+    });
+    expect(actions(full.no)).toEqual(['N400']);
+
+    const part = await paidCard(400, '10:00');
+    clock.set(taipeiAt('12:00'));
+    expect((await clockGateway.refund({ tradeNo: part.no, gatewayTradeId: part.id, amount: 100, capturedAmount: 400, refundedBefore: 0 })).ok).toBe(true);
+    // A refund already made today means our C went first: R alone now.
+    expect((await clockGateway.refund({ tradeNo: part.no, gatewayTradeId: part.id, amount: 100, capturedAmount: 400, refundedBefore: 100 })).ok).toBe(true);
+    expect(actions(part.no)).toEqual(['C400', 'R100', 'R100']);
+    // The next day, after the 20:15 run.
+    clock.set(taipeiAt('08:00', 1));
+    expect(await clockGateway.refund({ tradeNo: part.no, gatewayTradeId: part.id, amount: 200, capturedAmount: 400, refundedBefore: 200 })).toMatchObject({ ok: true, raw: { captureState: 'captured' } });
+    expect(actions(part.no)).toEqual(['C400', 'R100', 'R100', 'R200']);
+  });
+});
 
 describe('EcpayClient checkout form', () => {
   const config: EcpayConfig = {
@@ -594,7 +717,12 @@ describe('EcpayClient checkout form', () => {
     const now = new Date('2025-01-01T00:00:00Z');
     const atm = (ms: number) =>
       gw.checkoutFormFor({ tradeNo: 'A1', method: 'ecpay-atm', amount: 100, itemLines: ['x'], orderNo: 'O1', now, holdExpiresAt: new Date(now.getTime() + ms) }).fields;
-    expect(atm(2.9 * DAY_MS).ExpireDate).toBe('2');
+    // now is 2025/01/01 08:00 Taipei. ATM deadlines are whole Taipei days, so the days asked for
+    // are the calendar days up to the hold's end: +2.9 days ends 2025/01/04 05:36 → 3 (deadline the
+    // end of 01/04, not before the hold; rounding down gave 2, a deadline 6 hours short).
+    expect(atm(2.9 * DAY_MS).ExpireDate).toBe('3');
+    // +2 days 15 hours ends 2025/01/03 23:00 → 2 (the end of 01/03 covers it).
+    expect(atm(2 * DAY_MS + 15 * 3600_000).ExpireDate).toBe('2');
     expect(atm(60_000).ExpireDate).toBe('1');
     expect(atm(400 * DAY_MS).ExpireDate).toBe('60');
     expect(atm(DAY_MS).ReturnURL).toBe('https://shop.example.com/payments/ecpay/notify');
@@ -643,6 +771,31 @@ describe('EcpayClient transport errors', () => {
       res.status(status).send('no');
     });
     await expect(c.queryTradeInfo('A1')).rejects.toMatchObject({ code: 'HTTP_STATUS', retryable, details: { status } });
+  });
+
+  it('after an HTTP 403 nothing more is sent for 30 minutes: PAUSED, through a gate shared by clients', async () => {
+    let hits = 0;
+    const app = express();
+    app.use((_req, res) => {
+      hits += 1;
+      res.status(403).send('Forbidden');
+    });
+    const { server, url } = await listen(app);
+    servers.push(server);
+    const gate = new MemoryCallGate();
+    const cfg = { merchantId: MERCHANT.merchantId, hashKey: MERCHANT.hashKey, hashIv: MERCHANT.hashIv, apiBaseUrl: url, isProduction: false };
+    const a = new EcpayClient({ config: cfg, timeoutMs: 300, gate });
+    const b = new EcpayClient({ config: cfg, timeoutMs: 300, gate });
+    const first = await a.queryTradeInfo('A1').catch((e: unknown) => e);
+    expect(first).toMatchObject({ code: 'HTTP_STATUS', retryable: true, details: { status: 403, retryAfterMs: RATE_LIMIT_PAUSE_MS } });
+    expect(RATE_LIMIT_PAUSE_MS).toBe(30 * 60_000);
+    expect(hits).toBe(1);
+    const paused = await b.queryTradeInfo('A1').catch((e: unknown) => e);
+    expect(paused).toMatchObject({ code: 'PAUSED', retryable: true });
+    expect((paused as GatewayError).retryAfterMs).toBeGreaterThan(29 * 60_000);
+    await expect(a.doAction({ merchantTradeNo: 'A1', tradeNo: '1', action: 'R', totalAmount: 1 })).rejects.toMatchObject({ code: 'PAUSED' });
+    expect(hits).toBe(1);
+    expect(await b.pausedForMs()).toBeGreaterThan(29 * 60_000);
   });
 
   it('an answer signed with other keys is BAD_SIGNATURE', async () => {

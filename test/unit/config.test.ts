@@ -43,6 +43,9 @@ describe('config', () => {
     const c = parseConfig({ ...base, ECPAY_MERCHANT_ID: '3002607', ECPAY_HASH_KEY: 'k', ECPAY_HASH_IV: 'v' });
     expect(c.ecpay).toMatchObject({ merchantId: '3002607', apiBaseUrl: 'https://payment-stage.ecpay.com.tw', isProduction: false });
     expect(parseConfig({ ...base, ECPAY_MERCHANT_ID: '1', ECPAY_HASH_KEY: 'k', ECPAY_HASH_IV: 'v', ECPAY_API_BASE_URL: 'https://payment.ecpay.com.tw' }).ecpay!.isProduction).toBe(true);
+    // ECPAY_CREDIT_CHECK_CODE is optional (refunds then tell the capture state from the clock).
+    expect(c.ecpay!.creditCheckCode).toBeNull();
+    expect(parseConfig({ ...base, ECPAY_MERCHANT_ID: '1', ECPAY_HASH_KEY: 'k', ECPAY_HASH_IV: 'v', ECPAY_CREDIT_CHECK_CODE: ' 12345678 ' }).ecpay!.creditCheckCode).toBe('12345678');
   });
 
   test('owners are a comma-separated list', () => {
@@ -52,10 +55,10 @@ describe('config', () => {
   test('the description used for startup logs carries no secret', () => {
     const c = parseConfig({
       ...base,
-      ECPAY_MERCHANT_ID: '3002607', ECPAY_HASH_KEY: 'hashkeyvalue', ECPAY_HASH_IV: 'hashivvalue',
+      ECPAY_MERCHANT_ID: '3002607', ECPAY_HASH_KEY: 'hashkeyvalue', ECPAY_HASH_IV: 'hashivvalue', ECPAY_CREDIT_CHECK_CODE: 'checkcodevalue',
       SINOPAC_SHOP_NO: 'NA0249_001', SINOPAC_HASH_A1: 'A1A1A1A1A1A1A1A1', SINOPAC_HASH_A2: 'A2A2A2A2A2A2A2A2', SINOPAC_HASH_B1: 'B1B1B1B1B1B1B1B1', SINOPAC_HASH_B2: 'B2B2B2B2B2B2B2B2', SINOPAC_KEY_ID: 'key-id-value',
     });
     const text = JSON.stringify(describeConfig(c));
-    for (const secret of ['s3cret', 'tok3n', 'hashkeyvalue', 'hashivvalue', 'A1A1A1A1', 'B2B2B2B2', 'key-id-value']) expect(text).not.toContain(secret);
+    for (const secret of ['s3cret', 'tok3n', 'hashkeyvalue', 'hashivvalue', 'checkcodevalue', 'A1A1A1A1', 'B2B2B2B2', 'key-id-value']) expect(text).not.toContain(secret);
   });
 });

@@ -101,6 +101,8 @@ const S2: Record<string, string> = {
   Mid: '中文 測試',
 };
 
+const S3_REQUEST: Record<string, string> = { MerchantID: '3002607', MerchantTradeNo: 'LB20250101A1B2C3', TimeStamp: '1735706096' };
+
 const S4: Record<string, string> = {
   MerchantID: '3002607',
   MerchantTradeNo: 'LB20250101A1B2C3',
@@ -324,6 +326,41 @@ describe('negative vectors and verification', () => {
     const wrong = 'C1DB823C0A9651C2D6B7DF1DB655121755CF346879D7CF97918DC533C2BC4543';
     expect(naiveMac(S2, STAGE.key, STAGE.iv, { phpReplacements: true })).toBe(wrong);
     expect(checkMacValue(S2, STAGE.key, STAGE.iv)).not.toBe(wrong);
+  });
+
+  it('N3: the signing string built with JSON.stringify (ecpay_aio_nodejs 1.2.2) backslash-escapes " and \\ and gets S2 wrong', () => {
+    // The SDK's recipe, rebuilt here: sort by lower-cased name, JSON.stringify the object,
+    // lower-case it, turn the JSON punctuation into = and &, wrap in HashKey/HashIV, encode.
+    const jsonMac = (params: Record<string, string>, key: string, iv: string) => {
+      const ordered: Record<string, string> = {};
+      for (const n of Object.keys(params).sort((a, b) => a.toLowerCase().localeCompare(b.toLowerCase()))) ordered[n] = params[n]!;
+      const body = JSON.stringify(ordered).toLowerCase().replace(/":"/g, '=').replace(/","|{"|"}/g, '&');
+      const enc = encodeURIComponent(`HashKey=${key}${body}HashIV=${iv}`)
+        .toLowerCase()
+        .replace(/'/g, '%27')
+        .replace(/~/g, '%7e')
+        .replace(/%20/g, '+');
+      return createHash('sha256').update(enc).digest('hex').toUpperCase();
+    };
+    const wrong = '2EC6CEDF1FE84A6D7F9E281CF2721F09DFE21A36D2C13E501982B5ACD0ACFB9A';
+    expect(jsonMac(S2, STAGE.key, STAGE.iv)).toBe(wrong);
+    // The escaping is the only difference: for values without " and \ the recipe agrees with ours.
+    expect(jsonMac(S3_REQUEST, STAGE.key, STAGE.iv)).toBe(checkMacValue(S3_REQUEST, STAGE.key, STAGE.iv));
+    expect(checkMacValue(S2, STAGE.key, STAGE.iv)).not.toBe(wrong);
+    expect(verifyCheckMacValue({ ...S2, CheckMacValue: wrong }, STAGE.key, STAGE.iv)).toBe(false);
+    expect(verifyCheckMacValue({ ...S2, CheckMacValue: '8CA787FDA0E5E87C6BE93F6145C29BF99E6AB3120089D0628DF99E32D71254B8' }, STAGE.key, STAGE.iv)).toBe(true);
+  });
+
+  it('AIO messages are SHA-256 only: with algorithms [sha256] a valid MD5 MAC of the same fields is refused', () => {
+    const md5 = checkMacValue(S4, STAGE.key, STAGE.iv, 'md5');
+    expect(md5).toHaveLength(32);
+    // Without the restriction the length picks MD5 and the MAC checks out (ECPay's other APIs, vector O4)...
+    expect(verifyCheckMacValue({ ...S4, CheckMacValue: md5 }, STAGE.key, STAGE.iv)).toBe(true);
+    // ...with it, a 32-character MAC is not even considered.
+    expect(verifyCheckMacValue({ ...S4, CheckMacValue: md5 }, STAGE.key, STAGE.iv, { algorithms: ['sha256'] })).toBe(false);
+    expect(verifyCheckMacValue({ ...S4, CheckMacValue: S4_MAC }, STAGE.key, STAGE.iv, { algorithms: ['sha256'] })).toBe(true);
+    // And an MD5-only verifier refuses the SHA-256 MAC.
+    expect(verifyCheckMacValue({ ...S4, CheckMacValue: S4_MAC }, STAGE.key, STAGE.iv, { algorithms: ['md5'] })).toBe(false);
   });
 
   it('accepts a lower-case MAC and rejects a MAC changed in one character', () => {

@@ -52,17 +52,32 @@ export function checkMacValue(
   return createHash(algo).update(checkMacSource(params, hashKey, hashIv), 'utf8').digest('hex').toUpperCase();
 }
 
+export interface VerifyOptions {
+  /**
+   * Algorithms a MAC may use. Default both, chosen by length as ECPay's own SDK does (64 hex →
+   * SHA-256, 32 hex → MD5). AIO V5 messages are SHA-256 only (EncryptType=1, spec §3.1 step 6):
+   * pass ['sha256'] for them, so a 32-character MAC is refused instead of checked as MD5.
+   */
+  algorithms?: readonly CheckMacAlgorithm[];
+}
+
+const MAC_LENGTH: Record<CheckMacAlgorithm, number> = { sha256: 64, md5: 32 };
+
 /**
  * Verifies `params.CheckMacValue` against the other fields: case-insensitive, constant-time.
- * The algorithm follows the length, as ECPay's own SDK does: 64 hex → SHA-256, 32 hex → MD5.
+ * The algorithm follows the length among the allowed ones (see VerifyOptions).
  */
-export function verifyCheckMacValue(params: Record<string, string>, hashKey: string, hashIv: string): boolean {
+export function verifyCheckMacValue(
+  params: Record<string, string>,
+  hashKey: string,
+  hashIv: string,
+  opts: VerifyOptions = {},
+): boolean {
   const received = params.CheckMacValue;
   if (typeof received !== 'string') return false;
-  let algo: CheckMacAlgorithm;
-  if (received.length === 64) algo = 'sha256';
-  else if (received.length === 32) algo = 'md5';
-  else return false;
+  const allowed = opts.algorithms ?? (['sha256', 'md5'] as const);
+  const algo = allowed.find((a) => MAC_LENGTH[a] === received.length);
+  if (algo === undefined) return false;
   if (!/^[0-9A-Fa-f]+$/.test(received)) return false;
   const expected = Buffer.from(checkMacValue(params, hashKey, hashIv, algo), 'ascii');
   const actual = Buffer.from(received.toUpperCase(), 'ascii');

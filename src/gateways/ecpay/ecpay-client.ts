@@ -15,12 +15,40 @@ import { checkMacValue, verifyCheckMacValue } from './check-mac-value';
 export type EcpayChoosePayment = 'Credit' | 'ATM' | 'CVS';
 export type EcpayDoActionType = 'C' | 'R' | 'E' | 'N';
 
+/**
+ * ECPay answers HTTP 403 when its query/action APIs are called too fast and asks for a pause of
+ * about 30 minutes (spec §1.1, §11). The pause is shared by every process that calls ECPay (the
+ * shop keeps it in Redis); while it lasts, no request is sent at all.
+ */
+export interface EcpayCallGate {
+  /** Milliseconds until ECPay may be called again; 0 when it may be called now. */
+  pausedForMs(): Promise<number>;
+  /** Send nothing to ECPay for this long. */
+  pause(ms: number): Promise<void>;
+}
+
+/** A pause kept in this process only (tests and tools; the shop shares one through Redis). */
+export class MemoryCallGate implements EcpayCallGate {
+  private until = 0;
+  async pausedForMs(): Promise<number> {
+    return Math.max(0, this.until - Date.now());
+  }
+  async pause(ms: number): Promise<void> {
+    this.until = Math.max(this.until, Date.now() + ms);
+  }
+}
+
+/** How long to leave ECPay alone after an HTTP 403 (spec §11: "rate-limited; wait 30 min"). */
+export const RATE_LIMIT_PAUSE_MS = 30 * 60_000;
+
 export interface EcpayClientOptions {
   config: EcpayConfig;
   /** Per-request timeout for server-to-server calls. */
   timeoutMs?: number;
   logger?: Logger;
   now?: () => Date;
+  /** Shared pause after an HTTP 403; defaults to one kept in memory. */
+  gate?: EcpayCallGate;
 }
 
 export interface CheckoutFormInput {
@@ -71,6 +99,20 @@ export interface DoActionInput {
 
 export type DoActionResult = Record<string, string> & { RtnCode: string; RtnMsg: string };
 
+/** CreditDetail/QueryTrade/V2 answer (spec §10.2): RtnMsg empty means OK. */
+export interface CreditTradeDetail {
+  RtnMsg: string;
+  RtnValue: {
+    TradeID?: string | number;
+    amount?: string | number;
+    clsamt?: string | number;
+    authtime?: string;
+    /** 已授權 (authorised) / 要關帳 (capture requested) / 已關帳 (captured), or something else. */
+    status?: string;
+    close_data?: unknown[];
+  } | null;
+}
+
 const ITEM_NAME_MAX = 400;
 const TRADE_DESC_MAX = 200;
 const CUSTOM_FIELD_MAX = 50;
@@ -78,6 +120,8 @@ const DEFAULT_TRADE_DESC = 'LINE shop order';
 const DEFAULT_ITEM_NAME = '商品';
 const TAIPEI_OFFSET_MS = 8 * 60 * 60 * 1000;
 const MERCHANT_TRADE_NO = /^[A-Za-z0-9]{1,20}$/;
+/** AIO V5 messages are signed with SHA-256 only (EncryptType=1); MD5 belongs to other ECPay APIs (spec §3.1). */
+const SHA256_ONLY = { algorithms: ['sha256'] } as const;
 
 // ---------------------------------------------------------------------------------------------
 // Small helpers shared with the gateway and the sandbox.
@@ -168,6 +212,7 @@ export class EcpayClient {
   private readonly timeoutMs: number;
   private readonly logger: Logger | undefined;
   private readonly now: () => Date;
+  private readonly gate: EcpayCallGate;
 
   constructor(opts: EcpayClientOptions) {
     this.config = opts.config;
@@ -175,6 +220,20 @@ export class EcpayClient {
     this.timeoutMs = opts.timeoutMs ?? 15000;
     this.logger = opts.logger;
     this.now = opts.now ?? (() => new Date());
+    this.gate = opts.gate ?? new MemoryCallGate();
+  }
+
+  /**
+   * Milliseconds until ECPay may be called again after an HTTP 403 (0: now). A gate that cannot be
+   * read (Redis away) does not stop the shop: the calls go ahead, and a new 403 says so again.
+   */
+  async pausedForMs(): Promise<number> {
+    try {
+      return await this.gate.pausedForMs();
+    } catch (err) {
+      this.logger?.warn({ err: err instanceof Error ? err.message : String(err) }, 'ecpay pause not readable; calling anyway');
+      return 0;
+    }
   }
 
   get merchantId(): string {
@@ -269,7 +328,7 @@ ${inputs}
     if (!fields.CheckMacValue || !fields.MerchantID || !fields.MerchantTradeNo) {
       return { ok: false, reason: 'MALFORMED' };
     }
-    if (!verifyCheckMacValue(fields, this.config.hashKey, this.config.hashIv)) {
+    if (!verifyCheckMacValue(fields, this.config.hashKey, this.config.hashIv, SHA256_ONLY)) {
       return { ok: false, reason: 'BAD_MAC' };
     }
     if (fields.MerchantID !== this.config.merchantId) return { ok: false, reason: 'WRONG_MERCHANT' };
@@ -295,7 +354,7 @@ ${inputs}
         body: body.slice(0, 200),
       });
     }
-    if (!verifyCheckMacValue(fields, this.config.hashKey, this.config.hashIv)) {
+    if (!verifyCheckMacValue(fields, this.config.hashKey, this.config.hashIv, SHA256_ONLY)) {
       throw new GatewayError('BAD_SIGNATURE', 'QueryTradeInfo answer failed CheckMacValue verification', false, {
         merchantTradeNo,
       });
@@ -339,7 +398,7 @@ ${inputs}
     if (fields.RtnCode === undefined) {
       throw new GatewayError('BAD_RESPONSE', 'DoAction answer has no RtnCode', false, { body: body.slice(0, 200) });
     }
-    if (fields.CheckMacValue && !verifyCheckMacValue(fields, this.config.hashKey, this.config.hashIv)) {
+    if (fields.CheckMacValue && !verifyCheckMacValue(fields, this.config.hashKey, this.config.hashIv, SHA256_ONLY)) {
       throw new GatewayError('BAD_SIGNATURE', 'DoAction answer failed CheckMacValue verification', false, {
         merchantTradeNo: input.merchantTradeNo,
       });
@@ -347,9 +406,54 @@ ${inputs}
     return { ...fields, RtnCode: fields.RtnCode, RtnMsg: fields.RtnMsg ?? '' };
   }
 
+  /** True when CreditDetail/QueryTrade/V2 can be asked (ECPAY_CREDIT_CHECK_CODE is set). */
+  get canQueryCreditTrade(): boolean {
+    return typeof this.config.creditCheckCode === 'string' && this.config.creditCheckCode !== '';
+  }
+
+  /**
+   * CreditDetail/QueryTrade/V2 (spec §10.2, production only): one card authorisation by its
+   * CreditRefundId (gwsr), with its capture state. The answer is JSON and carries no MAC.
+   */
+  async queryCreditTrade(input: { creditRefundId: string; creditAmount: number }): Promise<CreditTradeDetail> {
+    if (!this.canQueryCreditTrade) throw new RangeError('ECPAY_CREDIT_CHECK_CODE is not configured');
+    if (!/^\d{1,20}$/.test(input.creditRefundId)) throw new RangeError('creditRefundId must be digits');
+    if (!Number.isSafeInteger(input.creditAmount) || input.creditAmount < 1) {
+      throw new RangeError('creditAmount must be a positive integer (TWD)');
+    }
+    const params: Record<string, string> = {
+      MerchantID: this.config.merchantId,
+      CreditRefundId: input.creditRefundId,
+      CreditAmount: String(input.creditAmount),
+      CreditCheckCode: this.config.creditCheckCode!,
+    };
+    params.CheckMacValue = checkMacValue(params, this.config.hashKey, this.config.hashIv);
+    const body = await this.post('/CreditDetail/QueryTrade/V2', params, 'QueryTrade', true);
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(body);
+    } catch {
+      throw new GatewayError('BAD_RESPONSE', 'QueryTrade/V2 answer is not JSON', false, { body: body.slice(0, 200) });
+    }
+    const o = parsed as Partial<CreditTradeDetail> | null;
+    if (!o || typeof o !== 'object' || typeof o.RtnMsg !== 'string') {
+      throw new GatewayError('BAD_RESPONSE', 'QueryTrade/V2 answer has no RtnMsg', false, { body: body.slice(0, 200) });
+    }
+    const value = o.RtnValue && typeof o.RtnValue === 'object' ? o.RtnValue : null;
+    return { RtnMsg: o.RtnMsg, RtnValue: value };
+  }
+
   /** POSTs a form and returns the body text; transport failures become GatewayError. */
   private async post(path: string, params: Record<string, string>, op: string, idempotent: boolean): Promise<string> {
     const url = `${this.origin}${path}`;
+    const pausedMs = await this.pausedForMs();
+    if (pausedMs > 0) {
+      // Nothing is sent while ECPay asked us to wait: always safe to try again after the pause.
+      throw new GatewayError('PAUSED', `ECPay calls are paused for ${Math.ceil(pausedMs / 1000)} s after an HTTP 403`, true, {
+        op,
+        retryAfterMs: pausedMs,
+      });
+    }
     const started = Date.now();
     let res;
     try {
@@ -375,9 +479,24 @@ ${inputs}
     }
     const text = typeof res.data === 'string' ? res.data : String(res.data ?? '');
     this.logger?.debug({ op, merchantTradeNo: params.MerchantTradeNo, status: res.status, ms: Date.now() - started }, 'ecpay call');
+    if (res.status === 403) {
+      // ECPay's rate limit: it did not act on the request; no process calls it again for 30 minutes.
+      try {
+        await this.gate.pause(RATE_LIMIT_PAUSE_MS);
+      } catch (err) {
+        this.logger?.warn({ err: err instanceof Error ? err.message : String(err) }, 'ecpay pause not stored');
+      }
+      this.logger?.warn({ op, merchantTradeNo: params.MerchantTradeNo, pauseMs: RATE_LIMIT_PAUSE_MS }, 'ecpay answered 403: pausing every ECPay call');
+      throw new GatewayError('HTTP_STATUS', `ECPay ${op} answered HTTP 403 (rate limit)`, true, {
+        op,
+        status: 403,
+        retryAfterMs: RATE_LIMIT_PAUSE_MS,
+        body: text.slice(0, 200),
+      });
+    }
     if (res.status !== 200) {
-      // 403 is ECPay's rate limit (back off ~30 min); 5xx is theirs. Other statuses will not improve.
-      const retryable = res.status >= 500 || res.status === 403;
+      // 5xx is theirs and may pass. Other statuses will not improve.
+      const retryable = res.status >= 500;
       throw new GatewayError('HTTP_STATUS', `ECPay ${op} answered HTTP ${res.status}`, retryable, {
         op,
         status: res.status,

@@ -8,7 +8,7 @@ import {
   type RefundInput,
   type RefundResult,
 } from '../payment-gateway';
-import type { EcpayCheckoutForm, EcpayChoosePayment, EcpayClient } from './ecpay-client';
+import type { EcpayCheckoutForm, EcpayChoosePayment, EcpayClient, EcpayDoActionType } from './ecpay-client';
 
 /**
  * ECPay behind the shop's PaymentGateway interface. ECPay creates the trade only when the shopper's
@@ -48,6 +48,60 @@ const CHOOSE_PAYMENT: Partial<Record<PaymentMethod, EcpayChoosePayment>> = {
   'ecpay-cvs': 'CVS',
 };
 
+/**
+ * Capture states of a card authorisation (spec §10.2, as CreditDetail/QueryTrade/V2 names them):
+ * 已授權 authorised → 要關帳 capture requested → 已關帳 captured.
+ */
+export type CaptureState = 'authorised' | 'capture-requested' | 'captured';
+
+export const CAPTURE_STATUS: Readonly<Record<string, CaptureState>> = {
+  已授權: 'authorised',
+  要關帳: 'capture-requested',
+  已關帳: 'captured',
+};
+
+/** ECPay's daily auto-capture runs at 20:15 Asia/Taipei; DoAction must not be called 20:15–20:30 (spec §10.2). */
+const DAILY_CAPTURE_MS = (20 * 60 + 15) * MINUTE_MS;
+const CAPTURE_WINDOW_MS = 15 * MINUTE_MS;
+
+/** The first daily capture (20:15 Taipei) after `d`. */
+export function nextDailyCapture(d: Date): Date {
+  const local = d.getTime() + TAIPEI_OFFSET_MS;
+  let at = Math.floor(local / DAY_MS) * DAY_MS + DAILY_CAPTURE_MS;
+  if (at <= local) at += DAY_MS;
+  return new Date(at - TAIPEI_OFFSET_MS);
+}
+
+/** Milliseconds until DoAction may be called: until 20:30 Taipei inside the 20:15–20:30 window, else 0. */
+export function doActionBlockedForMs(now: Date): number {
+  const t = (((now.getTime() + TAIPEI_OFFSET_MS) % DAY_MS) + DAY_MS) % DAY_MS;
+  return t >= DAILY_CAPTURE_MS && t < DAILY_CAPTURE_MS + CAPTURE_WINDOW_MS ? DAILY_CAPTURE_MS + CAPTURE_WINDOW_MS - t : 0;
+}
+
+export interface RefundStep {
+  action: EcpayDoActionType;
+  totalAmount: number;
+}
+
+/**
+ * The DoAction calls a refund needs in each capture state (spec §10.2's table). "Full" means the
+ * whole trade amount with nothing refunded before; anything else is partial.
+ *
+ * | want    | 已授權   | 要關帳   | 已關帳 |
+ * | full    | N        | E then N | R      |
+ * | partial | C then R | R        | R      |
+ */
+export function planRefund(state: CaptureState, full: boolean, amount: number, tradeAmount: number, requestedCapture = tradeAmount): RefundStep[] {
+  switch (state) {
+    case 'authorised':
+      return full ? [{ action: 'N', totalAmount: tradeAmount }] : [{ action: 'C', totalAmount: tradeAmount }, { action: 'R', totalAmount: amount }];
+    case 'capture-requested':
+      return full ? [{ action: 'E', totalAmount: requestedCapture }, { action: 'N', totalAmount: tradeAmount }] : [{ action: 'R', totalAmount: amount }];
+    case 'captured':
+      return [{ action: 'R', totalAmount: amount }];
+  }
+}
+
 /** TradeStatus 10200095: the buyer never chose a payment method; the trade is dead (spec §9.2). */
 const TRADE_STATUS_NO_METHOD_CHOSEN = '10200095';
 
@@ -75,6 +129,20 @@ export function parseEcpayDate(s: string): Date {
     throw new RangeError(`not an ECPay date: ${JSON.stringify(s).slice(0, 40)}`);
   }
   return new Date(local - TAIPEI_OFFSET_MS);
+}
+
+/** Days since the epoch of a moment's Asia/Taipei calendar date. */
+const taipeiDayNumber = (d: Date): number => Math.floor((d.getTime() + TAIPEI_OFFSET_MS) / DAY_MS);
+
+/**
+ * ATM ExpireDate (days, 1–60). ECPay's ATM deadline is a calendar date in Taipei (the whole day),
+ * `days` after the trade's date, so the fewest days whose deadline is not before the hold's end is
+ * the number of Taipei calendar days between now and that end. A 3-day hold gets 3 (rounding the
+ * remaining time down would give 2 and a deadline up to a day short). The deadline may run past
+ * the hold by the rest of that day; PaymentInfoURL then moves the hold to the deadline.
+ */
+export function atmExpireDays(now: Date, holdExpiresAt: Date): number {
+  return clamp(taipeiDayNumber(holdExpiresAt) - taipeiDayNumber(now), 1, 60);
 }
 
 function clamp(n: number, lo: number, hi: number): number {
@@ -136,7 +204,7 @@ export class EcpayGateway implements PaymentGateway {
       orderResultUrl: `${this.publicBaseUrl}/payments/ecpay/result`,
       // ECPay's "back to shop" link; it must differ from ReturnURL and carries no result.
       clientBackUrl: `${this.publicBaseUrl}/payments/ecpay/back`,
-      atmExpireDays: choosePayment === 'ATM' ? clamp(Math.floor(remainingMs / DAY_MS), 1, 60) : undefined,
+      atmExpireDays: choosePayment === 'ATM' ? atmExpireDays(now, input.holdExpiresAt) : undefined,
       cvsStoreExpireMinutes: choosePayment === 'CVS' ? clamp(Math.floor(remainingMs / MINUTE_MS), 1, 86400) : undefined,
       customField1: input.orderNo,
       merchantTradeDate: now,
@@ -175,10 +243,23 @@ export class EcpayGateway implements PaymentGateway {
     }
   }
 
+  /** Milliseconds until DoAction may be called (ECPay's daily capture, 20:15–20:30 Taipei); 0: now. */
+  refundDelayMs(): number {
+    return doActionBlockedForMs(this.now());
+  }
+
   /**
-   * Refunds through DoAction Action=R. Amounts that cannot be right are refused here without a
-   * remote call. Transport failures throw GatewayError (a refund timeout is not retryable: its
-   * outcome is unknown).
+   * Refunds a card payment with the DoAction calls its capture state needs (spec §10.2): N to
+   * abandon an uncaptured authorisation in full, C then R for part of one, E then N for a full
+   * refund of a requested capture, R once captured. The state comes from CreditDetail/QueryTrade/V2
+   * when ECPAY_CREDIT_CHECK_CODE is set; otherwise from the payment time and the daily 20:15
+   * auto-capture (ECPay's default), a refund already made today meaning our own C was sent.
+   *
+   * Amounts that cannot be right are refused without a remote call. Before anything reaches
+   * DoAction, a retryable failure throws (the caller may try again) and any other ends the refund
+   * as not done; once a DoAction was sent, transport failures throw GatewayError and a lost answer
+   * is not retryable (its outcome is unknown). Inside 20:15–20:30 nothing is sent: GatewayError
+   * PAUSED with the wait in details.retryAfterMs.
    */
   async refund(input: RefundInput): Promise<RefundResult> {
     const { amount, refundedBefore, capturedAmount } = input;
@@ -195,13 +276,80 @@ export class EcpayGateway implements PaymentGateway {
     if (!input.gatewayTradeId) {
       return { ok: false, message: 'ECPay TradeNo is required for a refund', raw: null };
     }
-    const res = await this.client.doAction({
-      merchantTradeNo: input.tradeNo,
-      tradeNo: input.gatewayTradeId,
-      action: 'R',
-      totalAmount: amount,
-    });
-    return { ok: res.RtnCode === '1', message: res.RtnMsg || `RtnCode ${res.RtnCode}`, raw: res };
+    this.assertDoActionAllowed();
+
+    // What ECPay has: paid, a card trade, our amount; gwsr and PaymentDate for the capture state.
+    let info: Record<string, string>;
+    try {
+      info = await this.client.queryTradeInfo(input.tradeNo);
+    } catch (err) {
+      return this.failedBeforeSending(err, 'QueryTradeInfo');
+    }
+    const refuse = (message: string) => ({ ok: false, message, raw: { TradeStatus: info.TradeStatus, PaymentType: info.PaymentType } });
+    if (info.TradeStatus !== '1') return refuse(`TradeStatus ${info.TradeStatus ?? '(none)'}: the trade is not paid`);
+    if (!(info.PaymentType ?? '').startsWith('Credit')) return refuse(`PaymentType ${info.PaymentType ?? '(none)'} is not a card payment`);
+    const tradeAmount = intOrNull(info.TradeAmt);
+    if (tradeAmount === null || tradeAmount !== capturedAmount) return refuse(`TradeAmt ${info.TradeAmt ?? '(none)'} is not the paid amount ${capturedAmount}`);
+    if (info.TradeNo && info.TradeNo !== input.gatewayTradeId) return refuse('TradeNo differs from the recorded one');
+
+    let state: CaptureState;
+    let source: 'QueryTrade/V2' | 'clock';
+    let requestedCapture = tradeAmount;
+    if (this.client.canQueryCreditTrade && info.gwsr) {
+      let detail;
+      try {
+        detail = await this.client.queryCreditTrade({ creditRefundId: info.gwsr, creditAmount: tradeAmount });
+      } catch (err) {
+        return this.failedBeforeSending(err, 'QueryTrade/V2');
+      }
+      if (detail.RtnMsg !== '') return refuse(`QueryTrade/V2: ${detail.RtnMsg}`);
+      const status = String(detail.RtnValue?.status ?? '');
+      const known = CAPTURE_STATUS[status];
+      if (!known) return refuse(`QueryTrade/V2: a trade in state "${status}" cannot be refunded online`);
+      state = known;
+      source = 'QueryTrade/V2';
+      const clsamt = Number(detail.RtnValue?.clsamt);
+      if (state === 'capture-requested' && Number.isSafeInteger(clsamt) && clsamt > 0) requestedCapture = clsamt;
+    } else {
+      const paidAt = dateOrNull(info.PaymentDate) ?? dateOrNull(info.process_date);
+      if (!paidAt) return refuse('no PaymentDate to tell the capture state from');
+      source = 'clock';
+      state = this.now().getTime() >= nextDailyCapture(paidAt).getTime() ? 'captured' : refundedBefore > 0 ? 'capture-requested' : 'authorised';
+    }
+
+    const full = refundedBefore === 0 && amount === tradeAmount;
+    const plan = planRefund(state, full, amount, tradeAmount, requestedCapture);
+    const steps: Array<RefundStep & { RtnCode: string; RtnMsg: string }> = [];
+    const raw = () => ({ captureState: state, captureStateFrom: source, steps });
+    for (const step of plan) {
+      // Checked before every call: a C sent at 20:14:59 must not be followed by an R at 20:15.
+      this.assertDoActionAllowed(steps.length);
+      const res = await this.client.doAction({ merchantTradeNo: input.tradeNo, tradeNo: input.gatewayTradeId, action: step.action, totalAmount: step.totalAmount });
+      steps.push({ ...step, RtnCode: res.RtnCode, RtnMsg: res.RtnMsg });
+      if (res.RtnCode !== '1') return { ok: false, message: `DoAction ${step.action}: ${res.RtnMsg || `RtnCode ${res.RtnCode}`}`, raw: raw() };
+    }
+    return { ok: true, message: steps.map((x) => `${x.action} ${x.RtnMsg}`).join('; '), raw: raw() };
+  }
+
+  private assertDoActionAllowed(stepsDone = 0): void {
+    const wait = doActionBlockedForMs(this.now());
+    if (wait > 0) {
+      throw new GatewayError('PAUSED', 'ECPay DoAction is not called during the daily capture, 20:15–20:30 Taipei', true, {
+        retryAfterMs: wait,
+        stepsDone,
+      });
+    }
+  }
+
+  /** Nothing reached DoAction yet: retryable failures are thrown again (try later), others end the refund as not done. */
+  private failedBeforeSending(err: unknown, op: string): RefundResult {
+    if (err instanceof GatewayError && !err.retryable) return { ok: false, message: `${op}: ${err.code} ${err.message}`, raw: null };
+    throw err;
+  }
+
+  /** Milliseconds left of ECPay's pause after an HTTP 403 (0: ECPay may be called). */
+  callsPausedForMs(): Promise<number> {
+    return this.client.pausedForMs();
   }
 
   private chooseFor(method: PaymentMethod): EcpayChoosePayment {
