@@ -773,6 +773,21 @@ describe('EcpayClient transport errors', () => {
     await expect(c.queryTradeInfo('A1')).rejects.toMatchObject({ code: 'HTTP_STATUS', retryable, details: { status } });
   });
 
+  it.each([
+    [500, false],
+    [504, false],
+    [503, true],
+  ])('DoAction (money moves) answered HTTP %i: retryable=%s (only a 503 says it was not served)', async (status, retryable) => {
+    const c = await fakeEcpay((_req, res) => {
+      res.status(status).send('no');
+    });
+    await expect(c.doAction({ merchantTradeNo: 'E1', tradeNo: '2412011234567890', action: 'R', totalAmount: 100 })).rejects.toMatchObject({
+      code: 'HTTP_STATUS',
+      retryable,
+      details: { status },
+    });
+  });
+
   it('after an HTTP 403 nothing more is sent for 30 minutes: PAUSED, through a gate shared by clients', async () => {
     let hits = 0;
     const app = express();

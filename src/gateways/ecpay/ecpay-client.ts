@@ -495,8 +495,10 @@ ${inputs}
       });
     }
     if (res.status !== 200) {
-      // 5xx is theirs and may pass. Other statuses will not improve.
-      const retryable = res.status >= 500;
+      // 5xx is theirs and may pass; other statuses will not improve. An action that moves money
+      // (DoAction) is sent again only after a 503, the one 5xx that says the request was not served:
+      // after a 500 or 504 ECPay may have acted, and a second refund must never happen.
+      const retryable = res.status >= 500 && (idempotent || res.status === 503);
       throw new GatewayError('HTTP_STATUS', `ECPay ${op} answered HTTP ${res.status}`, retryable, {
         op,
         status: res.status,
