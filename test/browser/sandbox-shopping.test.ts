@@ -2,7 +2,7 @@ import { chromium, Browser, Page } from 'playwright-core';
 import { startDevSandbox, DevSandbox, DEV_SECRETS } from '../../src/sandbox/dev-sandbox';
 import { silentLogger } from '../../src/logger';
 import { checkInvariants } from '../../src/domain/invariants';
-import { createTestDb, TestDb, testQueuePrefix } from '../helpers/test-db';
+import { createTestDb, dropQueueKeys, TestDb, testQueuePrefix } from '../helpers/test-db';
 import { waitFor } from '../helpers/shop';
 
 /**
@@ -14,10 +14,11 @@ describe('the sandbox in a browser', () => {
   let sandbox: DevSandbox;
   let browser: Browser;
   let page: Page;
+  const queuePrefix = testQueuePrefix('browser');
 
   beforeAll(async () => {
     tdb = await createTestDb('browser', 10, false);
-    sandbox = await startDevSandbox({ databaseUrl: tdb.url, port: 0, queuePrefix: testQueuePrefix('browser'), log: silentLogger });
+    sandbox = await startDevSandbox({ databaseUrl: tdb.url, port: 0, queuePrefix, log: silentLogger });
     browser = await chromium.launch({
       executablePath: '/usr/bin/chromium',
       args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
@@ -28,6 +29,7 @@ describe('the sandbox in a browser', () => {
     await browser?.close();
     await sandbox?.close();
     await tdb?.destroy();
+    await dropQueueKeys(queuePrefix);
   });
 
   test('browse, add to cart, check out, pay by card on the ECPay cashier, get the receipt in the chat', async () => {

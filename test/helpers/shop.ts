@@ -10,7 +10,7 @@ import { startEcpaySandbox, EcpaySandbox } from '../../src/sandbox/ecpay-sandbox
 import { startLineApiDouble, LineApiDouble } from '../../src/sandbox/line-api-double';
 import { startSinopacSandbox, SinopacSandbox } from '../../src/sandbox/sinopac-sandbox';
 import { createApp } from '../../src/web/app';
-import { createTestDb, TestDb, testQueuePrefix } from './test-db';
+import { createTestDb, dropQueueKeys, TestDb, testQueuePrefix } from './test-db';
 
 export const CHANNEL_SECRET = 'test-channel-secret-0123456789ab';
 export const ACCESS_TOKEN = 'test-access-token';
@@ -225,6 +225,7 @@ export async function startShop(o: ShopOptions): Promise<TestShop> {
       await sinopac?.close();
       await ecpay?.close();
       if (!o.testDb) await tdb.destroy();
+      await dropQueueKeys(config.queuePrefix, env.REDIS_URL);
     },
   };
   if (o.workers !== false) await shop.startWorkers();

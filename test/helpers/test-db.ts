@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import IORedis from 'ioredis';
 import knexFactory from 'knex';
 import { createDb, Db, migrationConfig } from '../../src/data/db';
 
@@ -42,4 +43,19 @@ export async function createTestDb(label: string, poolMax = 10, migrate = true):
 /** A queue prefix of this test file's own, so files never see each other's jobs. */
 export function testQueuePrefix(label: string): string {
   return `test_${label.replace(/[^a-z0-9]/gi, '_')}_${crypto.randomBytes(3).toString('hex')}`;
+}
+
+/** Deletes every Redis key under a test's queue prefix, so runs leave nothing behind in Redis. */
+export async function dropQueueKeys(prefix: string, url = 'redis://127.0.0.1:6379'): Promise<void> {
+  const redis = new IORedis(url, { maxRetriesPerRequest: 1 });
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+      if (keys.length) await redis.unlink(...keys);
+      cursor = next;
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
+  }
 }

@@ -5,7 +5,7 @@ import { createRedis } from '../../src/data/redis';
 import { Queues } from '../../src/jobs/queues';
 import { silentLogger } from '../../src/logger';
 import { startLineApiDouble, LineApiDouble } from '../../src/sandbox/line-api-double';
-import { createTestDb, TestDb, testQueuePrefix } from '../helpers/test-db';
+import { createTestDb, dropQueueKeys, TestDb, testQueuePrefix } from '../helpers/test-db';
 import { ACCESS_TOKEN, CHANNEL_SECRET, newUserId, sign, waitFor } from '../helpers/shop';
 
 /**
@@ -41,9 +41,16 @@ describe('processes: migrate, seed, web, worker, check:invariants', () => {
     tdb = await createTestDb('processes', 2, false);
     line = await startLineApiDouble({ channelAccessToken: ACCESS_TOKEN });
   });
+  const prefixes: string[] = [];
+  const queuePrefix = (label: string) => {
+    const p = testQueuePrefix(label);
+    prefixes.push(p);
+    return p;
+  };
   afterAll(async () => {
     await line.close();
     await tdb.destroy();
+    for (const p of prefixes) await dropQueueKeys(p);
   });
 
   test('migrate is idempotent and seed twice changes nothing', () => {
@@ -75,7 +82,7 @@ describe('processes: migrate, seed, web, worker, check:invariants', () => {
     const env = {
       DATABASE_URL: tdb.url,
       PORT: String(port),
-      QUEUE_PREFIX: testQueuePrefix('processes'),
+      QUEUE_PREFIX: queuePrefix('processes'),
       LINE_CHANNEL_SECRET: CHANNEL_SECRET,
       LINE_CHANNEL_ACCESS_TOKEN: ACCESS_TOKEN,
       LINE_API_BASE_URL: line.url,
@@ -111,7 +118,7 @@ describe('processes: migrate, seed, web, worker, check:invariants', () => {
   });
 
   test('SIGTERM while a delivery is in flight: the worker finishes it, records it and exits 0', async () => {
-    const prefix = testQueuePrefix('drain');
+    const prefix = queuePrefix('drain');
     const env = {
       DATABASE_URL: tdb.url,
       QUEUE_PREFIX: prefix,

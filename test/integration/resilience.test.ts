@@ -7,6 +7,7 @@ import { createApp } from '../../src/web/app';
 import { WEBHOOK_STORE_BUDGET_MS } from '../../src/web/line-webhook';
 import { count, newUserId, settled, sign, startShop, TestShop, waitFor, ACCESS_TOKEN, CHANNEL_SECRET } from '../helpers/shop';
 import { PrivateRedis } from '../helpers/private-redis';
+import { dropQueueKeys, testQueuePrefix } from '../helpers/test-db';
 
 describe('when Redis goes away', () => {
   let redis: PrivateRedis;
@@ -47,9 +48,10 @@ describe('when Redis goes away', () => {
 
 describe('when PostgreSQL is unreachable', () => {
   test('the webhook answers 503 (so LINE redelivers) and readyz says so', async () => {
+    const prefix = testQueuePrefix('pgdown');
     const config = parseConfig({
       DATABASE_URL: 'postgres://postgres@127.0.0.1:1/nothing',
-      QUEUE_PREFIX: 'test_pgdown',
+      QUEUE_PREFIX: prefix,
       LINE_CHANNEL_SECRET: CHANNEL_SECRET,
       LINE_CHANNEL_ACCESS_TOKEN: ACCESS_TOKEN,
       LINE_API_BASE_URL: 'http://127.0.0.1:1',
@@ -73,6 +75,7 @@ describe('when PostgreSQL is unreachable', () => {
     } finally {
       await new Promise((r) => server.close(r));
       await c.close();
+      await dropQueueKeys(prefix);
     }
   });
 });
