@@ -28,10 +28,10 @@ export class InsufficientStockError extends AppError {
 }
 
 /**
- * PostgreSQL error codes that mean "try the transaction again". A stock conflict is one of them:
- * the retry sees the other checkout's reservation and refuses cleanly before writing anything.
+ * PostgreSQL error codes that mean "try the transaction again" (serialization failure, deadlock,
+ * lock not available). Stock conflicts are retried too, with a budget of their own (withTransaction).
  */
-const RETRYABLE_PG = new Set(['40001', '40P01', '55P03', STOCK_CONFLICT_SQLSTATE]);
+const RETRYABLE_PG = new Set(['40001', '40P01', '55P03']);
 
 export function isRetryablePgError(err: unknown): boolean {
   return typeof err === 'object' && err !== null && RETRYABLE_PG.has((err as { code?: string }).code ?? '');

@@ -146,6 +146,8 @@ export const T = {
     `⚠️ 付款通知異常（${provider}，交易編號 ${tradeNo}）：${what}。系統未變更任何訂單，請到銀行後台確認。`,
   ownerBadExpireDate: (orderNo: string, tradeNo: string, got: string, hold: Date) =>
     `⚠️ 訂單 ${orderNo} 的綠界取號通知（交易編號 ${tradeNo}）繳費期限無法辨識：「${got}」。已把繳費資訊傳給顧客，商品保留到 ${taipeiTime(hold)} 不變；請到綠界後台確認實際期限。`,
+  ownerBankPaused: (until: Date) =>
+    `⚠️ 綠界暫時拒絕我們的呼叫（HTTP 403：呼叫太頻繁，或主機 IP 不在允許清單）。${taipeiTime(until)} 前不再呼叫綠界，付款確認與退款會延後處理。若一再發生，請向綠界確認主機 IP 設定。`,
   ownerSimulated: (tradeNo: string) => `⚠️ 收到模擬付款通知（交易編號 ${tradeNo}），正式環境不視為收款。`,
   ownerTodayEmpty: '今天還沒有訂單。',
   ownerTodayTitle: (n: number, paid: number) => `📋 今日訂單 ${n} 筆，已收款 ${twd(paid)}`,

@@ -7,7 +7,7 @@ import { AppError, InsufficientStockError } from '../errors';
  *   expired | cancelled → paid (late payment, stock re-reserved) | paid_no_stock (late payment, no stock)
  *   paid → shipped → completed;  paid | shipped | paid_no_stock → refunded (full refund)
  * Every transition is a guarded UPDATE (only from the expected states) plus an order_events row.
- * Lock order, always: cart row, then order row, then product rows by ascending id.
+ * Lock order, always: cart row, then order row, then stock slot rows by ascending (product id, slot).
  */
 
 export type OrderStatus =

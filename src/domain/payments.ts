@@ -385,6 +385,7 @@ export class PaymentService {
         };
       }
     } catch (err) {
+      await this.noteGatewayError(err);
       // ECPay asked for a pause (HTTP 403): wait it out instead of spending the job's attempts.
       if (err instanceof GatewayError && err.retryable && err.retryAfterMs !== null) throw new DeferJob(err.retryAfterMs, `${n.provider} ${err.code}`);
       if (err instanceof GatewayError && !err.retryable) {
@@ -401,6 +402,19 @@ export class PaymentService {
     await this.db('payment_notifications').where({ id }).whereNull('processed_at').update({ processed_at: this.db.fn.now(), outcome });
     if (outcome === 'unknown-trade') this.log.warn({ notificationId: id }, 'payment notification for an unknown trade');
     return outcome;
+  }
+
+  /**
+   * A bank that answered HTTP 403 and asked for a pause (ECPay: called too often, or our IP is not
+   * allowed) holds back every confirmation and refund until it lets us in again: the owners are
+   * told, once a day, so that a block that lasts is looked into.
+   */
+  private async noteGatewayError(err: unknown): Promise<void> {
+    if (!(err instanceof GatewayError) || err.details.status !== 403 || err.retryAfterMs === null) return;
+    const day = new Intl.DateTimeFormat('en-CA', { timeZone: 'Asia/Taipei' }).format(new Date());
+    await this.alertOwners(`alert:bank-paused:${day}`, T.ownerBankPaused(new Date(Date.now() + err.retryAfterMs))).catch((e: unknown) =>
+      this.log.error({ err: e instanceof Error ? e.message : String(e) }, 'bank pause alert not written'),
+    );
   }
 
   async alertOwners(dedupeKey: string, message: string): Promise<void> {
@@ -760,6 +774,7 @@ export class PaymentService {
     try {
       status = await gw.queryPayment({ tradeNo: attempt.trade_no, method: attempt.method, createdAt: attempt.created_at });
     } catch (err) {
+      await this.noteGatewayError(err);
       // The bank asked for a pause: a later sweep asks again (the attempt stays due).
       if (err instanceof GatewayError && err.retryAfterMs !== null) {
         this.log.warn({ attemptId, code: err.code, retryAfterMs: err.retryAfterMs }, 'reconciliation paused by the bank');
@@ -848,11 +863,13 @@ export class PaymentService {
     const waitMs = Math.max(gw.refundDelayMs?.() ?? 0, (await gw.callsPausedForMs?.()) ?? 0);
     if (waitMs > 0) throw new DeferJob(waitMs, `${attempt.provider} refunds not possible now`);
     // Claim before sending: a run that finds the claim already taken (a crash after DoAction,
-    // before the answer was recorded) must not send again.
+    // before the answer was recorded) must not send again. An earlier try that got part of the
+    // way (e.g. ECPay's C went through, its R did not) left its progress: the claim keeps it.
+    const progress: unknown = refund.gateway_response?.outcome === 'retry' ? refund.gateway_response.progress : undefined;
     const claimed = await this.db('refunds')
       .where({ id: refundId, status: 'pending' })
       .andWhere((q) => q.whereNull('gateway_response').orWhereRaw("gateway_response->>'outcome' = 'retry'"))
-      .update({ gateway_response: JSON.stringify({ outcome: 'sending', at: new Date().toISOString() }) });
+      .update({ gateway_response: JSON.stringify({ outcome: 'sending', at: new Date().toISOString(), progress }) });
     if (claimed === 0) {
       this.log.error({ refundId }, 'refund was sent before without a recorded answer; not sending again');
       return unknownOutcome('INTERRUPTED', 'sent before, answer not recorded');
@@ -866,14 +883,19 @@ export class PaymentService {
         amount: refund.amount,
         capturedAmount: order.paid_amount,
         refundedBefore: Number(sum ?? 0),
+        progress,
       });
     } catch (err) {
-      // A refund is not idempotent. Retryable = nothing reached the bank: let the job try again.
+      await this.noteGatewayError(err);
+      // A refund is not idempotent. Retryable = the call that failed did not reach the bank: let
+      // the job try again (from the progress the gateway reports, if earlier calls went through).
       // Otherwise (timeout, connection lost after sending) the outcome is unknown: a retry could refund twice.
+      const retry = () =>
+        JSON.stringify({ outcome: 'retry', progress: (err instanceof GatewayError ? err.details.progress : undefined) ?? progress });
       if (err instanceof GatewayError && err.retryable && err.retryAfterMs !== null) {
-        // Not sent, and the bank said when to come back (capture window, HTTP 403 pause): release
-        // the claim and wait, without spending one of the job's attempts.
-        await this.db('refunds').where({ id: refundId, status: 'pending' }).update({ gateway_response: JSON.stringify({ outcome: 'retry' }) });
+        // The bank said when to come back (capture window, HTTP 403 pause): release the claim and
+        // wait, without spending one of the job's attempts.
+        await this.db('refunds').where({ id: refundId, status: 'pending' }).update({ gateway_response: retry() });
         throw new DeferJob(err.retryAfterMs, `${err.code}: ${err.message}`);
       }
       if (!(err instanceof GatewayError) || err.retryable) {
@@ -885,7 +907,7 @@ export class PaymentService {
           await this.alertOwners(`refund:${refundId}:owner`, T.ownerRefundUnreachable(order.order_no, refund.amount));
           return 'failed';
         }
-        await this.db('refunds').where({ id: refundId, status: 'pending' }).update({ gateway_response: JSON.stringify({ outcome: 'retry' }) });
+        await this.db('refunds').where({ id: refundId, status: 'pending' }).update({ gateway_response: retry() });
         throw err;
       }
       this.log.error({ refundId, code: err.code, err: err.message }, 'refund outcome unknown');

@@ -82,6 +82,11 @@ export interface RefundInput {
   capturedAmount: number;
   /** Integer TWD already refunded before this call. */
   refundedBefore: number;
+  /**
+   * What an earlier, interrupted try of this same refund already did at the bank (opaque; taken
+   * from that try's GatewayError `details.progress`): the refund resumes after it.
+   */
+  progress?: unknown;
 }
 
 export interface RefundResult {

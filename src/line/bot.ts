@@ -19,6 +19,8 @@ type Message = messagingApi.Message;
 
 /** Reply tokens are good for about a minute after LINE sent the event; keep a margin. */
 const REPLY_WINDOW_MS = 50_000;
+/** A redelivered event's reply token dies 20 minutes after the event; keep a minute's margin. */
+const REDELIVERED_REPLY_LIMIT_MS = 19 * 60_000;
 
 export interface BotDeps {
   db: Db;
@@ -86,7 +88,8 @@ export class ShopBot {
           kind: 'reply',
           dedupeKey: `event:${row.webhook_event_id}:reply`,
           replyToken,
-          replyDeadline: replyToken ? new Date(receivedAt.getTime() + REPLY_WINDOW_MS) : null,
+          replyDeadline: replyToken ? replyDeadline(event, receivedAt) : null,
+          replyTokenAt: replyToken ? receivedAt : null,
         });
         if (id !== null) after.outboxIds.push(id);
       }
@@ -296,6 +299,16 @@ export class ShopBot {
     if (r.kind === 'not-allowed') return [V.text(T.cancelNotAllowed(orderNo, STATUS_LABEL[r.order.status] ?? r.order.status))];
     return [V.text(T.cancelDone(orderNo))];
   }
+}
+
+/**
+ * Until when to try the event's reply token: a minute from when it reached us (with a margin),
+ * and for a redelivered event never past 20 minutes after the event itself (LINE's rule).
+ */
+function replyDeadline(event: webhook.Event, receivedAt: Date): Date {
+  const fromReceipt = receivedAt.getTime() + REPLY_WINDOW_MS;
+  const fromEvent = typeof event.timestamp === 'number' ? event.timestamp + REDELIVERED_REPLY_LIMIT_MS : Infinity;
+  return new Date(Math.min(fromReceipt, fromEvent));
 }
 
 function groupOrRoomId(event: webhook.Event): string | null {

@@ -23,8 +23,17 @@ export interface NewMessage {
   /** Unique key for notifications that must be sent once (e.g. `order:12:paid:shopper`). */
   dedupeKey?: string;
   replyToken?: string | null;
+  /** Until when a reply is tried at all. */
   replyDeadline?: Date | null;
+  /** When the reply token reached us (the start of its validity). */
+  replyTokenAt?: Date | null;
 }
+
+/**
+ * LINE promises a reply token for "one minute" and community measurements saw about 30 s: only
+ * this soon after we got it does a refusal of our own retried reply mean "already used by us".
+ */
+export const REPLY_TOKEN_SURELY_VALID_MS = 20_000;
 
 export class InvalidMessageError extends Error {
   override readonly name = 'InvalidMessageError';
@@ -41,6 +50,7 @@ export async function addOutboxMessage(trx: Trx, m: NewMessage): Promise<number 
       recipient: m.recipient,
       reply_token: m.replyToken ?? null,
       reply_deadline: m.replyDeadline ?? null,
+      reply_token_at: m.replyTokenAt ?? null,
       messages: JSON.stringify(m.messages),
     })
     .onConflict('dedupe_key')
@@ -78,13 +88,14 @@ export class Delivery {
         attempts: this.db.raw('attempts + 1'),
         claimed_until: this.db.raw(`now() + interval '${this.claimSeconds} seconds'`),
       })
-      .returning(['id', 'recipient', 'reply_token', 'reply_deadline', 'reply_unclear', 'messages', 'retry_key', 'attempts', 'kind']);
+      .returning(['id', 'recipient', 'reply_token', 'reply_deadline', 'reply_token_at', 'reply_unclear', 'messages', 'retry_key', 'attempts', 'kind']);
     const row = claimed[0] as
       | {
           id: number;
           recipient: string;
           reply_token: string | null;
           reply_deadline: Date | null;
+          reply_token_at: Date | null;
           reply_unclear: boolean;
           messages: messagingApi.Message[];
           retry_key: string;
@@ -108,10 +119,14 @@ export class Delivery {
         await this.finish(row.id, 'sent', { delivered_via: 'reply', line_request_id: r.requestId, last_status: 200 });
         return 'sent';
       }
-      if (r.invalidReplyToken && row.reply_unclear) {
-        // Nobody but us holds this token, and it is still within its minute: our earlier reply used it.
+      const surelyValid = row.reply_token_at !== null && Date.now() < row.reply_token_at.getTime() + REPLY_TOKEN_SURELY_VALID_MS;
+      if (r.invalidReplyToken && row.reply_unclear && surelyValid) {
+        // Nobody but us holds this token, and it cannot have expired yet: our earlier reply used it.
         await this.finish(row.id, 'sent', { delivered_via: 'reply', last_status: r.status, last_error: 'reply token already used by the earlier attempt' });
         return 'sent';
+      }
+      if (r.invalidReplyToken && row.reply_unclear) {
+        this.log.warn({ outboxId: row.id }, 'reply token refused after an unclear reply, too late to tell use from expiry: pushing (may repeat it)');
       }
       if (!r.invalidReplyToken) {
         if (r.retryable) await this.db('outbox_messages').where({ id: row.id }).update({ reply_unclear: true });

@@ -5,12 +5,6 @@ import type { Queues } from '../jobs/queues';
 import type { Logger } from '../logger';
 
 /**
- * POST /webhook/line: verify the signature on the raw body (SDK middleware, this route only),
- * store every event in the PostgreSQL inbox (unique on webhookEventId), answer 200, then try to
- * enqueue. If Redis is away the events wait in the inbox for the sweeper; only a database that
- * cannot take the events makes us answer 503 (so LINE's redelivery, when enabled, tries again).
- */
-/**
  * LINE counts a webhook as failed when it gets no answer within 2 s. A database that is slow to
  * take the events (locked table, exhausted pool, failover) gets 503 before that, so LINE's
  * redelivery tries again; an insert that still lands later is harmless (unique webhookEventId).
@@ -28,6 +22,12 @@ function withinBudget<T>(p: Promise<T>, ms: number): Promise<T> {
   return Promise.race([p, late]).finally(() => clearTimeout(timer));
 }
 
+/**
+ * POST /webhook/line: verify the signature on the raw body (SDK middleware, this route only),
+ * store every event in the PostgreSQL inbox (unique on webhookEventId), answer 200, then try to
+ * enqueue. If Redis is away the events wait in the inbox for the sweeper; only a database that
+ * cannot take the events makes us answer 503 (so LINE's redelivery, when enabled, tries again).
+ */
 export function lineWebhookRouter(deps: { db: Db; queues: Queues; channelSecret: string; log: Logger }): Router {
   const router = Router();
   router.post(

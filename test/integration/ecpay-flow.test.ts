@@ -5,7 +5,7 @@ import { checkInvariants } from '../../src/domain/invariants';
 import type { BankFacts } from '../../src/domain/payments';
 import { buildGateways } from '../../src/gateways/build-gateways';
 import { checkMacValue } from '../../src/gateways/ecpay/check-mac-value';
-import { formatEcpayDateTime } from '../../src/gateways/ecpay/ecpay-client';
+import { formatEcpayDateTime, MemoryCallGate } from '../../src/gateways/ecpay/ecpay-client';
 import { parseEcpayDate } from '../../src/gateways/ecpay/ecpay-gateway';
 import type { SandboxNotification } from '../../src/sandbox/ecpay-sandbox';
 import { silentLogger } from '../../src/logger';
@@ -1106,6 +1106,80 @@ describe('ECPay card refunds follow the capture state (spec §10.2): ECPay captu
     expect(actionsOf(tradeNo)).toEqual([['R', 680, 'captured']]);
     expect(await orderById(shop, order.id)).toMatchObject({ status: 'refunded', refunded_amount: 680 });
     await waitFor(() => refundTexts(user, order.order_no).length === 1, 'shopper told');
+  });
+
+  test('a partial refund whose C went through but whose R met an HTTP 403 resumes after the pause with R alone (no second C); the owner is told of the pause', async () => {
+    const { order, tradeNo, user } = await paidAt('10:00');
+    shop.ecpayClock.set(taipeiAt('11:00'));
+    // In front of the sandbox: the first R is refused with 403 (not forwarded); everything else passes.
+    let refuseR = 1;
+    const proxy = http.createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        void (async () => {
+          const body = Buffer.concat(chunks);
+          if (req.url === '/CreditDetail/DoAction' && /(?:^|&)Action=R(?:&|$)/.test(body.toString()) && refuseR > 0) {
+            refuseR -= 1;
+            res.writeHead(403, { 'content-type': 'text/html' }).end('Forbidden');
+            return;
+          }
+          const up = await fetch(`${shop.ecpay!.url}${req.url}`, {
+            method: req.method,
+            headers: { 'content-type': String(req.headers['content-type'] ?? 'application/x-www-form-urlencoded') },
+            body,
+          });
+          res.writeHead(up.status, { 'content-type': up.headers.get('content-type') ?? 'text/html' }).end(await up.text());
+        })();
+      });
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', () => r()));
+    const viaProxy = () =>
+      // No CreditCheckCode: the capture state comes from the clock, which cannot see our own C.
+      buildGateways({ ...shop.config, ecpay: { ...shop.config.ecpay!, creditCheckCode: null, apiBaseUrl: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}` } }, silentLogger, 2000, {
+        ecpayNow: shop.ecpayClock.now,
+        ecpayGate: new MemoryCallGate(),
+      }).ecpay;
+    const original = shop.c.gateways.ecpay;
+    shop.c.gateways.ecpay = viaProxy();
+    try {
+      await say(shop, owner, `退款 ${order.order_no} 300`);
+      const refund = await shop.c.db('refunds').where({ order_id: order.id }).first();
+      const job = await waitFor(async () => {
+        const j = await shop.c.queues.orders.getJob(`refund-${refund.id}`);
+        return j && (await j.getState()) === 'delayed' ? j : null;
+      }, 'refund job waiting out the pause');
+      expect(refuseR).toBe(0);
+      expect(actionsOf(tradeNo)).toEqual([['C', 680, 'authorised']]);
+      const waiting = await shop.c.db('refunds').where({ id: refund.id }).first();
+      expect(waiting.status).toBe('pending');
+      expect(waiting.gateway_response).toMatchObject({ outcome: 'retry', progress: { steps: [{ action: 'C', totalAmount: 680, RtnCode: '1' }] } });
+      await waitFor(() => shop.line.textsTo(owner).some((t) => t.startsWith('⚠️ 綠界暫時拒絕我們的呼叫')), 'owner told of the pause');
+
+      // The pause is over (a fresh gate): the job runs again and sends only what was left, R.
+      shop.c.gateways.ecpay = viaProxy();
+      await job.promote();
+      await waitFor(async () => (await shop.c.db('refunds').where({ id: refund.id }).first()).status === 'succeeded', 'refund done');
+      await quiet(shop);
+      expect(actionsOf(tradeNo)).toEqual([
+        ['C', 680, 'authorised'],
+        ['R', 300, 'capture-requested'],
+      ]);
+      expect(shop.ecpay!.refunds(tradeNo).map((r) => r.amount)).toEqual([300]);
+      expect((await shop.c.db('refunds').where({ id: refund.id }).first()).gateway_response).toMatchObject({
+        captureStateFrom: 'resumed',
+        steps: [{ action: 'C', RtnCode: '1' }, { action: 'R', totalAmount: 300, RtnCode: '1' }],
+      });
+      expect(await orderById(shop, order.id)).toMatchObject({ status: 'paid', refunded_amount: 300 });
+      await waitFor(() => refundTexts(user, order.order_no).length === 1, 'shopper told');
+      expect(shop.line.textsTo(owner).filter((t) => t.startsWith('⚠️ 綠界暫時拒絕我們的呼叫'))).toHaveLength(1);
+    } finally {
+      shop.c.gateways.ecpay = original;
+      await new Promise<void>((r) => {
+        proxy.close(() => r());
+        proxy.closeAllConnections();
+      });
+    }
   });
 
   test('stock and payment invariants hold', async () => {

@@ -137,6 +137,17 @@ describe('POST /webhook/line', () => {
     await waitFor(() => shop.line.requests.some((r) => r.path === '/v2/bot/message/reply' && r.status === 400), 'refused reply');
   });
 
+  test('a redelivered event from 25 minutes ago is answered by push, without trying its dead reply token', async () => {
+    const user = newUserId();
+    const e = shop.textEvent(user, 'help', { redelivery: true });
+    e.timestamp = Date.now() - 25 * 60_000;
+    const repliesBefore = shop.line.requests.filter((r) => r.path === '/v2/bot/message/reply').length;
+    await shop.sendEvents([e]);
+    await settled(shop, e.webhookEventId);
+    expect(shop.line.deliveredTo(user).map((s) => s.kind)).toEqual(['push']);
+    expect(shop.line.requests.filter((r) => r.path === '/v2/bot/message/reply').length).toBe(repliesBefore);
+  });
+
   test('a catalog larger than 12 products pages with a "more" postback', async () => {
     const cat = await shop.c.db('categories').first('id');
     await shop.c.db('products').insert(

@@ -1,7 +1,7 @@
 import { parseConfig } from '../../src/config';
 import { createContainer } from '../../src/container';
 import { withTransaction } from '../../src/data/db';
-import { addOutboxMessage } from '../../src/line/delivery';
+import { addOutboxMessage, REPLY_TOKEN_SURELY_VALID_MS } from '../../src/line/delivery';
 import { silentLogger } from '../../src/logger';
 import { createApp } from '../../src/web/app';
 import { WEBHOOK_STORE_BUDGET_MS } from '../../src/web/line-webhook';
@@ -158,7 +158,7 @@ describe('message delivery', () => {
     expect(shop.line.deliveredTo(user)).toHaveLength(1);
   });
 
-  async function reply(user: string, text: string, deadlineInMs: number): Promise<number> {
+  async function reply(user: string, text: string, deadlineInMs: number, tokenAgeMs = 0): Promise<number> {
     const id = await withTransaction(shop.c.db, (trx) =>
       addOutboxMessage(trx, {
         recipient: user,
@@ -166,6 +166,7 @@ describe('message delivery', () => {
         kind: 'reply',
         replyToken: shop.line.issueReplyToken(user),
         replyDeadline: new Date(Date.now() + deadlineInMs),
+        replyTokenAt: new Date(Date.now() - tokenAgeMs),
       }),
     );
     await shop.c.queues.enqueueDeliveries([id!]);
@@ -183,6 +184,18 @@ describe('message delivery', () => {
     expect(row).toMatchObject({ status: 'sent', delivered_via: 'reply', reply_unclear: true, last_status: 400, attempts: 2 });
     expect(shop.line.deliveredTo(user)).toHaveLength(1);
     expect(requestsTo(user, '/v2/bot/message/push')).toHaveLength(0);
+  });
+
+  test('the same lost answer once the token is old enough to have expired: its refusal proves nothing, so the message is pushed', async () => {
+    const user = newUserId();
+    shop.line.injectFailures('/v2/bot/message/reply', [{ hangMs: 4000 }]);
+    const id = await reply(user, '已出貨', 50_000, REPLY_TOKEN_SURELY_VALID_MS + 5_000);
+    await waitFor(async () => (await shop.c.db('outbox_messages').where({ id }).first()).status === 'sent', 'message settled', 30_000);
+    const row = await shop.c.db('outbox_messages').where({ id }).first();
+    expect(row).toMatchObject({ status: 'sent', delivered_via: 'push', reply_unclear: true });
+    expect(requestsTo(user, '/v2/bot/message/push').map((p) => p.headers['x-line-retry-key'])).toEqual([row.retry_key]);
+    // The first reply did arrive: the shopper may see it twice, which beats never seeing it.
+    expect(shop.line.deliveredTo(user)).toHaveLength(2);
   });
 
   test('a reply answered 500 (not delivered) is tried again as a reply while its token is fresh, and delivered once', async () => {

@@ -91,6 +91,29 @@ export interface RefundStep {
  * | full    | N        | E then N | R      |
  * | partial | C then R | R        | R      |
  */
+type DoneStep = RefundStep & { RtnCode: string; RtnMsg: string };
+
+/** The part of a refund plan that went through before a try was interrupted. */
+interface RefundProgress {
+  plan: RefundStep[];
+  steps: DoneStep[];
+  captureState: string;
+}
+
+const DO_ACTIONS = new Set(['C', 'R', 'E', 'N']);
+
+/** The progress an earlier try left, if it is one (a plan, and a strict prefix of it done). */
+function asRefundProgress(v: unknown): RefundProgress | null {
+  const p = v as Partial<RefundProgress> | null | undefined;
+  if (!p || !Array.isArray(p.plan) || !Array.isArray(p.steps)) return null;
+  const isStep = (s: unknown): s is RefundStep =>
+    !!s && typeof s === 'object' && DO_ACTIONS.has((s as RefundStep).action) && Number.isSafeInteger((s as RefundStep).totalAmount);
+  if (!p.plan.every(isStep) || !p.steps.every(isStep)) return null;
+  if (p.steps.length === 0 || p.steps.length >= p.plan.length) return null;
+  const prefixMatches = p.steps.every((s, i) => s.action === p.plan![i]!.action && s.totalAmount === p.plan![i]!.totalAmount && (s as DoneStep).RtnCode === '1');
+  return prefixMatches ? { plan: p.plan, steps: p.steps as DoneStep[], captureState: String(p.captureState ?? '') } : null;
+}
+
 export function planRefund(state: CaptureState, full: boolean, amount: number, tradeAmount: number, requestedCapture = tradeAmount): RefundStep[] {
   switch (state) {
     case 'authorised':
@@ -292,6 +315,11 @@ export class EcpayGateway implements PaymentGateway {
     if (tradeAmount === null || tradeAmount !== capturedAmount) return refuse(`TradeAmt ${info.TradeAmt ?? '(none)'} is not the paid amount ${capturedAmount}`);
     if (info.TradeNo && info.TradeNo !== input.gatewayTradeId) return refuse('TradeNo differs from the recorded one');
 
+    // An earlier try of this refund got part of its plan through (say C, then the R met a 403 or the
+    // 20:15 window): carry on with that plan after the steps done; the capture state has moved.
+    const resumed = asRefundProgress(input.progress);
+    if (resumed) return this.runPlan(input, resumed.plan, resumed.steps, { captureState: resumed.captureState, captureStateFrom: 'resumed' });
+
     let state: CaptureState;
     let source: 'QueryTrade/V2' | 'clock';
     let requestedCapture = tradeAmount;
@@ -319,14 +347,29 @@ export class EcpayGateway implements PaymentGateway {
 
     const full = refundedBefore === 0 && amount === tradeAmount;
     const plan = planRefund(state, full, amount, tradeAmount, requestedCapture);
-    const steps: Array<RefundStep & { RtnCode: string; RtnMsg: string }> = [];
-    const raw = () => ({ captureState: state, captureStateFrom: source, steps });
-    for (const step of plan) {
-      // Checked before every call: a C sent at 20:14:59 must not be followed by an R at 20:15.
-      this.assertDoActionAllowed(steps.length);
-      const res = await this.client.doAction({ merchantTradeNo: input.tradeNo, tradeNo: input.gatewayTradeId, action: step.action, totalAmount: step.totalAmount });
-      steps.push({ ...step, RtnCode: res.RtnCode, RtnMsg: res.RtnMsg });
-      if (res.RtnCode !== '1') return { ok: false, message: `DoAction ${step.action}: ${res.RtnMsg || `RtnCode ${res.RtnCode}`}`, raw: raw() };
+    return this.runPlan(input, plan, [], { captureState: state, captureStateFrom: source });
+  }
+
+  /**
+   * Sends the plan's DoAction calls from the first one not in `done`. A failure after at least one
+   * step went through carries `details.progress` (plan and steps done), so that a retry resumes
+   * instead of starting over (a second C on a trade whose capture was requested is refused).
+   */
+  private async runPlan(input: RefundInput, plan: RefundStep[], done: DoneStep[], about: Record<string, string>): Promise<RefundResult> {
+    const steps = [...done];
+    const raw = () => ({ ...about, steps });
+    for (const step of plan.slice(done.length)) {
+      try {
+        // Checked before every call: a C sent at 20:14:59 must not be followed by an R at 20:15.
+        this.assertDoActionAllowed(steps.length);
+        const res = await this.client.doAction({ merchantTradeNo: input.tradeNo, tradeNo: input.gatewayTradeId, action: step.action, totalAmount: step.totalAmount });
+        steps.push({ ...step, RtnCode: res.RtnCode, RtnMsg: res.RtnMsg });
+        if (res.RtnCode !== '1') return { ok: false, message: `DoAction ${step.action}: ${res.RtnMsg || `RtnCode ${res.RtnCode}`}`, raw: raw() };
+      } catch (err) {
+        if (steps.length === 0 || !(err instanceof GatewayError)) throw err;
+        const progress: RefundProgress = { plan, steps, captureState: about.captureState ?? '' };
+        throw new GatewayError(err.code, err.message, err.retryable, { ...err.details, stepsDone: steps.length, progress });
+      }
     }
     return { ok: true, message: steps.map((x) => `${x.action} ${x.RtnMsg}`).join('; '), raw: raw() };
   }
