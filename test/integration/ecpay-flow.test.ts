@@ -176,6 +176,53 @@ const ownerPaidFor = (shop: TestShop, owner: string, orderNo: string) =>
   shop.line.textsTo(owner).filter((t) => t.startsWith(`💰 新付款：訂單 ${orderNo}，`));
 
 /** Nothing in flight: sandbox deliveries done, every notification and refund processed, outbox empty. */
+/**
+ * A proxy in front of the ECPay sandbox. `intercept` sees each request before it is forwarded:
+ * 'forward' passes it on; 'drop-answer' forwards it (ECPay acts) and then cuts the connection before
+ * the answer; a status answers that instead, without forwarding.
+ */
+async function ecpayProxy(
+  shop: TestShop,
+  intercept: (path: string, body: string) => 'forward' | 'drop-answer' | { status: number; body: string },
+): Promise<{ url: string; close(): Promise<void> }> {
+  const proxy = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      void (async () => {
+        const body = Buffer.concat(chunks);
+        const what = intercept(req.url ?? '', body.toString());
+        if (typeof what === 'object') {
+          res.writeHead(what.status, { 'content-type': 'text/html' }).end(what.body);
+          return;
+        }
+        const up = await fetch(`${shop.ecpay!.url}${req.url}`, {
+          method: req.method,
+          headers: { 'content-type': String(req.headers['content-type'] ?? 'application/x-www-form-urlencoded') },
+          body,
+        });
+        const text = await up.text();
+        if (what === 'drop-answer') {
+          req.socket.destroy();
+          return;
+        }
+        res.writeHead(up.status, { 'content-type': up.headers.get('content-type') ?? 'text/html' }).end(text);
+      })();
+    });
+  });
+  await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', () => r()));
+  return {
+    url: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`,
+    close: () =>
+      new Promise<void>((r) => {
+        proxy.close(() => r());
+        proxy.closeAllConnections();
+      }),
+  };
+}
+
+const isDoActionR = (path: string, body: string) => path === '/CreditDetail/DoAction' && /(?:^|&)Action=R(?:&|$)/.test(body);
+
 async function quiet(shop: TestShop): Promise<void> {
   await shop.ecpay!.idle();
   await waitFor(async () => {
@@ -839,31 +886,10 @@ describe('ECPay AIO end to end: checkout page, sandbox, callbacks, refunds', () 
     const user = newUserId();
     const { order, tradeNo } = await paidCreditOrder(shop, user);
     // In front of the sandbox: DoAction is forwarded (ECPay refunds), then the connection drops before the answer.
+    // Only the refund itself (R) loses its answer; the capture request (C) before it goes through.
     let drop = 1;
-    const proxy = http.createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        void (async () => {
-          const up = await fetch(`${shop.ecpay!.url}${req.url}`, {
-            method: req.method,
-            headers: { 'content-type': String(req.headers['content-type'] ?? 'application/x-www-form-urlencoded') },
-            body: Buffer.concat(chunks),
-          });
-          const text = await up.text();
-          // Only the refund itself (R) loses its answer; the capture request (C) before it goes through.
-          if (req.url === '/CreditDetail/DoAction' && /(?:^|&)Action=R(?:&|$)/.test(Buffer.concat(chunks).toString()) && drop > 0) {
-            drop -= 1;
-            req.socket.destroy();
-            return;
-          }
-          res.writeHead(up.status, { 'content-type': up.headers.get('content-type') ?? 'text/html' });
-          res.end(text);
-        })();
-      });
-    });
-    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', () => r()));
-    const proxyUrl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+    const proxy = await ecpayProxy(shop, (path, body) => (isDoActionR(path, body) && drop > 0 && drop-- ? 'drop-answer' : 'forward'));
+    const proxyUrl = proxy.url;
     const original = shop.c.gateways.ecpay;
     shop.c.gateways.ecpay = buildGateways({ ...shop.config, ecpay: { ...shop.config.ecpay!, apiBaseUrl: proxyUrl } }, silentLogger, 2000, { ecpayNow: shop.ecpayClock.now }).ecpay;
     try {
@@ -894,10 +920,7 @@ describe('ECPay AIO end to end: checkout page, sandbox, callbacks, refunds', () 
       expect(shop.ecpay!.refunds(tradeNo)).toHaveLength(1);
     } finally {
       shop.c.gateways.ecpay = original;
-      await new Promise<void>((r) => {
-        proxy.close(() => r());
-        proxy.closeAllConnections();
-      });
+      await proxy.close();
     }
   });
 
@@ -1113,30 +1136,10 @@ describe('ECPay card refunds follow the capture state (spec §10.2): ECPay captu
     shop.ecpayClock.set(taipeiAt('11:00'));
     // In front of the sandbox: the first R is refused with 403 (not forwarded); everything else passes.
     let refuseR = 1;
-    const proxy = http.createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        void (async () => {
-          const body = Buffer.concat(chunks);
-          if (req.url === '/CreditDetail/DoAction' && /(?:^|&)Action=R(?:&|$)/.test(body.toString()) && refuseR > 0) {
-            refuseR -= 1;
-            res.writeHead(403, { 'content-type': 'text/html' }).end('Forbidden');
-            return;
-          }
-          const up = await fetch(`${shop.ecpay!.url}${req.url}`, {
-            method: req.method,
-            headers: { 'content-type': String(req.headers['content-type'] ?? 'application/x-www-form-urlencoded') },
-            body,
-          });
-          res.writeHead(up.status, { 'content-type': up.headers.get('content-type') ?? 'text/html' }).end(await up.text());
-        })();
-      });
-    });
-    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', () => r()));
+    const proxy = await ecpayProxy(shop, (path, body) => (isDoActionR(path, body) && refuseR > 0 && refuseR-- ? { status: 403, body: 'Forbidden' } : 'forward'));
     const viaProxy = () =>
       // No CreditCheckCode: the capture state comes from the clock, which cannot see our own C.
-      buildGateways({ ...shop.config, ecpay: { ...shop.config.ecpay!, creditCheckCode: null, apiBaseUrl: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}` } }, silentLogger, 2000, {
+      buildGateways({ ...shop.config, ecpay: { ...shop.config.ecpay!, creditCheckCode: null, apiBaseUrl: proxy.url } }, silentLogger, 2000, {
         ecpayNow: shop.ecpayClock.now,
         ecpayGate: new MemoryCallGate(),
       }).ecpay;
@@ -1175,10 +1178,7 @@ describe('ECPay card refunds follow the capture state (spec §10.2): ECPay captu
       expect(shop.line.textsTo(owner).filter((t) => t.startsWith('⚠️ 綠界暫時拒絕我們的呼叫'))).toHaveLength(1);
     } finally {
       shop.c.gateways.ecpay = original;
-      await new Promise<void>((r) => {
-        proxy.close(() => r());
-        proxy.closeAllConnections();
-      });
+      await proxy.close();
     }
   });
 
