@@ -42,6 +42,24 @@ export const JOB_DEFAULTS = {
   orders: retrying(8, 2000),
 } as const;
 
+/**
+ * Lock settings of the workers whose jobs race a reply token (LINE keeps one about a minute; we
+ * use it for 50 s). A job's lock is renewed every lockRenewTime while it runs, however long it
+ * runs, so a healthy slow job (a bank or LINE call up to its timeout) keeps its lock; only a worker
+ * that died, or whose event loop or Redis link stalled for over 3.5 s (lockDuration − lockRenewTime),
+ * loses it. A lost job is moved back to the queue by the stalled check about lockDuration +
+ * stalledInterval after its last renewal (≤ 6 s here; up to 30 s + 2 × 30 s with BullMQ's
+ * defaults, past the reply token's life). Running a job again is safe: events and deliveries are
+ * guarded in PostgreSQL (processed_at under FOR UPDATE, the outbox claim) and at LINE (single-use
+ * reply tokens, push retry keys). A job that stalls more than maxStalledCount times (a poison job
+ * that kills its worker) fails for good. The stalled check (one Lua call per queue per interval,
+ * shared by all workers) and the renewals (one call per worker per interval) cost Redis little.
+ */
+export const FAST_RECOVERY_LOCKS = { lockDuration: 5_000, lockRenewTime: 1_500, stalledInterval: 1_000, maxStalledCount: 3 } as const;
+
+/** BullMQ's failedReason for a job that stalled more than maxStalledCount times. */
+export const STALLED_TOO_OFTEN = 'job stalled more than allowable limit';
+
 export class Queues {
   readonly events: Queue;
   readonly deliveries: Queue;
@@ -65,13 +83,15 @@ export class Queues {
     return [this.events, this.deliveries, this.orders, this.maintenance];
   }
 
-  async enqueueEvents(ids: number[]): Promise<void> {
+  async enqueueEvents(ids: number[], opts: { replaceFinished?: boolean } = {}): Promise<void> {
     if (ids.length === 0) return;
+    if (opts.replaceFinished) await removeFinished(this.events, ids.map((id) => `evt-${id}`));
     await this.events.addBulk(ids.map((id) => ({ name: 'event', data: { id }, opts: { ...JOB_DEFAULTS.event, jobId: `evt-${id}` } })));
   }
 
-  async enqueueDeliveries(ids: number[]): Promise<void> {
+  async enqueueDeliveries(ids: number[], opts: { replaceFinished?: boolean } = {}): Promise<void> {
     if (ids.length === 0) return;
+    if (opts.replaceFinished) await removeFinished(this.deliveries, ids.map((id) => `msg-${id}`));
     await this.deliveries.addBulk(
       ids.map((id) => ({ name: 'deliver', data: { id }, opts: { ...JOB_DEFAULTS.delivery, jobId: `msg-${id}` } })),
     );
@@ -107,5 +127,19 @@ export class Queues {
 
   async close(): Promise<void> {
     await Promise.all(this.all().map((q) => q.close()));
+  }
+}
+
+/**
+ * Adding a job whose id still exists does nothing, even when that job is finished (kept for a day
+ * when completed, a week when failed). The sweepers only pass rows that still need work, so a
+ * finished job with such an id is stale (it stalled too often, or gave up before a crash-interrupted
+ * attempt was recorded): remove it so the add that follows really enqueues. Waiting, delayed and
+ * active jobs are left alone.
+ */
+async function removeFinished(queue: Queue, jobIds: string[]): Promise<void> {
+  const states = await Promise.all(jobIds.map((id) => queue.getJobState(id)));
+  for (const [i, state] of states.entries()) {
+    if (state === 'completed' || state === 'failed') await queue.remove(jobIds[i]!);
   }
 }

@@ -8,7 +8,7 @@ import { expireOrder } from '../domain/orders';
 import { AfterCommit } from '../line/bot';
 import { text } from '../line/views';
 import { T } from '../texts';
-import { MAINTENANCE_JOBS, QUEUE_NAMES } from './queues';
+import { FAST_RECOVERY_LOCKS, MAINTENANCE_JOBS, QUEUE_NAMES, STALLED_TOO_OFTEN } from './queues';
 
 export interface WorkerOptions {
   /** How often the sweepers look for work that missed its job (Redis outage, crash). */
@@ -38,26 +38,28 @@ export async function runExpiry(c: Container, orderId: number): Promise<boolean>
 export class Sweeper {
   constructor(private readonly c: Container, private readonly graceMs: number) {}
 
-  async inbox(): Promise<number> {
+  /** Re-enqueues unprocessed events; a finished job left under the same id is replaced. */
+  async inbox(graceMs = this.graceMs): Promise<number> {
     const rows = await this.c.db('line_events')
       .whereNull('processed_at')
       .whereNull('failed_at')
-      .whereRaw(`received_at < now() - (? * interval '1 millisecond')`, [this.graceMs])
+      .whereRaw(`received_at < now() - (? * interval '1 millisecond')`, [graceMs])
       .orderBy('id')
       .limit(1000)
       .select('id');
-    await this.c.queues.enqueueEvents(rows.map((r) => r.id));
+    await this.c.queues.enqueueEvents(rows.map((r) => r.id), { replaceFinished: true });
     return rows.length;
   }
 
-  async outbox(): Promise<number> {
+  /** Re-enqueues undelivered messages; a finished job left under the same id is replaced. */
+  async outbox(graceMs = this.graceMs): Promise<number> {
     const rows = await this.c.db('outbox_messages')
       .where((q) => q.where('status', 'pending').orWhere((q2) => q2.where('status', 'sending').andWhere('claimed_until', '<', this.c.db.fn.now())))
-      .whereRaw(`created_at < now() - (? * interval '1 millisecond')`, [this.graceMs])
+      .whereRaw(`created_at < now() - (? * interval '1 millisecond')`, [graceMs])
       .orderBy('id')
       .limit(1000)
       .select('id');
-    await this.c.queues.enqueueDeliveries(rows.map((r) => r.id));
+    await this.c.queues.enqueueDeliveries(rows.map((r) => r.id), { replaceFinished: true });
     return rows.length;
   }
 
@@ -114,14 +116,27 @@ export async function startWorkers(c: Container, opts: WorkerOptions = {}): Prom
         throw err;
       }
     },
-    { connection, prefix, concurrency },
+    { connection, prefix, concurrency, ...FAST_RECOVERY_LOCKS },
   );
-
-  const deliveries = new Worker(QUEUE_NAMES.deliveries, async (job: Job<{ id: number }>) => c.delivery.deliver(job.data.id, isFinal(job)), {
-    connection,
-    prefix,
-    concurrency,
+  events.on('failed', (job, err) => {
+    // Stalled too often (it keeps killing its worker): given up like a job out of attempts, so
+    // the sweeper stops re-enqueueing it.
+    if (!job || err.message !== STALLED_TOO_OFTEN) return;
+    log.error({ inboxId: job.data.id }, 'event given up: its job stalled too often');
+    void c.db('line_events')
+      .where({ id: job.data.id })
+      .whereNull('processed_at')
+      .update({ failed_at: c.db.fn.now(), last_error: STALLED_TOO_OFTEN })
+      .catch(() => undefined);
   });
+
+  // A job run again after a stall was abandoned by a run that lost its lock (a dead worker): it
+  // may take over that run's outbox claim at once instead of waiting for the claim to time out.
+  const deliveries = new Worker(
+    QUEUE_NAMES.deliveries,
+    async (job: Job<{ id: number }>) => c.delivery.deliver(job.data.id, isFinal(job), { takeOverClaim: job.stalledCounter > 0 }),
+    { connection, prefix, concurrency, ...FAST_RECOVERY_LOCKS },
+  );
 
   const runOrdersJob = async (job: Job) => {
     switch (job.name) {
@@ -182,6 +197,11 @@ export async function startWorkers(c: Container, opts: WorkerOptions = {}): Prom
 
   let scheduleTimer: NodeJS.Timeout | null = null;
   if (opts.schedules !== false) {
+    // A worker that starts may be replacing one that crashed between a commit and its enqueue:
+    // sweep once now, without the grace (re-adding a job id that exists changes nothing).
+    void Promise.all([sweeper.inbox(0), sweeper.outbox(0)]).catch((err) =>
+      log.warn({ err: err instanceof Error ? err.message : String(err) }, 'start-up sweep failed; the scheduled sweeps will retry'),
+    );
     const every = opts.sweepEveryMs ?? 15_000;
     const m = c.queues.maintenance;
     // Upserting is idempotent; re-asserting after a reconnect restores schedules lost with a Redis

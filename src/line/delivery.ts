@@ -65,6 +65,14 @@ export class RetryableDeliveryError extends Error {
 
 export type DeliveryResult = 'sent' | 'skipped' | 'undeliverable';
 
+export interface DeliverOptions {
+  /**
+   * The caller knows the run that claimed this message is gone (its job lost its lock and was
+   * moved back to the queue): take the claim over now instead of waiting for it to time out.
+   */
+  takeOverClaim?: boolean;
+}
+
 export class Delivery {
   constructor(
     private readonly db: Db,
@@ -77,16 +85,21 @@ export class Delivery {
    * Delivers one outbox message. Throws RetryableDeliveryError when trying again later can help;
    * on the final attempt the message is marked failed instead.
    */
-  async deliver(id: number, finalAttempt = false): Promise<DeliveryResult> {
+  async deliver(id: number, finalAttempt = false, opts: DeliverOptions = {}): Promise<DeliveryResult> {
     const claimed = await this.db('outbox_messages')
       .where({ id })
-      .andWhere((q) =>
-        q.where('status', 'pending').orWhere((q2) => q2.where('status', 'sending').andWhere('claimed_until', '<', this.db.fn.now())),
-      )
+      .andWhere((q) => {
+        q.where('status', 'pending');
+        if (opts.takeOverClaim) q.orWhere('status', 'sending');
+        else q.orWhere((q2) => q2.where('status', 'sending').andWhere('claimed_until', '<', this.db.fn.now()));
+      })
       .update({
         status: 'sending',
         attempts: this.db.raw('attempts + 1'),
         claimed_until: this.db.raw(`now() + interval '${this.claimSeconds} seconds'`),
+        // Still 'sending' means the last attempt died midway (an attempt that ends records its
+        // outcome): whether its reply reached LINE is unknown, exactly as after a lost answer.
+        reply_unclear: this.db.raw("reply_unclear OR (status = 'sending' AND reply_token IS NOT NULL)"),
       })
       .returning(['id', 'recipient', 'reply_token', 'reply_deadline', 'reply_token_at', 'reply_unclear', 'messages', 'retry_key', 'attempts', 'kind']);
     const row = claimed[0] as

@@ -6,7 +6,7 @@ import { Queues } from '../../src/jobs/queues';
 import { silentLogger } from '../../src/logger';
 import { startLineApiDouble, LineApiDouble } from '../../src/sandbox/line-api-double';
 import { createTestDb, dropQueueKeys, TestDb, testQueuePrefix } from '../helpers/test-db';
-import { ACCESS_TOKEN, CHANNEL_SECRET, newUserId, sign, waitFor } from '../helpers/shop';
+import { ACCESS_TOKEN, CHANNEL_SECRET, newUserId, sign, startShop, TestShop, waitFor } from '../helpers/shop';
 
 /**
  * The real entry points, as Procfile and the README run them: compiled JS in dist/ (npm test builds
@@ -31,7 +31,8 @@ function run(script: string, env: Record<string, string>, args: string[] = []) {
 }
 
 function exitOf(p: ChildProcess): Promise<number | null> {
-  return new Promise((resolve) => (p.exitCode !== null ? resolve(p.exitCode) : p.once('exit', (code) => resolve(code))));
+  // A process killed by a signal has exitCode null and signalCode set: it has exited all the same.
+  return new Promise((resolve) => (p.exitCode !== null || p.signalCode !== null ? resolve(p.exitCode) : p.once('exit', (code) => resolve(code))));
 }
 
 describe('processes: migrate, seed, web, worker, check:invariants', () => {
@@ -166,5 +167,102 @@ describe('processes: migrate, seed, web, worker, check:invariants', () => {
     const r = run('cli/migrate.js', { DATABASE_URL: tdb.url }, ['rollback']);
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/^rolled back batch 1: /);
+  });
+});
+
+describe('a worker killed with SIGKILL while it holds jobs', () => {
+  // The web side runs in this process (startShop without workers); workers are real processes.
+  let shop: TestShop;
+  const procs: ChildProcess[] = [];
+  beforeAll(async () => {
+    shop = await startShop({ label: 'crash', workers: false });
+  });
+  // Each test starts its own workers: none may live on into the next test and take its jobs.
+  afterEach(async () => {
+    for (const p of procs) p.kill('SIGKILL');
+    await Promise.all(procs.splice(0).map(exitOf));
+  });
+  afterAll(async () => {
+    await shop.close();
+  });
+
+  function startWorker(): ChildProcess {
+    const env = {
+      PATH: process.env.PATH ?? '',
+      DATABASE_URL: shop.tdb.url,
+      QUEUE_PREFIX: shop.config.queuePrefix,
+      LINE_CHANNEL_SECRET: CHANNEL_SECRET,
+      LINE_CHANNEL_ACCESS_TOKEN: ACCESS_TOKEN,
+      LINE_API_BASE_URL: shop.line.url,
+      LINE_DATA_API_BASE_URL: shop.line.url,
+      LOG_LEVEL: 'error',
+    };
+    const p = spawn(process.execPath, [dist('main/worker.js')], { env, stdio: 'ignore' });
+    procs.push(p);
+    return p;
+  }
+  async function kill(p: ChildProcess): Promise<void> {
+    p.kill('SIGKILL');
+    await exitOf(p);
+  }
+
+  test('the events whose jobs it held are each answered once, by reply, within 10 s of the restart', async () => {
+    const users = Array.from({ length: 12 }, newUserId);
+    await shop.c.db('line_users').insert(users.map((user_id) => ({ user_id })));
+    // Every event's transaction stops at its user's row, held here: processing is "slow".
+    const hold = await shop.c.db.transaction();
+    try {
+      await hold('line_users').whereIn('user_id', users).forUpdate().select('user_id');
+      const first = startWorker();
+      expect(await shop.sendEvents(users.map((u) => shop.textEvent(u, 'help')))).toBe(200);
+      // The worker takes 8 (its concurrency) and waits on the held rows; 4 wait in the queue.
+      await waitFor(async () => (await shop.c.queues.events.getActiveCount()) === 8, 'the worker holding 8 event jobs', 20_000);
+      await waitFor(async () => {
+        const r = await shop.c.db.raw<{ rows: Array<{ n: number }> }>(
+          "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        );
+        return r.rows[0]!.n === 8;
+      }, 'the 8 event transactions blocked', 20_000);
+      await kill(first);
+    } finally {
+      await hold.rollback();
+    }
+
+    startWorker();
+    const restartedAt = Date.now();
+    await waitFor(() => users.every((u) => shop.line.deliveredTo(u).length > 0), 'every event answered within 10 s of the restart', 10_000);
+    const answeredAfterMs = Date.now() - restartedAt;
+    // Anything sent twice would show up now.
+    await new Promise((r) => setTimeout(r, 2000));
+    for (const u of users) expect({ u, kinds: shop.line.deliveredTo(u).map((d) => d.kind) }).toEqual({ u, kinds: ['reply'] });
+    const rows = await shop.c.db('outbox_messages').whereIn('recipient', users).select('status', 'delivered_via');
+    expect(rows).toHaveLength(users.length);
+    expect(rows.every((r) => r.status === 'sent' && r.delivered_via === 'reply')).toBe(true);
+    const events = await shop.c.db('line_events').whereIn('source_user_id', users).select('processed_at', 'failed_at');
+    expect(events.every((e) => e.processed_at && !e.failed_at)).toBe(true);
+    expect(answeredAfterMs).toBeLessThan(10_000);
+  });
+
+  test('a reply in flight when it dies is neither sent twice nor pushed: the restarted worker settles it as a reply within 10 s', async () => {
+    const user = newUserId();
+    // LINE takes the reply but its answer never reaches the worker, which dies waiting.
+    shop.line.injectFailures('/v2/bot/message/reply', [{ hangMs: 30_000 }]);
+    const first = startWorker();
+    const event = shop.textEvent(user, 'help');
+    expect(await shop.sendEvents([event])).toBe(200);
+    await waitFor(() => shop.line.requests.some((r) => r.path === '/v2/bot/message/reply' && (r.body as { replyToken?: string })?.replyToken === event.replyToken), 'the reply in flight', 20_000);
+    await kill(first);
+
+    startWorker();
+    const restartedAt = Date.now();
+    const row = await waitFor(async () => {
+      const r = await shop.c.db('outbox_messages').where({ recipient: user }).first('status', 'delivered_via');
+      return r?.status === 'sent' ? r : null;
+    }, 'the reply settled within 10 s of the restart', 10_000);
+    expect(Date.now() - restartedAt).toBeLessThan(10_000);
+    expect(row.delivered_via).toBe('reply');
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(shop.line.deliveredTo(user).map((d) => d.kind)).toEqual(['reply']);
+    expect(shop.line.requests.filter((r) => r.path === '/v2/bot/message/push' && (r.body as { to?: string })?.to === user)).toHaveLength(0);
   });
 });

@@ -1,4 +1,7 @@
+import { UnrecoverableError, Worker } from 'bullmq';
 import { parseConfig } from '../../src/config';
+import { createRedis } from '../../src/data/redis';
+import { QUEUE_NAMES } from '../../src/jobs/queues';
 import { createContainer } from '../../src/container';
 import { withTransaction } from '../../src/data/db';
 import { addOutboxMessage, REPLY_TOKEN_SURELY_VALID_MS } from '../../src/line/delivery';
@@ -249,5 +252,54 @@ describe('message delivery', () => {
     const id = await push(user, '優惠通知');
     await waitFor(async () => (await shop.c.db('outbox_messages').where({ id }).first()).status === 'undeliverable', 'undeliverable');
     expect(shop.line.deliveredTo(user)).toHaveLength(0);
+  });
+});
+
+describe('when a finished job still holds the id of work that is not done', () => {
+  let shop: TestShop;
+  beforeAll(async () => {
+    shop = await startShop({ label: 'stale_job', workers: false });
+  });
+  afterAll(async () => {
+    await shop.close();
+  });
+
+  /** Runs one job of a queue through `processor` in a worker of the test's own (not the shop's). */
+  async function finishWith(queue: string, jobId: string, processor: () => Promise<unknown>, state: 'failed' | 'completed'): Promise<void> {
+    const connection = createRedis(shop.config.redisUrl, 'worker');
+    const w = new Worker(queue, processor, { connection, prefix: shop.config.queuePrefix });
+    try {
+      const q = queue === QUEUE_NAMES.events ? shop.c.queues.events : shop.c.queues.deliveries;
+      await waitFor(async () => (await q.getJobState(jobId)) === state, `${jobId} ${state}`);
+    } finally {
+      await w.close();
+      connection.disconnect();
+    }
+  }
+
+  test('the sweepers replace a failed event job and a completed delivery job under the same ids, and both are done', async () => {
+    const user = newUserId();
+    const event = shop.textEvent(user, 'help');
+    expect(await shop.sendEvents([event])).toBe(200);
+    const inboxId = (await shop.c.db('line_events').where({ webhook_event_id: event.webhookEventId }).first('id')).id;
+    // Failed for good without our bookkeeping (as BullMQ fails a job that stalled too often).
+    await finishWith(QUEUE_NAMES.events, `evt-${inboxId}`, async () => {
+      throw new UnrecoverableError('stalled too often (simulated)');
+    }, 'failed');
+
+    const other = newUserId();
+    const msgId = await withTransaction(shop.c.db, (trx) =>
+      addOutboxMessage(trx, { recipient: other, messages: [{ type: 'text', text: '已出貨' }], kind: 'test' }),
+    );
+    await shop.c.queues.enqueueDeliveries([msgId!]);
+    // Completed while the row stayed claimed by a run that died (its claim has since run out).
+    await finishWith(QUEUE_NAMES.deliveries, `msg-${msgId}`, async () => 'skipped', 'completed');
+    await shop.c.db('outbox_messages').where({ id: msgId }).update({ status: 'sending', attempts: 1, claimed_until: shop.c.db.raw("now() - interval '1 second'") });
+
+    await shop.startWorkers();
+    await settled(shop, event.webhookEventId);
+    await waitFor(async () => (await shop.c.db('outbox_messages').where({ id: msgId }).first()).status === 'sent', 'the stuck message sent');
+    expect(shop.line.deliveredTo(user).map((d) => d.kind)).toEqual(['reply']);
+    expect(shop.line.deliveredTo(other).map((d) => d.kind)).toEqual(['push']);
   });
 });
