@@ -13,13 +13,22 @@ import { createApp } from '../web/app';
 import { ChatSimulator, startChatSimulator } from './chat-simulator';
 import { EcpaySandbox, startEcpaySandbox } from './ecpay-sandbox';
 import { LineApiDouble, startLineApiDouble } from './line-api-double';
+import { PrivateRedis, RedisNotInstalledError, redisAnswers } from './private-redis';
 import { SinopacSandbox, startSinopacSandbox } from './sinopac-sandbox';
 
 /**
  * The whole shop on one machine with no credentials: web + worker + LINE API double + chat
  * simulator + SinoPac and ECPay sandboxes. PostgreSQL is an embedded PGlite under .data/ unless
- * DATABASE_URL is given; Redis is REDIS_URL (default 127.0.0.1:6379).
+ * DATABASE_URL is given; Redis is REDIS_URL (default 127.0.0.1:6379), or, when nothing answers
+ * there, a private redis-server from the PATH on a free port, stopped with the sandbox.
  */
+
+export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
+
+/** No Redis answers and none can be started; the message is the one line to show. */
+export class RedisUnavailableError extends Error {
+  override readonly name = 'RedisUnavailableError';
+}
 
 export const DEV_SECRETS = {
   channelSecret: 'sandbox-channel-secret',
@@ -37,6 +46,10 @@ export const DEV_SECRETS = {
 
 export interface DevSandbox {
   shopUrl: string;
+  /** The Redis in use: REDIS_URL's, or the private one's. */
+  redisUrl: string;
+  /** The private redis-server's pid, when the sandbox had to start one. */
+  privateRedisPid: number | null;
   simulatorUrl: string;
   line: LineApiDouble;
   sinopac: SinopacSandbox;
@@ -80,9 +93,42 @@ async function startEmbeddedPostgres(dataDir: string): Promise<{ url: string; st
   };
 }
 
+/** A Redis URL fit for logs and messages: scheme, host and port, never a password. */
+export function redisLabel(url: string): string {
+  const u = new URL(url);
+  return `${u.protocol}//${u.host}`;
+}
+
+/** REDIS_URL if a Redis answers there; else a private redis-server, if one is installed. */
+async function resolveRedis(url: string, log: Logger): Promise<{ url: string; private: PrivateRedis | null }> {
+  if (await redisAnswers(url)) return { url, private: null };
+  const where = redisLabel(url);
+  try {
+    const r = await PrivateRedis.create();
+    log.info({ redisUrl: r.url, redisPid: r.pid }, `no Redis answers at ${where}: started a private redis-server (in memory, stopped with the sandbox)`);
+    return { url: r.url, private: r };
+  } catch (err) {
+    if (!(err instanceof RedisNotInstalledError)) throw err;
+    throw new RedisUnavailableError(
+      `no Redis answers at ${where} and redis-server is not on the PATH: install Redis (Debian/Ubuntu: apt-get install redis-server; macOS: brew install redis) or set REDIS_URL to a running one`,
+    );
+  }
+}
+
 export async function startDevSandbox(o: DevSandboxOptions = {}): Promise<DevSandbox> {
-  const host = o.host ?? '127.0.0.1';
   const log = o.log ?? createLogger('info', 'sandbox');
+  // Redis first: without one nothing else is worth starting.
+  const redis = await resolveRedis(o.redisUrl ?? DEFAULT_REDIS_URL, log);
+  try {
+    return await startOnRedis(o, log, redis);
+  } catch (err) {
+    await redis.private?.stop();
+    throw err;
+  }
+}
+
+async function startOnRedis(o: DevSandboxOptions, log: Logger, redis: { url: string; private: PrivateRedis | null }): Promise<DevSandbox> {
+  const host = o.host ?? '127.0.0.1';
   const embedded = o.databaseUrl ? null : await startEmbeddedPostgres(o.dataDir ?? path.join(PROJECT_ROOT, '.data', 'pglite'));
   const databaseUrl = o.databaseUrl ?? embedded!.url;
   const db: Db = createDb(databaseUrl, { poolMax: embedded ? 1 : 10, applicationName: 'sandbox' });
@@ -100,7 +146,7 @@ export async function startDevSandbox(o: DevSandboxOptions = {}): Promise<DevSan
 
   const config = parseConfig({
     DATABASE_URL: databaseUrl,
-    REDIS_URL: o.redisUrl ?? 'redis://127.0.0.1:6379',
+    REDIS_URL: redis.url,
     PUBLIC_BASE_URL: shopUrl,
     QUEUE_PREFIX: o.queuePrefix ?? 'lineshop_sandbox',
     LOG_LEVEL: 'info',
@@ -152,6 +198,8 @@ export async function startDevSandbox(o: DevSandboxOptions = {}): Promise<DevSan
 
   return {
     shopUrl,
+    redisUrl: redis.url,
+    privateRedisPid: redis.private?.pid ?? null,
     simulatorUrl: simulator.url,
     line,
     sinopac,
@@ -170,6 +218,7 @@ export async function startDevSandbox(o: DevSandboxOptions = {}): Promise<DevSan
       await sinopac.close();
       await ecpay.close();
       if (embedded) await embedded.stop();
+      await redis.private?.stop();
     },
   };
 }

@@ -9,7 +9,7 @@ import { silentLogger } from '../../src/logger';
 import { createApp } from '../../src/web/app';
 import { WEBHOOK_STORE_BUDGET_MS } from '../../src/web/line-webhook';
 import { count, newUserId, settled, sign, startShop, TestShop, waitFor, ACCESS_TOKEN, CHANNEL_SECRET } from '../helpers/shop';
-import { PrivateRedis } from '../helpers/private-redis';
+import { PrivateRedis } from '../../src/sandbox/private-redis';
 import { dropQueueKeys, testQueuePrefix } from '../helpers/test-db';
 
 describe('when Redis goes away', () => {
