@@ -4,21 +4,12 @@ import net from 'node:net';
 import path from 'node:path';
 import { silentLogger } from '../../src/logger';
 import { DEV_SECRETS, startDevSandbox } from '../../src/sandbox/dev-sandbox';
+import { exitOf, freePort } from '../helpers/child-process';
 import { createTestDb, TestDb } from '../helpers/test-db';
 import { newEventId, newUserId, waitFor } from '../helpers/shop';
 
 /** `npm run dev` on a machine where no Redis runs: the sandbox brings its own, and takes it away. */
 const ROOT = path.resolve(__dirname, '../..');
-
-function deadPort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 function alive(pid: number): boolean {
   try {
@@ -27,10 +18,6 @@ function alive(pid: number): boolean {
   } catch {
     return false;
   }
-}
-
-function exitOf(p: ChildProcess): Promise<number | null> {
-  return new Promise((resolve) => (p.exitCode !== null || p.signalCode !== null ? resolve(p.exitCode) : p.once('exit', (code) => resolve(code))));
 }
 
 describe('the sandbox when no Redis answers at REDIS_URL', () => {
@@ -48,7 +35,7 @@ describe('the sandbox when no Redis answers at REDIS_URL', () => {
   });
 
   test('it starts a private redis-server on a free port, runs the shop on it, and stops it on close', async () => {
-    const nobody = `redis://127.0.0.1:${await deadPort()}`;
+    const nobody = `redis://127.0.0.1:${await freePort()}`;
     const sandbox = await startDevSandbox({ databaseUrl: tdb.url, redisUrl: nobody, port: 0, queuePrefix: 'dev_redis', log: silentLogger });
     let pid: number | null = null;
     try {
@@ -92,7 +79,7 @@ describe('the sandbox when no Redis answers at REDIS_URL', () => {
   }
 
   test('npm run dev (dist/src/main/dev.js) names its private redis-server and stops it on SIGINT', async () => {
-    const d = dev({ PATH: process.env.PATH ?? '', DATABASE_URL: distDb.url, PORT: '0', REDIS_URL: `redis://127.0.0.1:${await deadPort()}` });
+    const d = dev({ PATH: process.env.PATH ?? '', DATABASE_URL: distDb.url, PORT: '0', REDIS_URL: `redis://127.0.0.1:${await freePort()}` });
     try {
       const m = await waitFor(() => /private redis-server redis:\/\/127\.0\.0\.1:(\d+) \(pid (\d+),/.exec(d.out()), 'the sandbox banner', 40_000);
       const pid = Number(m[2]);
@@ -106,7 +93,7 @@ describe('the sandbox when no Redis answers at REDIS_URL', () => {
   });
 
   test('with no Redis and no redis-server on the PATH, it stops with one line saying how to install Redis or set REDIS_URL', async () => {
-    const d = dev({ PATH: '/nonexistent', DATABASE_URL: distDb.url, PORT: '0', REDIS_URL: `redis://127.0.0.1:${await deadPort()}` });
+    const d = dev({ PATH: '/nonexistent', DATABASE_URL: distDb.url, PORT: '0', REDIS_URL: `redis://127.0.0.1:${await freePort()}` });
     try {
       expect(await exitOf(d.proc)).toBe(1);
       const lines = d.err().trim().split('\n');

@@ -1,10 +1,10 @@
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
-import net from 'node:net';
 import path from 'node:path';
 import { createRedis } from '../../src/data/redis';
 import { Queues } from '../../src/jobs/queues';
 import { silentLogger } from '../../src/logger';
 import { startLineApiDouble, LineApiDouble } from '../../src/sandbox/line-api-double';
+import { exitOf, freePort } from '../helpers/child-process';
 import { createTestDb, dropQueueKeys, TestDb, testQueuePrefix } from '../helpers/test-db';
 import { ACCESS_TOKEN, CHANNEL_SECRET, newUserId, sign, startShop, TestShop, waitFor } from '../helpers/shop';
 
@@ -15,24 +15,9 @@ import { ACCESS_TOKEN, CHANNEL_SECRET, newUserId, sign, startShop, TestShop, wai
 const ROOT = path.resolve(__dirname, '../..');
 const dist = (p: string) => path.join(ROOT, 'dist/src', p);
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
-
 function run(script: string, env: Record<string, string>, args: string[] = []) {
   const r = spawnSync(process.execPath, [dist(script), ...args], { env: { PATH: process.env.PATH ?? '', ...env }, encoding: 'utf8', timeout: 60_000 });
   return { code: r.status, out: r.stdout.trim(), err: r.stderr.trim() };
-}
-
-function exitOf(p: ChildProcess): Promise<number | null> {
-  // A process killed by a signal has exitCode null and signalCode set: it has exited all the same.
-  return new Promise((resolve) => (p.exitCode !== null || p.signalCode !== null ? resolve(p.exitCode) : p.once('exit', (code) => resolve(code))));
 }
 
 describe('processes: migrate, seed, web, worker, check:invariants', () => {
