@@ -2,13 +2,16 @@ import type { Config } from './config';
 import { createDb, Db } from './data/db';
 import { createRedis, Redis } from './data/redis';
 import { ecpayPauseKey, RedisCallGate } from './data/ecpay-pause';
+import { UnitOfWork } from './data/unit-of-work';
+import type { Notifier } from './domain/notices';
 import { OwnerService } from './domain/owner';
 import { Gateways, PaymentService } from './domain/payments';
 import { buildGateways } from './gateways/build-gateways';
 import { Queues } from './jobs/queues';
-import { AfterCommit, ShopBot } from './line/bot';
+import { ShopBot } from './line/bot';
 import { Delivery } from './line/delivery';
 import { LineApi, LineClient } from './line/line-client';
+import { LineNotifier } from './line/notifier';
 import { createLogger, Logger } from './logger';
 
 /** Everything a process needs, built once from the frozen config. */
@@ -18,6 +21,10 @@ export interface Container {
   db: Db;
   redis: Redis;
   queues: Queues;
+  /** One transaction plus what runs after its commit (deliveries, delayed jobs). */
+  uow: UnitOfWork;
+  /** How the domain's notices reach people (LINE messages through the outbox). */
+  notifier: Notifier;
   line: LineApi;
   delivery: Delivery;
   payments: PaymentService;
@@ -53,13 +60,13 @@ export function createContainer(config: Config, opts: ContainerOptions = {}): Co
     ecpayGate: new RedisCallGate(redis, ecpayPauseKey(config.queuePrefix)),
     ecpayNow: opts.ecpayNow,
   });
-  let bot: ShopBot;
-  const runAfterCommit = (after: AfterCommit) => bot.runAfterCommit(after);
-  const payments = new PaymentService(db, config, gateways, queues, log, runAfterCommit);
-  const owner = new OwnerService(config, () => payments);
-  bot = new ShopBot({ db, config, log, line, queues, payments, owner });
+  const uow = new UnitOfWork(db, queues);
+  const notifier = new LineNotifier(config);
+  const payments = new PaymentService({ db, config, gateways, queues, log, uow, notifier });
+  const owner = new OwnerService(notifier, payments.refunds);
+  const bot = new ShopBot({ db, config, log, line, queues, payments, owner, uow });
   return {
-    config, log, db, redis, queues, line, delivery, payments, owner, bot, gateways,
+    config, log, db, redis, queues, uow, notifier, line, delivery, payments, owner, bot, gateways,
     async close() {
       await queues.close().catch(() => undefined);
       redis.disconnect();

@@ -156,6 +156,7 @@ export const T = {
   ownerStatusConflict: (orderNo: string, status: string) => `訂單 ${orderNo} 目前是「${status}」，無法執行這個動作。`,
   ownerStockSet: (sku: string, qty: number, available: number) => `${sku} 庫存已設為 ${qty}（可售 ${available}）。`,
   ownerStockBelowReserved: (sku: string, reserved: number) => `${sku} 目前有 ${reserved} 件被訂單保留，庫存不能設得比這更少。`,
+  stockReasonChat: '聊天室指令「庫存」',
   ownerStockUsage: '用法：庫存 <SKU> <數量>，例如：庫存 TEA-001 20',
   ownerLowStockEmpty: '所有商品庫存充足 👍',
   ownerLowStockTitle: '📉 低庫存商品（可售 ≤ 5）',

@@ -1,4 +1,4 @@
-import type { Trx } from '../data/db';
+import type { Db, Trx } from '../data/db';
 import { AppError, InsufficientStockError } from '../errors';
 
 /**
@@ -67,7 +67,7 @@ export async function lockOrder(trx: Trx, where: { id: number } | { order_no: st
   return trx('orders').where(where).forUpdate().first<Order>();
 }
 
-export async function orderLines(trx: Trx, orderId: number): Promise<OrderLine[]> {
+export async function orderLines(trx: Db | Trx, orderId: number): Promise<OrderLine[]> {
   return trx('order_lines').where({ order_id: orderId }).orderBy('id').select<OrderLine[]>('*');
 }
 

@@ -1,17 +1,18 @@
 import type { messagingApi, webhook } from '@line/bot-sdk';
 import type { Config } from '../config';
 import type { Db, Trx } from '../data/db';
-import { withTransaction } from '../data/db';
+import { AfterCommit, UnitOfWork } from '../data/unit-of-work';
 import { CATALOG_PAGE_SIZE, listCatalogPage } from '../domain/catalog';
 import { changeCart, getCart } from '../domain/cart';
 import { cancelOrder, checkout, InsufficientStockError, Order, orderLines, recentOrders } from '../domain/orders';
 import { OwnerService } from '../domain/owner';
-import type { PaymentService, PreparedPayment } from '../domain/payments';
+import type { PaymentChoice, PaymentService, PreparedPayment } from '../domain/payments';
 import type { Queues } from '../jobs/queues';
 import type { Logger } from '../logger';
 import { STATUS_LABEL, T } from '../texts';
 import { Command, OWNER_COMMANDS, parseCommand, parsePostback, Postback } from './command-parser';
 import { addOutboxMessage } from './delivery';
+import { handleOwnerCommand } from './owner-commands';
 import type { LineApi } from './line-client';
 import * as V from './views';
 
@@ -30,12 +31,7 @@ export interface BotDeps {
   queues: Queues;
   payments: PaymentService;
   owner: OwnerService;
-}
-
-/** Work to do after COMMIT: enqueue deliveries and delayed jobs. Never inside the transaction. */
-export class AfterCommit {
-  readonly outboxIds: number[] = [];
-  readonly tasks: Array<() => Promise<void>> = [];
+  uow: UnitOfWork;
 }
 
 interface Ctx {
@@ -67,10 +63,7 @@ export class ShopBot {
 
     const prepared = await this.prepare(event, userId);
 
-    const after = new AfterCommit();
-    const done = await withTransaction(this.d.db, async (trx) => {
-      after.outboxIds.length = 0;
-      after.tasks.length = 0;
+    const done = await this.d.uow.run(async (trx, after) => {
       const locked = await trx('line_events').where({ id: inboxId }).forUpdate().first('processed_at');
       if (locked.processed_at) return false;
       // Marked first (same transaction, so still all-or-nothing): the fewer statements between a
@@ -95,15 +88,7 @@ export class ShopBot {
       }
       return true;
     });
-    if (!done) return 'already';
-    await this.runAfterCommit(after);
-    return 'processed';
-  }
-
-  async runAfterCommit(after: AfterCommit): Promise<void> {
-    const q = this.d.queues;
-    await q.tryEnqueue('deliveries', () => q.enqueueDeliveries(after.outboxIds));
-    for (const t of after.tasks) await q.tryEnqueue('after-commit task', t);
+    return done ? 'processed' : 'already';
   }
 
   /** Pre-transaction work that calls the outside world (profiles, bank order creation). */
@@ -176,7 +161,7 @@ export class ShopBot {
   private async onCommand(ctx: Ctx, cmd: Command): Promise<Message[]> {
     if (OWNER_COMMANDS.has(cmd.kind)) {
       if (!this.isOwner(ctx.userId)) return [V.text(T.ownerOnly)];
-      return this.d.owner.handle(ctx.trx, ctx.userId, cmd, ctx.after);
+      return handleOwnerCommand(this.d.owner, ctx.trx, ctx.after, ctx.userId, cmd);
     }
     switch (cmd.kind) {
       case 'menu':
@@ -223,7 +208,7 @@ export class ShopBot {
         return this.cancel(ctx, pb.orderNo);
       case 'pay':
         if (!prepared) return [V.text(T.unknown)];
-        return this.d.payments.completePayment(ctx.trx, prepared, ctx.after);
+        return paymentChoiceMessages(await this.d.payments.completePayment(ctx.trx, prepared, ctx.after));
       default:
         return [V.text(T.unknown)];
     }
@@ -298,6 +283,24 @@ export class ShopBot {
     if (r.kind === 'not-found') return [V.text(T.orderUnknown(orderNo))];
     if (r.kind === 'not-allowed') return [V.text(T.cancelNotAllowed(orderNo, STATUS_LABEL[r.order.status] ?? r.order.status))];
     return [V.text(T.cancelDone(orderNo))];
+  }
+}
+
+/** What choosing a payment method came to, as the shopper's reply. */
+function paymentChoiceMessages(c: PaymentChoice): Message[] {
+  switch (c.kind) {
+    case 'unavailable':
+      return [V.text(T.methodUnavailable)];
+    case 'not-found':
+      return [V.text(T.orderUnknown(c.orderNo))];
+    case 'stale':
+      return [V.text(T.stalePayTap(c.orderNo, STATUS_LABEL[c.status] ?? c.status))];
+    case 'instructions':
+      return [V.paymentInstructionsMessage(c.instructions)];
+    case 'order':
+      return [V.orderDetailMessage(c.order, c.lines, c.methods)];
+    case 'create-failed':
+      return [V.text(T.paymentCreateFailed), V.orderDetailMessage(c.order, c.lines, c.methods)];
   }
 }
 

@@ -1,5 +1,6 @@
 import type { messagingApi } from '@line/bot-sdk';
 import type { Db, Trx } from '../data/db';
+import { insertOutboxMessage, NewOutboxMessage } from '../data/outbox';
 import type { Logger } from '../logger';
 import type { LineApi } from './line-client';
 import { checkMessages } from './message-limits';
@@ -16,17 +17,9 @@ import { checkMessages } from './message-limits';
  *   as undeliverable and never retried.
  */
 
-export interface NewMessage {
-  recipient: string;
+/** An outbox row whose messages are LINE Messaging API messages. */
+export interface NewMessage extends NewOutboxMessage {
   messages: messagingApi.Message[];
-  kind: string;
-  /** Unique key for notifications that must be sent once (e.g. `order:12:paid:shopper`). */
-  dedupeKey?: string;
-  replyToken?: string | null;
-  /** Until when a reply is tried at all. */
-  replyDeadline?: Date | null;
-  /** When the reply token reached us (the start of its validity). */
-  replyTokenAt?: Date | null;
 }
 
 /**
@@ -39,24 +32,15 @@ export class InvalidMessageError extends Error {
   override readonly name = 'InvalidMessageError';
 }
 
-/** Writes a message to the outbox in the caller's transaction. Returns null if dedupeKey was already used. */
+/**
+ * Writes LINE messages to the outbox in the caller's transaction, after checking them against
+ * LINE's limits (a message LINE would refuse must fail the change, not its delivery).
+ * Returns null if dedupeKey was already used.
+ */
 export async function addOutboxMessage(trx: Trx, m: NewMessage): Promise<number | null> {
   const problems = checkMessages(m.messages);
   if (problems.length) throw new InvalidMessageError(`message breaks LINE limits: ${problems.join('; ')}`);
-  const rows = await trx('outbox_messages')
-    .insert({
-      dedupe_key: m.dedupeKey ?? null,
-      kind: m.kind,
-      recipient: m.recipient,
-      reply_token: m.replyToken ?? null,
-      reply_deadline: m.replyDeadline ?? null,
-      reply_token_at: m.replyTokenAt ?? null,
-      messages: JSON.stringify(m.messages),
-    })
-    .onConflict('dedupe_key')
-    .ignore()
-    .returning('id');
-  return rows[0]?.id ?? null;
+  return insertOutboxMessage(trx, m);
 }
 
 export class RetryableDeliveryError extends Error {

@@ -1,6 +1,7 @@
 import type { messagingApi } from '@line/bot-sdk';
 import type { CartView } from '../domain/cart';
 import { available, Product } from '../domain/catalog';
+import type { PaymentInstructions } from '../domain/notices';
 import type { Order, OrderLine } from '../domain/orders';
 import type { PaymentMethod } from '../gateways/payment-gateway';
 import { LABEL, METHOD_LABEL, STATUS_LABEL, T, taipeiTime, twd } from '../texts';
@@ -253,4 +254,23 @@ export function payLinkMessage(args: { orderNo: string; amount: number; method: 
       url: args.url,
     }),
   );
+}
+
+/** How to pay an attempt: ATM account, convenience-store code, or a button to the bank's page. */
+export function paymentInstructionsMessage({ order, attempt, otherMethods }: PaymentInstructions): Message {
+  const d = attempt.details as { kind?: string; bankCode?: string; account?: string; deadline?: string; url?: string; paymentNo?: string };
+  if (d.kind === 'virtual-account' || d.kind === 'ecpay-atm-code') {
+    return virtualAccountMessage({
+      orderNo: order.order_no,
+      amount: attempt.amount,
+      bankCode: d.bankCode!,
+      account: d.account!,
+      deadline: new Date(d.deadline!),
+      otherMethods: paymentButtons(order, otherMethods),
+    });
+  }
+  if (d.kind === 'ecpay-cvs-code') {
+    return cvsCodeMessage({ orderNo: order.order_no, amount: attempt.amount, code: d.paymentNo!, deadline: new Date(d.deadline!) });
+  }
+  return payLinkMessage({ orderNo: order.order_no, amount: attempt.amount, method: attempt.method, url: d.url! });
 }
