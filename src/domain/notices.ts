@@ -1,7 +1,7 @@
 import type { Trx } from '../data/db';
 import type { AfterCommit } from '../data/unit-of-work';
 import type { PaymentMethod, PaymentProvider } from '../gateways/payment-gateway';
-import type { Order, OrderLine } from './orders';
+import type { Order, OrderItems } from './orders';
 import type { PaymentAttempt } from './payments/types';
 
 /**
@@ -20,9 +20,9 @@ export interface PaymentInstructions {
 
 export type ShopperNotice =
   | { type: 'payment-instructions'; instructions: PaymentInstructions }
-  | { type: 'payment-failed'; order: Order; lines: OrderLine[]; methods: PaymentMethod[] }
-  | { type: 'code-issue-failed'; order: Order; lines: OrderLine[]; method: PaymentMethod; methods: PaymentMethod[] }
-  | { type: 'receipt'; order: Order; lines: OrderLine[]; method: string; late: boolean }
+  | { type: 'payment-failed'; order: Order; items: OrderItems; methods: PaymentMethod[] }
+  | { type: 'code-issue-failed'; order: Order; items: OrderItems; method: PaymentMethod; methods: PaymentMethod[] }
+  | { type: 'receipt'; order: Order; items: OrderItems; method: string; late: boolean }
   | { type: 'paid-no-stock'; orderNo: string }
   | { type: 'refunded'; orderNo: string; amount: number }
   | { type: 'shipped'; orderNo: string; tracking: string | null }
@@ -40,7 +40,7 @@ export type MismatchProblem =
   | { kind: 'callback-amount'; got: string; ours: number };
 
 export type OwnerNotice =
-  | { type: 'paid'; order: Order; lines: OrderLine[]; method: string; late: boolean }
+  | { type: 'paid'; order: Order; items: OrderItems; method: string; late: boolean }
   | { type: 'paid-no-stock'; orderNo: string; amount: number }
   | { type: 'mismatch'; provider: PaymentProvider; tradeNo: string; problems: MismatchProblem[] }
   | { type: 'simulated'; tradeNo: string }

@@ -4,7 +4,7 @@ import type { Db, Trx } from '../data/db';
 import { AfterCommit, UnitOfWork } from '../data/unit-of-work';
 import { CATALOG_PAGE_SIZE, listCatalogPage } from '../domain/catalog';
 import { changeCart, getCart } from '../domain/cart';
-import { cancelOrder, checkout, InsufficientStockError, Order, orderLines, recentOrders } from '../domain/orders';
+import { cancelOrder, checkout, InsufficientStockError, Order, orderItems, recentOrders } from '../domain/orders';
 import { OwnerService } from '../domain/owner';
 import type { PaymentChoice, PaymentService, PreparedPayment } from '../domain/payments';
 import type { Queues } from '../jobs/queues';
@@ -252,14 +252,14 @@ export class ShopBot {
       switch (r.kind) {
         case 'created':
           ctx.after.tasks.push(() => this.d.queues.scheduleExpiry(r.order.id, r.order.hold_expires_at));
-          return [V.orderCreatedMessage(r.order, r.lines, methods)];
+          return [V.orderCreatedMessage(r.order, r.items, methods)];
         case 'existing':
-          if (r.order.status === 'pending_payment') return [V.orderCreatedMessage(r.order, r.lines, methods)];
-          return [V.orderDetailMessage(r.order, r.lines, methods)];
+          if (r.order.status === 'pending_payment') return [V.orderCreatedMessage(r.order, r.items, methods)];
+          return [V.orderDetailMessage(r.order, r.items, methods)];
         case 'stale-cart':
           return [V.text(T.checkoutCartChanged), V.cartMessage(await getCart(ctx.trx, ctx.userId))];
         case 'empty':
-          if (r.pending) return [V.orderDetailMessage(r.pending, await orderLines(ctx.trx, r.pending.id), methods)];
+          if (r.pending) return [V.orderDetailMessage(r.pending, await orderItems(ctx.trx, r.pending.id), methods)];
           return [V.text(T.cartEmpty)];
         case 'inactive':
           return [V.text(r.names.map((n) => T.productInactive(n)).join('\n'))];
@@ -275,7 +275,7 @@ export class ShopBot {
   private async orderDetail(ctx: Ctx, orderNo: string): Promise<Message[]> {
     const order = await ctx.trx('orders').where({ order_no: orderNo, line_user_id: ctx.userId }).first<Order>();
     if (!order) return [V.text(T.orderUnknown(orderNo))];
-    return [V.orderDetailMessage(order, await orderLines(ctx.trx, order.id), this.d.payments.availableMethods())];
+    return [V.orderDetailMessage(order, await orderItems(ctx.trx, order.id), this.d.payments.availableMethods())];
   }
 
   private async cancel(ctx: Ctx, orderNo: string): Promise<Message[]> {
@@ -298,9 +298,9 @@ function paymentChoiceMessages(c: PaymentChoice): Message[] {
     case 'instructions':
       return [V.paymentInstructionsMessage(c.instructions)];
     case 'order':
-      return [V.orderDetailMessage(c.order, c.lines, c.methods)];
+      return [V.orderDetailMessage(c.order, c.items, c.methods)];
     case 'create-failed':
-      return [V.text(T.paymentCreateFailed), V.orderDetailMessage(c.order, c.lines, c.methods)];
+      return [V.text(T.paymentCreateFailed), V.orderDetailMessage(c.order, c.items, c.methods)];
   }
 }
 

@@ -32,11 +32,11 @@ export function renderShopperNotice(n: ShopperNotice): Message[] {
     case 'payment-instructions':
       return [V.paymentInstructionsMessage(n.instructions)];
     case 'payment-failed':
-      return [V.text(T.paymentFailedShopper(n.order.order_no)), V.orderDetailMessage(n.order, n.lines, n.methods)];
+      return [V.text(T.paymentFailedShopper(n.order.order_no)), V.orderDetailMessage(n.order, n.items, n.methods)];
     case 'code-issue-failed':
-      return [V.text(T.codeIssueFailedShopper(n.order.order_no, METHOD_LABEL[n.method] ?? n.method)), V.orderDetailMessage(n.order, n.lines, n.methods)];
+      return [V.text(T.codeIssueFailedShopper(n.order.order_no, METHOD_LABEL[n.method] ?? n.method)), V.orderDetailMessage(n.order, n.items, n.methods)];
     case 'receipt':
-      return [V.receiptMessage(n.order, n.lines, n.method, n.late)];
+      return [V.receiptMessage(n.order, n.items, n.method, n.late)];
     case 'paid-no-stock':
       return [V.text(T.paidNoStockShopper(n.orderNo))];
     case 'refunded':
@@ -72,7 +72,7 @@ export function mismatchText(p: MismatchProblem): string {
 export function renderOwnerNotice(n: OwnerNotice): Message[] {
   switch (n.type) {
     case 'paid':
-      return [V.ownerPaidMessage(n.order, n.lines, n.method, n.late ? [T.lateRereserved] : [])];
+      return [V.ownerPaidMessage(n.order, n.items, n.method, n.late ? [T.lateRereserved] : [])];
     case 'paid-no-stock':
       return [V.text(T.ownerPaidNoStock(n.orderNo, n.amount))];
     case 'mismatch':

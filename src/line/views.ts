@@ -2,7 +2,7 @@ import type { messagingApi } from '@line/bot-sdk';
 import type { CartView } from '../domain/cart';
 import { available, Product } from '../domain/catalog';
 import type { PaymentInstructions } from '../domain/notices';
-import type { Order, OrderLine } from '../domain/orders';
+import type { Order, OrderItems } from '../domain/orders';
 import type { PaymentMethod } from '../gateways/payment-gateway';
 import { LABEL, METHOD_LABEL, STATUS_LABEL, T, taipeiTime, twd } from '../texts';
 import { postbackData } from './command-parser';
@@ -84,8 +84,11 @@ export function cartMessage(cart: CartView): Message {
   );
 }
 
-const lineRows = (lines: OrderLine[]): FlexComponent[] =>
-  lines.map((l) => render('order-line', { text: `${clip(l.name, 40)} × ${l.qty}`, lineTotal: twd(l.line_total) }));
+/** An order's goods, then its fees and discounts (a discount shows as −NT$…). */
+const lineRows = ({ lines, adjustments }: OrderItems): FlexComponent[] => [
+  ...lines.map((l) => render('order-line', { text: `${clip(l.name, 40)} × ${l.qty}`, lineTotal: twd(l.line_total) })),
+  ...adjustments.map((a) => render('order-line', { text: clip(a.label, 40), lineTotal: a.amount < 0 ? `−${twd(-a.amount)}` : twd(a.amount) })),
+];
 
 export function paymentButtons(order: Pick<Order, 'order_no'>, methods: readonly PaymentMethod[]): FlexComponent[] {
   return methods.map((m, i) =>
@@ -97,14 +100,14 @@ export function paymentButtons(order: Pick<Order, 'order_no'>, methods: readonly
   );
 }
 
-export function orderCreatedMessage(order: Order, lines: OrderLine[], methods: readonly PaymentMethod[]): Message {
+export function orderCreatedMessage(order: Order, items: OrderItems, methods: readonly PaymentMethod[]): Message {
   const cancel = render('postback-button', { style: 'link', label: T.cancelOrder, data: postbackData({ action: 'cancel', orderNo: order.order_no }) });
   return flex(
     T.orderCreatedAlt(order.order_no, order.total),
     render('order-created', {
       title: T.orderCreatedTitle,
       orderNo: order.order_no,
-      lines: lineRows(lines),
+      lines: lineRows(items),
       totalLabel: T.total,
       total: twd(order.total),
       holdText: T.holdUntil(order.hold_expires_at),
@@ -140,7 +143,7 @@ const STATUS_COLOR: Record<string, string> = {
   paid_no_stock: '#E74C3C',
 };
 
-export function orderDetailMessage(order: Order, lines: OrderLine[], methods: readonly PaymentMethod[]): Message {
+export function orderDetailMessage(order: Order, items: OrderItems, methods: readonly PaymentMethod[]): Message {
   const notes: FlexComponent[] = [];
   if (order.status === 'pending_payment') notes.push(render('note', { text: T.holdUntil(order.hold_expires_at) }));
   if (order.payment_method) notes.push(render('note', { text: METHOD_LABEL[order.payment_method] ?? order.payment_method }));
@@ -158,7 +161,7 @@ export function orderDetailMessage(order: Order, lines: OrderLine[], methods: re
       orderNo: order.order_no,
       statusText: STATUS_LABEL[order.status] ?? order.status,
       statusColor: STATUS_COLOR[order.status] ?? '#888888',
-      lines: lineRows(lines),
+      lines: lineRows(items),
       totalLabel: T.total,
       total: twd(order.total),
       notes,
@@ -167,7 +170,7 @@ export function orderDetailMessage(order: Order, lines: OrderLine[], methods: re
   );
 }
 
-export function receiptMessage(order: Order, lines: OrderLine[], method: string, late: boolean): Message {
+export function receiptMessage(order: Order, items: OrderItems, method: string, late: boolean): Message {
   return flex(
     T.receiptAlt(order.order_no, order.total),
     render('receipt', {
@@ -178,13 +181,13 @@ export function receiptMessage(order: Order, lines: OrderLine[], method: string,
       method: METHOD_LABEL[method] ?? method,
       amountLabel: T.amount,
       amount: twd(order.total),
-      lines: lineRows(lines),
+      lines: lineRows(items),
       thanks: late ? `${T.lateRereserved}\n${T.receiptThanks}` : T.receiptThanks,
     }),
   );
 }
 
-export function ownerPaidMessage(order: Order, lines: OrderLine[], method: string, notes: string[] = []): Message {
+export function ownerPaidMessage(order: Order, items: OrderItems, method: string, notes: string[] = []): Message {
   return flex(
     T.ownerPaidAlt(order.order_no, order.total),
     render('owner-paid', {
@@ -195,7 +198,7 @@ export function ownerPaidMessage(order: Order, lines: OrderLine[], method: strin
       method: METHOD_LABEL[method] ?? method,
       amountLabel: T.amount,
       amount: twd(order.total),
-      lines: lineRows(lines),
+      lines: lineRows(items),
       notes: notes.map((n) => render('note', { text: n })),
     }),
   );

@@ -4,7 +4,7 @@ import type { AfterCommit } from '../../data/unit-of-work';
 import { withTransaction } from '../../data/db';
 import { GatewayError, isPaymentMethod, METHOD_INFO, PaymentMethod } from '../../gateways/payment-gateway';
 import type { PaymentInstructions } from '../notices';
-import { lockOrder, Order, OrderLine, orderLines } from '../orders';
+import { lockOrder, Order, OrderItems, orderItems, orderLines } from '../orders';
 import { availableMethods, PaymentContext } from './context';
 import { DEADLINE_GRACE_MS, newTradeNo, PAID_STATES, PaymentAttempt, PreparedPayment } from './types';
 
@@ -16,9 +16,9 @@ export type PaymentChoice =
   /** The attempt is payable: its account, code or link. */
   | { kind: 'instructions'; instructions: PaymentInstructions }
   /** Nothing new to pay (a repeated tap on a settled attempt): the order as it stands. */
-  | { kind: 'order'; order: Order; lines: OrderLine[]; methods: PaymentMethod[] }
+  | { kind: 'order'; order: Order; items: OrderItems; methods: PaymentMethod[] }
   /** The bank did not create the trade: the order with its methods, to try again or pick another. */
-  | { kind: 'create-failed'; order: Order; lines: OrderLine[]; methods: PaymentMethod[] };
+  | { kind: 'create-failed'; order: Order; items: OrderItems; methods: PaymentMethod[] };
 
 /**
  * Payment attempts: one bank trade number per try. Choosing a method runs in two phases: before
@@ -105,14 +105,14 @@ export class PaymentAttempts {
         if (attempt.status === 'pending' && order.status === 'pending_payment') {
           return { kind: 'instructions', instructions: this.instructions(order, attempt) };
         }
-        return { kind: 'order', order, lines: await orderLines(trx, order.id), methods: this.availableMethods() };
+        return { kind: 'order', order, items: await orderItems(trx, order.id), methods: this.availableMethods() };
       }
       case 'failed': {
         await trx('payment_attempts')
           .where({ id: p.attemptId, status: 'creating' })
           .update({ status: 'failed', details: JSON.stringify({ error: p.code }), updated_at: trx.fn.now() });
         const order = (await trx('orders').where({ id: p.orderId }).first<Order>())!;
-        return { kind: 'create-failed', order, lines: await orderLines(trx, order.id), methods: this.availableMethods() };
+        return { kind: 'create-failed', order, items: await orderItems(trx, order.id), methods: this.availableMethods() };
       }
       case 'ready': {
         const order = await lockOrder(trx, { id: p.orderId });

@@ -1,5 +1,5 @@
 import type { MismatchProblem } from '../notices';
-import { confirmPayment, lockOrder, orderLines } from '../orders';
+import { confirmPayment, lockOrder, orderItems } from '../orders';
 import { availableMethods, PaymentContext } from './context';
 import type { ApplyOutcome, BankFacts, PaymentAttempt } from './types';
 
@@ -48,7 +48,7 @@ export class BankFactsApplier {
             await notifier.shopper(trx, after, order.line_user_id, `attempt:${attempt.id}:failed`, {
               type: 'payment-failed',
               order,
-              lines: await orderLines(trx, order.id),
+              items: await orderItems(trx, order.id),
               methods: availableMethods(this.ctx),
             });
           }
@@ -100,10 +100,10 @@ export class BankFactsApplier {
         .where({ id: attempt.id })
         .update({ status: 'paid', paid_at: trx.fn.now(), gateway_trade_id: f.status.gatewayTradeId ?? attempt.gateway_trade_id, updated_at: trx.fn.now() });
       const r = await confirmPayment(trx, { orderId: order.id, amount: attempt.amount, method: attempt.method, reference: attempt.trade_no });
-      const lines = await orderLines(trx, order.id);
+      const items = await orderItems(trx, order.id);
       if (r.kind === 'paid') {
-        await notifier.shopper(trx, after, order.line_user_id, `order:${order.id}:paid`, { type: 'receipt', order: r.order, lines, method: attempt.method, late: r.late });
-        await notifier.owners(trx, after, `order:${order.id}:paid:owner`, { type: 'paid', order: r.order, lines, method: attempt.method, late: r.late });
+        await notifier.shopper(trx, after, order.line_user_id, `order:${order.id}:paid`, { type: 'receipt', order: r.order, items, method: attempt.method, late: r.late });
+        await notifier.owners(trx, after, `order:${order.id}:paid:owner`, { type: 'paid', order: r.order, items, method: attempt.method, late: r.late });
         return close(r.late ? 'paid-late' : 'paid');
       }
       if (r.kind === 'paid-no-stock') {

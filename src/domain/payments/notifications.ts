@@ -1,7 +1,7 @@
 import { DeferJob } from '../../errors';
 import { GatewayError } from '../../gateways/payment-gateway';
 import type { PaymentProvider } from '../../gateways/payment-gateway';
-import { lockOrder, orderLines } from '../orders';
+import { lockOrder, orderItems } from '../orders';
 import { setHold } from './attempts';
 import type { BankFactsApplier } from './bank-facts';
 import { alertOwners, availableMethods, noteGatewayError, PaymentContext } from './context';
@@ -185,7 +185,7 @@ export class BankNotifications {
           await ctx.notifier.shopper(trx, after, order.line_user_id, `attempt:${found.id}:code-failed`, {
             type: 'code-issue-failed',
             order,
-            lines: await orderLines(trx, order.id),
+            items: await orderItems(trx, order.id),
             method: found.method,
             methods: availableMethods(ctx),
           });
