@@ -4,7 +4,9 @@ import { createRedis, Redis } from './data/redis';
 import { ecpayPauseKey, RedisCallGate } from './data/ecpay-pause';
 import { UnitOfWork } from './data/unit-of-work';
 import type { Notifier } from './domain/notices';
+import { OrderEvents } from './domain/order-events';
 import { OwnerService } from './domain/owner';
+import { Shopping } from './domain/shopping';
 import { Gateways, PaymentService } from './domain/payments';
 import { buildGateways } from './gateways/build-gateways';
 import { Queues } from './jobs/queues';
@@ -25,6 +27,9 @@ export interface Container {
   uow: UnitOfWork;
   /** How the domain's notices reach people (LINE messages through the outbox). */
   notifier: Notifier;
+  /** Listeners of order changes (points, owner notices) register here, before the first event. */
+  orderEvents: OrderEvents;
+  shopping: Shopping;
   line: LineApi;
   delivery: Delivery;
   payments: PaymentService;
@@ -62,11 +67,13 @@ export function createContainer(config: Config, opts: ContainerOptions = {}): Co
   });
   const uow = new UnitOfWork(db, queues);
   const notifier = new LineNotifier(config);
-  const payments = new PaymentService({ db, config, gateways, queues, log, uow, notifier });
-  const owner = new OwnerService(notifier, payments.refunds);
-  const bot = new ShopBot({ db, config, log, line, queues, payments, owner, uow });
+  const orderEvents = new OrderEvents();
+  const shopping = new Shopping(orderEvents, queues, config.holdMinutes.default);
+  const payments = new PaymentService({ db, config, gateways, queues, log, uow, notifier, events: orderEvents });
+  const owner = new OwnerService(notifier, payments.refunds, orderEvents);
+  const bot = new ShopBot({ db, config, log, line, queues, payments, owner, uow, shopping });
   return {
-    config, log, db, redis, queues, uow, notifier, line, delivery, payments, owner, bot, gateways,
+    config, log, db, redis, queues, uow, notifier, orderEvents, shopping, line, delivery, payments, owner, bot, gateways,
     async close() {
       await queues.close().catch(() => undefined);
       redis.disconnect();

@@ -3,6 +3,7 @@ import type { AfterCommit } from '../data/unit-of-work';
 import { Actor, actorName, audit } from './audit';
 import { available, productsWithStock, Product, setStockOnHand } from './catalog';
 import type { Notifier } from './notices';
+import type { OrderEvents } from './order-events';
 import { cancelOrder, lockOrder, Order, OrderStatus, transition } from './orders';
 import type { RefundRequest } from './payments';
 import type { Refunds } from './payments/refunds';
@@ -43,6 +44,7 @@ export class OwnerService {
   constructor(
     private readonly notifier: Notifier,
     private readonly refunds: Refunds,
+    private readonly events: OrderEvents,
   ) {}
 
   async shipOrder(trx: Trx, after: AfterCommit, actor: Actor, args: { orderNo: string; tracking: string | null; carrier?: string | null }): Promise<ShipResult> {
@@ -73,10 +75,11 @@ export class OwnerService {
   }
 
   /** Cancels an unpaid order on the owner's word; its stock is released as for the shopper's own cancel. */
-  async cancelOrder(trx: Trx, actor: Actor, args: { orderNo: string }): Promise<OwnerCancelResult> {
+  async cancelOrder(trx: Trx, after: AfterCommit, actor: Actor, args: { orderNo: string }): Promise<OwnerCancelResult> {
     const r = await cancelOrder(trx, '', args.orderNo, actorName(actor));
     if (r.kind === 'not-found') return { kind: 'not-found', orderNo: args.orderNo };
     if (r.kind === 'not-allowed') return { kind: 'conflict', orderNo: args.orderNo, status: r.order.status };
+    await this.events.closed(trx, after, { order: r.order, to: 'cancelled', actor: actorName(actor) });
     await audit(trx, actor, { action: 'order.cancel', targetType: 'order', targetId: args.orderNo, before: { status: 'pending_payment' }, after: { status: 'cancelled' } });
     return { kind: 'cancelled', order: r.order };
   }

@@ -19,7 +19,7 @@ export interface WorkerOptions {
 const isFinal = (job: Job) => job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
 
 /** Expires one order if its hold has passed: stock released once, shopper told after commit. */
-export const runExpiry = (c: Container, orderId: number): Promise<boolean> => expireOrderAndNotify(c.uow, c.notifier, orderId);
+export const runExpiry = (c: Container, orderId: number): Promise<boolean> => expireOrderAndNotify(c.uow, c.notifier, c.orderEvents, orderId);
 
 export class Sweeper {
   constructor(private readonly c: Container, private readonly graceMs: number) {}

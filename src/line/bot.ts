@@ -4,7 +4,8 @@ import type { Db, Trx } from '../data/db';
 import { AfterCommit, UnitOfWork } from '../data/unit-of-work';
 import { CATALOG_PAGE_SIZE, listCatalogPage } from '../domain/catalog';
 import { changeCart, getCart } from '../domain/cart';
-import { cancelOrder, checkout, InsufficientStockError, Order, orderItems, recentOrders } from '../domain/orders';
+import { Order, orderItems, recentOrders } from '../domain/orders';
+import type { Shopping } from '../domain/shopping';
 import { OwnerService } from '../domain/owner';
 import type { PaymentChoice, PaymentService, PreparedPayment } from '../domain/payments';
 import type { Queues } from '../jobs/queues';
@@ -32,6 +33,7 @@ export interface BotDeps {
   payments: PaymentService;
   owner: OwnerService;
   uow: UnitOfWork;
+  shopping: Shopping;
 }
 
 interface Ctx {
@@ -241,17 +243,9 @@ export class ShopBot {
 
   private async checkout(ctx: Ctx, cartVersion: number | null): Promise<Message[]> {
     const methods = this.d.payments.availableMethods();
-    try {
-      // A savepoint: a checkout refused by its availability check rolls back its own writes but not
-      // the reply we write after it. Units taken by a rival between that check and our COMMIT make
-      // the COMMIT fail instead; withTransaction then runs the whole event again, and that run's
-      // check refuses here.
-      const r = await ctx.trx.transaction((sp) =>
-        checkout(sp, { userId: ctx.userId, cartVersion, holdMinutes: this.d.config.holdMinutes.default }),
-      );
-      switch (r.kind) {
+    const r = await this.d.shopping.placeOrder(ctx.trx, ctx.after, { userId: ctx.userId, cartVersion });
+    switch (r.kind) {
         case 'created':
-          ctx.after.tasks.push(() => this.d.queues.scheduleExpiry(r.order.id, r.order.hold_expires_at));
           return [V.orderCreatedMessage(r.order, r.items, methods)];
         case 'existing':
           if (r.order.status === 'pending_payment') return [V.orderCreatedMessage(r.order, r.items, methods)];
@@ -263,12 +257,10 @@ export class ShopBot {
           return [V.text(T.cartEmpty)];
         case 'inactive':
           return [V.text(r.names.map((n) => T.productInactive(n)).join('\n'))];
-      }
-    } catch (err) {
-      if (!(err instanceof InsufficientStockError)) throw err;
-      const cart = await getCart(ctx.trx, ctx.userId);
-      const lines = cart.lines.filter((l) => l.qty > l.available).map((l) => T.notEnoughStock(l.name, Math.max(0, l.available)));
-      return [V.text(T.checkoutStockChanged(lines.length ? lines : [T.checkoutBusy])), V.cartMessage(cart)];
+        case 'insufficient': {
+          const lines = r.cart.lines.filter((l) => l.qty > l.available).map((l) => T.notEnoughStock(l.name, Math.max(0, l.available)));
+          return [V.text(T.checkoutStockChanged(lines.length ? lines : [T.checkoutBusy])), V.cartMessage(r.cart)];
+        }
     }
   }
 
@@ -279,7 +271,7 @@ export class ShopBot {
   }
 
   private async cancel(ctx: Ctx, orderNo: string): Promise<Message[]> {
-    const r = await cancelOrder(ctx.trx, ctx.userId, orderNo);
+    const r = await this.d.shopping.cancel(ctx.trx, ctx.after, { userId: ctx.userId, orderNo });
     if (r.kind === 'not-found') return [V.text(T.orderUnknown(orderNo))];
     if (r.kind === 'not-allowed') return [V.text(T.cancelNotAllowed(orderNo, STATUS_LABEL[r.order.status] ?? r.order.status))];
     return [V.text(T.cancelDone(orderNo))];

@@ -101,6 +101,9 @@ export class BankFactsApplier {
         .update({ status: 'paid', paid_at: trx.fn.now(), gateway_trade_id: f.status.gatewayTradeId ?? attempt.gateway_trade_id, updated_at: trx.fn.now() });
       const r = await confirmPayment(trx, { orderId: order.id, amount: attempt.amount, method: attempt.method, reference: attempt.trade_no });
       const items = await orderItems(trx, order.id);
+      if (r.kind === 'paid' || r.kind === 'paid-no-stock') {
+        await this.ctx.events.paid(trx, after, { order: r.order, method: attempt.method, late: r.kind === 'paid' && r.late, noStock: r.kind === 'paid-no-stock' });
+      }
       if (r.kind === 'paid') {
         await notifier.shopper(trx, after, order.line_user_id, `order:${order.id}:paid`, { type: 'receipt', order: r.order, items, method: attempt.method, late: r.late });
         await notifier.owners(trx, after, `order:${order.id}:paid:owner`, { type: 'paid', order: r.order, items, method: attempt.method, late: r.late });

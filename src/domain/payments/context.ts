@@ -5,6 +5,7 @@ import { GatewayError, METHOD_INFO, PAYMENT_METHODS, PaymentMethod } from '../..
 import type { Queues } from '../../jobs/queues';
 import type { Logger } from '../../logger';
 import type { Notifier, OwnerNotice } from '../notices';
+import type { OrderEvents } from '../order-events';
 import type { Gateways } from './types';
 
 /** What every part of the payments domain works with. */
@@ -16,6 +17,7 @@ export interface PaymentContext {
   log: Logger;
   uow: UnitOfWork;
   notifier: Notifier;
+  events: OrderEvents;
 }
 
 /** Methods whose provider is configured, in the order shoppers see them. */

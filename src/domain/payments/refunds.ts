@@ -130,6 +130,7 @@ export class Refunds {
       if (refunded >= locked.paid_amount && ['paid', 'shipped', 'paid_no_stock'].includes(locked.status)) {
         await transition(trx, locked, 'refunded', 'fully refunded', refund.requested_by);
       }
+      await ctx.events.refunded(trx, after, { order: { ...locked, refunded_amount: refunded }, refundId, amount: refund.amount, refundedTotal: refunded });
       await notifier.shopper(trx, after, order.line_user_id, `refund:${refundId}`, { type: 'refunded', orderNo: order.order_no, amount: refund.amount });
       await notifier.owners(trx, after, `refund:${refundId}:owner`, { type: 'refund-done', orderNo: order.order_no, amount: refund.amount, total: refunded });
       return 'succeeded' as const;
