@@ -13,6 +13,29 @@ export const ECPAY_PRODUCTION_ORIGIN = 'https://payment.ecpay.com.tw';
 const minutes = (def: number) =>
   z.coerce.number().positive().finite().default(def);
 
+/** Minutes that may be 0 (a reminder lead of 0 turns that reminder off). */
+const minutesOrZero = (def: number) =>
+  z.coerce.number().nonnegative().finite().default(def);
+
+/** The kinds of owner push that OWNER_NOTIFY can switch on and off (`alert`: payment anomalies). */
+export const OWNER_NOTIFY_KINDS = ['order', 'paid', 'expired', 'cancelled', 'low-stock', 'sold-out', 'alert', 'summary'] as const;
+export type OwnerNotifyKind = (typeof OWNER_NOTIFY_KINDS)[number];
+
+const ownerNotify = z
+  .string()
+  .default('')
+  .transform((s, ctx) => {
+    const items = s.split(',').map((x) => x.trim().toLowerCase()).filter(Boolean);
+    if (items.length === 0 || (items.length === 1 && items[0] === 'all')) return [...OWNER_NOTIFY_KINDS];
+    if (items.length === 1 && items[0] === 'none') return [];
+    const unknown = items.filter((x) => !(OWNER_NOTIFY_KINDS as readonly string[]).includes(x));
+    if (unknown.length) {
+      ctx.addIssue({ code: 'custom', message: `unknown kind ${unknown.join(', ')}; known: ${OWNER_NOTIFY_KINDS.join(', ')}, or all / none` });
+      return z.NEVER;
+    }
+    return OWNER_NOTIFY_KINDS.filter((k) => items.includes(k));
+  });
+
 const optionalString = z
   .string()
   .trim()
@@ -54,6 +77,15 @@ const envSchema = z.object({
   ECPAY_HASH_IV: optionalString,
   ECPAY_API_BASE_URL: originUrl.default(ECPAY_STAGE_ORIGIN),
   ECPAY_CREDIT_CHECK_CODE: optionalString,
+  LOW_STOCK_THRESHOLD: z.coerce.number().int().min(0).max(1_000_000).default(5),
+  DAILY_SUMMARY_AT: z
+    .string()
+    .trim()
+    .regex(/^([01]?\d|2[0-3]):[0-5]\d$/, 'must be HH:MM (24-hour, Asia/Taipei)')
+    .default('21:00'),
+  OWNER_NOTIFY: ownerNotify,
+  REMIND_BEFORE_MINUTES_CARD: minutesOrZero(10),
+  REMIND_BEFORE_MINUTES_CODE: minutesOrZero(30),
 });
 
 export interface SinopacConfig {
@@ -105,6 +137,14 @@ export interface Config {
   readonly reconcileAfterMinutes: number;
   readonly reconcileEveryMinutes: number;
   readonly ownerLineUserIds: readonly string[];
+  /** A product is low on stock at this many available units or fewer (owner push once per crossing). */
+  readonly lowStockThreshold: number;
+  /** When the owner's daily summary goes out, Asia/Taipei. */
+  readonly dailySummaryAt: { readonly hour: number; readonly minute: number };
+  /** The owner push kinds that are sent (OWNER_NOTIFY); the others are dropped. */
+  readonly ownerNotify: readonly OwnerNotifyKind[];
+  /** How long before an unpaid order's hold ends its shopper is reminded: card payments (and no method chosen yet), ATM/CVS codes. 0 = off. */
+  readonly remindBeforeMinutes: { readonly card: number; readonly code: number };
   readonly sinopac: SinopacConfig | null;
   readonly ecpay: EcpayConfig | null;
 }
@@ -184,6 +224,10 @@ export function parseConfig(env: Env): Config {
     ownerLineUserIds: e.SHOP_OWNER_LINE_USER_IDS.split(',')
       .map((s) => s.trim())
       .filter(Boolean),
+    lowStockThreshold: e.LOW_STOCK_THRESHOLD,
+    dailySummaryAt: { hour: Number(e.DAILY_SUMMARY_AT.split(':')[0]), minute: Number(e.DAILY_SUMMARY_AT.split(':')[1]) },
+    ownerNotify: e.OWNER_NOTIFY,
+    remindBeforeMinutes: { card: e.REMIND_BEFORE_MINUTES_CARD, code: e.REMIND_BEFORE_MINUTES_CODE },
     sinopac: sp
       ? {
           shopNo: sp.SINOPAC_SHOP_NO,
@@ -231,6 +275,10 @@ export function describeConfig(c: Config): Record<string, unknown> {
     lineApi: c.line.apiBaseUrl,
     holdMinutes: c.holdMinutes,
     owners: c.ownerLineUserIds.length,
+    ownerNotify: c.ownerNotify,
+    lowStockThreshold: c.lowStockThreshold,
+    dailySummaryAt: c.dailySummaryAt,
+    remindBeforeMinutes: c.remindBeforeMinutes,
     sinopac: c.sinopac ? { shopNo: c.sinopac.shopNo, apiBaseUrl: c.sinopac.apiBaseUrl } : 'off',
     ecpay: c.ecpay ? { merchantId: c.ecpay.merchantId, apiBaseUrl: c.ecpay.apiBaseUrl } : 'off',
   };

@@ -6,6 +6,9 @@ import { UnitOfWork } from './data/unit-of-work';
 import type { Notifier } from './domain/notices';
 import { OrderEvents } from './domain/order-events';
 import { OwnerService } from './domain/owner';
+import { ownerNoticesListener } from './domain/owner-notices';
+import { PaymentReminders } from './domain/reminders';
+import { StockAlerts } from './domain/stock-alerts';
 import { Shopping } from './domain/shopping';
 import { Gateways, PaymentService } from './domain/payments';
 import { buildGateways } from './gateways/build-gateways';
@@ -34,6 +37,10 @@ export interface Container {
   delivery: Delivery;
   payments: PaymentService;
   owner: OwnerService;
+  /** Unpaid orders' payment reminders (jobs and sweeper). */
+  reminders: PaymentReminders;
+  /** Low-stock and sold-out crossings recorded by the database, told to the owners. */
+  stockAlerts: StockAlerts;
   bot: ShopBot;
   gateways: Gateways;
   close(): Promise<void>;
@@ -68,12 +75,16 @@ export function createContainer(config: Config, opts: ContainerOptions = {}): Co
   const uow = new UnitOfWork(db, queues);
   const notifier = new LineNotifier(config);
   const orderEvents = new OrderEvents();
-  const shopping = new Shopping(orderEvents, queues, config.holdMinutes.default);
-  const payments = new PaymentService({ db, config, gateways, queues, log, uow, notifier, events: orderEvents });
-  const owner = new OwnerService(notifier, payments.refunds, orderEvents);
+  const reminders = new PaymentReminders({ uow, notifier, queues, gateways, leads: config.remindBeforeMinutes });
+  const stockAlerts = new StockAlerts(uow, notifier);
+  const shopping = new Shopping(orderEvents, queues, config.holdMinutes.default, reminders);
+  const payments = new PaymentService({ db, config, gateways, queues, log, uow, notifier, events: orderEvents, reminders });
+  const owner = new OwnerService(notifier, payments.refunds, orderEvents, config.lowStockThreshold);
+  // Last: its new-order notice reads the order back after the listeners that change amounts (points, tiers).
+  orderEvents.listen(ownerNoticesListener(notifier));
   const bot = new ShopBot({ db, config, log, line, queues, payments, owner, uow, shopping });
   return {
-    config, log, db, redis, queues, uow, notifier, orderEvents, shopping, line, delivery, payments, owner, bot, gateways,
+    config, log, db, redis, queues, uow, notifier, orderEvents, shopping, line, delivery, payments, owner, reminders, stockAlerts, bot, gateways,
     async close() {
       await queues.close().catch(() => undefined);
       redis.disconnect();

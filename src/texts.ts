@@ -34,7 +34,13 @@ export const METHOD_LABEL: Record<string, string> = {
 
 export const T = {
   welcome: (name?: string | null) =>
-    `${name ? `${name}，` : ''}歡迎光臨！🛍️\n在這裡就能逛商品、放進購物車、結帳付款。\n\n輸入「商品」看看今天有什麼，或輸入「說明」了解怎麼買。`,
+    [
+      `${name ? `${name}，` : ''}歡迎光臨！🛍️ 在聊天室裡就能買東西：`,
+      '1️⃣ 點下面的「逛商品」，把喜歡的加入購物車',
+      '2️⃣ 到「購物車」確認數量，按「結帳」',
+      '3️⃣ 選付款方式（ATM 轉帳、超商代碼或信用卡），付款後馬上通知你',
+      '點下面的按鈕就好，不用打字喔！',
+    ].join('\n'),
   help: [
     '🛒 購物說明',
     '・商品 (menu)：看商品，點「加入購物車」',
@@ -52,6 +58,7 @@ export const T = {
     '・庫存 <SKU> <數量>：設定現有庫存',
     '・庫存：低庫存清單',
     '・退款 <訂單編號> [金額]：信用卡退款（綠界）',
+    '・待出貨：已付款、還沒出貨的訂單',
   ].join('\n'),
   unknown: '抱歉，我看不懂這個指令 🙏\n可以輸入：商品、購物車、結帳、訂單、說明',
   groupOnly: '謝謝邀請！購物請私訊我（一對一聊天），才能保護你的訂單資料喔 🙏',
@@ -159,7 +166,12 @@ export const T = {
   stockReasonChat: '聊天室指令「庫存」',
   ownerStockUsage: '用法：庫存 <SKU> <數量>，例如：庫存 TEA-001 20',
   ownerLowStockEmpty: '所有商品庫存充足 👍',
-  ownerLowStockTitle: '📉 低庫存商品（可售 ≤ 5）',
+  ownerLowStockTitle: (threshold: number) => `📉 低庫存商品（可售 ≤ ${threshold}）`,
+  ownerToShipEmpty: '目前沒有待出貨的訂單 👍',
+  ownerToShipTitle: (n: number) => `🚚 待出貨 ${n} 筆（最早付款的在前）`,
+  ownerToShipMore: (n: number) => `…還有 ${n} 筆，請到後台查看。`,
+  ownerToShipHint: '出貨請輸入：出貨 <訂單編號> [物流單號]',
+  itemCount: (n: number) => `${n} 件`,
   ownerShipUsage: '用法：出貨 <訂單編號> [物流單號]',
   ownerRefundUsage: '用法：退款 <訂單編號> [金額]',
   ownerRefundDone: (orderNo: string, amount: number, total: number) => `已退款 ${twd(amount)}（訂單 ${orderNo} 累計退款 ${twd(total)}）。`,
@@ -174,10 +186,120 @@ export const T = {
   ownerRefundNotPaid: (orderNo: string, status: string) => `訂單 ${orderNo} 目前是「${status}」，沒有可退款的付款。`,
   ownerDailySummary: (date: string, orders: number, paid: number, amount: number) =>
     `📊 ${date} 營業摘要\n訂單 ${orders} 筆，已付款 ${paid} 筆，收款 ${twd(amount)}`,
+  summaryTitle: (date: string) => `📊 ${date} 營業摘要`,
+  summaryOrders: '新訂單',
+  summaryPaid: '已付款',
+  summaryAmount: '收款',
+  summaryByMethod: '收款方式',
+  summaryTopProducts: '熱銷商品',
+  summaryLowStock: (threshold: number) => `低庫存（可售 ≤ ${threshold}）`,
+  summaryNone: '（無）',
+  summaryMoreLowStock: (n: number) => `還有 ${n} 項，輸入「庫存」查看全部`,
+  summaryMessages: '訊息用量',
+  summaryPushesToday: '今日推播',
+  summaryPushesMonth: '本月推播',
+  summaryLineUsage: 'LINE 本月用量',
+  summaryQuota: (used: number, limit: number | null) => (limit === null ? `${used} 則（無上限）` : `${used} / ${limit} 則`),
+  summaryQuotaUnknown: '無法取得',
+  count: (n: number) => `${n} 筆`,
+  messages: (n: number) => `${n} 則`,
+  soldQty: (qty: number, amount: number) => `${qty} 件・${twd(amount)}`,
+  methodTakings: (amount: number, orders: number) => `${twd(amount)}（${orders} 筆）`,
+  availableUnits: (n: number) => `可售 ${n}`,
+
+  ownerNewOrderAlt: (orderNo: string, total: number, shopper: string | null) => `🛒 新訂單 ${orderNo}：${twd(total)}${shopper ? `（${shopper}）` : ''}`,
+  ownerNewOrderTitle: '🛒 新訂單',
+  shopperUnnamed: '（未提供名稱）',
+  ownerExpiredAlt: (orderNo: string, total: number) => `⌛ 訂單 ${orderNo} 逾期未付款，已自動取消（${twd(total)}）`,
+  ownerExpiredTitle: '⌛ 訂單逾期未付',
+  ownerCancelledAlt: (orderNo: string, total: number, by: string) => `❌ 訂單 ${orderNo} 已由${by}取消（${twd(total)}）`,
+  ownerCancelledTitle: '❌ 訂單已取消',
+  closedByShopper: (name: string | null) => (name ? `顧客 ${name}` : '顧客'),
+  closedByOwner: (name: string | null) => (name ? `店長 ${name}` : '店長'),
+  closedBySystem: '系統（付款期限已過）',
+  stockReleased: '保留的商品已釋出，可以再賣給其他顧客。',
+  ownerLowStockAlt: (name: string, sku: string, available: number) => `📉 庫存偏低：${name}（${sku}）剩 ${available} 件可售`,
+  ownerLowStockNoticeTitle: '📉 庫存偏低',
+  ownerSoldOutAlt: (name: string, sku: string) => `🚫 已售完：${name}（${sku}）`,
+  ownerSoldOutTitle: '🚫 商品已售完',
+  restockHint: (sku: string) => `補貨請輸入：庫存 ${sku} <數量>`,
+  viewLowStock: '查看低庫存',
+  viewInBackOffice: '在後台查看',
+  ownerAlertTitle: '⚠️ 請留意',
+  ownerRefundTitle: '💸 退款',
+
+  reminderAlt: (orderNo: string, amount: number, deadline: Date) => `⏰ 訂單 ${orderNo} 還沒付款（${twd(amount)}），請在 ${taipeiTime(deadline)} 前完成付款`,
+  reminderTitle: '⏰ 付款提醒',
+  reminderBody: '這筆訂單還沒有付款喔！在期限前完成付款，商品就會繼續幫你保留。',
+  reminderChoose: '還沒選付款方式？點下面任一個就可以付款：',
+  copyAccount: '複製轉帳帳號',
+  copyCode: '複製繳費代碼',
+
+  shippedTitle: '🚚 已出貨',
+  shippedBody: '你的訂單已經寄出，請留意收件通知 📦',
+  shippedTrackHint: '點「複製物流單號」，再到物流公司網站貼上就能查詢貨態。',
+  copyTracking: '複製物流單號',
+  trackParcel: '查詢貨態',
+  completedTitle: '✅ 訂單完成',
+  refundedTitle: '💸 已退款',
+  refundPartialNote: '這是部分退款，訂單其餘金額不變。',
+  refundToCard: '退回原信用卡',
+  refundBankNote: '實際入帳時間依銀行或發卡機構為準。',
+} as const;
+
+/** Quick reply labels (LINE: at most 20 characters each). */
+export const QUICK = {
+  menu: '🛍️ 逛商品',
+  cart: '🛒 購物車',
+  checkout: '💳 結帳',
+  orders: '📦 我的訂單',
+  help: '❓ 怎麼買',
+  nextPage: '➡️ 下一頁',
+  ownerToday: '📋 今日訂單',
+  ownerToShip: '🚚 待出貨',
+  ownerLowStock: '📉 低庫存',
+} as const;
+
+/** The commands the quick replies send, as if typed (command-parser.ts understands them). */
+export const COMMAND = {
+  menu: '商品',
+  cart: '購物車',
+  checkout: '結帳',
+  orders: '訂單',
+  help: '說明',
+  ownerToday: '今日訂單',
+  ownerToShip: '待出貨',
+  ownerLowStock: '庫存',
+} as const;
+
+/** Carriers the owner ships with (line/carriers.ts knows their tracking pages). */
+export const CARRIER_LABEL = {
+  tcat: '黑貓宅急便',
+  post: '中華郵政',
+  hct: '新竹物流',
+  seven: '7-ELEVEN',
+  family: '全家',
+  hilife: '萊爾富',
+  ok: 'OK 超商',
 } as const;
 
 /** Field labels inside Flex bubbles. */
-export const LABEL = { order: '訂單', method: '付款方式' } as const;
+export const LABEL = {
+  order: '訂單',
+  method: '付款方式',
+  shopper: '顧客',
+  amount: '金額',
+  holdUntil: '保留至',
+  closedBy: '取消者',
+  product: '商品',
+  sku: 'SKU',
+  available: '可售',
+  deadline: '付款期限',
+  carrier: '物流',
+  tracking: '物流單號',
+  refundAmount: '退款金額',
+  refundVia: '退款方式',
+} as const;
 
 /** Why a bank result was not accepted (owner alerts). */
 export const MISMATCH = {

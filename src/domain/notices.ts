@@ -1,8 +1,10 @@
+import type { OwnerNotifyKind } from '../config';
 import type { Trx } from '../data/db';
 import type { AfterCommit } from '../data/unit-of-work';
 import type { PaymentMethod, PaymentProvider } from '../gateways/payment-gateway';
 import type { Order, OrderItems } from './orders';
 import type { PaymentAttempt } from './payments/types';
+import type { DailyFigures } from './reports';
 
 /**
  * What the shop tells people when its state changes, as data. The domain decides that a notice is
@@ -24,10 +26,14 @@ export type ShopperNotice =
   | { type: 'code-issue-failed'; order: Order; items: OrderItems; method: PaymentMethod; methods: PaymentMethod[] }
   | { type: 'receipt'; order: Order; items: OrderItems; method: string; late: boolean }
   | { type: 'paid-no-stock'; orderNo: string }
-  | { type: 'refunded'; orderNo: string; amount: number }
-  | { type: 'shipped'; orderNo: string; tracking: string | null }
+  /** `method`: how the money goes back (the order's payment method); `full`: nothing is left paid. */
+  | { type: 'refunded'; orderNo: string; amount: number; method: string | null; full: boolean }
+  /** `carrier` as the owner named it (free text or a known code; line/carriers.ts knows tracking pages). */
+  | { type: 'shipped'; orderNo: string; tracking: string | null; carrier: string | null }
   | { type: 'completed'; orderNo: string }
-  | { type: 'expired'; orderNo: string };
+  | { type: 'expired'; orderNo: string }
+  /** Still unpaid shortly before the hold ends: how to pay now (the pending attempt), or the methods to choose from. */
+  | { type: 'payment-reminder'; order: Order; instructions: PaymentInstructions | null; methods: PaymentMethod[] };
 
 /** Why a bank result was not accepted. */
 export type MismatchProblem =
@@ -39,7 +45,29 @@ export type MismatchProblem =
   | { kind: 'double-payment'; orderNo: string }
   | { kind: 'callback-amount'; got: string; ours: number };
 
+/** Who closed an unpaid order: the shopper, an owner (by display name when known), or the hold's expiry. */
+export interface ClosedBy {
+  kind: 'shopper' | 'owner' | 'system';
+  name: string | null;
+}
+
+export interface StockProduct {
+  id: number;
+  sku: string;
+  name: string;
+}
+
+/** LINE's monthly message quota: `limit` null when the plan has none; `used` as LINE counts it. */
+export interface MessageQuota {
+  limit: number | null;
+  used: number;
+}
+
 export type OwnerNotice =
+  | { type: 'new-order'; order: Order; items: OrderItems; shopperName: string | null }
+  | { type: 'order-closed'; order: Order; to: 'expired' | 'cancelled'; by: ClosedBy }
+  | { type: 'low-stock'; product: StockProduct; available: number; threshold: number }
+  | { type: 'sold-out'; product: StockProduct }
   | { type: 'paid'; order: Order; items: OrderItems; method: string; late: boolean }
   | { type: 'paid-no-stock'; orderNo: string; amount: number }
   | { type: 'mismatch'; provider: PaymentProvider; tradeNo: string; problems: MismatchProblem[] }
@@ -50,7 +78,40 @@ export type OwnerNotice =
   | { type: 'refund-failed'; orderNo: string }
   | { type: 'refund-unknown'; orderNo: string; amount: number }
   | { type: 'refund-unreachable'; orderNo: string; amount: number }
-  | { type: 'daily-summary'; date: string; orders: number; paid: number; amount: number };
+  /** `quota` null when LINE could not be asked. */
+  | { type: 'daily-summary'; figures: DailyFigures; quota: MessageQuota | null };
+
+/**
+ * Which OWNER_NOTIFY kind a notice belongs to; null for the answers to the owner's own refund
+ * requests, which are always sent.
+ */
+export function ownerNoticeKind(n: OwnerNotice): OwnerNotifyKind | null {
+  switch (n.type) {
+    case 'new-order':
+      return 'order';
+    case 'paid':
+      return 'paid';
+    case 'order-closed':
+      return n.to;
+    case 'low-stock':
+      return 'low-stock';
+    case 'sold-out':
+      return 'sold-out';
+    case 'daily-summary':
+      return 'summary';
+    case 'paid-no-stock':
+    case 'mismatch':
+    case 'simulated':
+    case 'bad-expire-date':
+    case 'bank-paused':
+      return 'alert';
+    case 'refund-done':
+    case 'refund-failed':
+    case 'refund-unknown':
+    case 'refund-unreachable':
+      return null;
+  }
+}
 
 /** The port through which use cases notify people; written in the caller's transaction. */
 export interface Notifier {

@@ -49,6 +49,10 @@ export interface Order {
   created_at: Date;
   paid_at: Date | null;
   shipped_at: Date | null;
+  /** When the current hold was set by choosing a method (null: it started with the order). */
+  hold_set_at?: Date | null;
+  /** When the shopper was reminded to pay (once per order). */
+  reminded_at?: Date | null;
 }
 
 export interface OrderLine {

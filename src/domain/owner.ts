@@ -8,8 +8,6 @@ import { cancelOrder, lockOrder, Order, OrderStatus, transition } from './orders
 import type { RefundRequest } from './payments';
 import type { Refunds } from './payments/refunds';
 
-export const LOW_STOCK_THRESHOLD = 5;
-
 export type ShipResult =
   | { kind: 'shipped'; order: Order }
   | { kind: 'not-found'; orderNo: string }
@@ -30,6 +28,13 @@ export type StockSetResult =
   | { kind: 'unknown'; sku: string }
   | { kind: 'below-reserved'; sku: string; reserved: number };
 
+/** Paid orders waiting to be shipped, oldest payment first. */
+export interface AwaitingShipment {
+  orders: Array<Pick<Order, 'order_no' | 'total' | 'item_count' | 'paid_at'> & { shopper_name: string | null }>;
+  /** All of them, also those past the list's limit. */
+  count: number;
+}
+
 export interface TodayOrders {
   orders: Array<Pick<Order, 'order_no' | 'status' | 'total' | 'created_at'>>;
   paidTotal: number;
@@ -45,6 +50,8 @@ export class OwnerService {
     private readonly notifier: Notifier,
     private readonly refunds: Refunds,
     private readonly events: OrderEvents,
+    /** LOW_STOCK_THRESHOLD: the owner's low-stock list shows products at or below it. */
+    readonly lowStockThreshold = 5,
   ) {}
 
   async shipOrder(trx: Trx, after: AfterCommit, actor: Actor, args: { orderNo: string; tracking: string | null; carrier?: string | null }): Promise<ShipResult> {
@@ -60,7 +67,12 @@ export class OwnerService {
       before: { status: order.status },
       after: { status: 'shipped', tracking: args.tracking, carrier: args.carrier ?? null },
     });
-    await this.notifier.shopper(trx, after, order.line_user_id, `order:${order.id}:shipped`, { type: 'shipped', orderNo: order.order_no, tracking: args.tracking });
+    await this.notifier.shopper(trx, after, order.line_user_id, `order:${order.id}:shipped`, {
+      type: 'shipped',
+      orderNo: order.order_no,
+      tracking: args.tracking,
+      carrier: args.carrier ?? null,
+    });
     return { kind: 'shipped', order: { ...order, status: 'shipped', tracking_no: args.tracking } };
   }
 
@@ -127,8 +139,20 @@ export class OwnerService {
     return { orders, paidTotal };
   }
 
+  /** Paid orders not shipped yet, oldest payment first (the owner's 待出貨). */
+  async awaitingShipment(trx: Trx, limit = 30): Promise<AwaitingShipment> {
+    const orders = await trx('orders as o')
+      .leftJoin('line_users as u', 'u.user_id', 'o.line_user_id')
+      .where('o.status', 'paid')
+      .orderBy([{ column: 'o.paid_at' }, { column: 'o.id' }])
+      .limit(limit)
+      .select('o.order_no', 'o.total', 'o.item_count', 'o.paid_at', 'u.display_name as shopper_name');
+    const [{ n }] = await trx('orders').where('status', 'paid').count<{ n: number }[]>({ n: '*' });
+    return { orders, count: Number(n) };
+  }
+
   /** Active products whose available units are at or below the threshold, fewest first. */
-  async lowStock(trx: Trx, threshold = LOW_STOCK_THRESHOLD): Promise<Array<Product & { available: number }>> {
+  async lowStock(trx: Trx, threshold = this.lowStockThreshold): Promise<Array<Product & { available: number }>> {
     const rows = await productsWithStock(trx)
       .where('p.active', true)
       .whereRaw('s.stock_on_hand - s.stock_reserved <= ?', [threshold])

@@ -3,6 +3,7 @@ import type { AfterCommit } from '../data/unit-of-work';
 import type { Queues } from '../jobs/queues';
 import { CartView, getCart } from './cart';
 import type { OrderEvents } from './order-events';
+import type { PaymentReminders } from './reminders';
 import { cancelOrder, checkout, CheckoutResult, InsufficientStockError, Order, orderItems } from './orders';
 
 export type PlaceOrderResult = CheckoutResult | { kind: 'insufficient'; cart: CartView };
@@ -15,11 +16,12 @@ export class Shopping {
     private readonly events: OrderEvents,
     private readonly queues: Queues,
     private readonly holdMinutes: number,
+    private readonly reminders: PaymentReminders,
   ) {}
 
   /**
    * Turns the shopper's cart into an unpaid order holding its stock (in the caller's transaction),
-   * tells the order's listeners, and schedules the hold's expiry after commit.
+   * tells the order's listeners, and schedules the hold's expiry and payment reminder after commit.
    */
   async placeOrder(trx: Trx, after: AfterCommit, args: { userId: string; cartVersion: number | null }): Promise<PlaceOrderResult> {
     try {
@@ -31,6 +33,7 @@ export class Shopping {
       if (r.kind !== 'created') return r;
       await this.events.created(trx, after, { order: r.order, items: r.items });
       after.tasks.push(() => this.queues.scheduleExpiry(r.order.id, r.order.hold_expires_at));
+      this.reminders.schedule(after, r.order);
       // Listeners may have changed its amounts (a member discount): answer with the order as it is now.
       const order = (await trx('orders').where({ id: r.order.id }).first<Order>())!;
       return { kind: 'created', order, items: await orderItems(trx, order.id) };

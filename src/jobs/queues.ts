@@ -18,6 +18,7 @@ export const QUEUE_NAMES = {
 
 export type OrdersJob =
   | { name: 'expire-order'; data: { orderId: number } }
+  | { name: 'remind-order'; data: { orderId: number } }
   | { name: 'payment-notification'; data: { notificationId: number } }
   | { name: 'refund'; data: { refundId: number } }
   | { name: 'reconcile-attempt'; data: { attemptId: number } };
@@ -28,6 +29,8 @@ export const MAINTENANCE_JOBS = {
   expirySweep: 'expiry-sweep',
   reconcileSweep: 'reconcile-sweep',
   dailySummary: 'daily-summary',
+  reminderSweep: 'reminder-sweep',
+  stockAlerts: 'stock-alerts',
 } as const;
 
 const retrying = (attempts: number, delay: number): JobsOptions => ({
@@ -98,6 +101,12 @@ export class Queues implements EffectRunner {
   async scheduleExpiry(orderId: number, at: Date): Promise<void> {
     const delay = Math.max(0, at.getTime() - Date.now());
     await this.orders.add('expire-order', { orderId }, { ...JOB_DEFAULTS.orders, delay, jobId: `expire-${orderId}-${at.getTime()}` });
+  }
+
+  /** The payment reminder of one hold: the id names the hold's reminder time, so a moved hold gets a job of its own. */
+  async scheduleReminder(orderId: number, at: Date): Promise<void> {
+    const delay = Math.max(0, at.getTime() - Date.now());
+    await this.orders.add('remind-order', { orderId }, { ...JOB_DEFAULTS.orders, delay, jobId: `remind-${orderId}-${at.getTime()}` });
   }
 
   async enqueuePaymentNotification(notificationId: number): Promise<void> {

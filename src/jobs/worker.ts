@@ -4,6 +4,7 @@ import { createRedis, Redis } from '../data/redis';
 import { DeferJob } from '../errors';
 import { expireOrderAndNotify } from '../domain/expiry';
 import { dailyFigures } from '../domain/reports';
+import { storeLowStockThreshold } from '../domain/stock-alerts';
 import { MAINTENANCE_JOBS, QUEUE_NAMES } from './queues';
 
 export interface WorkerOptions {
@@ -59,10 +60,23 @@ export class Sweeper {
     return n;
   }
 
-  async dailySummary(): Promise<void> {
-    const f = await dailyFigures(this.c.db);
-    await this.c.uow.run((trx, after) => this.c.notifier.owners(trx, after, `summary:${f.date}`, { type: 'daily-summary', ...f }));
+  /**
+   * The owner's daily summary, once per Taipei day (the outbox key `summary:<date>`, whichever
+   * worker runs it): the day's figures, and LINE's count of this month's messages (asked before the
+   * transaction: no HTTP call inside one).
+   */
+  async dailySummary(): Promise<boolean> {
+    if (!this.c.config.ownerNotify.includes('summary')) return false;
+    const quota = await this.c.line.getQuota();
+    const figures = await dailyFigures(this.c.db, this.c.config.lowStockThreshold);
+    await this.c.uow.run((trx, after) => this.c.notifier.owners(trx, after, `summary:${figures.date}`, { type: 'daily-summary', figures, quota }));
+    return true;
   }
+}
+
+/** DAILY_SUMMARY_AT as a BullMQ repeat pattern (seconds first), Taipei time. */
+export function dailySummarySchedule(config: Container['config']): { pattern: string; tz: string } {
+  return { pattern: `0 ${config.dailySummaryAt.minute} ${config.dailySummaryAt.hour} * * *`, tz: 'Asia/Taipei' };
 }
 
 /** Starts every BullMQ worker of the shop. close() stops taking jobs and waits for running ones. */
@@ -72,6 +86,8 @@ export async function startWorkers(c: Container, opts: WorkerOptions = {}): Prom
   const concurrency = opts.concurrency ?? 8;
   const sweeper = new Sweeper(c, opts.sweepGraceMs ?? 10_000);
   const log = c.log;
+  // The crossing trigger reads the threshold from the database: one value for every process's checkouts.
+  await storeLowStockThreshold(c.db, c.config.lowStockThreshold);
 
   const events = new Worker(
     QUEUE_NAMES.events,
@@ -100,6 +116,8 @@ export async function startWorkers(c: Container, opts: WorkerOptions = {}): Prom
     switch (job.name) {
       case 'expire-order':
         return runExpiry(c, job.data.orderId);
+      case 'remind-order':
+        return c.reminders.remind(job.data.orderId);
       case 'payment-notification':
         return c.payments.processNotification(job.data.notificationId, isFinal(job));
       case 'reconcile-attempt':
@@ -140,6 +158,10 @@ export async function startWorkers(c: Container, opts: WorkerOptions = {}): Prom
           return c.payments.reconcileSweep();
         case MAINTENANCE_JOBS.dailySummary:
           return sweeper.dailySummary();
+        case MAINTENANCE_JOBS.reminderSweep:
+          return c.reminders.sweep();
+        case MAINTENANCE_JOBS.stockAlerts:
+          return c.stockAlerts.sendPending();
         default:
           return null;
       }
@@ -168,7 +190,9 @@ export async function startWorkers(c: Container, opts: WorkerOptions = {}): Prom
         { every: Math.round(c.config.reconcileEveryMinutes * 60_000) },
         { name: MAINTENANCE_JOBS.reconcileSweep },
       );
-      await m.upsertJobScheduler(MAINTENANCE_JOBS.dailySummary, { pattern: '0 0 21 * * *', tz: 'Asia/Taipei' }, { name: MAINTENANCE_JOBS.dailySummary });
+      await m.upsertJobScheduler(MAINTENANCE_JOBS.reminderSweep, { every: Math.max(every, 1000) }, { name: MAINTENANCE_JOBS.reminderSweep });
+      await m.upsertJobScheduler(MAINTENANCE_JOBS.stockAlerts, { every }, { name: MAINTENANCE_JOBS.stockAlerts });
+      await m.upsertJobScheduler(MAINTENANCE_JOBS.dailySummary, dailySummarySchedule(c.config), { name: MAINTENANCE_JOBS.dailySummary });
     };
     await ensureSchedules();
     scheduleTimer = setInterval(() => {

@@ -132,7 +132,7 @@ export class ShopBot {
       case 'follow': {
         const name = prepared && 'displayName' in prepared ? prepared.displayName : null;
         if (name) await trx('line_users').where({ user_id: userId }).update({ display_name: name });
-        return [V.text(T.welcome(name)), V.text(T.help)];
+        return [V.welcomeMessage(name)];
       }
       case 'unfollow':
         return [];
@@ -185,9 +185,9 @@ export class ShopBot {
       case 'cancel':
         return this.cancel(ctx, cmd.orderNo);
       case 'help':
-        return [V.text(this.isOwner(ctx.userId) ? `${T.help}\n\n${T.ownerHelp}` : T.help)];
+        return [V.helpMessage(this.isOwner(ctx.userId))];
       default:
-        return [V.text(T.unknown)];
+        return [V.unknownMessage()];
     }
   }
 
@@ -209,10 +209,10 @@ export class ShopBot {
       case 'cancel':
         return this.cancel(ctx, pb.orderNo);
       case 'pay':
-        if (!prepared) return [V.text(T.unknown)];
+        if (!prepared) return [V.unknownMessage()];
         return paymentChoiceMessages(await this.d.payments.completePayment(ctx.trx, prepared, ctx.after));
       default:
-        return [V.text(T.unknown)];
+        return [V.unknownMessage()];
     }
   }
 

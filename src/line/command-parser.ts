@@ -17,6 +17,7 @@ export type Command =
   | { kind: 'cancel'; orderNo: string }
   | { kind: 'help' }
   | { kind: 'owner-today' }
+  | { kind: 'owner-to-ship' }
   | { kind: 'owner-ship'; orderNo: string; tracking: string | null }
   | { kind: 'owner-complete'; orderNo: string }
   | { kind: 'owner-stock-list' }
@@ -39,6 +40,8 @@ const CANCEL = new Set(['取消', 'cancel']);
 const HELP = new Set(['說明', 'help', '?', '幫助']);
 
 const ORDER_NO = /^[A-Za-z][0-9]{6,}$/;
+/** Carriers' tracking numbers are letters, digits and dashes; 40 leaves room for any of them. */
+const TRACKING_NO = /^[A-Za-z0-9-]{1,40}$/;
 
 function parseQty(token: string): QtyOp | null {
   const m = /^([+-]?)(\d{1,6})$/.exec(token);
@@ -63,6 +66,7 @@ export function parseCommand(raw: string): Command {
     if (ORDERS.has(head)) return { kind: 'orders' };
     if (HELP.has(head)) return { kind: 'help' };
     if (head === '今日訂單') return { kind: 'owner-today' };
+    if (head === '待出貨') return { kind: 'owner-to-ship' };
     if (head === '庫存') return { kind: 'owner-stock-list' };
     if (head === '出貨') return { kind: 'owner-usage', which: 'ship' };
     if (head === '退款') return { kind: 'owner-usage', which: 'refund' };
@@ -83,6 +87,7 @@ export function parseCommand(raw: string): Command {
   }
   if (head === '出貨') {
     if (args.length < 1 || args.length > 2 || !ORDER_NO.test(args[0]!)) return { kind: 'owner-usage', which: 'ship' };
+    if (args[1] !== undefined && !TRACKING_NO.test(args[1])) return { kind: 'owner-usage', which: 'ship' };
     return { kind: 'owner-ship', orderNo: args[0]!.toUpperCase(), tracking: args[1] ?? null };
   }
   if (head === '完成' && args.length === 1 && ORDER_NO.test(args[0]!)) {
@@ -102,6 +107,7 @@ export function parseCommand(raw: string): Command {
 
 export const OWNER_COMMANDS: ReadonlySet<Command['kind']> = new Set([
   'owner-today',
+  'owner-to-ship',
   'owner-ship',
   'owner-complete',
   'owner-stock-list',

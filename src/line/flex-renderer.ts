@@ -50,8 +50,15 @@ export interface TemplateVars {
   };
   'owner-paid': {
     title: string; orderLabel: string; orderNo: string; methodLabel: string; method: string; amountLabel: string;
-    amount: string; lines: FlexComponent[]; notes: FlexComponent[];
+    amount: string; lines: FlexComponent[]; notes: FlexComponent[]; buttons: FlexComponent[];
   };
+  /** Every other notice: a title, an optional subtitle, rows of facts, buttons. */
+  notice: { title: string; titleColor: string; subtitle: FlexComponent[]; rows: FlexComponent[]; buttons: FlexComponent[] };
+  'section-title': { text: string };
+  paragraph: { text: string };
+  'uri-button': { style: 'primary' | 'secondary' | 'link'; label: string; uri: string };
+  'message-button': { style: 'primary' | 'secondary' | 'link'; label: string; text: string };
+  'clipboard-button': { style: 'primary' | 'secondary' | 'link'; label: string; clipboardText: string };
 }
 
 export type TemplateName = keyof TemplateVars;
@@ -59,7 +66,7 @@ export type TemplateName = keyof TemplateVars;
 /** Which templates are whole bubbles (the rest are components inside one). */
 export const BUBBLE_TEMPLATES = [
   'product', 'catalog-more', 'cart', 'order-created', 'orders-list', 'order-detail', 'receipt', 'payment-info',
-  'pay-link', 'owner-paid',
+  'pay-link', 'owner-paid', 'notice',
 ] as const satisfies readonly TemplateName[];
 type BubbleTemplate = (typeof BUBBLE_TEMPLATES)[number];
 

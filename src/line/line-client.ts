@@ -1,4 +1,5 @@
 import { HTTPFetchError, messagingApi } from '@line/bot-sdk';
+import type { MessageQuota } from '../domain/notices';
 import type { Logger } from '../logger';
 
 export type SendOutcome =
@@ -18,6 +19,8 @@ export interface LineApi {
   push(to: string, messages: messagingApi.Message[], retryKey: string): Promise<SendOutcome>;
   getProfile(userId: string): Promise<{ displayName: string } | null>;
   showLoading(chatId: string, seconds: number): Promise<void>;
+  /** This month's message quota and LINE's count of what was used (pushes; replies are free); null when LINE cannot tell. */
+  getQuota(): Promise<MessageQuota | null>;
 }
 
 export interface LineClientOptions {
@@ -116,6 +119,19 @@ export class LineClient implements LineApi {
       return { displayName: p.displayName };
     } catch (err) {
       this.log.info({ err: err instanceof Error ? err.message : String(err) }, 'LINE profile unavailable');
+      return null;
+    }
+  }
+
+  async getQuota(): Promise<MessageQuota | null> {
+    try {
+      const [quota, usage] = await Promise.all([
+        withTimeout(this.api.getMessageQuota(), Math.min(this.timeoutMs, 5000)),
+        withTimeout(this.api.getMessageQuotaConsumption(), Math.min(this.timeoutMs, 5000)),
+      ]);
+      return { limit: quota.type === 'limited' ? (quota.value ?? null) : null, used: usage.totalUsage };
+    } catch (err) {
+      this.log.info({ err: err instanceof Error ? err.message : String(err) }, 'LINE quota unavailable');
       return null;
     }
   }

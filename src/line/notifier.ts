@@ -2,7 +2,7 @@ import type { messagingApi } from '@line/bot-sdk';
 import type { Config } from '../config';
 import type { Trx } from '../data/db';
 import type { AfterCommit } from '../data/unit-of-work';
-import type { MismatchProblem, Notifier, OwnerNotice, ShopperNotice } from '../domain/notices';
+import { MismatchProblem, Notifier, OwnerNotice, ownerNoticeKind, ShopperNotice } from '../domain/notices';
 import { METHOD_LABEL, MISMATCH, T } from '../texts';
 import { addOutboxMessage } from './delivery';
 import * as V from './views';
@@ -19,13 +19,24 @@ export class LineNotifier implements Notifier {
   }
 
   async owners(trx: Trx, after: AfterCommit, dedupeKey: string, notice: OwnerNotice): Promise<void> {
-    const messages = renderOwnerNotice(notice);
+    // OWNER_NOTIFY: a kind switched off is not written at all (no row, no push, no quota).
+    const kind = ownerNoticeKind(notice);
+    if (kind && !this.config.ownerNotify.includes(kind)) return;
+    if (this.config.ownerLineUserIds.length === 0) return;
+    const messages = renderOwnerNotice(notice, { order: (orderNo) => adminOrderUrl(this.config.publicBaseUrl, orderNo) });
     for (const owner of this.config.ownerLineUserIds) {
       const id = await addOutboxMessage(trx, { recipient: owner, messages, kind: 'notify-owner', dedupeKey: `${dedupeKey}:${owner}` });
       if (id !== null) after.outboxIds.push(id);
     }
   }
 }
+
+/** Where the owner's pushes link to: the back office's page of an order. */
+export interface OwnerLinks {
+  order(orderNo: string): string | null;
+}
+
+export const adminOrderUrl = (publicBaseUrl: string, orderNo: string) => `${publicBaseUrl}/admin/orders/${encodeURIComponent(orderNo)}`;
 
 export function renderShopperNotice(n: ShopperNotice): Message[] {
   switch (n.type) {
@@ -40,13 +51,15 @@ export function renderShopperNotice(n: ShopperNotice): Message[] {
     case 'paid-no-stock':
       return [V.text(T.paidNoStockShopper(n.orderNo))];
     case 'refunded':
-      return [V.text(T.refundShopper(n.orderNo, n.amount))];
+      return [V.refundedMessage(n.orderNo, n.amount, n.method, n.full)];
     case 'shipped':
-      return [V.text(T.shippedShopper(n.orderNo, n.tracking))];
+      return [V.shippedMessage(n.orderNo, n.tracking, n.carrier)];
     case 'completed':
-      return [V.text(T.completedShopper(n.orderNo))];
+      return [V.completedMessage(n.orderNo)];
     case 'expired':
       return [V.text(T.expiredNotice(n.orderNo))];
+    case 'payment-reminder':
+      return [V.paymentReminderMessage(n.order, n.instructions, n.methods)];
   }
 }
 
@@ -69,29 +82,37 @@ export function mismatchText(p: MismatchProblem): string {
   }
 }
 
-export function renderOwnerNotice(n: OwnerNotice): Message[] {
+export function renderOwnerNotice(n: OwnerNotice, links: OwnerLinks): Message[] {
   switch (n.type) {
+    case 'new-order':
+      return [V.ownerNewOrderMessage(n.order, n.items, n.shopperName, links.order(n.order.order_no))];
+    case 'order-closed':
+      return [V.ownerOrderClosedMessage(n.order, n.to, n.by, links.order(n.order.order_no))];
+    case 'low-stock':
+      return [V.ownerLowStockMessage(n.product, n.available, n.threshold)];
+    case 'sold-out':
+      return [V.ownerSoldOutMessage(n.product)];
     case 'paid':
-      return [V.ownerPaidMessage(n.order, n.items, n.method, n.late ? [T.lateRereserved] : [])];
+      return [V.ownerPaidMessage(n.order, n.items, n.method, n.late ? [T.lateRereserved] : [], links.order(n.order.order_no))];
     case 'paid-no-stock':
-      return [V.text(T.ownerPaidNoStock(n.orderNo, n.amount))];
+      return [V.ownerAlertMessage(T.ownerAlertTitle, T.ownerPaidNoStock(n.orderNo, n.amount), links.order(n.orderNo), 'bad')];
     case 'mismatch':
-      return [V.text(T.ownerMismatch(n.provider, n.tradeNo, n.problems.map(mismatchText).join('、')))];
+      return [V.ownerAlertMessage(T.ownerAlertTitle, T.ownerMismatch(n.provider, n.tradeNo, n.problems.map(mismatchText).join('、')), null, 'bad')];
     case 'simulated':
-      return [V.text(T.ownerSimulated(n.tradeNo))];
+      return [V.ownerAlertMessage(T.ownerAlertTitle, T.ownerSimulated(n.tradeNo), null)];
     case 'bad-expire-date':
-      return [V.text(T.ownerBadExpireDate(n.orderNo, n.tradeNo, n.got, n.hold))];
+      return [V.ownerAlertMessage(T.ownerAlertTitle, T.ownerBadExpireDate(n.orderNo, n.tradeNo, n.got, n.hold), links.order(n.orderNo))];
     case 'bank-paused':
-      return [V.text(T.ownerBankPaused(n.until))];
+      return [V.ownerAlertMessage(T.ownerAlertTitle, T.ownerBankPaused(n.until), null)];
     case 'refund-done':
-      return [V.text(T.ownerRefundDone(n.orderNo, n.amount, n.total))];
+      return [V.ownerAlertMessage(T.ownerRefundTitle, T.ownerRefundDone(n.orderNo, n.amount, n.total), links.order(n.orderNo), 'good')];
     case 'refund-failed':
-      return [V.text(T.ownerRefundFailed)];
+      return [V.ownerAlertMessage(T.ownerRefundTitle, T.ownerRefundFailed, links.order(n.orderNo), 'bad')];
     case 'refund-unknown':
-      return [V.text(T.ownerRefundUnknown(n.orderNo, n.amount))];
+      return [V.ownerAlertMessage(T.ownerRefundTitle, T.ownerRefundUnknown(n.orderNo, n.amount), links.order(n.orderNo), 'bad')];
     case 'refund-unreachable':
-      return [V.text(T.ownerRefundUnreachable(n.orderNo, n.amount))];
+      return [V.ownerAlertMessage(T.ownerRefundTitle, T.ownerRefundUnreachable(n.orderNo, n.amount), links.order(n.orderNo), 'bad')];
     case 'daily-summary':
-      return [V.text(T.ownerDailySummary(n.date, n.orders, n.paid, n.amount))];
+      return [V.dailySummaryMessage(n.figures, n.quota)];
   }
 }

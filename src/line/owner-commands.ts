@@ -22,6 +22,15 @@ export async function handleOwnerCommand(owner: OwnerService, trx: Trx, after: A
       const lines = t.orders.slice(-30).map((r) => `${r.order_no} ${status(r.status)} ${twd(r.total)} ${taipeiTime(r.created_at).slice(11)}`);
       return [text([T.ownerTodayTitle(t.orders.length, t.paidTotal), ...lines].join('\n'))];
     }
+    case 'owner-to-ship': {
+      const r = await owner.awaitingShipment(trx);
+      if (r.count === 0) return [text(T.ownerToShipEmpty)];
+      const lines = r.orders.map((o) =>
+        [o.order_no, twd(o.total), T.itemCount(o.item_count), o.paid_at ? taipeiTime(o.paid_at) : '', o.shopper_name ?? ''].filter(Boolean).join(' '),
+      );
+      if (r.count > r.orders.length) lines.push(T.ownerToShipMore(r.count - r.orders.length));
+      return [text([T.ownerToShipTitle(r.count), ...lines, '', T.ownerToShipHint].join('\n'))];
+    }
     case 'owner-ship': {
       const r = await owner.shipOrder(trx, after, actor, { orderNo: cmd.orderNo, tracking: cmd.tracking });
       if (r.kind === 'not-found') return [text(T.orderUnknown(r.orderNo))];
@@ -37,7 +46,7 @@ export async function handleOwnerCommand(owner: OwnerService, trx: Trx, after: A
     case 'owner-stock-list': {
       const rows = await owner.lowStock(trx);
       if (rows.length === 0) return [text(T.ownerLowStockEmpty)];
-      return [text([T.ownerLowStockTitle, ...rows.map((r) => lowStockLine(r.sku, r.name, r.available, r.stock_on_hand, r.stock_reserved))].join('\n'))];
+      return [text([T.ownerLowStockTitle(owner.lowStockThreshold), ...rows.map((r) => lowStockLine(r.sku, r.name, r.available, r.stock_on_hand, r.stock_reserved))].join('\n'))];
     }
     case 'owner-stock-set': {
       const r = await owner.setStock(trx, actor, { sku: cmd.sku, qty: cmd.qty, reason: T.stockReasonChat });

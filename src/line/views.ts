@@ -1,10 +1,12 @@
 import type { messagingApi } from '@line/bot-sdk';
 import type { CartView } from '../domain/cart';
 import { available, Product } from '../domain/catalog';
-import type { PaymentInstructions } from '../domain/notices';
+import type { ClosedBy, MessageQuota, PaymentInstructions, StockProduct } from '../domain/notices';
+import type { DailyFigures } from '../domain/reports';
 import type { Order, OrderItems } from '../domain/orders';
 import type { PaymentMethod } from '../gateways/payment-gateway';
-import { LABEL, METHOD_LABEL, STATUS_LABEL, T, taipeiTime, twd } from '../texts';
+import { COMMAND, LABEL, METHOD_LABEL, QUICK, STATUS_LABEL, T, taipeiTime, twd } from '../texts';
+import { findCarrier } from './carriers';
 import { postbackData } from './command-parser';
 import { render } from './flex-renderer';
 
@@ -15,16 +17,59 @@ type FlexComponent = messagingApi.FlexComponent;
 
 export const text = (t: string): messagingApi.TextMessage => ({ type: 'text', text: t.length > 5000 ? t.slice(0, 4999) + '…' : t });
 
+/** A bubble whose footer has nothing in it loses the footer (LINE wants a box to hold something). */
+function withoutEmptyFooter(b: messagingApi.FlexBubble): messagingApi.FlexBubble {
+  if (!b.footer || (b.footer.type === 'box' && b.footer.contents.length > 0)) return b;
+  const { footer: _footer, ...rest } = b;
+  return rest;
+}
+
 const flex = (altText: string, contents: messagingApi.FlexContainer): messagingApi.FlexMessage => ({
   type: 'flex',
   altText: altText.length > 1500 ? altText.slice(0, 1499) + '…' : altText,
-  contents,
+  contents: contents.type === 'bubble' ? withoutEmptyFooter(contents) : { ...contents, contents: contents.contents.map(withoutEmptyFooter) },
 });
 
 const clip = (s: string, n: number) => (s.length > n ? s.slice(0, n - 1) + '…' : s);
 
+// ---------------------------------------------------------------------------------------------
+// Quick replies: the buttons under the last message, so a shopper rarely has to type. Each sends
+// its command as if typed (the chat shows it), except "next page", a postback.
+
+export type QuickItem = keyof typeof COMMAND;
+
+function quickItem(kind: QuickItem): messagingApi.QuickReplyItem {
+  return { type: 'action', action: { type: 'message', label: QUICK[kind], text: COMMAND[kind] } };
+}
+
+export function quickReply(kinds: readonly QuickItem[], extra: messagingApi.QuickReplyItem[] = []): messagingApi.QuickReply {
+  return { items: [...extra, ...kinds.map(quickItem)] };
+}
+
+/** The message with quick reply buttons (LINE shows them under the last message of a reply only). */
+export function withQuickReply<M extends Message>(m: M, kinds: readonly QuickItem[], extra: messagingApi.QuickReplyItem[] = []): M {
+  return { ...m, quickReply: quickReply(kinds, extra) };
+}
+
+const SHOPPER_QUICK: readonly QuickItem[] = ['menu', 'cart', 'orders', 'help'];
+const OWNER_QUICK: readonly QuickItem[] = ['ownerToday', 'ownerToShip', 'ownerLowStock', 'menu'];
+
+/** The follow greeting: how to shop, in a few lines, with the buttons to start. */
+export function welcomeMessage(name: string | null): Message {
+  return withQuickReply(text(T.welcome(name)), ['menu', 'cart', 'orders', 'help']);
+}
+
+export function helpMessage(isOwner: boolean): Message {
+  return isOwner ? withQuickReply(text(`${T.help}\n\n${T.ownerHelp}`), [...OWNER_QUICK, 'help']) : withQuickReply(text(T.help), ['menu', 'cart', 'checkout', 'orders']);
+}
+
+/** What the bot says to text it does not understand: the usual way on. */
+export function unknownMessage(): Message {
+  return withQuickReply(text(T.unknown), SHOPPER_QUICK);
+}
+
 export function catalogMessage(products: Product[], page: number, pages: number, total: number, pageSize: number): Message {
-  if (products.length === 0) return text(T.catalogEmpty);
+  if (products.length === 0) return withQuickReply(text(T.catalogEmpty), ['orders', 'help']);
   const bubbles: messagingApi.FlexBubble[] = products.map((p) => {
     const left = available(p);
     const buttons: FlexComponent[] = [
@@ -54,11 +99,13 @@ export function catalogMessage(products: Product[], page: number, pages: number,
       }),
     );
   }
-  return flex(T.catalogAlt(page, pages), { type: 'carousel', contents: bubbles });
+  const next: messagingApi.QuickReplyItem[] =
+    page < pages ? [{ type: 'action', action: { type: 'postback', label: QUICK.nextPage, data: postbackData({ action: 'menu', page: page + 1 }), displayText: QUICK.nextPage } }] : [];
+  return withQuickReply(flex(T.catalogAlt(page, pages), { type: 'carousel', contents: bubbles }), ['cart', 'checkout', 'orders', 'help'], next);
 }
 
 export function cartMessage(cart: CartView): Message {
-  if (cart.lines.length === 0) return text(T.cartEmpty);
+  if (cart.lines.length === 0) return withQuickReply(text(T.cartEmpty), ['menu', 'orders', 'help']);
   const lines = cart.lines.map((l) =>
     render('cart-line', {
       name: clip(l.name, 40) + (l.active ? '' : `（${T.soldOut}）`),
@@ -69,7 +116,7 @@ export function cartMessage(cart: CartView): Message {
       incData: postbackData({ action: 'inc', productId: l.product_id }),
     }),
   );
-  return flex(
+  const m = flex(
     T.cartAlt(cart.count, cart.subtotal),
     render('cart', {
       title: T.cartTitle,
@@ -82,6 +129,7 @@ export function cartMessage(cart: CartView): Message {
       menuData: postbackData({ action: 'menu', page: 1 }),
     }),
   );
+  return withQuickReply(m, ['menu', 'checkout', 'orders', 'help']);
 }
 
 /** An order's goods, then its fees and discounts (a discount shows as −NT$…). */
@@ -90,10 +138,10 @@ const lineRows = ({ lines, adjustments }: OrderItems): FlexComponent[] => [
   ...adjustments.map((a) => render('order-line', { text: clip(a.label, 40), lineTotal: a.amount < 0 ? `−${twd(-a.amount)}` : twd(a.amount) })),
 ];
 
-export function paymentButtons(order: Pick<Order, 'order_no'>, methods: readonly PaymentMethod[]): FlexComponent[] {
+export function paymentButtons(order: Pick<Order, 'order_no'>, methods: readonly PaymentMethod[], primaryFirst = true): FlexComponent[] {
   return methods.map((m, i) =>
     render('postback-button', {
-      style: i === 0 ? 'primary' : 'secondary',
+      style: i === 0 && primaryFirst ? 'primary' : 'secondary',
       label: METHOD_LABEL[m] ?? m,
       data: postbackData({ action: 'pay', orderNo: order.order_no, method: m }),
     }),
@@ -102,7 +150,7 @@ export function paymentButtons(order: Pick<Order, 'order_no'>, methods: readonly
 
 export function orderCreatedMessage(order: Order, items: OrderItems, methods: readonly PaymentMethod[]): Message {
   const cancel = render('postback-button', { style: 'link', label: T.cancelOrder, data: postbackData({ action: 'cancel', orderNo: order.order_no }) });
-  return flex(
+  const m = flex(
     T.orderCreatedAlt(order.order_no, order.total),
     render('order-created', {
       title: T.orderCreatedTitle,
@@ -115,6 +163,7 @@ export function orderCreatedMessage(order: Order, items: OrderItems, methods: re
       buttons: [...paymentButtons(order, methods), cancel],
     }),
   );
+  return withQuickReply(m, ['orders', 'menu', 'help']);
 }
 
 export function ordersListMessage(orders: Order[]): Message {
@@ -187,7 +236,7 @@ export function receiptMessage(order: Order, items: OrderItems, method: string, 
   );
 }
 
-export function ownerPaidMessage(order: Order, items: OrderItems, method: string, notes: string[] = []): Message {
+export function ownerPaidMessage(order: Order, items: OrderItems, method: string, notes: string[] = [], orderUrl: string | null = null): Message {
   return flex(
     T.ownerPaidAlt(order.order_no, order.total),
     render('owner-paid', {
@@ -200,6 +249,7 @@ export function ownerPaidMessage(order: Order, items: OrderItems, method: string
       amount: twd(order.total),
       lines: lineRows(items),
       notes: notes.map((n) => render('note', { text: n })),
+      buttons: backOfficeButtons(orderUrl),
     }),
   );
 }
@@ -276,4 +326,179 @@ export function paymentInstructionsMessage({ order, attempt, otherMethods }: Pay
     return cvsCodeMessage({ orderNo: order.order_no, amount: attempt.amount, code: d.paymentNo!, deadline: new Date(d.deadline!) });
   }
   return payLinkMessage({ orderNo: order.order_no, amount: attempt.amount, method: attempt.method, url: d.url! });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Notices pushed on a state change: one bubble each (a title, facts, buttons).
+
+const COLOR = { info: '#111111', good: '#06C755', warn: '#E67E22', bad: '#E74C3C' } as const;
+
+const row = (label: string, value: string) => render('info-row', { label, value: clip(value, 200) });
+const para = (t: string) => render('paragraph', { text: clip(t, 2000) });
+
+function notice(alt: string, v: { title: string; color?: keyof typeof COLOR; subtitle?: string; rows: FlexComponent[]; buttons?: FlexComponent[] }): messagingApi.FlexMessage {
+  return flex(
+    alt,
+    render('notice', {
+      title: v.title,
+      titleColor: COLOR[v.color ?? 'info'],
+      subtitle: v.subtitle ? [render('note', { text: v.subtitle })] : [],
+      rows: v.rows,
+      buttons: v.buttons ?? [],
+    }),
+  );
+}
+
+/** The back office's page of an order, where there is one. */
+function backOfficeButtons(orderUrl: string | null): FlexComponent[] {
+  return orderUrl ? [render('uri-button', { style: 'link', label: T.viewInBackOffice, uri: orderUrl })] : [];
+}
+
+const viewOrderButton = (orderNo: string) => render('postback-button', { style: 'secondary', label: T.viewOrder, data: postbackData({ action: 'order', orderNo }) });
+
+/** The shopper's reminder: still unpaid, the amount, the deadline, and a way to pay right now. */
+export function paymentReminderMessage(order: Order, instructions: PaymentInstructions | null, methods: readonly PaymentMethod[]): Message {
+  const rows = [row(LABEL.order, order.order_no), row(LABEL.amount, twd(order.total)), row(LABEL.deadline, taipeiTime(order.hold_expires_at)), para(T.reminderBody)];
+  const buttons: FlexComponent[] = [];
+  const attempt = instructions?.attempt;
+  const d = (attempt?.details ?? {}) as { kind?: string; bankCode?: string; account?: string; url?: string; paymentNo?: string };
+  if (attempt && (d.kind === 'virtual-account' || d.kind === 'ecpay-atm-code') && d.account) {
+    rows.push(row(T.bankCode, d.bankCode ?? ''), row(T.virtualAccount, d.account));
+    buttons.push(render('clipboard-button', { style: 'primary', label: T.copyAccount, clipboardText: d.account }));
+  } else if (attempt && d.kind === 'ecpay-cvs-code' && d.paymentNo) {
+    rows.push(row(T.cvsCode, d.paymentNo));
+    buttons.push(render('clipboard-button', { style: 'primary', label: T.copyCode, clipboardText: d.paymentNo }));
+  } else if (attempt && d.kind === 'redirect' && d.url && attempt.provider === 'ecpay') {
+    // Our own ECPay checkout link: it opens a fresh trade whenever it is opened.
+    buttons.push(render('uri-button', { style: 'primary', label: T.payNow, uri: d.url }));
+  } else if (attempt) {
+    // A bank's card page expires before our hold does: a tap asks for a fresh one.
+    buttons.push(...paymentButtons(order, [attempt.method]));
+  }
+  const others = attempt ? (instructions?.otherMethods ?? []) : methods;
+  if (!attempt && others.length) rows.push(para(T.reminderChoose));
+  buttons.push(...paymentButtons(order, others, !attempt));
+  buttons.push(viewOrderButton(order.order_no));
+  return notice(T.reminderAlt(order.order_no, order.total, order.hold_expires_at), { title: T.reminderTitle, color: 'warn', rows, buttons });
+}
+
+/** Shipped: the carrier, the tracking number to copy, and the carrier's tracking page when we know it. */
+export function shippedMessage(orderNo: string, tracking: string | null, carrierName: string | null): Message {
+  const carrier = findCarrier(carrierName);
+  const rows = [row(LABEL.order, orderNo)];
+  if (carrierName) rows.push(row(LABEL.carrier, carrier?.label ?? carrierName));
+  if (tracking) rows.push(row(LABEL.tracking, tracking));
+  rows.push(para(tracking ? `${T.shippedBody}\n${T.shippedTrackHint}` : T.shippedBody));
+  const buttons: FlexComponent[] = [];
+  if (tracking) {
+    buttons.push(render('clipboard-button', { style: 'primary', label: T.copyTracking, clipboardText: clip(tracking, 1000) }));
+    const url = carrier?.trackingUrl(tracking);
+    if (url && url.length <= 1000) buttons.push(render('uri-button', { style: 'secondary', label: T.trackParcel, uri: url }));
+  }
+  buttons.push(viewOrderButton(orderNo));
+  return notice(T.shippedShopper(orderNo, tracking), { title: T.shippedTitle, color: 'good', rows, buttons });
+}
+
+export function completedMessage(orderNo: string): Message {
+  return notice(T.completedShopper(orderNo), {
+    title: T.completedTitle,
+    color: 'good',
+    rows: [row(LABEL.order, orderNo), para(T.completedShopper(orderNo))],
+    buttons: [render('postback-button', { style: 'primary', label: T.continueShopping, data: postbackData({ action: 'menu', page: 1 }) })],
+  });
+}
+
+export function refundedMessage(orderNo: string, amount: number, method: string | null, full: boolean): Message {
+  const via = method && /card|credit/.test(method) ? T.refundToCard : method ? (METHOD_LABEL[method] ?? method) : null;
+  const rows = [row(LABEL.order, orderNo), row(LABEL.refundAmount, twd(amount))];
+  if (via) rows.push(row(LABEL.refundVia, via));
+  rows.push(para(full ? T.refundBankNote : `${T.refundPartialNote}\n${T.refundBankNote}`));
+  return notice(T.refundShopper(orderNo, amount), { title: T.refundedTitle, rows, buttons: [viewOrderButton(orderNo)] });
+}
+
+export function ownerNewOrderMessage(order: Order, items: OrderItems, shopperName: string | null, orderUrl: string | null): Message {
+  return notice(T.ownerNewOrderAlt(order.order_no, order.total, shopperName), {
+    title: T.ownerNewOrderTitle,
+    color: 'good',
+    rows: [
+      row(LABEL.order, order.order_no),
+      row(LABEL.shopper, shopperName ?? T.shopperUnnamed),
+      row(LABEL.amount, twd(order.total)),
+      row(LABEL.holdUntil, taipeiTime(order.hold_expires_at)),
+      render('section-title', { text: T.itemCount(order.item_count) }),
+      ...lineRows(items),
+    ],
+    buttons: backOfficeButtons(orderUrl),
+  });
+}
+
+export function closedByText(by: ClosedBy): string {
+  if (by.kind === 'shopper') return T.closedByShopper(by.name);
+  if (by.kind === 'owner') return T.closedByOwner(by.name);
+  return T.closedBySystem;
+}
+
+export function ownerOrderClosedMessage(order: Order, to: 'expired' | 'cancelled', by: ClosedBy, orderUrl: string | null): Message {
+  const expired = to === 'expired';
+  return notice(expired ? T.ownerExpiredAlt(order.order_no, order.total) : T.ownerCancelledAlt(order.order_no, order.total, closedByText(by)), {
+    title: expired ? T.ownerExpiredTitle : T.ownerCancelledTitle,
+    color: 'warn',
+    rows: [row(LABEL.order, order.order_no), row(LABEL.amount, twd(order.total)), row(LABEL.closedBy, closedByText(by)), para(T.stockReleased)],
+    buttons: backOfficeButtons(orderUrl),
+  });
+}
+
+const lowStockButton = () => render('message-button', { style: 'secondary', label: T.viewLowStock, text: COMMAND.ownerLowStock });
+
+export function ownerLowStockMessage(p: StockProduct, available: number, threshold: number): Message {
+  return notice(T.ownerLowStockAlt(p.name, p.sku, available), {
+    title: T.ownerLowStockNoticeTitle,
+    color: 'warn',
+    subtitle: T.summaryLowStock(threshold),
+    rows: [row(LABEL.product, p.name), row(LABEL.sku, p.sku), row(LABEL.available, String(available)), para(T.restockHint(p.sku))],
+    buttons: [lowStockButton()],
+  });
+}
+
+export function ownerSoldOutMessage(p: StockProduct): Message {
+  return notice(T.ownerSoldOutAlt(p.name, p.sku), {
+    title: T.ownerSoldOutTitle,
+    color: 'bad',
+    rows: [row(LABEL.product, p.name), row(LABEL.sku, p.sku), row(LABEL.available, '0'), para(T.restockHint(p.sku))],
+    buttons: [lowStockButton()],
+  });
+}
+
+/** An alert or an answer to the owner (payment anomalies, refund results), with the order's page when one is named. */
+export function ownerAlertMessage(title: string, body: string, orderUrl: string | null, color: keyof typeof COLOR = 'warn'): Message {
+  return notice(body, { title, color, rows: [para(body)], buttons: backOfficeButtons(orderUrl) });
+}
+
+/** The owner's daily summary: orders, money by method, best sellers, low stock, and message use. */
+export function dailySummaryMessage(f: DailyFigures, quota: MessageQuota | null): Message {
+  const none = [render('note', { text: T.summaryNone })];
+  const rows: FlexComponent[] = [
+    row(T.summaryOrders, T.count(f.orders)),
+    row(T.summaryPaid, T.count(f.paid)),
+    row(T.summaryAmount, twd(f.amount)),
+    render('section-title', { text: T.summaryByMethod }),
+    ...(f.byMethod.length ? f.byMethod.map((m) => row(METHOD_LABEL[m.method] ?? m.method, T.methodTakings(m.amount, m.orders))) : none),
+    render('section-title', { text: T.summaryTopProducts }),
+    ...(f.topProducts.length ? f.topProducts.map((p, i) => row(`${i + 1}. ${clip(p.name, 30)}`, T.soldQty(p.qty, p.amount))) : none),
+    render('section-title', { text: T.summaryLowStock(f.threshold) }),
+    ...(f.lowStock.length ? f.lowStock.map((p) => row(`${clip(p.sku, 20)} ${clip(p.name, 20)}`, T.availableUnits(p.available))) : none),
+    ...(f.lowStockCount > f.lowStock.length ? [render('note', { text: T.summaryMoreLowStock(f.lowStockCount - f.lowStock.length) })] : []),
+    render('section-title', { text: T.summaryMessages }),
+    row(T.summaryPushesToday, T.messages(f.pushesToday)),
+    row(T.summaryPushesMonth, T.messages(f.pushesThisMonth)),
+    row(T.summaryLineUsage, quota ? T.summaryQuota(quota.used, quota.limit) : T.summaryQuotaUnknown),
+  ];
+  return notice(T.ownerDailySummary(f.date, f.orders, f.paid, f.amount), {
+    title: T.summaryTitle(f.date),
+    rows,
+    buttons: [
+      render('message-button', { style: 'secondary', label: QUICK.ownerToday, text: COMMAND.ownerToday }),
+      render('message-button', { style: 'secondary', label: QUICK.ownerToShip, text: COMMAND.ownerToShip }),
+    ],
+  });
 }

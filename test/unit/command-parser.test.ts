@@ -45,6 +45,11 @@ describe('chat commands', () => {
     expect(parseCommand('出貨 L2611221001 123456789')).toEqual({ kind: 'owner-ship', orderNo: 'L2611221001', tracking: '123456789' });
     expect(parseCommand('出貨 L2611221001')).toEqual({ kind: 'owner-ship', orderNo: 'L2611221001', tracking: null });
     expect(parseCommand('出貨')).toEqual({ kind: 'owner-usage', which: 'ship' });
+    // A tracking number is letters, digits and dashes, at most 40 (it is shown, copied and put in a link).
+    expect(parseCommand('出貨 L2611221001 ＥＥ１２３４５６７８９ＴＷ')).toEqual({ kind: 'owner-ship', orderNo: 'L2611221001', tracking: 'EE123456789TW' });
+    expect(parseCommand(`出貨 L2611221001 ${'9'.repeat(41)}`)).toEqual({ kind: 'owner-usage', which: 'ship' });
+    expect(parseCommand('出貨 L2611221001 <script>')).toEqual({ kind: 'owner-usage', which: 'ship' });
+    expect(parseCommand('待出貨')).toEqual({ kind: 'owner-to-ship' });
     expect(parseCommand('庫存 tea-001 20')).toEqual({ kind: 'owner-stock-set', sku: 'TEA-001', qty: 20 });
     expect(parseCommand('庫存')).toEqual({ kind: 'owner-stock-list' });
     expect(parseCommand('庫存 TEA-001 -1')).toEqual({ kind: 'owner-usage', which: 'stock' });

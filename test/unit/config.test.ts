@@ -48,6 +48,35 @@ describe('config', () => {
     expect(parseConfig({ ...base, ECPAY_MERCHANT_ID: '1', ECPAY_HASH_KEY: 'k', ECPAY_HASH_IV: 'v', ECPAY_CREDIT_CHECK_CODE: ' 12345678 ' }).ecpay!.creditCheckCode).toBe('12345678');
   });
 
+  test('owner notifications, low stock, daily summary and reminders: contract defaults, and each setting parsed', () => {
+    const c = parseConfig(base);
+    expect(c.lowStockThreshold).toBe(5);
+    expect(c.dailySummaryAt).toEqual({ hour: 21, minute: 0 });
+    expect(c.ownerNotify).toEqual(['order', 'paid', 'expired', 'cancelled', 'low-stock', 'sold-out', 'alert', 'summary']);
+    expect(c.remindBeforeMinutes).toEqual({ card: 10, code: 30 });
+    expect(Object.isFrozen(c.ownerNotify)).toBe(true);
+    const d = parseConfig({
+      ...base, LOW_STOCK_THRESHOLD: '0', DAILY_SUMMARY_AT: ' 7:05 ', OWNER_NOTIFY: 'Paid, low-stock ,summary', REMIND_BEFORE_MINUTES_CARD: '0', REMIND_BEFORE_MINUTES_CODE: '0.5',
+    });
+    expect(d.lowStockThreshold).toBe(0);
+    expect(d.dailySummaryAt).toEqual({ hour: 7, minute: 5 });
+    expect(d.ownerNotify).toEqual(['paid', 'low-stock', 'summary']);
+    expect(d.remindBeforeMinutes).toEqual({ card: 0, code: 0.5 });
+    expect(parseConfig({ ...base, OWNER_NOTIFY: 'none' }).ownerNotify).toEqual([]);
+    expect(parseConfig({ ...base, OWNER_NOTIFY: 'all' }).ownerNotify).toHaveLength(8);
+  });
+
+  test.each([
+    [{ OWNER_NOTIFY: 'paid,shipping' }, /^OWNER_NOTIFY is invalid \(unknown kind shipping/],
+    [{ DAILY_SUMMARY_AT: '24:00' }, /^DAILY_SUMMARY_AT is invalid/],
+    [{ DAILY_SUMMARY_AT: '9pm' }, /^DAILY_SUMMARY_AT is invalid/],
+    [{ LOW_STOCK_THRESHOLD: '2.5' }, /^LOW_STOCK_THRESHOLD is invalid/],
+    [{ LOW_STOCK_THRESHOLD: '-1' }, /^LOW_STOCK_THRESHOLD is invalid/],
+    [{ REMIND_BEFORE_MINUTES_CODE: '-1' }, /^REMIND_BEFORE_MINUTES_CODE is invalid/],
+  ])('a malformed notification setting stops the process naming it (%#)', (env, re) => {
+    expect(() => parseConfig({ ...base, ...env })).toThrow(re);
+  });
+
   test('owners are a comma-separated list', () => {
     expect(parseConfig({ ...base, SHOP_OWNER_LINE_USER_IDS: ' Uaaa , Ubbb,,' }).ownerLineUserIds).toEqual(['Uaaa', 'Ubbb']);
   });

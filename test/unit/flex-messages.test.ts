@@ -2,13 +2,18 @@ import type { messagingApi } from '@line/bot-sdk';
 import type { CartView } from '../../src/domain/cart';
 import type { Product } from '../../src/domain/catalog';
 import { CATALOG_PAGE_SIZE } from '../../src/domain/catalog';
+import type { OwnerNotice, ShopperNotice } from '../../src/domain/notices';
 import type { Order, OrderItems, OrderLine } from '../../src/domain/orders';
+import type { PaymentAttempt } from '../../src/domain/payments';
+import type { DailyFigures } from '../../src/domain/reports';
 import { preview, PREVIEWS } from '../../src/cli/flex-preview';
 import { PAYMENT_METHODS } from '../../src/gateways/payment-gateway';
 import { BUBBLE_TEMPLATES, listTemplateFiles, loadTemplate } from '../../src/line/flex-renderer';
+import { parseCommand } from '../../src/line/command-parser';
 import { checkMessages, LIMITS } from '../../src/line/message-limits';
+import { renderOwnerNotice, renderShopperNotice } from '../../src/line/notifier';
 import * as V from '../../src/line/views';
-import { T } from '../../src/texts';
+import { CARRIER_LABEL, METHOD_LABEL, T } from '../../src/texts';
 
 const long = (n: number) => '台灣好茶'.repeat(Math.ceil(n / 4)).slice(0, n);
 
@@ -38,6 +43,70 @@ const cart: CartView = {
   lines: Array.from({ length: 20 }, (_, i) => ({ product_id: 100000 + i, qty: 99, sku: `SKU-${i}`, name: long(80), price: 199999, active: i % 3 !== 0, available: i })),
 };
 
+const attempt = (details: Record<string, unknown>, method: PaymentAttempt['method'] = 'ecpay-credit'): PaymentAttempt => ({
+  id: 1, order_id: 123456789, provider: method.startsWith('ecpay') ? 'ecpay' : 'sinopac', method, trade_no: 'E'.repeat(20), public_ref: 'r'.repeat(24),
+  request_key: null, amount: 9_999_999, status: 'pending', gateway_trade_id: null, details, expires_at: new Date(), created_at: new Date(), paid_at: null,
+});
+
+/** A product name as long as an owner can make it, and a SKU to match. */
+const stockProduct = { id: 2_000_000_000, sku: `SKU-${'X'.repeat(60)}`, name: long(200) };
+
+/** A day's figures at their largest: every method, 3 long-named best sellers, the full low-stock list and more. */
+const figures: DailyFigures = {
+  date: '2026-12-31', orders: 99_999, paid: 99_999, amount: 999_999_999,
+  byMethod: Object.keys(METHOD_LABEL).map((method) => ({ method, orders: 99_999, amount: 999_999_999 })),
+  topProducts: [1, 2, 3].map((i) => ({ productId: i, name: long(200), qty: 9_999_999, amount: 999_999_999 })),
+  lowStock: Array.from({ length: 10 }, (_, i) => ({ id: i, sku: stockProduct.sku, name: long(200), available: -9999 })),
+  lowStockCount: 99_999, threshold: 1_000_000, pushesToday: 9_999_999, pushesThisMonth: 99_999_999,
+};
+
+const links = { order: (orderNo: string) => `https://shop.example.com/${'p'.repeat(200)}/admin/orders/${orderNo}` };
+
+/** Every notice the domain raises, as the notifier renders it (largest values). */
+function everyNotice(): Array<[string, messagingApi.Message]> {
+  const all = PAYMENT_METHODS;
+  const shopper: Array<[string, ShopperNotice]> = [
+    ['reminder, no method chosen', { type: 'payment-reminder', order: order(), instructions: null, methods: all }],
+    ['reminder, ATM account', { type: 'payment-reminder', order: order(), instructions: { order: order(), attempt: attempt({ kind: 'virtual-account', bankCode: '807', account: '9'.repeat(16) }, 'sinopac-atm'), otherMethods: all.slice(1) }, methods: all }],
+    ['reminder, ECPay ATM code', { type: 'payment-reminder', order: order(), instructions: { order: order(), attempt: attempt({ kind: 'ecpay-atm-code', bankCode: '812', account: '9'.repeat(16) }, 'ecpay-atm'), otherMethods: all.slice(1) }, methods: all }],
+    ['reminder, CVS code', { type: 'payment-reminder', order: order(), instructions: { order: order(), attempt: attempt({ kind: 'ecpay-cvs-code', paymentNo: 'L'.repeat(20) }, 'ecpay-cvs'), otherMethods: all.slice(1) }, methods: all }],
+    ['reminder, ECPay card link', { type: 'payment-reminder', order: order(), instructions: { order: order(), attempt: attempt({ kind: 'redirect', url: `https://shop.example.com/${'p'.repeat(200)}/payments/ecpay/checkout/${'r'.repeat(24)}` }), otherMethods: all.slice(1) }, methods: all }],
+    ['reminder, SinoPac card', { type: 'payment-reminder', order: order(), instructions: { order: order(), attempt: attempt({ kind: 'redirect', url: 'https://sandbox.sinopac.com/card' }, 'sinopac-card'), otherMethods: all.slice(1) }, methods: all }],
+    ...Object.keys(CARRIER_LABEL).map((carrier): [string, ShopperNotice] => [`shipped by ${carrier}`, { type: 'shipped', orderNo: order().order_no, tracking: '9'.repeat(40), carrier }]),
+    ['shipped, unknown carrier with a long name', { type: 'shipped', orderNo: order().order_no, tracking: '9'.repeat(40), carrier: long(300) }],
+    ['shipped, no tracking number', { type: 'shipped', orderNo: order().order_no, tracking: null, carrier: null }],
+    ['completed', { type: 'completed', orderNo: order().order_no }],
+    ['refunded in part to a card', { type: 'refunded', orderNo: order().order_no, amount: 9_999_999, method: 'ecpay-credit', full: false }],
+    ['refunded in full, no method', { type: 'refunded', orderNo: order().order_no, amount: 9_999_999, method: null, full: true }],
+  ];
+  const longName = long(20);
+  const owner: Array<[string, OwnerNotice]> = [
+    ['new order (20 lines)', { type: 'new-order', order: order(), items, shopperName: longName }],
+    ['new order, unnamed shopper', { type: 'new-order', order: order(), items, shopperName: null }],
+    ['expired', { type: 'order-closed', order: order('expired'), to: 'expired', by: { kind: 'system', name: null } }],
+    ['cancelled by the shopper', { type: 'order-closed', order: order('cancelled'), to: 'cancelled', by: { kind: 'shopper', name: longName } }],
+    ['cancelled by an owner', { type: 'order-closed', order: order('cancelled'), to: 'cancelled', by: { kind: 'owner', name: longName } }],
+    ['low stock', { type: 'low-stock', product: stockProduct, available: 1_000_000, threshold: 1_000_000 }],
+    ['sold out', { type: 'sold-out', product: stockProduct }],
+    ['paid', { type: 'paid', order: order('paid'), items, method: 'ecpay-cvs', late: true }],
+    ['paid, no stock', { type: 'paid-no-stock', orderNo: order().order_no, amount: 9_999_999 }],
+    ['mismatch', { type: 'mismatch', provider: 'ecpay', tradeNo: 'E'.repeat(20), problems: [{ kind: 'amount', bank: 9_999_999, ours: 9_999_998 }, { kind: 'merchant' }, { kind: 'pay-type' }, { kind: 'callback-amount', got: '9'.repeat(20), ours: 1 }, { kind: 'double-payment', orderNo: order().order_no }, { kind: 'bank-verify-failed', code: 'X'.repeat(50) }, { kind: 'unknown-trade' }] }],
+    ['simulated', { type: 'simulated', tradeNo: 'E'.repeat(20) }],
+    ['bad expire date', { type: 'bad-expire-date', orderNo: order().order_no, tradeNo: 'E'.repeat(20), got: 'x'.repeat(100), hold: new Date() }],
+    ['bank paused', { type: 'bank-paused', until: new Date() }],
+    ['refund done', { type: 'refund-done', orderNo: order().order_no, amount: 9_999_999, total: 9_999_999 }],
+    ['refund failed', { type: 'refund-failed', orderNo: order().order_no }],
+    ['refund unknown', { type: 'refund-unknown', orderNo: order().order_no, amount: 9_999_999 }],
+    ['refund unreachable', { type: 'refund-unreachable', orderNo: order().order_no, amount: 9_999_999 }],
+    ['daily summary, everything at its largest', { type: 'daily-summary', figures, quota: { limit: 999_999_999, used: 999_999_999 } }],
+    ['daily summary, a quiet day, quota unknown', { type: 'daily-summary', figures: { ...figures, byMethod: [], topProducts: [], lowStock: [], lowStockCount: 0 }, quota: null }],
+  ];
+  return [
+    ...shopper.map(([name, n]): [string, messagingApi.Message] => [`shopper: ${name}`, renderShopperNotice(n)[0]!]),
+    ...owner.map(([name, n]): [string, messagingApi.Message] => [`owner: ${name}`, renderOwnerNotice(n, links)[0]!]),
+  ];
+}
+
 /** Every message the bot can send, built with the largest values our data allows. */
 function everyMessage(): Array<[string, messagingApi.Message]> {
   const products = Array.from({ length: CATALOG_PAGE_SIZE }, (_, i) => product(i, i % 2));
@@ -60,6 +129,11 @@ function everyMessage(): Array<[string, messagingApi.Message]> {
     ['cvs code', V.cvsCodeMessage({ orderNo: 'L2611229999999', amount: 6000, code: 'LLL12345678901', deadline: new Date() })],
     ['pay link', V.payLinkMessage({ orderNo: 'L2611229999999', amount: 199999, method: 'ecpay-credit', url: `https://shop.example.com/payments/ecpay/checkout/${'r'.repeat(24)}` })],
     ['long text', V.text(long(6000))],
+    ['follow greeting (longest display name)', V.welcomeMessage(long(20))],
+    ['help for a shopper', V.helpMessage(false)],
+    ['help for an owner', V.helpMessage(true)],
+    ['not understood', V.unknownMessage()],
+    ...everyNotice(),
     ...Object.entries(T)
       .filter(([, v]) => typeof v === 'string')
       .map(([k, v]) => [`text ${k}`, V.text(v as string)] as [string, messagingApi.Message]),
@@ -84,6 +158,49 @@ describe('every message the bot can send stays within LINE limits', () => {
     ];
     for (const [m, re] of cases) expect(checkMessages([m as messagingApi.Message]).join('; ')).toMatch(re);
     expect(checkMessages(Array(6).fill({ type: 'text', text: 'a' }))).toEqual([expect.stringMatching(/count 6/)]);
+  });
+
+  test('the checker knows the quick reply rules: ≤ 13 items, labels ≤ 20, the actions LINE allows there', () => {
+    const msg = (items: unknown[]) => ({ type: 'text', text: 'a', quickReply: { items } }) as unknown as messagingApi.Message;
+    const item = (action: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({ type: 'action', action, ...extra });
+    const say = (label: string, text = '商品') => item({ type: 'message', label, text });
+    expect(checkMessages([msg(Array.from({ length: 13 }, () => say('x'.repeat(20))))])).toEqual([]);
+    const cases: Array<[unknown[], RegExp]> = [
+      [Array.from({ length: 14 }, () => say('商品')), /quickReply has 14 items/],
+      [[], /quickReply has 0 items/],
+      [[say('x'.repeat(21))], /label longer than 20/],
+      [[item({ type: 'message', text: '商品' })], /label missing/],
+      [[say('商品', 'x'.repeat(301))], /text longer than 300/],
+      [[say('商品', '')], /text missing/],
+      [[{ type: 'button', action: { type: 'message', label: 'a', text: 'a' } }], /type must be action/],
+      [[item({ type: 'richmenuswitch', label: 'a', richMenuAliasId: 'x', data: 'a=b' })], /richmenuswitch not allowed/],
+      [[item({ type: 'clipboard', label: '複製', clipboardText: 'x'.repeat(1001) })], /clipboardText longer than 1000/],
+      [[item({ type: 'postback', label: 'a', data: 'd'.repeat(301) })], /data longer than 300/],
+      [[say('商品', '商品')].map((i) => ({ ...i, imageUrl: 'http://example.com/i.png' })), /imageUrl must be https/],
+      [[item({ type: 'uri', label: 'a', uri: 'javascript:alert(1)' })], /uri invalid/],
+    ];
+    for (const [items, re] of cases) expect(checkMessages([msg(items)]).join('; ')).toMatch(re);
+    // Camera and location work in quick replies only; in a Flex button they are refused.
+    expect(checkMessages([msg([item({ type: 'camera', label: '拍照' }), item({ type: 'location', label: '位置' })])])).toEqual([]);
+    const flexButton = (action: Record<string, unknown>) =>
+      ({ type: 'flex', altText: 'a', contents: { type: 'bubble', footer: { type: 'box', layout: 'vertical', contents: [{ type: 'button', action }] } } }) as unknown as messagingApi.Message;
+    expect(checkMessages([flexButton({ type: 'camera', label: '拍照' })]).join('; ')).toMatch(/camera not allowed/);
+    expect(checkMessages([flexButton({ type: 'clipboard', label: '複製', clipboardText: 'TW123' })])).toEqual([]);
+    expect(checkMessages([flexButton({ type: 'clipboard', label: '複製' })]).join('; ')).toMatch(/clipboardText missing/);
+    expect(checkMessages([flexButton({ type: 'message', text: '庫存' })]).join('; ')).toMatch(/label missing/);
+  });
+
+  test('the main answers carry quick replies, so a shopper rarely needs to type', () => {
+    const labels = (m: messagingApi.Message) => (m.quickReply?.items ?? []).map((i) => i.action.label);
+    expect(labels(V.catalogMessage([product(1)], 1, 2, 12, CATALOG_PAGE_SIZE))).toEqual(['➡️ 下一頁', '🛒 購物車', '💳 結帳', '📦 我的訂單', '❓ 怎麼買']);
+    expect(labels(V.cartMessage(cart))).toContain('💳 結帳');
+    expect(labels(V.orderCreatedMessage(order(), items, PAYMENT_METHODS))).toContain('📦 我的訂單');
+    expect(labels(V.helpMessage(false)).length).toBeGreaterThan(2);
+    expect(labels(V.welcomeMessage('小美'))).toContain('🛍️ 逛商品');
+    // Each button sends a command the parser understands, as if typed.
+    for (const m of [V.welcomeMessage(null), V.helpMessage(true), V.cartMessage(cart)]) {
+      for (const i of m.quickReply!.items) if (i.action.type === 'message') expect(parseCommand(i.action.text).kind).not.toBe('unknown');
+    }
   });
 
   test('every template in flex-templates/ is valid JSON and every bubble template is a bubble', () => {

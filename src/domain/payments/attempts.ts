@@ -226,9 +226,13 @@ export class PaymentAttempts {
   }
 }
 
-/** Moves an unpaid order's hold (and its reservations') to a method's deadline; the expiry job follows. */
+/** Moves an unpaid order's hold (and its reservations') to a method's deadline; the expiry job and the payment reminder follow. */
 export async function setHold(ctx: PaymentContext, trx: Trx, order: Order, hold: Date, method: PaymentMethod, after: AfterCommit): Promise<void> {
-  await trx('orders').where({ id: order.id, status: 'pending_payment' }).update({ hold_expires_at: hold, payment_method: method, updated_at: trx.fn.now() });
+  const [moved] = await trx('orders')
+    .where({ id: order.id, status: 'pending_payment' })
+    .update({ hold_expires_at: hold, hold_set_at: trx.fn.now(), payment_method: method, updated_at: trx.fn.now() })
+    .returning<Order[]>(['id', 'payment_method', 'hold_expires_at', 'hold_set_at', 'created_at']);
   await trx('reservations').where({ order_id: order.id, status: 'held' }).update({ expires_at: hold });
   after.tasks.push(() => ctx.queues.scheduleExpiry(order.id, hold));
+  if (moved) ctx.reminders.schedule(after, moved);
 }

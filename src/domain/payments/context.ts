@@ -6,6 +6,7 @@ import type { Queues } from '../../jobs/queues';
 import type { Logger } from '../../logger';
 import type { Notifier, OwnerNotice } from '../notices';
 import type { OrderEvents } from '../order-events';
+import type { PaymentReminders } from '../reminders';
 import type { Gateways } from './types';
 
 /** What every part of the payments domain works with. */
@@ -18,6 +19,8 @@ export interface PaymentContext {
   uow: UnitOfWork;
   notifier: Notifier;
   events: OrderEvents;
+  /** A moved hold gets its own payment reminder. */
+  reminders: PaymentReminders;
 }
 
 /** Methods whose provider is configured, in the order shoppers see them. */

@@ -131,7 +131,13 @@ export class Refunds {
         await transition(trx, locked, 'refunded', 'fully refunded', refund.requested_by);
       }
       await ctx.events.refunded(trx, after, { order: { ...locked, refunded_amount: refunded }, refundId, amount: refund.amount, refundedTotal: refunded });
-      await notifier.shopper(trx, after, order.line_user_id, `refund:${refundId}`, { type: 'refunded', orderNo: order.order_no, amount: refund.amount });
+      await notifier.shopper(trx, after, order.line_user_id, `refund:${refundId}`, {
+        type: 'refunded',
+        orderNo: order.order_no,
+        amount: refund.amount,
+        method: locked.payment_method,
+        full: refunded >= locked.paid_amount,
+      });
       await notifier.owners(trx, after, `refund:${refundId}:owner`, { type: 'refund-done', orderNo: order.order_no, amount: refund.amount, total: refunded });
       return 'succeeded' as const;
     });
