@@ -24,6 +24,59 @@ const originUrl = z
   .url()
   .transform((s) => new URL(s).origin);
 
+/** An exact decimal (at most 6 places) as a fraction, so that money × rate never meets binary rounding. */
+export interface Ratio {
+  readonly num: number;
+  readonly den: number;
+}
+
+/** A member tier: reached with `minPoints` points earned in the last 12 months; its discount in percent. */
+export interface MemberTier {
+  readonly name: string;
+  readonly minPoints: number;
+  readonly discountPercent: number;
+}
+
+const decimalRatio = (def: string) =>
+  z
+    .string()
+    .trim()
+    .default(def)
+    .refine((s) => /^\d{1,9}(\.\d{1,6})?$/.test(s), 'must be a decimal number such as 0.01')
+    .transform((s): Ratio => {
+      const [int, frac = ''] = s.split('.');
+      const den = 10 ** frac.length;
+      return { num: Number(int) * den + Number(frac || '0'), den };
+    });
+
+/** `name:points:percent,…` → tiers by ascending points; the first must start at 0 points. */
+function parseTiers(s: string, ctx: z.RefinementCtx): MemberTier[] {
+  const tiers: MemberTier[] = [];
+  for (const part of s.split(',').map((p) => p.trim()).filter(Boolean)) {
+    const m = /^([^:]{1,20}):(\d{1,9}):(\d{1,2})$/.exec(part);
+    if (!m) {
+      ctx.addIssue({ code: 'custom', message: `"${part}" is not name:points:discountPercent (percent 0–99)` });
+      return z.NEVER;
+    }
+    tiers.push({ name: m[1]!.trim(), minPoints: Number(m[2]), discountPercent: Number(m[3]) });
+  }
+  tiers.sort((a, b) => a.minPoints - b.minPoints);
+  if (tiers.length === 0 || tiers[0]!.minPoints !== 0 || new Set(tiers.map((t) => t.minPoints)).size !== tiers.length) {
+    ctx.addIssue({ code: 'custom', message: 'needs a tier at 0 points and distinct thresholds' });
+    return z.NEVER;
+  }
+  return tiers;
+}
+
+function parseTopupAmounts(s: string, ctx: z.RefinementCtx): number[] {
+  const amounts = s.split(',').map((p) => p.trim()).filter(Boolean);
+  if (amounts.length === 0 || amounts.length > 6 || amounts.some((a) => !/^\d{1,6}$/.test(a) || Number(a) < 1)) {
+    ctx.addIssue({ code: 'custom', message: 'must be 1 to 6 whole TWD amounts between 1 and 999999' });
+    return z.NEVER;
+  }
+  return [...new Set(amounts.map(Number))];
+}
+
 const envSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   DATABASE_URL: z.string().min(1, 'is required'),
@@ -54,6 +107,13 @@ const envSchema = z.object({
   ECPAY_HASH_IV: optionalString,
   ECPAY_API_BASE_URL: originUrl.default(ECPAY_STAGE_ORIGIN),
   ECPAY_CREDIT_CHECK_CODE: optionalString,
+  // Members: points, tiers, wallet, in-store devices.
+  POINTS_PER_TWD: decimalRatio('0.01'),
+  POINTS_TWD_PER_POINT: decimalRatio('1').refine((r) => r.num > 0, 'must be more than 0'),
+  POINTS_MAX_SHARE: decimalRatio('0.5').refine((r) => r.num <= r.den, 'must be between 0 and 1'),
+  MEMBER_TIERS: z.string().default('普通:0:0,銀卡:1000:5,金卡:5000:10,鑽石:10000:15').transform(parseTiers),
+  WALLET_TOPUP_AMOUNTS: z.string().default('500,1000,2000').transform(parseTopupAmounts),
+  POS_API_SECRET: optionalString,
 });
 
 export interface SinopacConfig {
@@ -107,6 +167,22 @@ export interface Config {
   readonly ownerLineUserIds: readonly string[];
   readonly sinopac: SinopacConfig | null;
   readonly ecpay: EcpayConfig | null;
+  readonly members: MembersConfig;
+  /** HMAC key of POST /api/pos/journal; null: the endpoint is off. */
+  readonly posApiSecret: string | null;
+}
+
+export interface MembersConfig {
+  /** Points earned per NT$ paid (whole points, rounded down). */
+  readonly pointsPerTwd: Ratio;
+  /** NT$ value of one point when redeemed. */
+  readonly twdPerPoint: Ratio;
+  /** The largest share of an order that points may pay. */
+  readonly maxPointsShare: Ratio;
+  /** By ascending minPoints; the first starts at 0. */
+  readonly tiers: readonly MemberTier[];
+  /** Top-up amounts offered in chat (TWD). */
+  readonly walletTopupAmounts: readonly number[];
 }
 
 export class ConfigError extends Error {
@@ -205,6 +281,14 @@ export function parseConfig(env: Env): Config {
           creditCheckCode: e.ECPAY_CREDIT_CHECK_CODE ?? null,
         }
       : null,
+    members: {
+      pointsPerTwd: e.POINTS_PER_TWD,
+      twdPerPoint: e.POINTS_TWD_PER_POINT,
+      maxPointsShare: e.POINTS_MAX_SHARE,
+      tiers: e.MEMBER_TIERS,
+      walletTopupAmounts: e.WALLET_TOPUP_AMOUNTS,
+    },
+    posApiSecret: e.POS_API_SECRET ?? null,
   };
   return deepFreeze(cfg);
 }
@@ -233,6 +317,8 @@ export function describeConfig(c: Config): Record<string, unknown> {
     owners: c.ownerLineUserIds.length,
     sinopac: c.sinopac ? { shopNo: c.sinopac.shopNo, apiBaseUrl: c.sinopac.apiBaseUrl } : 'off',
     ecpay: c.ecpay ? { merchantId: c.ecpay.merchantId, apiBaseUrl: c.ecpay.apiBaseUrl } : 'off',
+    members: { tiers: c.members.tiers.map((t) => `${t.name}:${t.minPoints}:${t.discountPercent}`).join(','), topups: c.members.walletTopupAmounts },
+    posJournal: c.posApiSecret ? 'on' : 'off',
   };
 }
 

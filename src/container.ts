@@ -5,6 +5,7 @@ import { ecpayPauseKey, RedisCallGate } from './data/ecpay-pause';
 import { UnitOfWork } from './data/unit-of-work';
 import type { Notifier } from './domain/notices';
 import { OrderEvents } from './domain/order-events';
+import { Members } from './domain/members';
 import { OwnerService } from './domain/owner';
 import { Shopping } from './domain/shopping';
 import { Gateways, PaymentService } from './domain/payments';
@@ -30,6 +31,8 @@ export interface Container {
   /** Listeners of order changes (points, owner notices) register here, before the first event. */
   orderEvents: OrderEvents;
   shopping: Shopping;
+  /** Points, tiers, member codes, the store devices' journal (wallet payments and top-ups are in payments). */
+  members: Members;
   line: LineApi;
   delivery: Delivery;
   payments: PaymentService;
@@ -71,9 +74,11 @@ export function createContainer(config: Config, opts: ContainerOptions = {}): Co
   const shopping = new Shopping(orderEvents, queues, config.holdMinutes.default);
   const payments = new PaymentService({ db, config, gateways, queues, log, uow, notifier, events: orderEvents });
   const owner = new OwnerService(notifier, payments.refunds, orderEvents);
-  const bot = new ShopBot({ db, config, log, line, queues, payments, owner, uow, shopping });
+  const members = new Members(config.members, notifier, uow);
+  orderEvents.listen(members.orderListener());
+  const bot = new ShopBot({ db, config, log, line, queues, payments, owner, uow, shopping, members });
   return {
-    config, log, db, redis, queues, uow, notifier, orderEvents, shopping, line, delivery, payments, owner, bot, gateways,
+    config, log, db, redis, queues, uow, notifier, orderEvents, shopping, members, line, delivery, payments, owner, bot, gateways,
     async close() {
       await queues.close().catch(() => undefined);
       redis.disconnect();

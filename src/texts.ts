@@ -30,6 +30,7 @@ export const METHOD_LABEL: Record<string, string> = {
   'ecpay-credit': '綠界 信用卡',
   'ecpay-atm': '綠界 ATM 轉帳',
   'ecpay-cvs': '綠界 超商代碼',
+  wallet: '錢包付款',
 };
 
 export const T = {
@@ -43,6 +44,9 @@ export const T = {
     '・結帳 (checkout)：建立訂單並保留庫存，再選付款方式',
     '・訂單 (orders)：最近的訂單；訂單 <訂單編號>：訂單明細',
     '・取消 <訂單編號> (cancel)：取消尚未付款的訂單',
+    '・點數 (points)：點數、會員等級與紀錄',
+    '・錢包 (wallet)：錢包餘額、紀錄與儲值',
+    '・會員 (member)：會員卡與門市付款碼（15 分鐘內使用一次）',
   ].join('\n'),
   ownerHelp: [
     '🔧 店長指令',
@@ -51,7 +55,8 @@ export const T = {
     '・完成 <訂單編號>：標記訂單完成',
     '・庫存 <SKU> <數量>：設定現有庫存',
     '・庫存：低庫存清單',
-    '・退款 <訂單編號> [金額]：信用卡退款（綠界）',
+    '・退款 <訂單編號> [金額]：信用卡退款（綠界），錢包付款退回錢包',
+    '・收款 <會員付款碼> <金額>：門市收款，從會員錢包扣款',
   ].join('\n'),
   unknown: '抱歉，我看不懂這個指令 🙏\n可以輸入：商品、購物車、結帳、訂單、說明',
   groupOnly: '謝謝邀請！購物請私訊我（一對一聊天），才能保護你的訂單資料喔 🙏',
@@ -177,7 +182,7 @@ export const T = {
 } as const;
 
 /** Field labels inside Flex bubbles. */
-export const LABEL = { order: '訂單', method: '付款方式' } as const;
+export const LABEL = { order: '訂單', method: '付款方式', topupRef: '儲值 #' } as const;
 
 /** Why a bank result was not accepted (owner alerts). */
 export const MISMATCH = {
@@ -214,4 +219,141 @@ export const PAGE = {
   ecpayRedirectTitle: '前往綠界付款',
   ecpayRedirectBody: '正在前往綠界付款頁面，請稍候…',
   ecpayRedirectButton: '前往付款',
+} as const;
+
+// ---------------------------------------------------------------------------------------------
+// Members: points, tiers, wallet, member card, in-store charges, store devices.
+
+/** 03/12 in Taipei time. */
+const taipeiDay = (d: Date) => taipeiTime(d).slice(5, 10);
+
+/** 95 折, 9 折, 85 折: the share paid, in tenths, as Taiwanese shops write it. */
+export const zhe = (discountPercent: number): string => {
+  const paid = 100 - discountPercent;
+  return `${paid % 10 === 0 ? paid / 10 : paid} 折`;
+};
+
+/** Labels of order adjustments made by members (snapshotted on the order as the shopper saw them). */
+export const ADJUSTMENT_LABEL = {
+  tier: (tierName: string, discountPercent: number) => `${tierName} ${zhe(discountPercent)}`,
+  points: (points: number) => `點數折抵 ${points.toLocaleString('en-US')} 點`,
+} as const;
+
+/** What a ledger entry was, as the shopper reads it. */
+export const LEDGER_KIND: Record<string, string> = {
+  earn: '消費累積',
+  redeem: '折抵訂單',
+  'redeem-return': '折抵退回',
+  'redeem-late': '折抵訂單',
+  'redeem-refund': '退款退回點數',
+  clawback: '退款扣回',
+  topup: '儲值',
+  pay: '訂單付款',
+  refund: '訂單退款',
+  charge: '門市付款',
+  pos: '門市消費',
+};
+
+/** Why a store device's offline purchase was not applied (owner notice). */
+export const POS_REASON: Record<string, string> = {
+  'insufficient-balance': '餘額不足',
+  'unknown-member': '找不到會員',
+  'code-used': '付款碼已使用過',
+  'code-expired': '付款碼已失效',
+  'txn-conflict': '交易編號重複但內容不同',
+  'future-time': '交易時間不正確',
+};
+
+const signed = (n: number, money: boolean) => `${n < 0 ? '−' : '+'}${money ? twd(Math.abs(n)) : Math.abs(n).toLocaleString('en-US')}`;
+
+export const M = {
+  points: (n: number) => `${n.toLocaleString('en-US')} 點`,
+  entryLabel: (at: Date, kind: string, ref: string | null) => `${taipeiDay(at)} ${LEDGER_KIND[kind] ?? kind}${ref ? ` ${ref}` : ''}`,
+  entryValue: (amount: number, money: boolean) => signed(amount, money),
+  noEntries: '還沒有紀錄',
+
+  pointsTitle: '🎁 我的點數',
+  pointsAlt: (balance: number, tier: string) => `點數 ${balance.toLocaleString('en-US')} 點・${tier}`,
+  pointsLabel: '點數',
+  tierLabel: '等級',
+  tierValue: (name: string, discountPercent: number) => (discountPercent > 0 ? `${name}（${zhe(discountPercent)}）` : name),
+  earnedLastYear: (n: number) => `近 12 個月累積 ${n.toLocaleString('en-US')} 點`,
+  nextTier: (name: string, needed: number) => `再累積 ${needed.toLocaleString('en-US')} 點升級「${name}」`,
+  topTier: '已是最高等級 👑',
+  pointsHint: (pointsPerHundred: string, twdPerPoint: string) => `每消費 NT$100 累積 ${pointsPerHundred} 點；結帳時 1 點可折抵 NT$${twdPerPoint}。`,
+
+  walletTitle: '👛 我的錢包',
+  walletAlt: (balance: number) => `錢包餘額 ${twd(balance)}`,
+  balanceLabel: '餘額',
+  walletHint: '儲值後可在結帳時選「錢包付款」，或在門市出示會員卡付款。',
+  topupButton: (amount: number) => `儲值 ${twd(amount)}`,
+  topupTitle: '錢包儲值',
+  topupAlt: (amount: number) => `錢包儲值 ${twd(amount)}，請選擇付款方式`,
+  topupItem: (amount: number) => `錢包儲值 ${twd(amount)}`,
+  topupPrompt: '請選擇付款方式。付款完成並經銀行確認後，金額會自動存入錢包。',
+  topupCredited: (amount: number, balance: number) => `✅ 儲值成功：${twd(amount)}\n錢包餘額 ${twd(balance)}`,
+  topupFailed: (amount: number) => `儲值 ${twd(amount)} 的付款沒有成功，錢包沒有變動。可以再試一次或選擇其他付款方式。`,
+  topupPaid: '這筆儲值已經完成，不需要再付款。輸入「錢包」查看餘額。',
+  topupExpired: '這個儲值按鈕已經過期，請輸入「錢包」重新選擇儲值金額。',
+  topupUnknown: '找不到這筆儲值，請輸入「錢包」重新選擇儲值金額。',
+  topupInvalidAmount: (amounts: readonly number[]) => `儲值金額請選擇：${amounts.map(twd).join('、')}。輸入「錢包」看看儲值按鈕。`,
+  topupUnavailable: '目前沒有開放線上付款，暫時無法儲值 🙏',
+
+  walletInsufficient: (balance: number, total: number) =>
+    `錢包餘額不足：餘額 ${twd(balance)}，這筆訂單需要 ${twd(total)}。請先儲值（輸入「錢包」），或選擇其他付款方式。`,
+  walletPaid: (orderNo: string, amount: number, balance: number) => `✅ 已從錢包付款 ${twd(amount)}（訂單 ${orderNo}），錢包餘額 ${twd(balance)}。`,
+  refundToWallet: (orderNo: string, amount: number, balance: number) => `訂單 ${orderNo} 已退款 ${twd(amount)} 到你的錢包，目前餘額 ${twd(balance)}。`,
+  ownerRefundedToWallet: (orderNo: string, amount: number, balance: number) => `已退款 ${twd(amount)} 到顧客錢包（訂單 ${orderNo}），顧客錢包餘額 ${twd(balance)}。`,
+  receiptPoints: (n: number) => `本次獲得 ${n.toLocaleString('en-US')} 點 🎁`,
+
+  redeemButton: (points: number, amount: number) => `用 ${points.toLocaleString('en-US')} 點折抵 ${twd(amount)}`,
+  redeemed: (points: number, amount: number, balance: number) =>
+    `已用 ${points.toLocaleString('en-US')} 點折抵 ${twd(amount)} 🎉（剩 ${balance.toLocaleString('en-US')} 點）請選擇付款方式。`,
+  redeemAlready: '這筆訂單已經用點數折抵過了。',
+  redeemAfterPayment: '這筆訂單已經選了付款方式，金額已送到銀行，不能再用點數折抵。想折抵的話，請取消訂單後重新結帳。',
+  redeemNotPending: (orderNo: string, status: string) => `訂單 ${orderNo} 目前是「${status}」，不能用點數折抵。`,
+  redeemNoPoints: (balance: number) => (balance > 0 ? `目前的 ${balance.toLocaleString('en-US')} 點不足以折抵這筆訂單。` : '目前沒有可以折抵的點數。'),
+
+  cardTitle: '會員卡',
+  cardAlt: (tier: string) => `會員卡（${tier}）：門市付款碼 15 分鐘內有效`,
+  codeLabel: '付款碼',
+  code: (code: string) => code.replace(/(\d{4})(?=\d)/g, '$1 '),
+  codeValidUntil: (d: Date) => `有效至 ${taipeiTime(d).slice(11)}，限用一次`,
+  cardHint: '門市結帳時出示 QR code，店員掃碼（或輸入付款碼）即從錢包扣款，會員折扣自動套用。重新產生後，舊的付款碼立即失效。',
+  refreshCode: '重新產生付款碼',
+  walletButton: '錢包',
+  pointsButton: '點數紀錄',
+  memberButton: '會員卡',
+
+  chargeShopper: (r: { amount: number; discount: number; tierName: string; paid: number; balance: number; pointsEarned: number }) =>
+    [
+      `✅ 門市付款成功：${twd(r.paid)}`,
+      r.discount > 0 ? `原價 ${twd(r.amount)}，${r.tierName}會員折扣 −${twd(r.discount)}` : null,
+      `錢包餘額 ${twd(r.balance)}`,
+      r.pointsEarned > 0 ? `本次獲得 ${r.pointsEarned.toLocaleString('en-US')} 點 🎁` : null,
+    ].filter(Boolean).join('\n'),
+  chargeOwner: (r: { who: string; amount: number; discount: number; tierName: string; paid: number; codeTail: string; at: Date }) =>
+    [
+      `💰 門市收款成功：${twd(r.paid)}`,
+      `會員：${r.who}（${r.tierName}）`,
+      r.discount > 0 ? `原價 ${twd(r.amount)}，會員折扣 −${twd(r.discount)}` : null,
+      `付款碼末四碼 ${r.codeTail}・${taipeiTime(r.at)}`,
+    ].filter(Boolean).join('\n'),
+  memberFallbackName: '會員',
+  ownerChargeUsage: '用法：收款 <會員付款碼> <金額>，例如：收款 1234 5678 9012 3456 350',
+  ownerChargeUnknown: '找不到這個付款碼，請確認 16 位數字，或請顧客在「會員」重新產生。',
+  ownerChargeUsed: '這個付款碼已經使用過了，請顧客在「會員」重新產生。',
+  ownerChargeReplaced: '這個付款碼已經失效（顧客產生了新的付款碼），請使用最新的付款碼。',
+  ownerChargeExpired: '這個付款碼已超過 15 分鐘失效，請顧客在「會員」重新產生。',
+  ownerChargeInvalidAmount: '金額請輸入 1 到 1,000,000 之間的整數。',
+  ownerChargeInsufficient: (balance: number, due: number) => `顧客錢包餘額不足：需付 ${twd(due)}，餘額 ${twd(balance)}。沒有扣款，付款碼仍可使用。`,
+
+  ownerPointsShortfall: (orderNo: string, due: number, taken: number) =>
+    `⚠️ 訂單 ${orderNo} 退款應扣回 ${due.toLocaleString('en-US')} 點，但顧客點數已用掉，只扣回 ${taken.toLocaleString('en-US')} 點；不足 ${(due - taken).toLocaleString('en-US')} 點已記錄在點數紀錄，請自行決定如何處理。`,
+  ownerPosRejected: (deviceId: string, lines: string[]) => `⚠️ 門市裝置 ${deviceId} 上傳的離線交易有 ${lines.length} 筆沒有入帳：\n${lines.join('\n')}`,
+  posRejectedLine: (txnNo: string, amount: number, reason: string) => `・${txnNo} ${twd(amount)}：${POS_REASON[reason] ?? reason}`,
+  dailySummaryMembers: (topups: number, topupAmount: number, points: number) =>
+    `錢包儲值 ${topups} 筆，${twd(topupAmount)}；發出點數 ${points.toLocaleString('en-US')} 點`,
+
+  qrGone: '付款碼已失效',
 } as const;

@@ -2,7 +2,7 @@ import type { Trx } from '../data/db';
 import type { AfterCommit } from '../data/unit-of-work';
 import type { PaymentMethod, PaymentProvider } from '../gateways/payment-gateway';
 import type { Order, OrderItems } from './orders';
-import type { PaymentAttempt } from './payments/types';
+import type { PaymentAttempt, ShopMethod, WalletTopup } from './payments/types';
 
 /**
  * What the shop tells people when its state changes, as data. The domain decides that a notice is
@@ -15,19 +15,49 @@ import type { PaymentAttempt } from './payments/types';
 export interface PaymentInstructions {
   order: Order;
   attempt: PaymentAttempt;
-  otherMethods: PaymentMethod[];
+  otherMethods: ShopMethod[];
 }
 
 export type ShopperNotice =
   | { type: 'payment-instructions'; instructions: PaymentInstructions }
-  | { type: 'payment-failed'; order: Order; items: OrderItems; methods: PaymentMethod[] }
-  | { type: 'code-issue-failed'; order: Order; items: OrderItems; method: PaymentMethod; methods: PaymentMethod[] }
-  | { type: 'receipt'; order: Order; items: OrderItems; method: string; late: boolean }
+  | { type: 'payment-failed'; order: Order; items: OrderItems; methods: ShopMethod[] }
+  | { type: 'code-issue-failed'; order: Order; items: OrderItems; method: PaymentMethod; methods: ShopMethod[] }
+  | { type: 'receipt'; order: Order; items: OrderItems; method: string; late: boolean; pointsEarned?: number }
   | { type: 'paid-no-stock'; orderNo: string }
-  | { type: 'refunded'; orderNo: string; amount: number }
+  | { type: 'refunded'; orderNo: string; amount: number; walletBalance?: number }
   | { type: 'shipped'; orderNo: string; tracking: string | null }
   | { type: 'completed'; orderNo: string }
-  | { type: 'expired'; orderNo: string };
+  | { type: 'expired'; orderNo: string }
+  // Members (wallet top-ups, in-store charges).
+  | { type: 'topup-instructions'; instructions: TopupInstructions }
+  | { type: 'topup-failed'; topup: WalletTopup; methods: PaymentMethod[] }
+  | { type: 'topup-credited'; amount: number; balance: number }
+  | { type: 'member-charge'; receipt: MemberChargeReceipt };
+
+/** How a shopper can pay a wallet top-up: the attempt's account, code or link, and the other methods. */
+export interface TopupInstructions {
+  topup: WalletTopup;
+  attempt: PaymentAttempt;
+  otherMethods: PaymentMethod[];
+}
+
+/** An in-store charge of a member code (owner 收款), as both receipts show it. */
+export interface MemberChargeReceipt {
+  chargeId: number;
+  userId: string;
+  displayName: string | null;
+  /** What the owner asked for, before the tier discount. */
+  amount: number;
+  discount: number;
+  tierName: string;
+  /** What the wallet paid. */
+  paid: number;
+  balance: number;
+  pointsEarned: number;
+  /** The code's last four digits, for the owner to match the receipt to the card shown. */
+  codeTail: string;
+  at: Date;
+}
 
 /** Why a bank result was not accepted. */
 export type MismatchProblem =
@@ -50,7 +80,18 @@ export type OwnerNotice =
   | { type: 'refund-failed'; orderNo: string }
   | { type: 'refund-unknown'; orderNo: string; amount: number }
   | { type: 'refund-unreachable'; orderNo: string; amount: number }
-  | { type: 'daily-summary'; date: string; orders: number; paid: number; amount: number };
+  | { type: 'daily-summary'; date: string; orders: number; paid: number; amount: number; members?: MembersDay }
+  // Members.
+  | { type: 'points-shortfall'; orderNo: string; userId: string; due: number; taken: number }
+  | { type: 'member-charge'; receipt: MemberChargeReceipt }
+  | { type: 'pos-rejected'; deviceId: string; entries: Array<{ txnNo: string; amount: number; reason: string }> };
+
+/** The members' side of a day: wallet top-ups credited, points granted. */
+export interface MembersDay {
+  topups: number;
+  topupAmount: number;
+  pointsGranted: number;
+}
 
 /** The port through which use cases notify people; written in the caller's transaction. */
 export interface Notifier {

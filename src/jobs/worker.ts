@@ -61,7 +61,8 @@ export class Sweeper {
 
   async dailySummary(): Promise<void> {
     const f = await dailyFigures(this.c.db);
-    await this.c.uow.run((trx, after) => this.c.notifier.owners(trx, after, `summary:${f.date}`, { type: 'daily-summary', ...f }));
+    const members = await this.c.members.day(this.c.db, f.date);
+    await this.c.uow.run((trx, after) => this.c.notifier.owners(trx, after, `summary:${f.date}`, { type: 'daily-summary', ...f, members }));
   }
 }
 

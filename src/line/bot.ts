@@ -7,10 +7,11 @@ import { changeCart, getCart } from '../domain/cart';
 import { Order, orderItems, recentOrders } from '../domain/orders';
 import type { Shopping } from '../domain/shopping';
 import { OwnerService } from '../domain/owner';
-import type { PaymentChoice, PaymentService, PreparedPayment } from '../domain/payments';
+import type { Members } from '../domain/members';
+import { PaymentChoice, PaymentService, PreparedPayment, PreparedTopupPayment, TopupChoice, WALLET, WalletPayResult } from '../domain/payments';
 import type { Queues } from '../jobs/queues';
 import type { Logger } from '../logger';
-import { STATUS_LABEL, T } from '../texts';
+import { M, STATUS_LABEL, T } from '../texts';
 import { Command, OWNER_COMMANDS, parseCommand, parsePostback, Postback } from './command-parser';
 import { addOutboxMessage } from './delivery';
 import { handleOwnerCommand } from './owner-commands';
@@ -34,7 +35,11 @@ export interface BotDeps {
   owner: OwnerService;
   uow: UnitOfWork;
   shopping: Shopping;
+  members: Members;
 }
+
+/** What an event needed done before its transaction (calls to LINE or a bank). */
+type Prepared = PreparedPayment | { topup: PreparedTopupPayment } | { displayName: string | null } | null;
 
 interface Ctx {
   trx: Trx;
@@ -94,7 +99,7 @@ export class ShopBot {
   }
 
   /** Pre-transaction work that calls the outside world (profiles, bank order creation). */
-  private async prepare(event: webhook.Event, userId: string | null): Promise<PreparedPayment | { displayName: string | null } | null> {
+  private async prepare(event: webhook.Event, userId: string | null): Promise<Prepared> {
     if (event.mode === 'standby' || !userId) return null;
     if (event.type === 'follow') {
       const profile = await this.d.line.getProfile(userId);
@@ -102,9 +107,14 @@ export class ShopBot {
     }
     if (event.type === 'postback') {
       const pb = parsePostback(event.postback.data);
-      if (pb.action === 'pay') {
+      // The wallet needs no bank: it pays inside the event's transaction.
+      if (pb.action === 'pay' && pb.method !== WALLET) {
         await this.d.line.showLoading(userId, 10);
         return this.d.payments.preparePayment({ userId, orderNo: pb.orderNo, method: pb.method, requestKey: event.webhookEventId });
+      }
+      if (pb.action === 'tpay') {
+        await this.d.line.showLoading(userId, 10);
+        return { topup: await this.d.payments.topups.prepare({ userId, topupId: pb.topupId, method: pb.method, requestKey: event.webhookEventId }) };
       }
     }
     return null;
@@ -115,7 +125,7 @@ export class ShopBot {
     event: webhook.Event,
     userId: string | null,
     after: AfterCommit,
-    prepared: PreparedPayment | { displayName: string | null } | null,
+    prepared: Prepared,
   ): Promise<Message[]> {
     if (event.mode === 'standby') return []; // another channel owns the chat: send nothing
     const source = event.source;
@@ -140,7 +150,7 @@ export class ShopBot {
         if (event.message.type !== 'text') return [V.text(T.nonText)];
         return this.onCommand(ctx, parseCommand(event.message.text));
       case 'postback':
-        return this.onPostback(ctx, parsePostback(event.postback.data), prepared as PreparedPayment | null);
+        return this.onPostback(ctx, parsePostback(event.postback.data), prepared);
       default:
         this.d.log.debug({ type: event.type }, 'event type ignored');
         return [];
@@ -163,7 +173,7 @@ export class ShopBot {
   private async onCommand(ctx: Ctx, cmd: Command): Promise<Message[]> {
     if (OWNER_COMMANDS.has(cmd.kind)) {
       if (!this.isOwner(ctx.userId)) return [V.text(T.ownerOnly)];
-      return handleOwnerCommand(this.d.owner, ctx.trx, ctx.after, ctx.userId, cmd);
+      return handleOwnerCommand(this.d.owner, ctx.trx, ctx.after, ctx.userId, cmd, this.d.members);
     }
     switch (cmd.kind) {
       case 'menu':
@@ -186,12 +196,18 @@ export class ShopBot {
         return this.cancel(ctx, cmd.orderNo);
       case 'help':
         return [V.text(this.isOwner(ctx.userId) ? `${T.help}\n\n${T.ownerHelp}` : T.help)];
+      case 'points':
+        return this.points(ctx);
+      case 'wallet':
+        return this.wallet(ctx);
+      case 'member':
+        return this.memberCard(ctx);
       default:
         return [V.text(T.unknown)];
     }
   }
 
-  private async onPostback(ctx: Ctx, pb: Postback, prepared: PreparedPayment | null): Promise<Message[]> {
+  private async onPostback(ctx: Ctx, pb: Postback, prepared: Prepared): Promise<Message[]> {
     switch (pb.action) {
       case 'menu':
         return this.menu(ctx, pb.page);
@@ -209,8 +225,22 @@ export class ShopBot {
       case 'cancel':
         return this.cancel(ctx, pb.orderNo);
       case 'pay':
-        if (!prepared) return [V.text(T.unknown)];
+        if (pb.method === WALLET) return this.payWithWallet(ctx, pb.orderNo);
+        if (!prepared || !('kind' in prepared)) return [V.text(T.unknown)];
         return paymentChoiceMessages(await this.d.payments.completePayment(ctx.trx, prepared, ctx.after));
+      case 'redeem':
+        return this.redeem(ctx, pb.orderNo);
+      case 'topup':
+        return this.topup(ctx, pb.amount);
+      case 'tpay':
+        if (!prepared || !('topup' in prepared)) return [V.text(T.unknown)];
+        return topupChoiceMessages(await this.d.payments.topups.complete(ctx.trx, prepared.topup, ctx.after));
+      case 'wallet':
+        return this.wallet(ctx);
+      case 'points':
+        return this.points(ctx);
+      case 'member':
+        return this.memberCard(ctx);
       default:
         return [V.text(T.unknown)];
     }
@@ -246,9 +276,9 @@ export class ShopBot {
     const r = await this.d.shopping.placeOrder(ctx.trx, ctx.after, { userId: ctx.userId, cartVersion });
     switch (r.kind) {
         case 'created':
-          return [V.orderCreatedMessage(r.order, r.items, methods)];
+          return [V.orderCreatedMessage(r.order, r.items, methods, await this.redeemOffer(ctx, r.order))];
         case 'existing':
-          if (r.order.status === 'pending_payment') return [V.orderCreatedMessage(r.order, r.items, methods)];
+          if (r.order.status === 'pending_payment') return [V.orderCreatedMessage(r.order, r.items, methods, await this.redeemOffer(ctx, r.order))];
           return [V.orderDetailMessage(r.order, r.items, methods)];
         case 'stale-cart':
           return [V.text(T.checkoutCartChanged), V.cartMessage(await getCart(ctx.trx, ctx.userId))];
@@ -267,7 +297,64 @@ export class ShopBot {
   private async orderDetail(ctx: Ctx, orderNo: string): Promise<Message[]> {
     const order = await ctx.trx('orders').where({ order_no: orderNo, line_user_id: ctx.userId }).first<Order>();
     if (!order) return [V.text(T.orderUnknown(orderNo))];
-    return [V.orderDetailMessage(order, await orderItems(ctx.trx, order.id), this.d.payments.availableMethods())];
+    return [V.orderDetailMessage(order, await orderItems(ctx.trx, order.id), this.d.payments.availableMethods(), await this.redeemOffer(ctx, order))];
+  }
+
+  // ---- Members --------------------------------------------------------------------------------
+
+  /** The 「用 N 點折抵」 button for an unpaid order the shopper's points can take from, if any. */
+  private async redeemOffer(ctx: Ctx, order: Order): Promise<messagingApi.FlexComponent[]> {
+    const offer = await this.d.members.points.offer(ctx.trx, order);
+    return offer ? [V.redeemButton(order.order_no, offer)] : [];
+  }
+
+  private async redeem(ctx: Ctx, orderNo: string): Promise<Message[]> {
+    const r = await this.d.members.points.redeem(ctx.trx, { userId: ctx.userId, orderNo });
+    const methods = this.d.payments.availableMethods();
+    switch (r.kind) {
+      case 'not-found':
+        return [V.text(T.orderUnknown(r.orderNo))];
+      case 'not-pending':
+        return [V.text(M.redeemNotPending(r.order.order_no, STATUS_LABEL[r.order.status] ?? r.order.status))];
+      case 'already':
+        return [V.text(M.redeemAlready), V.orderDetailMessage(r.order, r.items, methods)];
+      case 'payment-started':
+        return [V.text(M.redeemAfterPayment)];
+      case 'no-points':
+        return [V.text(M.redeemNoPoints(r.balance))];
+      case 'redeemed':
+        return [V.text(M.redeemed(r.points, r.amount, r.balance)), V.orderCreatedMessage(r.order, r.items, methods)];
+    }
+  }
+
+  private async payWithWallet(ctx: Ctx, orderNo: string): Promise<Message[]> {
+    return walletPayMessages(await this.d.payments.wallet.payOrder(ctx.trx, ctx.after, { userId: ctx.userId, orderNo, requestKey: ctx.event.webhookEventId }));
+  }
+
+  private async topup(ctx: Ctx, amount: number): Promise<Message[]> {
+    const r = await this.d.payments.topups.request(ctx.trx, { userId: ctx.userId, amount });
+    if (r.kind === 'invalid-amount') return [V.text(M.topupInvalidAmount(r.amounts))];
+    if (r.kind === 'unavailable') return [V.text(M.topupUnavailable)];
+    return [V.topupMessage(r.topup, r.methods)];
+  }
+
+  private async wallet(ctx: Ctx): Promise<Message[]> {
+    return [V.walletMessage(await this.d.members.walletSummary(ctx.trx, ctx.userId))];
+  }
+
+  private async points(ctx: Ctx): Promise<Message[]> {
+    const m = this.d.members;
+    const s = await m.points.summary(ctx.trx, ctx.userId);
+    const hint = M.pointsHint(decimal(m.cfg.pointsPerTwd, 100), decimal(m.cfg.twdPerPoint, 1));
+    return [V.pointsMessage(s, m.cfg.tiers.indexOf(s.standing.tier), hint)];
+  }
+
+  /** The member card with a fresh 15-minute code; the QR picture's URL only over https (LINE fetches only those). */
+  private async memberCard(ctx: Ctx): Promise<Message[]> {
+    const card = await this.d.members.memberCard(ctx.trx, ctx.userId);
+    const base = this.d.config.publicBaseUrl;
+    const qrUrl = base.startsWith('https://') ? `${base}/member/qr/${card.code.qrRef}.png` : null;
+    return [V.memberCardMessage(card, this.d.members.cfg.tiers.indexOf(card.standing.tier), qrUrl)];
   }
 
   private async cancel(ctx: Ctx, orderNo: string): Promise<Message[]> {
@@ -294,6 +381,43 @@ function paymentChoiceMessages(c: PaymentChoice): Message[] {
     case 'create-failed':
       return [V.text(T.paymentCreateFailed), V.orderDetailMessage(c.order, c.items, c.methods)];
   }
+}
+
+/** What paying from the wallet came to, as the shopper's reply (the receipt itself is pushed). */
+function walletPayMessages(r: WalletPayResult): Message[] {
+  switch (r.kind) {
+    case 'not-found':
+      return [V.text(T.orderUnknown(r.orderNo))];
+    case 'stale':
+      return [V.text(T.stalePayTap(r.orderNo, STATUS_LABEL[r.status] ?? r.status))];
+    case 'insufficient':
+      return [V.text(M.walletInsufficient(r.balance, r.order.total)), V.orderDetailMessage(r.order, r.items, r.methods)];
+    case 'paid':
+      return [V.text(M.walletPaid(r.order.order_no, r.order.paid_amount, r.balance))];
+  }
+}
+
+/** What choosing a method for a top-up came to, as the shopper's reply. */
+function topupChoiceMessages(c: TopupChoice): Message[] {
+  switch (c.kind) {
+    case 'unavailable':
+      return [V.text(T.methodUnavailable)];
+    case 'not-found':
+      return [V.text(M.topupUnknown)];
+    case 'stale':
+      return [V.text(c.status === 'paid' ? M.topupPaid : M.topupExpired)];
+    case 'instructions':
+      return [V.topupInstructionsMessage(c.instructions)];
+    case 'topup':
+      return [V.topupMessage(c.topup, c.methods)];
+    case 'create-failed':
+      return [V.text(T.paymentCreateFailed), V.topupMessage(c.topup, c.methods)];
+  }
+}
+
+/** A rate as a short decimal (e.g. 1 point per NT$100 from 0.01 × 100). */
+function decimal(r: { num: number; den: number }, times: number): string {
+  return String(Math.round((times * r.num * 1e6) / r.den) / 1e6);
 }
 
 /**

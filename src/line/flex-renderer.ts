@@ -52,6 +52,15 @@ export interface TemplateVars {
     title: string; orderLabel: string; orderNo: string; methodLabel: string; method: string; amountLabel: string;
     amount: string; lines: FlexComponent[]; notes: FlexComponent[];
   };
+  ledger: {
+    color: string; title: string; subtitle: string; balanceLabel: string; balance: string; notes: FlexComponent[];
+    rows: FlexComponent[]; buttons: FlexComponent[];
+  };
+  'member-card': {
+    color: string; title: string; subtitle: string; qr: FlexComponent[]; codeLabel: string; code: string; validUntil: string;
+    rows: FlexComponent[]; hint: string; buttons: FlexComponent[];
+  };
+  'qr-image': { url: string };
 }
 
 export type TemplateName = keyof TemplateVars;
@@ -59,7 +68,7 @@ export type TemplateName = keyof TemplateVars;
 /** Which templates are whole bubbles (the rest are components inside one). */
 export const BUBBLE_TEMPLATES = [
   'product', 'catalog-more', 'cart', 'order-created', 'orders-list', 'order-detail', 'receipt', 'payment-info',
-  'pay-link', 'owner-paid',
+  'pay-link', 'owner-paid', 'ledger', 'member-card',
 ] as const satisfies readonly TemplateName[];
 type BubbleTemplate = (typeof BUBBLE_TEMPLATES)[number];
 

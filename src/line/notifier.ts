@@ -2,8 +2,8 @@ import type { messagingApi } from '@line/bot-sdk';
 import type { Config } from '../config';
 import type { Trx } from '../data/db';
 import type { AfterCommit } from '../data/unit-of-work';
-import type { MismatchProblem, Notifier, OwnerNotice, ShopperNotice } from '../domain/notices';
-import { METHOD_LABEL, MISMATCH, T } from '../texts';
+import type { MemberChargeReceipt, MismatchProblem, Notifier, OwnerNotice, ShopperNotice } from '../domain/notices';
+import { M, METHOD_LABEL, MISMATCH, T } from '../texts';
 import { addOutboxMessage } from './delivery';
 import * as V from './views';
 
@@ -36,17 +36,25 @@ export function renderShopperNotice(n: ShopperNotice): Message[] {
     case 'code-issue-failed':
       return [V.text(T.codeIssueFailedShopper(n.order.order_no, METHOD_LABEL[n.method] ?? n.method)), V.orderDetailMessage(n.order, n.items, n.methods)];
     case 'receipt':
-      return [V.receiptMessage(n.order, n.items, n.method, n.late)];
+      return [V.receiptMessage(n.order, n.items, n.method, n.late, n.pointsEarned)];
     case 'paid-no-stock':
       return [V.text(T.paidNoStockShopper(n.orderNo))];
     case 'refunded':
-      return [V.text(T.refundShopper(n.orderNo, n.amount))];
+      return [V.text(n.walletBalance !== undefined ? M.refundToWallet(n.orderNo, n.amount, n.walletBalance) : T.refundShopper(n.orderNo, n.amount))];
     case 'shipped':
       return [V.text(T.shippedShopper(n.orderNo, n.tracking))];
     case 'completed':
       return [V.text(T.completedShopper(n.orderNo))];
     case 'expired':
       return [V.text(T.expiredNotice(n.orderNo))];
+    case 'topup-instructions':
+      return [V.topupInstructionsMessage(n.instructions)];
+    case 'topup-failed':
+      return [V.text(M.topupFailed(n.topup.amount)), V.topupMessage(n.topup, n.methods)];
+    case 'topup-credited':
+      return [V.text(M.topupCredited(n.amount, n.balance))];
+    case 'member-charge':
+      return [V.text(M.chargeShopper(n.receipt))];
   }
 }
 
@@ -91,7 +99,21 @@ export function renderOwnerNotice(n: OwnerNotice): Message[] {
       return [V.text(T.ownerRefundUnknown(n.orderNo, n.amount))];
     case 'refund-unreachable':
       return [V.text(T.ownerRefundUnreachable(n.orderNo, n.amount))];
-    case 'daily-summary':
-      return [V.text(T.ownerDailySummary(n.date, n.orders, n.paid, n.amount))];
+    case 'daily-summary': {
+      const m = n.members;
+      const members = m && (m.topups > 0 || m.pointsGranted > 0) ? `\n${M.dailySummaryMembers(m.topups, m.topupAmount, m.pointsGranted)}` : '';
+      return [V.text(T.ownerDailySummary(n.date, n.orders, n.paid, n.amount) + members)];
+    }
+    case 'points-shortfall':
+      return [V.text(M.ownerPointsShortfall(n.orderNo, n.due, n.taken))];
+    case 'member-charge':
+      return [V.text(chargeOwnerText(n.receipt))];
+    case 'pos-rejected':
+      return [V.text(M.ownerPosRejected(n.deviceId, n.entries.slice(0, 50).map((e) => M.posRejectedLine(e.txnNo, e.amount, e.reason))))];
   }
+}
+
+/** The owner's receipt of an in-store charge (the push, and the reply to 收款). */
+export function chargeOwnerText(r: MemberChargeReceipt): string {
+  return M.chargeOwner({ ...r, who: r.displayName ?? M.memberFallbackName });
 }

@@ -3,9 +3,11 @@ import type { Trx } from '../data/db';
 import type { AfterCommit } from '../data/unit-of-work';
 import type { Actor } from '../domain/audit';
 import type { OwnerService } from '../domain/owner';
+import type { ChargeResult, Members } from '../domain/members';
 import type { RefundRequest } from '../domain/payments';
-import { lowStockLine, METHOD_LABEL, STATUS_LABEL, T, taipeiTime, twd } from '../texts';
+import { lowStockLine, M, METHOD_LABEL, STATUS_LABEL, T, taipeiTime, twd } from '../texts';
 import type { Command } from './command-parser';
+import { chargeOwnerText } from './notifier';
 import { text } from './views';
 
 type Message = messagingApi.Message;
@@ -13,7 +15,7 @@ type Message = messagingApi.Message;
 const status = (s: string) => STATUS_LABEL[s] ?? s;
 
 /** The owner's chat commands: each calls the owner use case the back office calls too, and renders its result. */
-export async function handleOwnerCommand(owner: OwnerService, trx: Trx, after: AfterCommit, userId: string, cmd: Command): Promise<Message[]> {
+export async function handleOwnerCommand(owner: OwnerService, trx: Trx, after: AfterCommit, userId: string, cmd: Command, members: Members): Promise<Message[]> {
   const actor: Actor = { userId, source: 'line' };
   switch (cmd.kind) {
     case 'owner-today': {
@@ -47,8 +49,10 @@ export async function handleOwnerCommand(owner: OwnerService, trx: Trx, after: A
     }
     case 'owner-refund':
       return [text(refundText(await owner.requestRefund(trx, after, actor, { orderNo: cmd.orderNo, amount: cmd.amount })))];
+    case 'owner-charge':
+      return [text(chargeText(await members.codes.charge(trx, after, actor, { code: cmd.code, amount: cmd.amount })))];
     case 'owner-usage':
-      return [text(cmd.which === 'ship' ? T.ownerShipUsage : cmd.which === 'stock' ? T.ownerStockUsage : T.ownerRefundUsage)];
+      return [text(USAGE[cmd.which])];
     default:
       return [text(T.unknown)];
   }
@@ -67,5 +71,29 @@ export function refundText(r: RefundRequest): string {
       return T.ownerRefundTooMuch(r.orderNo, r.refundable);
     case 'requested':
       return T.ownerRefundRequested(r.orderNo, METHOD_LABEL[r.method] ?? r.method, r.amount);
+    case 'refunded-to-wallet':
+      return M.ownerRefundedToWallet(r.orderNo, r.amount, r.balance);
+  }
+}
+
+const USAGE = { ship: T.ownerShipUsage, stock: T.ownerStockUsage, refund: T.ownerRefundUsage, charge: M.ownerChargeUsage } as const;
+
+/** What charging a member code came to, in the owner's words (chat and back office alike). */
+export function chargeText(r: ChargeResult): string {
+  switch (r.kind) {
+    case 'charged':
+      return chargeOwnerText(r.receipt);
+    case 'unknown':
+      return M.ownerChargeUnknown;
+    case 'used':
+      return M.ownerChargeUsed;
+    case 'replaced':
+      return M.ownerChargeReplaced;
+    case 'expired':
+      return M.ownerChargeExpired;
+    case 'invalid-amount':
+      return M.ownerChargeInvalidAmount;
+    case 'insufficient':
+      return M.ownerChargeInsufficient(r.balance, r.due);
   }
 }

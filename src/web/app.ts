@@ -2,6 +2,7 @@ import express, { NextFunction, Request, Response } from 'express';
 import type { Container } from '../container';
 import { T } from '../texts';
 import { lineWebhookRouter, webhookErrorHandler } from './line-webhook';
+import { memberRouter } from './member-routes';
 import { paymentRouter } from './payment-routes';
 
 /** The web process: webhook, bank callbacks, shopper pages, health. No business logic here. */
@@ -23,6 +24,7 @@ export function createApp(c: Container): express.Express {
 
   app.use(lineWebhookRouter({ db: c.db, queues: c.queues, channelSecret: c.config.line.channelSecret, log: c.log }));
   app.use(paymentRouter({ config: c.config, payments: c.payments, log: c.log }));
+  app.use(memberRouter({ config: c.config, db: c.db, members: c.members, log: c.log }));
 
   app.use((_req, res) => {
     res.status(404).json({ message: 'not found' });
