@@ -33,7 +33,7 @@ export async function checkInvariants(db: Db): Promise<string[]> {
       WHERE e.to_status IN ('paid', 'paid_no_stock') AND e.from_status IS DISTINCT FROM e.to_status GROUP BY o.order_no HAVING count(*) > 1`)) {
     out.push(`order ${r.order_no}: marked paid ${r.n} times`);
   }
-  for (const r of await q(`SELECT order_id, count(*)::int AS n FROM payment_attempts WHERE status = 'paid' GROUP BY order_id HAVING count(*) > 1`)) {
+  for (const r of await q(`SELECT order_id, count(*)::int AS n FROM payment_attempts WHERE status = 'paid' AND order_id IS NOT NULL GROUP BY order_id HAVING count(*) > 1`)) {
     out.push(`order id ${r.order_id}: ${r.n} paid attempts`);
   }
   for (const r of await q(`SELECT id FROM reservations WHERE (committed_at IS NOT NULL AND released_at IS NOT NULL)

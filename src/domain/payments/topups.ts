@@ -2,7 +2,7 @@ import type { Db, Trx } from '../../data/db';
 import { withTransaction } from '../../data/db';
 import type { AfterCommit } from '../../data/unit-of-work';
 import { isPaymentMethod, METHOD_INFO, PaymentMethod } from '../../gateways/payment-gateway';
-import { LABEL, M } from '../../texts';
+import { M } from '../../texts';
 import { post } from '../members/ledger';
 import type { TopupInstructions } from '../notices';
 import { createTrade, newAttemptRow, Payable, tradeDetails, tradeHold } from './attempts';
@@ -188,7 +188,7 @@ function staleness(topup: WalletTopup): 'paid' | 'expired' | null {
   return null;
 }
 
-/** How the bank's pages and statements name a top-up. */
+/** How the bank's pages and statements name a top-up (the label in ASCII: ECPay's CustomField1 takes nothing else). */
 function describe(topup: WalletTopup): { label: string; itemLines: string[] } {
-  return { label: `${LABEL.topupRef}${topup.id}`, itemLines: [M.topupItem(topup.amount)] };
+  return { label: `TOPUP-${topup.id}`, itemLines: [M.topupItem(topup.amount)] };
 }
