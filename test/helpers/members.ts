@@ -50,10 +50,7 @@ export async function topUpBySinopacAtm(shop: TestShop, user: string, amount: nu
   const paid = shop.sinopac!.payAtm(attempt.trade_no);
   if (!(await paid.delivered)) throw new Error('the SinoPac sandbox could not deliver its notification');
   await waitFor(async () => (await walletOf(shop, user)) === before + amount, `top-up of ${amount} credited`);
-  await waitFor(async () => {
-    const [o] = await shop.c.db('outbox_messages').whereIn('status', ['pending', 'sending']).count<{ n: number }[]>({ n: '*' });
-    return Number(o!.n) === 0;
-  }, 'pushes delivered');
+  await paymentsSettled(shop);
   return attempt;
 }
 
@@ -82,4 +79,28 @@ export async function addProduct(shop: TestShop, sku: string, price: number, sto
     .returning('id');
   await setStockOnHand(shop.c.db, id, stock);
   return id;
+}
+
+/** Opens an ECPay checkout link and posts its form to the sandbox, as the shopper's browser does; returns the MerchantTradeNo. */
+export async function ecpayCheckout(url: string): Promise<string> {
+  const page = await (await fetch(url)).text();
+  const form = /<form id="ecpay-checkout" method="post" action="([^"]*)"/.exec(page);
+  if (!form) throw new Error(`no checkout form: ${page.slice(0, 300)}`);
+  const action = form[1]!.replace(/&amp;/g, '&');
+  const unescape = (s: string) => s.replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
+  const fields: Record<string, string> = {};
+  for (const m of page.matchAll(/<input type="hidden" name="([^"]*)" value="([^"]*)">/g)) fields[unescape(m[1]!)] = unescape(m[2]!);
+  const res = await fetch(action, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(fields).toString() });
+  if (res.status !== 200) throw new Error(`the ECPay sandbox answered ${res.status}`);
+  return fields.MerchantTradeNo!;
+}
+
+/** Nothing in flight: bank sandbox deliveries done, every bank notification processed, every message delivered. */
+export async function paymentsSettled(shop: TestShop): Promise<void> {
+  await shop.ecpay?.idle();
+  await waitFor(async () => {
+    const [n] = await shop.c.db('payment_notifications').whereNull('processed_at').count<{ n: number }[]>({ n: '*' });
+    const [o] = await shop.c.db('outbox_messages').whereIn('status', ['pending', 'sending']).count<{ n: number }[]>({ n: '*' });
+    return Number(n!.n) + Number(o!.n) === 0;
+  }, 'payments and deliveries to settle');
 }

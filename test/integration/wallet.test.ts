@@ -2,7 +2,7 @@ import { checkInvariants } from '../../src/domain/invariants';
 import type { Order } from '../../src/domain/orders';
 import type { PaymentAttempt } from '../../src/domain/payments';
 import { M, T } from '../../src/texts';
-import { addProduct, chooseTopupMethod, credit, entriesOf, placeOrdersDirect, pointsOf, requestTopup, topUpBySinopacAtm, walletOf } from '../helpers/members';
+import { addProduct, chooseTopupMethod, credit, ecpayCheckout, entriesOf, paymentsSettled, placeOrdersDirect, pointsOf, requestTopup, topUpBySinopacAtm, walletOf } from '../helpers/members';
 import { choosePayment, placeOrder } from '../helpers/orders';
 import { newUserId, settled, startShop, TestEvent, TestShop, waitFor } from '../helpers/shop';
 
@@ -26,34 +26,12 @@ afterAll(async () => {
 const db = () => shop.c.db;
 const orderRow = (id: number) => db()('orders').where({ id }).first<Order>();
 
-/** Nothing in flight: every bank notification processed, every message delivered. */
-async function quiet(): Promise<void> {
-  await shop.ecpay!.idle();
-  await waitFor(async () => {
-    const [n] = await db()('payment_notifications').whereNull('processed_at').count<{ n: number }[]>({ n: '*' });
-    const [o] = await db()('outbox_messages').whereIn('status', ['pending', 'sending']).count<{ n: number }[]>({ n: '*' });
-    return Number(n!.n) + Number(o!.n) === 0;
-  }, 'payments and deliveries to settle');
-}
+const quiet = () => paymentsSettled(shop);
 
 /** The reply the bot wrote for one webhook event (from the outbox), as JSON text. */
 async function replyTo(eventId: string): Promise<string> {
   const row = await db()('outbox_messages').where({ dedupe_key: `event:${eventId}:reply` }).first('messages');
   return JSON.stringify(row?.messages ?? null);
-}
-
-/** Opens an ECPay checkout link and posts its form to the sandbox, as the shopper's browser does; returns the MerchantTradeNo. */
-async function ecpayCheckout(url: string): Promise<string> {
-  const page = await (await fetch(url)).text();
-  const form = /<form id="ecpay-checkout" method="post" action="([^"]*)"/.exec(page);
-  if (!form) throw new Error(`no checkout form: ${page.slice(0, 300)}`);
-  const action = form[1]!.replace(/&amp;/g, '&');
-  const unescape = (s: string) => s.replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
-  const fields: Record<string, string> = {};
-  for (const m of page.matchAll(/<input type="hidden" name="([^"]*)" value="([^"]*)">/g)) fields[unescape(m[1]!)] = unescape(m[2]!);
-  const res = await fetch(action, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(fields).toString() });
-  expect(res.status).toBe(200);
-  return fields.MerchantTradeNo!;
 }
 
 describe('wallet top-ups go through the banks and credit exactly once', () => {
