@@ -8,6 +8,8 @@ import { PAYMENT_METHODS } from '../../src/gateways/payment-gateway';
 import { BUBBLE_TEMPLATES, listTemplateFiles, loadTemplate } from '../../src/line/flex-renderer';
 import { checkMessages, LIMITS } from '../../src/line/message-limits';
 import * as V from '../../src/line/views';
+import type { LedgerEntry } from '../../src/domain/members/ledger';
+import type { PaymentAttempt } from '../../src/domain/payments';
 import { T } from '../../src/texts';
 
 const long = (n: number) => '台灣好茶'.repeat(Math.ceil(n / 4)).slice(0, n);
@@ -38,11 +40,42 @@ const cart: CartView = {
   lines: Array.from({ length: 20 }, (_, i) => ({ product_id: 100000 + i, qty: 99, sku: `SKU-${i}`, name: long(80), price: 199999, active: i % 3 !== 0, available: i })),
 };
 
+const entries = (money: boolean): LedgerEntry[] =>
+  Array.from({ length: 5 }, (_, i) => ({
+    id: i, account_id: 1, kind: i % 2 ? 'redeem-refund' : 'clawback', amount: (i % 2 ? 1 : -1) * 999_999_999, balance_after: 999_999_999, shortfall: 0,
+    source: 'x:1', details: money ? null : { orderNo: 'L2611229999999' }, created_at: new Date(),
+  }));
+const tier = { name: long(20), minPoints: 999_999_999, discountPercent: 99 };
+const attempt = (details: Record<string, unknown>): PaymentAttempt => ({
+  id: 1, order_id: null, topup_id: 123456789, provider: 'ecpay', method: 'ecpay-credit', trade_no: 'E'.repeat(17), public_ref: 'r'.repeat(24), request_key: null,
+  amount: 999_999, status: 'pending', gateway_trade_id: null, details, expires_at: new Date(), created_at: new Date(), paid_at: null,
+});
+const topup = { id: 123456789, line_user_id: 'U', amount: 999_999, status: 'pending' as const, created_at: new Date(), paid_at: null };
+
 /** Every message the bot can send, built with the largest values our data allows. */
 function everyMessage(): Array<[string, messagingApi.Message]> {
   const products = Array.from({ length: CATALOG_PAGE_SIZE }, (_, i) => product(i, i % 2));
-  const all = PAYMENT_METHODS;
+  const all = [...PAYMENT_METHODS, 'wallet' as const];
+  const summary = { balance: 999_999_999, earned: 999_999_999, standing: { tier, next: { tier, needed: 999_999_999 } }, entries: entries(false) };
   return [
+    ['order created, points offered', V.orderCreatedMessage(order(), items, all, [V.redeemButton(order().order_no, { points: 999_999_999, amount: 9_999_999 })])],
+    ['order detail, points offered', V.orderDetailMessage(order(), items, all, [V.redeemButton(order().order_no, { points: 999_999_999, amount: 9_999_999 })])],
+    ['receipt with points', V.receiptMessage(order('paid'), items, 'wallet', true, 999_999_999)],
+    ['points', V.pointsMessage(summary, 9, long(300))],
+    ['points, no entries, top tier', V.pointsMessage({ ...summary, entries: [], standing: { tier, next: null } }, 0, long(300))],
+    ['wallet (6 top-up amounts)', V.walletMessage({ balance: 999_999_999, entries: entries(true), topupAmounts: [999_999, 999_998, 999_997, 999_996, 999_995, 999_994] })],
+    ['top-up methods', V.topupMessage(topup, PAYMENT_METHODS)],
+    ['top-up ATM', V.topupInstructionsMessage({ topup, attempt: attempt({ kind: 'virtual-account', bankCode: '807', account: '9'.repeat(16), deadline: new Date().toISOString() }), otherMethods: [...PAYMENT_METHODS] })],
+    ['top-up CVS', V.topupInstructionsMessage({ topup, attempt: attempt({ kind: 'ecpay-cvs-code', paymentNo: 'L'.repeat(14), deadline: new Date().toISOString() }), otherMethods: [] })],
+    ['top-up link', V.topupInstructionsMessage({ topup, attempt: attempt({ kind: 'redirect', url: `https://shop.example.com/payments/ecpay/checkout/${'r'.repeat(24)}` }), otherMethods: [...PAYMENT_METHODS] })],
+    [
+      'member card',
+      V.memberCardMessage(
+        { displayName: long(100), standing: { ...summary.standing, earned: 999_999_999 }, points: 999_999_999, wallet: 999_999_999, code: { code: '9'.repeat(16), qrRef: 'x'.repeat(43), expiresAt: new Date() } },
+        9,
+        `https://shop.example.com/member/qr/${'x'.repeat(43)}.png`,
+      ),
+    ],
     ['catalog page with "more"', V.catalogMessage(products, 1, 99, 99 * CATALOG_PAGE_SIZE, CATALOG_PAGE_SIZE)],
     ['catalog last page', V.catalogMessage(products.slice(0, 3), 99, 99, 99 * CATALOG_PAGE_SIZE, CATALOG_PAGE_SIZE)],
     ['empty catalog', V.catalogMessage([], 1, 1, 0, CATALOG_PAGE_SIZE)],
