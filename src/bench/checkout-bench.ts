@@ -1,17 +1,12 @@
 import crypto from 'node:crypto';
-import { execFile } from 'node:child_process';
-import fs from 'node:fs/promises';
 import os from 'node:os';
-import path from 'node:path';
-import { promisify } from 'node:util';
 import knexFactory from 'knex';
 import { createDb, Db, migrationConfig, Trx, withTransaction } from '../data/db';
 import { checkInvariants } from '../domain/invariants';
 import { setStockOnHand } from '../domain/catalog';
 import { checkout } from '../domain/orders';
 import { asStockError, InsufficientStockError } from '../errors';
-
-const run = promisify(execFile);
+import { dbUrl, fmt, median, pgbench, table } from './common';
 
 export interface CheckoutBenchOptions {
   /** Server-level URL used to create and drop the temporary database. */
@@ -34,26 +29,6 @@ export interface CheckoutBenchResult {
 
 const TARGET_RATIO = 0.5;
 const HOT_STOCK = 100_000_000;
-
-function dbUrl(adminUrl: string, name: string): string {
-  const u = new URL(adminUrl);
-  u.pathname = `/${name}`;
-  return u.toString();
-}
-
-function table(title: string, rows: Array<[string, string]>): string {
-  const w0 = Math.max(...rows.map((r) => r[0].length));
-  const w1 = Math.max(...rows.map((r) => r[1].length));
-  const line = `+${'-'.repeat(w0 + 2)}+${'-'.repeat(w1 + 2)}+`;
-  return [title, line, ...rows.map(([k, v]) => `| ${k.padEnd(w0)} | ${v.padStart(w1)} |`), line].join('\n');
-}
-
-const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
-const median = (xs: number[]) => {
-  const a = [...xs].sort((x, y) => x - y);
-  const m = Math.floor(a.length / 2);
-  return a.length % 2 ? a[m]! : (a[m - 1]! + a[m]!) / 2;
-};
 
 /**
  * Carts for users `${prefix}0 .. ${prefix}(n-1)`, user i holding one unit of productIds[i % k].
@@ -124,24 +99,6 @@ async function checkoutLoad(db: Db, prefix: string, carts: { next: number; total
   latencies.sort((a, b) => a - b);
   const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))] ?? 0;
   return { ok, soldOut, errors, firstError, perSecond: ok / elapsed, p50: pct(0.5), p99: pct(0.99), exhausted: carts.next >= carts.total };
-}
-
-async function pgbench(bin: string, url: string, clients: number, seconds: number): Promise<{ tps: number; transactions: number }> {
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'bench-pgbench-'));
-  const script = path.join(dir, 'hot.sql');
-  try {
-    await fs.writeFile(script, 'UPDATE hot SET stock = stock - 1 WHERE id = 1 AND stock > 0;\n');
-    const threads = Math.max(1, Math.min(2, clients));
-    const { stdout } = await run(bin, ['-n', '-f', script, '-c', String(clients), '-j', String(threads), '-T', String(seconds), url], {
-      maxBuffer: 10 * 1024 * 1024,
-    });
-    const tps = /tps = ([\d.]+)/.exec(stdout);
-    const tx = /number of transactions actually processed: (\d+)/.exec(stdout);
-    if (!tps) throw new Error(`could not read tps from pgbench output:\n${stdout}`);
-    return { tps: Number(tps[1]), transactions: tx ? Number(tx[1]) : NaN };
-  } finally {
-    await fs.rm(dir, { recursive: true, force: true });
-  }
 }
 
 /**

@@ -5,6 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import { checkoutBench } from './checkout-bench';
+import { walletBench } from './wallet-bench';
 import { webhookBench } from './webhook-bench';
 
 const { values, positionals } = parseArgs({
@@ -32,6 +33,17 @@ const BENCHES: Array<[name: string, run: () => Promise<unknown>]> = [
       }),
   ],
   ['webhook', () => webhookBench({ seconds: num(values.seconds) })],
+  [
+    'wallet',
+    () =>
+      walletBench({
+        seconds: num(values.seconds),
+        rounds: num(values.rounds),
+        clients: num(values.clients),
+        pgbench: values.pgbench,
+        adminUrl: values['admin-url'],
+      }),
+  ],
 ];
 
 async function main(): Promise<void> {

@@ -1,0 +1,56 @@
+import { execFile } from 'node:child_process';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+
+/** What the benchmarks share: pgbench's single-row baseline and how results are printed. */
+
+export function dbUrl(adminUrl: string, name: string): string {
+  const u = new URL(adminUrl);
+  u.pathname = `/${name}`;
+  return u.toString();
+}
+
+export function table(title: string, rows: Array<[string, string]>): string {
+  const w0 = Math.max(...rows.map((r) => r[0].length));
+  const w1 = Math.max(...rows.map((r) => r[1].length));
+  const line = `+${'-'.repeat(w0 + 2)}+${'-'.repeat(w1 + 2)}+`;
+  return [title, line, ...rows.map(([k, v]) => `| ${k.padEnd(w0)} | ${v.padStart(w1)} |`), line].join('\n');
+}
+
+export const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+
+export const median = (xs: number[]) => {
+  const a = [...xs].sort((x, y) => x - y);
+  const m = Math.floor(a.length / 2);
+  return a.length % 2 ? a[m]! : (a[m - 1]! + a[m]!) / 2;
+};
+
+/**
+ * pgbench's conditional decrement of one row (`UPDATE hot SET stock = stock - 1 WHERE id = 1 AND
+ * stock > 0`, each its own transaction) at `clients` clients: the ceiling of any hot-row workload
+ * on this PostgreSQL. The caller creates the table `hot` in the database first.
+ */
+export async function pgbench(bin: string, url: string, clients: number, seconds: number): Promise<{ tps: number; transactions: number }> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'bench-pgbench-'));
+  const script = path.join(dir, 'hot.sql');
+  try {
+    await fs.writeFile(script, 'UPDATE hot SET stock = stock - 1 WHERE id = 1 AND stock > 0;\n');
+    const threads = Math.max(1, Math.min(2, clients));
+    const { stdout } = await run(bin, ['-n', '-f', script, '-c', String(clients), '-j', String(threads), '-T', String(seconds), url], {
+      maxBuffer: 10 * 1024 * 1024,
+    });
+    const tps = /tps = ([\d.]+)/.exec(stdout);
+    const tx = /number of transactions actually processed: (\d+)/.exec(stdout);
+    if (!tps) throw new Error(`could not read tps from pgbench output:\n${stdout}`);
+    return { tps: Number(tps[1]), transactions: tx ? Number(tx[1]) : NaN };
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** Latency percentile of sorted milliseconds. */
+export const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? 0;
