@@ -160,8 +160,10 @@ export async function walletBench(opts: WalletBenchOptions = {}): Promise<Wallet
     events.listen(new Members(config.members, notifier, uow).orderListener());
     const wallet = new WalletPayments({ db, config, uow, notifier, events, gateways: { sinopac: null, ecpay: null } } as unknown as PaymentContext);
     const orders = { next: 0 };
-    const payOrder = (i: number) =>
-      uow.run((trx, after) => wallet.payOrder(trx, after, { userId: ORDER_USER, orderNo: orderNos[orders.next++]!, requestKey: `bench-${i}` })).then((r) => r.kind === 'paid');
+    const payOrder = () => {
+      const orderNo = orderNos[orders.next++]!;
+      return uow.run((trx, after) => wallet.payOrder(trx, after, { userId: ORDER_USER, orderNo, requestKey: `bench-${orderNo}` })).then((r) => r.kind === 'paid');
+    };
 
     const results = { pg: [] as number[], hot: [] as LoadResult[], trx: [] as LoadResult[], spread: [] as LoadResult[], orders: [] as LoadResult[] };
     for (let round = 1; round <= rounds; round++) {

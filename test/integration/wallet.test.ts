@@ -1,6 +1,7 @@
 import { checkInvariants } from '../../src/domain/invariants';
 import type { Order } from '../../src/domain/orders';
 import type { PaymentAttempt } from '../../src/domain/payments';
+import { Sweeper } from '../../src/jobs/worker';
 import { M, T } from '../../src/texts';
 import { addProduct, chooseTopupMethod, credit, ecpayCheckout, entriesOf, paymentsSettled, placeOrdersDirect, pointsOf, requestTopup, topUpBySinopacAtm, walletOf } from '../helpers/members';
 import { choosePayment, placeOrder } from '../helpers/orders';
@@ -288,6 +289,20 @@ describe('the wallet is never overdrawn', () => {
 });
 
 describe('after every wallet test', () => {
+  it("the owner's daily summary adds the day's wallet top-ups and points granted", async () => {
+    const day = (await db().raw("SELECT to_char(now() AT TIME ZONE 'Asia/Taipei', 'YYYY-MM-DD') AS d")).rows[0].d as string;
+    const figures = await shop.c.members.day(db(), day);
+    const sums = (
+      await db().raw(`SELECT count(*) FILTER (WHERE e.kind = 'topup')::int AS n, coalesce(sum(e.amount) FILTER (WHERE e.kind = 'topup'), 0)::int AS topup,
+        coalesce(sum(e.amount) FILTER (WHERE e.kind = 'earn'), 0)::int AS earned FROM member_ledger e`)
+    ).rows[0];
+    expect(figures).toEqual({ topups: sums.n, topupAmount: sums.topup, pointsGranted: sums.earned });
+    expect(figures.topups).toBeGreaterThan(5);
+    await new Sweeper(shop.c, 0).dailySummary();
+    await quiet();
+    expect(shop.line.textsTo(owner).at(-1)).toContain(M.dailySummaryMembers(figures.topups, figures.topupAmount, figures.pointsGranted));
+  });
+
   it('invariants hold: stock, payments, ledger sums and no negative balance', async () => {
     await quiet();
     expect(await checkInvariants(db())).toEqual([]);
