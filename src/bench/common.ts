@@ -1,8 +1,10 @@
+import crypto from 'node:crypto';
 import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import knexFactory, { Knex } from 'knex';
 
 const run = promisify(execFile);
 
@@ -54,3 +56,36 @@ export async function pgbench(bin: string, url: string, clients: number, seconds
 
 /** Latency percentile of sorted milliseconds. */
 export const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? 0;
+
+/** The shape of a hot-row benchmark run: `npm run bench <name> -- --seconds N --rounds N --clients N --pgbench PATH --admin-url URL`. */
+export interface HotRowOptions {
+  /** Server-level URL used to create and drop the temporary database. */
+  adminUrl?: string;
+  seconds?: number;
+  rounds?: number;
+  clients?: number;
+  pgbench?: string;
+}
+
+export function hotRowSettings(opts: HotRowOptions): { adminUrl: string; seconds: number; rounds: number; clients: number; bin: string } {
+  return {
+    adminUrl: opts.adminUrl ?? 'postgres://postgres@127.0.0.1:5432/postgres',
+    seconds: opts.seconds ?? 5,
+    rounds: opts.rounds ?? 3,
+    clients: opts.clients ?? 8,
+    bin: opts.pgbench ?? 'pgbench',
+  };
+}
+
+/** Runs `fn` with a database of its own (`<prefix>_<random>`), created empty and dropped afterwards whatever happens. */
+export async function inBenchDatabase<T>(adminUrl: string, prefix: string, fn: (env: { url: string; name: string; admin: Knex }) => Promise<T>): Promise<T> {
+  const name = `${prefix}_${crypto.randomBytes(4).toString('hex')}`;
+  const admin = knexFactory({ client: 'pg', connection: adminUrl, pool: { min: 0, max: 1 } });
+  try {
+    await admin.raw(`CREATE DATABASE ${name}`);
+    return await fn({ url: dbUrl(adminUrl, name), name, admin });
+  } finally {
+    await admin.raw(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch((err) => console.error(`could not drop ${name}: ${err.message}`));
+    await admin.destroy();
+  }
+}

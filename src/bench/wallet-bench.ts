@@ -1,6 +1,4 @@
-import crypto from 'node:crypto';
 import os from 'node:os';
-import knexFactory from 'knex';
 import { parseConfig } from '../config';
 import { createDb, Db, migrationConfig, Trx, withTransaction } from '../data/db';
 import { UnitOfWork } from '../data/unit-of-work';
@@ -14,15 +12,9 @@ import { checkout } from '../domain/orders';
 import type { PaymentContext } from '../domain/payments';
 import { WalletPayments } from '../domain/payments/wallet-payments';
 import { LineNotifier } from '../line/notifier';
-import { dbUrl, fmt, median, pct, pgbench, table } from './common';
+import { fmt, hotRowSettings, HotRowOptions, inBenchDatabase, median, pct, pgbench, table } from './common';
 
-export interface WalletBenchOptions {
-  adminUrl?: string;
-  seconds?: number;
-  rounds?: number;
-  clients?: number;
-  pgbench?: string;
-}
+export type WalletBenchOptions = HotRowOptions;
 
 export interface WalletBenchResult {
   /** Median: wallet debits of one hot account, each its own transaction (one statement, as pgbench's UPDATE). */
@@ -114,129 +106,120 @@ async function placeOrders(db: Db, userId: string, productId: number, n: number)
  * beside it for scale. Creates and drops its own database.
  */
 export async function walletBench(opts: WalletBenchOptions = {}): Promise<WalletBenchResult> {
-  const adminUrl = opts.adminUrl ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-  const seconds = opts.seconds ?? 5;
-  const rounds = opts.rounds ?? 3;
-  const clients = opts.clients ?? 8;
-  const bin = opts.pgbench ?? 'pgbench';
-  const name = `bench_wallet_${crypto.randomBytes(4).toString('hex')}`;
-  const url = dbUrl(adminUrl, name);
-  const admin = knexFactory({ client: 'pg', connection: adminUrl, pool: { min: 0, max: 1 } });
-  let db: Db | null = null;
+  const { adminUrl, seconds, rounds, clients, bin } = hotRowSettings(opts);
+  return inBenchDatabase(adminUrl, 'bench_wallet', async ({ url, name, admin }) => {
+    let db: Db | null = null;
+    console.log(`\n== wallet bench: ${clients} clients, pool ${clients}, ${rounds} rounds of ${seconds} s per measurement (database ${name}) ==`);
+    try {
+      db = createDb(url, { poolMax: clients, applicationName: 'bench-wallet' });
+      await db.migrate.latest(migrationConfig());
+      await db.raw('CREATE TABLE hot (id int PRIMARY KEY, stock int NOT NULL)');
+      await db.raw('INSERT INTO hot VALUES (1, ?)', [2_000_000_000]);
 
-  console.log(`\n== wallet bench: ${clients} clients, pool ${clients}, ${rounds} rounds of ${seconds} s per measurement (database ${name}) ==`);
-  try {
-    await admin.raw(`CREATE DATABASE ${name}`);
-    db = createDb(url, { poolMax: clients, applicationName: 'bench-wallet' });
-    await db.migrate.latest(migrationConfig());
-    await db.raw('CREATE TABLE hot (id int PRIMARY KEY, stock int NOT NULL)');
-    await db.raw('INSERT INTO hot VALUES (1, ?)', [2_000_000_000]);
+      const spreadUsers = Array.from({ length: clients }, (_, i) => `Ubench-spread-${i}`);
+      for (const u of [HOT_USER, ORDER_USER, ...spreadUsers]) {
+        await db('line_users').insert({ user_id: u });
+        await post(db, { userId: u, account: 'wallet', kind: 'adjust', amount: 2_000_000_000, source: 'bench:seed' });
+      }
+      const [{ id: categoryId }] = await db('categories').insert({ slug: 'bench', name: 'bench' }).returning('id');
+      const [{ id: productId }] = await db('products')
+        .insert({ sku: 'BENCH-1', category_id: categoryId, name: '錢包測試商品', price: 100, image_url: 'https://example.com/p.png' })
+        .returning('id');
+      await setStockOnHand(db, productId, 100_000_000);
+      // Orders for the whole-payment measurement: generous for its rate on this machine.
+      const orderNos = await placeOrders(db, ORDER_USER, productId, Math.max(1_500, rounds * seconds * 300));
 
-    const spreadUsers = Array.from({ length: clients }, (_, i) => `Ubench-spread-${i}`);
-    for (const u of [HOT_USER, ORDER_USER, ...spreadUsers]) {
-      await db('line_users').insert({ user_id: u });
-      await post(db, { userId: u, account: 'wallet', kind: 'adjust', amount: 2_000_000_000, source: 'bench:seed' });
-    }
-    const [{ id: categoryId }] = await db('categories').insert({ slug: 'bench', name: 'bench' }).returning('id');
-    const [{ id: productId }] = await db('products')
-      .insert({ sku: 'BENCH-1', category_id: categoryId, name: '錢包測試商品', price: 100, image_url: 'https://example.com/p.png' })
-      .returning('id');
-    await setStockOnHand(db, productId, 100_000_000);
-    // Orders for the whole-payment measurement: generous for its rate on this machine.
-    const orderNos = await placeOrders(db, ORDER_USER, productId, Math.max(1_500, rounds * seconds * 300));
+      // A ledger that has been running (entries, statistics and plans for that size), then fresh connections.
+      const warm = await closedLoop(clients, 60, (i) => debit(db!, 'transaction', spreadUsers[i % clients]!, `bench:warm:${i}`), 20_000);
+      if (warm.errors) throw new Error(`warm-up payments failed: ${warm.firstError}`);
+      await db.raw('VACUUM ANALYZE');
+      await db.destroy();
+      db = createDb(url, { poolMax: clients, applicationName: 'bench-wallet' });
+      await Promise.all(Array.from({ length: clients }, () => db!.raw('SELECT 1')));
 
-    // A ledger that has been running (entries, statistics and plans for that size), then fresh connections.
-    const warm = await closedLoop(clients, 60, (i) => debit(db!, 'transaction', spreadUsers[i % clients]!, `bench:warm:${i}`), 20_000);
-    if (warm.errors) throw new Error(`warm-up payments failed: ${warm.firstError}`);
-    await db.raw('VACUUM ANALYZE');
-    await db.destroy();
-    db = createDb(url, { poolMax: clients, applicationName: 'bench-wallet' });
-    await Promise.all(Array.from({ length: clients }, () => db!.raw('SELECT 1')));
+      const config = parseConfig({ DATABASE_URL: url, LINE_CHANNEL_SECRET: 'bench', LINE_CHANNEL_ACCESS_TOKEN: 'bench' });
+      const uow = new UnitOfWork(db, { runAfterCommit: async () => undefined });
+      const notifier = new LineNotifier(config);
+      const events = new OrderEvents();
+      events.listen(new Members(config.members, notifier, uow).orderListener());
+      const wallet = new WalletPayments({ db, config, uow, notifier, events, gateways: { sinopac: null, ecpay: null } } as unknown as PaymentContext);
+      const orders = { next: 0 };
+      const payOrder = () => {
+        const orderNo = orderNos[orders.next++]!;
+        return uow.run((trx, after) => wallet.payOrder(trx, after, { userId: ORDER_USER, orderNo, requestKey: `bench-${orderNo}` })).then((r) => r.kind === 'paid');
+      };
 
-    const config = parseConfig({ DATABASE_URL: url, LINE_CHANNEL_SECRET: 'bench', LINE_CHANNEL_ACCESS_TOKEN: 'bench' });
-    const uow = new UnitOfWork(db, { runAfterCommit: async () => undefined });
-    const notifier = new LineNotifier(config);
-    const events = new OrderEvents();
-    events.listen(new Members(config.members, notifier, uow).orderListener());
-    const wallet = new WalletPayments({ db, config, uow, notifier, events, gateways: { sinopac: null, ecpay: null } } as unknown as PaymentContext);
-    const orders = { next: 0 };
-    const payOrder = () => {
-      const orderNo = orderNos[orders.next++]!;
-      return uow.run((trx, after) => wallet.payOrder(trx, after, { userId: ORDER_USER, orderNo, requestKey: `bench-${orderNo}` })).then((r) => r.kind === 'paid');
-    };
+      const results = { pg: [] as number[], hot: [] as LoadResult[], trx: [] as LoadResult[], spread: [] as LoadResult[], orders: [] as LoadResult[] };
+      for (let round = 1; round <= rounds; round++) {
+        const d = db;
+        await admin.raw('CHECKPOINT');
+        results.pg.push((await pgbench(bin, url, clients, seconds)).tps);
+        await admin.raw('CHECKPOINT');
+        results.hot.push(await closedLoop(clients, seconds, (i) => debit(d, 'statement', HOT_USER, `bench:hot:${round}:${i}`)));
+        await admin.raw('CHECKPOINT');
+        results.trx.push(await closedLoop(clients, seconds, (i) => debit(d, 'transaction', HOT_USER, `bench:trx:${round}:${i}`)));
+        await admin.raw('CHECKPOINT');
+        results.spread.push(await closedLoop(clients, seconds, (i) => debit(d, 'statement', spreadUsers[i % clients]!, `bench:spread:${round}:${i}`)));
+        await admin.raw('CHECKPOINT');
+        results.orders.push(await closedLoop(clients, seconds, payOrder, orderNos.length - orders.next));
+        const r = round - 1;
+        console.log(
+          `round ${round}: pgbench ${fmt(results.pg[r]!)} tps, hot ${fmt(results.hot[r]!.perSecond)}/s, in a transaction ${fmt(results.trx[r]!.perSecond)}/s, ` +
+            `spread ${fmt(results.spread[r]!.perSecond)}/s, order payments ${fmt(results.orders[r]!.perSecond)}/s, ratio ${(results.hot[r]!.perSecond / results.pg[r]!).toFixed(2)}`,
+        );
+      }
 
-    const results = { pg: [] as number[], hot: [] as LoadResult[], trx: [] as LoadResult[], spread: [] as LoadResult[], orders: [] as LoadResult[] };
-    for (let round = 1; round <= rounds; round++) {
-      const d = db;
-      await admin.raw('CHECKPOINT');
-      results.pg.push((await pgbench(bin, url, clients, seconds)).tps);
-      await admin.raw('CHECKPOINT');
-      results.hot.push(await closedLoop(clients, seconds, (i) => debit(d, 'statement', HOT_USER, `bench:hot:${round}:${i}`)));
-      await admin.raw('CHECKPOINT');
-      results.trx.push(await closedLoop(clients, seconds, (i) => debit(d, 'transaction', HOT_USER, `bench:trx:${round}:${i}`)));
-      await admin.raw('CHECKPOINT');
-      results.spread.push(await closedLoop(clients, seconds, (i) => debit(d, 'statement', spreadUsers[i % clients]!, `bench:spread:${round}:${i}`)));
-      await admin.raw('CHECKPOINT');
-      results.orders.push(await closedLoop(clients, seconds, payOrder, orderNos.length - orders.next));
-      const r = round - 1;
+      const invariants = await checkInvariants(db);
+      const balance = (await db('member_accounts').where({ line_user_id: HOT_USER, kind: 'wallet' }).first('balance')).balance as number;
+      const [{ n: hotEntries }] = await db('member_ledger as e')
+        .join('member_accounts as a', 'a.id', 'e.account_id')
+        .where({ 'a.line_user_id': HOT_USER })
+        .count<{ n: number }[]>({ n: '*' });
+      await db.destroy();
+      db = null;
+
+      const med = (rs: LoadResult[], f: (r: LoadResult) => number) => median(rs.map(f));
+      const hot = med(results.hot, (r) => r.perSecond);
+      const trx = med(results.trx, (r) => r.perSecond);
+      const spread = med(results.spread, (r) => r.perSecond);
+      const whole = med(results.orders, (r) => r.perSecond);
+      const pg = median(results.pg);
+      const ratio = hot / pg;
+      const sum = (rs: LoadResult[], f: (r: LoadResult) => number) => rs.reduce((a, r) => a + f(r), 0);
+      const paidHot = sum(results.hot, (r) => r.ok) + sum(results.trx, (r) => r.ok);
+
       console.log(
-        `round ${round}: pgbench ${fmt(results.pg[r]!)} tps, hot ${fmt(results.hot[r]!.perSecond)}/s, in a transaction ${fmt(results.trx[r]!.perSecond)}/s, ` +
-          `spread ${fmt(results.spread[r]!.perSecond)}/s, order payments ${fmt(results.orders[r]!.perSecond)}/s, ratio ${(results.hot[r]!.perSecond / results.pg[r]!).toFixed(2)}`,
+        table(`Wallet payments on one hot account vs pgbench (${clients} clients, pool ${clients}, medians of ${rounds} interleaved rounds of ${seconds} s, same PostgreSQL, ${os.cpus().length} CPUs)`, [
+          ['payments/s, one hot account (ledger_post)', fmt(hot, 1)],
+          ['  latency p50 / p99 (ms)', `${fmt(med(results.hot, (r) => r.p50), 2)} / ${fmt(med(results.hot, (r) => r.p99), 2)}`],
+          ['  completed / refused / errors', `${fmt(sum(results.hot, (r) => r.ok))} / ${fmt(sum(results.hot, (r) => r.refused))} / ${fmt(sum(results.hot, (r) => r.errors))}`],
+          ['payments/s, hot, inside BEGIN … COMMIT', fmt(trx, 1)],
+          [`payments/s, spread over ${clients} accounts`, fmt(spread, 1)],
+          ['hot-row cost (hot ÷ spread)', (hot / spread).toFixed(2)],
+          ['whole order payments/s, one hot account', fmt(whole, 1)],
+          ['  latency p50 / p99 (ms)', `${fmt(med(results.orders, (r) => r.p50), 2)} / ${fmt(med(results.orders, (r) => r.p99), 2)}`],
+          ['pgbench tps (UPDATE hot ... stock > 0)', fmt(pg, 1)],
+          ['pgbench tps, per round', results.pg.map((t) => fmt(t)).join(' / ')],
+          ['RATIO payments/s ÷ pgbench tps', ratio.toFixed(2)],
+          ['  per round', results.hot.map((r, i) => (r.perSecond / results.pg[i]!).toFixed(2)).join(' / ')],
+          ['  in a transaction ÷ pgbench', (trx / pg).toFixed(2)],
+          ['  whole order payment ÷ pgbench', (whole / pg).toFixed(2)],
+          ['target', `≥ ${TARGET_RATIO.toFixed(2)} ${ratio >= TARGET_RATIO ? 'met' : 'NOT met'}`],
+          ['hot account: debits / entries / balance', `${fmt(paidHot)} / ${fmt(Number(hotEntries))} / ${fmt(balance)}`],
+          ['invariants after the run', invariants.length ? `${invariants.length} VIOLATION(S)` : 'hold'],
+        ]),
       );
+      for (const [label, rs] of [['hot', results.hot], ['in a transaction', results.trx], ['spread', results.spread], ['order payments', results.orders]] as const) {
+        const first = rs.find((r) => r.firstError)?.firstError;
+        if (first) console.log(`${label}: first error: ${first}`);
+      }
+      if (results.orders.some((r) => r.exhausted)) console.log('order payments: ran out of pre-placed orders before the deadline; raise their count');
+      for (const v of invariants) console.log(`VIOLATION ${v}`);
+      return { paymentsPerSecond: hot, inTransactionPerSecond: trx, spreadPerSecond: spread, orderPaymentsPerSecond: whole, pgbenchTps: pg, ratio };
+    } finally {
+      if (db) await db.destroy();
     }
-
-    const invariants = await checkInvariants(db);
-    const balance = (await db('member_accounts').where({ line_user_id: HOT_USER, kind: 'wallet' }).first('balance')).balance as number;
-    const [{ n: hotEntries }] = await db('member_ledger as e')
-      .join('member_accounts as a', 'a.id', 'e.account_id')
-      .where({ 'a.line_user_id': HOT_USER })
-      .count<{ n: number }[]>({ n: '*' });
-    await db.destroy();
-    db = null;
-
-    const med = (rs: LoadResult[], f: (r: LoadResult) => number) => median(rs.map(f));
-    const hot = med(results.hot, (r) => r.perSecond);
-    const trx = med(results.trx, (r) => r.perSecond);
-    const spread = med(results.spread, (r) => r.perSecond);
-    const whole = med(results.orders, (r) => r.perSecond);
-    const pg = median(results.pg);
-    const ratio = hot / pg;
-    const sum = (rs: LoadResult[], f: (r: LoadResult) => number) => rs.reduce((a, r) => a + f(r), 0);
-    const paidHot = sum(results.hot, (r) => r.ok) + sum(results.trx, (r) => r.ok);
-
-    console.log(
-      table(`Wallet payments on one hot account vs pgbench (${clients} clients, pool ${clients}, medians of ${rounds} interleaved rounds of ${seconds} s, same PostgreSQL, ${os.cpus().length} CPUs)`, [
-        ['payments/s, one hot account (ledger_post)', fmt(hot, 1)],
-        ['  latency p50 / p99 (ms)', `${fmt(med(results.hot, (r) => r.p50), 2)} / ${fmt(med(results.hot, (r) => r.p99), 2)}`],
-        ['  completed / refused / errors', `${fmt(sum(results.hot, (r) => r.ok))} / ${fmt(sum(results.hot, (r) => r.refused))} / ${fmt(sum(results.hot, (r) => r.errors))}`],
-        ['payments/s, hot, inside BEGIN … COMMIT', fmt(trx, 1)],
-        [`payments/s, spread over ${clients} accounts`, fmt(spread, 1)],
-        ['hot-row cost (hot ÷ spread)', (hot / spread).toFixed(2)],
-        ['whole order payments/s, one hot account', fmt(whole, 1)],
-        ['  latency p50 / p99 (ms)', `${fmt(med(results.orders, (r) => r.p50), 2)} / ${fmt(med(results.orders, (r) => r.p99), 2)}`],
-        ['pgbench tps (UPDATE hot ... stock > 0)', fmt(pg, 1)],
-        ['pgbench tps, per round', results.pg.map((t) => fmt(t)).join(' / ')],
-        ['RATIO payments/s ÷ pgbench tps', ratio.toFixed(2)],
-        ['  per round', results.hot.map((r, i) => (r.perSecond / results.pg[i]!).toFixed(2)).join(' / ')],
-        ['  in a transaction ÷ pgbench', (trx / pg).toFixed(2)],
-        ['  whole order payment ÷ pgbench', (whole / pg).toFixed(2)],
-        ['target', `≥ ${TARGET_RATIO.toFixed(2)} ${ratio >= TARGET_RATIO ? 'met' : 'NOT met'}`],
-        ['hot account: debits / entries / balance', `${fmt(paidHot)} / ${fmt(Number(hotEntries))} / ${fmt(balance)}`],
-        ['invariants after the run', invariants.length ? `${invariants.length} VIOLATION(S)` : 'hold'],
-      ]),
-    );
-    for (const [label, rs] of [['hot', results.hot], ['in a transaction', results.trx], ['spread', results.spread], ['order payments', results.orders]] as const) {
-      const first = rs.find((r) => r.firstError)?.firstError;
-      if (first) console.log(`${label}: first error: ${first}`);
-    }
-    if (results.orders.some((r) => r.exhausted)) console.log('order payments: ran out of pre-placed orders before the deadline; raise their count');
-    for (const v of invariants) console.log(`VIOLATION ${v}`);
-    return { paymentsPerSecond: hot, inTransactionPerSecond: trx, spreadPerSecond: spread, orderPaymentsPerSecond: whole, pgbenchTps: pg, ratio };
-  } finally {
-    if (db) await db.destroy();
-    await admin.raw(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch((err) => console.error(`could not drop ${name}: ${err.message}`));
-    await admin.destroy();
-  }
+  });
 }
 
 if (require.main === module) {
