@@ -214,3 +214,36 @@ export const PAGE = {
   ecpayRedirectBody: '正在前往綠界付款頁面，請稍候…',
   ecpayRedirectButton: '前往付款',
 } as const;
+
+// ---------------------------------------------------------------------------------------------
+// Delivery (ECPay logistics): recipient checks, store chains, parcel label, store-map pages.
+
+/** Why recipient details were refused (ECPay's rules for store pickup, specs/ecpay-logistics.md §6.1). */
+export const DELIVERY_ERRORS = {
+  nameRequired: '請填寫收件人姓名。',
+  nameChars: '收件人姓名只能有中文或英文字母，不能有數字、符號或空格。',
+  nameLength: '收件人姓名須為 2 到 5 個中文字，或 4 到 10 個英文字母（取貨時要核對證件）。',
+  phoneRequired: '請填寫手機號碼。',
+  phoneFormat: '手機號碼須為 09 開頭的 10 位數字，例如 0912345678。',
+  addressRequired: '請填寫收件地址。',
+  addressLength: (min: number, max: number) => `收件地址須為 ${min} 到 ${max} 個字。`,
+} as const;
+
+/** Store chains as shoppers know them. */
+export const CVS_CHAIN_NAME = { UNIMART: '7-ELEVEN', FAMI: '全家', HILIFE: '萊爾富', OKMART: 'OK超商' } as const;
+
+/** ECPay GoodsName, printed on the parcel label: "珍珠奶茶等2件", or the fallback when nothing printable is left. */
+export const DELIVERY_GOODS = {
+  fallback: '網路商品一批',
+  several: (first: string, count: number) => `${first}等${count}件`,
+} as const;
+
+/** Our page that sends the shopper's browser to ECPay's store map. */
+export const DELIVERY_PAGE = {
+  mapRedirectTitle: '選擇取貨門市',
+  mapRedirectBody: '正在開啟超商門市地圖，請稍候…',
+  mapRedirectButton: '開啟門市地圖',
+  printRedirectTitle: '列印寄件單',
+  printRedirectBody: '正在開啟綠界寄件單，請稍候…',
+  printRedirectButton: '開啟寄件單',
+} as const;
