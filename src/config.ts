@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { checkCellPhone, checkContactName } from './gateways/ecpay-logistics/recipient';
+import { DEFAULT_SUB_TYPES, parseSubTypeList, type CvsSubType } from './gateways/ecpay-logistics/sub-types';
 
 /**
  * The only module that reads process.env. Everything else receives the frozen Config.
@@ -9,9 +11,13 @@ import { z } from 'zod';
 export const SINOPAC_SANDBOX_BASE_URL = 'https://apisbx.sinopac.com/funBIZ-Sbx/QPay.WebAPI/api/';
 export const ECPAY_STAGE_ORIGIN = 'https://payment-stage.ecpay.com.tw';
 export const ECPAY_PRODUCTION_ORIGIN = 'https://payment.ecpay.com.tw';
+export const ECPAY_LOGISTICS_STAGE_ORIGIN = 'https://logistics-stage.ecpay.com.tw';
+export const ECPAY_LOGISTICS_PRODUCTION_ORIGIN = 'https://logistics.ecpay.com.tw';
 
 const minutes = (def: number) =>
   z.coerce.number().positive().finite().default(def);
+
+const twd = (def: number) => z.coerce.number().int().min(0).max(1_000_000).default(def);
 
 const optionalString = z
   .string()
@@ -54,6 +60,16 @@ const envSchema = z.object({
   ECPAY_HASH_IV: optionalString,
   ECPAY_API_BASE_URL: originUrl.default(ECPAY_STAGE_ORIGIN),
   ECPAY_CREDIT_CHECK_CODE: optionalString,
+  ECPAY_LOGISTICS_MERCHANT_ID: optionalString,
+  ECPAY_LOGISTICS_HASH_KEY: optionalString,
+  ECPAY_LOGISTICS_HASH_IV: optionalString,
+  ECPAY_LOGISTICS_SENDER_NAME: optionalString,
+  ECPAY_LOGISTICS_SENDER_CELLPHONE: optionalString,
+  ECPAY_LOGISTICS_API_BASE_URL: originUrl.default(ECPAY_LOGISTICS_STAGE_ORIGIN),
+  ECPAY_LOGISTICS_SUB_TYPES: optionalString,
+  SHIPPING_HOME_FEE: twd(100),
+  SHIPPING_CVS_FEE: twd(60),
+  FREE_SHIPPING_OVER: twd(1000),
 });
 
 export interface SinopacConfig {
@@ -83,6 +99,30 @@ export interface EcpayConfig {
   readonly creditCheckCode?: string | null;
 }
 
+export interface EcpayLogisticsConfig {
+  readonly merchantId: string;
+  readonly hashKey: string;
+  readonly hashIv: string;
+  /** Origin of the logistics host; `/Express/Create` etc. are appended. */
+  readonly apiBaseUrl: string;
+  readonly isProduction: boolean;
+  /** Store chains offered, all of the account's kind (C2C or B2C). */
+  readonly subTypes: readonly CvsSubType[];
+  /** SenderName of every shipment: 2–5 Chinese characters or 4–10 letters, no digits or symbols. */
+  readonly senderName: string;
+  /** SenderCellPhone, `09xxxxxxxx`. */
+  readonly senderCellPhone: string;
+}
+
+export interface ShippingFees {
+  /** Integer TWD for home delivery. */
+  readonly homeFee: number;
+  /** Integer TWD for convenience-store pickup. */
+  readonly cvsFee: number;
+  /** Orders whose goods total reaches this (integer TWD) ship free. */
+  readonly freeOver: number;
+}
+
 export interface Config {
   readonly port: number;
   readonly databaseUrl: string;
@@ -107,6 +147,9 @@ export interface Config {
   readonly ownerLineUserIds: readonly string[];
   readonly sinopac: SinopacConfig | null;
   readonly ecpay: EcpayConfig | null;
+  /** ECPay logistics (store pickup); null when not configured: store pickup is then not offered. */
+  readonly ecpayLogistics: EcpayLogisticsConfig | null;
+  readonly shipping: ShippingFees;
 }
 
 export class ConfigError extends Error {
@@ -138,6 +181,42 @@ const SINOPAC_KEYS = [
   'SINOPAC_KEY_ID',
 ] as const;
 const ECPAY_KEYS = ['ECPAY_MERCHANT_ID', 'ECPAY_HASH_KEY', 'ECPAY_HASH_IV'] as const;
+/** The sender details belong to the group: Express/Create cannot be sent without them (spec §6.1). */
+const ECPAY_LOGISTICS_KEYS = [
+  'ECPAY_LOGISTICS_MERCHANT_ID',
+  'ECPAY_LOGISTICS_HASH_KEY',
+  'ECPAY_LOGISTICS_HASH_IV',
+  'ECPAY_LOGISTICS_SENDER_NAME',
+  'ECPAY_LOGISTICS_SENDER_CELLPHONE',
+] as const;
+
+function logisticsConfig(env: Env, apiBaseUrl: string, subTypesSetting: string | undefined): EcpayLogisticsConfig | null {
+  const lg = group(env, 'ECPay logistics', ECPAY_LOGISTICS_KEYS);
+  if (!lg) return null;
+  // The messages name the rule only: sender details are personal data and stay out of logs.
+  const name = checkContactName(lg.ECPAY_LOGISTICS_SENDER_NAME);
+  if (!name.ok) {
+    throw new ConfigError('ECPAY_LOGISTICS_SENDER_NAME is invalid (2-5 Chinese characters or 4-10 letters, no digits, symbols or spaces)');
+  }
+  const phone = checkCellPhone(lg.ECPAY_LOGISTICS_SENDER_CELLPHONE);
+  if (!phone.ok) throw new ConfigError('ECPAY_LOGISTICS_SENDER_CELLPHONE is invalid (09 and 8 digits)');
+  let subTypes: readonly CvsSubType[] = DEFAULT_SUB_TYPES;
+  if (subTypesSetting !== undefined) {
+    const parsed = parseSubTypeList(subTypesSetting);
+    if (!parsed.ok) throw new ConfigError(`ECPAY_LOGISTICS_SUB_TYPES is invalid (${parsed.reason})`);
+    subTypes = parsed.value;
+  }
+  return {
+    merchantId: lg.ECPAY_LOGISTICS_MERCHANT_ID,
+    hashKey: lg.ECPAY_LOGISTICS_HASH_KEY,
+    hashIv: lg.ECPAY_LOGISTICS_HASH_IV,
+    apiBaseUrl,
+    isProduction: apiBaseUrl === ECPAY_LOGISTICS_PRODUCTION_ORIGIN,
+    subTypes,
+    senderName: name.value,
+    senderCellPhone: phone.value,
+  };
+}
 
 function deepFreeze<T>(o: T): T {
   if (o && typeof o === 'object') {
@@ -205,6 +284,8 @@ export function parseConfig(env: Env): Config {
           creditCheckCode: e.ECPAY_CREDIT_CHECK_CODE ?? null,
         }
       : null,
+    ecpayLogistics: logisticsConfig(env, e.ECPAY_LOGISTICS_API_BASE_URL, e.ECPAY_LOGISTICS_SUB_TYPES),
+    shipping: { homeFee: e.SHIPPING_HOME_FEE, cvsFee: e.SHIPPING_CVS_FEE, freeOver: e.FREE_SHIPPING_OVER },
   };
   return deepFreeze(cfg);
 }
@@ -233,6 +314,10 @@ export function describeConfig(c: Config): Record<string, unknown> {
     owners: c.ownerLineUserIds.length,
     sinopac: c.sinopac ? { shopNo: c.sinopac.shopNo, apiBaseUrl: c.sinopac.apiBaseUrl } : 'off',
     ecpay: c.ecpay ? { merchantId: c.ecpay.merchantId, apiBaseUrl: c.ecpay.apiBaseUrl } : 'off',
+    ecpayLogistics: c.ecpayLogistics
+      ? { merchantId: c.ecpayLogistics.merchantId, apiBaseUrl: c.ecpayLogistics.apiBaseUrl, subTypes: c.ecpayLogistics.subTypes }
+      : 'off',
+    shipping: c.shipping,
   };
 }
 
