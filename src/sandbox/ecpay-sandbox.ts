@@ -1,12 +1,12 @@
 import { randomInt } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { createServer, type Server } from 'node:http';
-import axios from 'axios';
 import express, { type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import { checkMacValue, verifyCheckMacValue } from '../gateways/ecpay/check-mac-value';
 import { escapeHtml, formatEcpayDate, formatEcpayDateTime } from '../gateways/ecpay/ecpay-client';
 import { doActionBlockedForMs, nextDailyCapture, parseEcpayDate } from '../gateways/ecpay/ecpay-gateway';
+import { FormNotifier, type FormDelivery } from './form-notifier';
 
 /**
  * A local stand-in for ECPay's AIO payment host (specs/ecpay-aio.md), for tests and `npm run dev`.
@@ -363,34 +363,9 @@ export async function startEcpaySandbox(opts: EcpaySandboxOptions): Promise<Ecpa
   /** `${merchantId}\n${merchantTradeNo}` → TradeNo; never deleted, so a MerchantTradeNo is unique forever. */
   const tradeIndex = new Map<string, string>();
   const notifications: SandboxNotification[] = [];
-  const pending = new Set<Promise<unknown>>();
-  const sleepers = new Set<{ timer: NodeJS.Timeout; wake: () => void }>();
-  const abort = new AbortController();
-  let closed = false;
+  const notifier = new FormNotifier({ retryDelaysMs: retryDelays, timeoutMs: notifyTimeoutMs, now });
 
   const key = (merchantId: string, merchantTradeNo: string) => `${merchantId}\n${merchantTradeNo}`;
-
-  function track<T>(p: Promise<T>): Promise<T> {
-    pending.add(p);
-    void p.then(
-      () => pending.delete(p),
-      () => pending.delete(p),
-    );
-    return p;
-  }
-
-  function sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const entry = {
-        timer: setTimeout(() => {
-          sleepers.delete(entry);
-          resolve();
-        }, ms),
-        wake: () => resolve(),
-      };
-      sleepers.add(entry);
-    });
-  }
 
   function find(merchantTradeNo: string, merchantId?: string): SandboxTrade | undefined {
     if (merchantId !== undefined) {
@@ -506,48 +481,20 @@ export async function startEcpaySandbox(opts: EcpaySandboxOptions): Promise<Ecpa
     return sign(t, f);
   }
 
-  async function deliver(
-    kind: SandboxNotification['kind'],
-    t: SandboxTrade,
-    url: string,
-    fields: Record<string, string>,
-    attempt: number,
-  ): Promise<SandboxNotification> {
-    const rec: SandboxNotification = {
-      kind,
-      url,
-      merchantTradeNo: t.merchantTradeNo,
-      attempt,
-      fields,
-      status: null,
-      body: null,
-      at: now(),
-    };
-    try {
-      const res = await axios.post<string>(url, new URLSearchParams(fields).toString(), {
-        headers: { 'Content-Type': 'application/x-www-form-urlencoded', Accept: 'text/html' },
-        timeout: notifyTimeoutMs,
-        responseType: 'text',
-        transformResponse: [(d: unknown) => d],
-        validateStatus: () => true,
-        // ECPay does not follow redirects: a 301/302/308 loses the notification.
-        maxRedirects: 0,
-        signal: abort.signal,
-      });
-      rec.status = res.status;
-      rec.body = typeof res.data === 'string' ? res.data : String(res.data ?? '');
-    } catch (err) {
-      rec.error = err instanceof Error ? err.message : String(err);
-    }
+  function record(kind: SandboxNotification['kind'], t: SandboxTrade, d: FormDelivery): SandboxNotification {
+    const rec: SandboxNotification = { kind, merchantTradeNo: t.merchantTradeNo, ...d };
     notifications.push(rec);
     log?.info(
-      { kind, merchantTradeNo: t.merchantTradeNo, attempt, status: rec.status, error: rec.error },
+      { kind, merchantTradeNo: t.merchantTradeNo, attempt: d.attempt, status: d.status, error: d.error },
       'ecpay sandbox notification delivered',
     );
     return rec;
   }
 
-  const acknowledged = (n: SandboxNotification) => n.status === 200 && n.body === '1|OK';
+  /** One delivery, outside any retry chain (the 重送通知 button, notifyAgain). */
+  function deliver(kind: SandboxNotification['kind'], t: SandboxTrade, url: string, fields: Record<string, string>): Promise<SandboxNotification> {
+    return notifier.track(notifier.deliver(url, fields, 1).then((d) => record(kind, t, d)));
+  }
 
   /**
    * Delivers a notification and keeps re-sending it in the background until `1|OK` (at most 5
@@ -559,22 +506,7 @@ export async function startEcpaySandbox(opts: EcpaySandboxOptions): Promise<Ecpa
     url: string,
     fieldsFor: (attempt: number) => Record<string, string>,
   ): Promise<SandboxNotification> {
-    let resolveFirst!: (n: SandboxNotification) => void;
-    const first = new Promise<SandboxNotification>((r) => (resolveFirst = r));
-    void track(
-      (async () => {
-        const n1 = await deliver(kind, t, url, fieldsFor(1), 1);
-        resolveFirst(n1);
-        if (acknowledged(n1)) return;
-        for (let i = 0; i < retryDelays.length; i++) {
-          await sleep(retryDelays[i]!);
-          if (closed) return;
-          const n = await deliver(kind, t, url, fieldsFor(i + 2), i + 2);
-          if (acknowledged(n) || closed) return;
-        }
-      })(),
-    );
-    return first;
+    return notifier.send(url, fieldsFor, (d) => record(kind, t, d));
   }
 
   function sendReturnUrl(t: SandboxTrade): Promise<SandboxNotification> {
@@ -810,9 +742,9 @@ ${backLink(t)}`,
     try {
       if (action === 'pay') await payTrade(t, {});
       else if (action === 'fail') failTrade(t);
-      else if (t.status === 'paid') await track(deliver('ReturnURL', t, t.returnUrl, returnFields(t, 'paid'), 1));
+      else if (t.status === 'paid') await deliver('ReturnURL', t, t.returnUrl, returnFields(t, 'paid'));
       else if (t.status === 'code-issued' && t.paymentInfoUrl) {
-        await track(deliver('PaymentInfoURL', t, t.paymentInfoUrl, paymentInfoFields(t), 1));
+        await deliver('PaymentInfoURL', t, t.paymentInfoUrl, paymentInfoFields(t));
       }
     } catch (err) {
       return sendHtml(res, errorPage(ERR_PARAMETER, err instanceof Error ? err.message : String(err)), 409);
@@ -1052,6 +984,7 @@ ${rows || '    <tr><td colspan="8">尚無交易</td></tr>'}
   const { port } = server.address() as AddressInfo;
   const url = `http://${host}:${port}`;
   log?.info({ url, merchants: [...merchants.keys()] }, 'ecpay sandbox listening');
+  let closing: Promise<void> | null = null;
 
   return {
     url,
@@ -1064,9 +997,9 @@ ${rows || '    <tr><td colspan="8">尚無交易</td></tr>'}
     fail: (merchantTradeNo, o = {}) => failTrade(mustFind(merchantTradeNo, o.merchantId)),
     notifyAgain: async (merchantTradeNo, o = {}) => {
       const t = mustFind(merchantTradeNo, o.merchantId);
-      if (t.status === 'paid') return track(deliver('ReturnURL', t, t.returnUrl, returnFields(t, 'paid'), 1));
+      if (t.status === 'paid') return deliver('ReturnURL', t, t.returnUrl, returnFields(t, 'paid'));
       if (t.status === 'code-issued' && t.paymentInfoUrl) {
-        return track(deliver('PaymentInfoURL', t, t.paymentInfoUrl, paymentInfoFields(t), 1));
+        return deliver('PaymentInfoURL', t, t.paymentInfoUrl, paymentInfoFields(t));
       }
       throw new Error(`ecpay sandbox: ${merchantTradeNo} has nothing to notify`);
     },
@@ -1077,23 +1010,18 @@ ${rows || '    <tr><td colspan="8">尚無交易</td></tr>'}
     trades: () => [...tradesByNo.values()].map((t) => snapshot(settle(t))),
     refunds: (merchantTradeNo, o = {}) => (find(merchantTradeNo, o.merchantId)?.refunds ?? []).map((r) => ({ ...r })),
     actions: (merchantTradeNo, o = {}) => (find(merchantTradeNo, o.merchantId)?.actions ?? []).map((a) => ({ ...a })),
-    idle: async () => {
-      while (pending.size > 0) await Promise.allSettled([...pending]);
-    },
+    idle: () => notifier.idle(),
     close: async () => {
-      if (closed) return;
-      closed = true;
-      for (const s of sleepers) {
-        clearTimeout(s.timer);
-        s.wake();
-      }
-      sleepers.clear();
-      abort.abort();
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
-      await Promise.allSettled([...pending]);
+      if (closing) return closing;
+      closing = (async () => {
+        const stopped = notifier.close();
+        await new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeAllConnections();
+        });
+        await stopped;
+      })();
+      return closing;
     },
   };
 }
