@@ -93,6 +93,13 @@ describe('logistics CheckMacValue (MD5) — official and real vectors', () => {
     expect(parseSignedAnswer(M3_BODY.slice(2), C2C)).toBeNull();
   });
 
+  test('Q1: a real stage QueryLogisticsTradeInfo answer (UNIMARTC2C, found in public code, not in the spec) verifies raw, MAC last', () => {
+    const body =
+      'AllPayLogisticsID=199199&BookingNote=&GoodsAmount=200&GoodsName=百貨商品&HandlingCharge=5&LogisticsStatus=9999&LogisticsType=CVS_UNIMARTC2C&MerchantID=2000933&MerchantTradeNo=abc01234567891234161&ShipmentNo=G34233026887&TradeDate=2019/08/05 17:37:05&CheckMacValue=23E159CB546038F70B698338B0B7DA48';
+    expect(parseSignedAnswer(body, C2C)).toMatchObject({ LogisticsType: 'CVS_UNIMARTC2C', LogisticsStatus: '9999', TradeDate: '2019/08/05 17:37:05' });
+    expect(parseSignedAnswer(body.replace('HandlingCharge=5', 'HandlingCharge=6'), C2C)).toBeNull();
+  });
+
   test('M4: third-party vector with the B2C keys', () => {
     expect(
       logisticsMac({ MerchantID: '2000132', LogisticsType: 'CVS', LogisticsSubType: 'UNIMART', MerchantTradeDate: '2025/01/01 12:00:00' }, B2C),

@@ -247,7 +247,7 @@ export interface ShipmentInfo {
   collectionAllocateAmount: number | null;
   cvsPaymentNo: string;
   cvsValidationNo: string;
-  /** B2C shipment number (CVS). */
+  /** Shipment number: B2C's, and for 7-ELEVEN C2C the 12-character 交貨便 code (Q1). */
   shipmentNo: string;
   bookingNote: string;
   tradeDate: string;
@@ -642,12 +642,15 @@ export class EcpayLogisticsClient implements LogisticsPort {
       throw new GatewayError('BAD_RESPONSE', `${op} answered for another shipment`, false, { op, ...ref });
     }
     const statusCode = intOrNull(fields.LogisticsStatus);
-    const subType = fields.LogisticsSubType ?? '';
+    // Query writes the type and sub-type as one value, `CVS_UNIMARTC2C` (a real stage answer,
+    // test vector Q1); a separate LogisticsSubType is read too, should one come.
+    const [logisticsType = '', combinedSubType = ''] = (fields.LogisticsType ?? '').split('_', 2);
+    const subType = fields.LogisticsSubType || combinedSubType;
     return {
       allPayLogisticsId: fields.AllPayLogisticsID ?? '',
       merchantTradeNo: fields.MerchantTradeNo ?? '',
       subType,
-      logisticsType: fields.LogisticsType ?? '',
+      logisticsType,
       goodsAmount: intOrNull(fields.GoodsAmount),
       statusCode,
       status: statusCode === null ? mapStatus(subType, '') : mapStatus(subType, statusCode),
