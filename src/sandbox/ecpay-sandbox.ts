@@ -1,4 +1,3 @@
-import { randomInt } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { createServer, type Server } from 'node:http';
 import express, { type Request, type Response } from 'express';
@@ -6,6 +5,7 @@ import type { Logger } from 'pino';
 import { checkMacValue, verifyCheckMacValue } from '../gateways/ecpay/check-mac-value';
 import { escapeHtml, formatEcpayDate, formatEcpayDateTime } from '../gateways/ecpay/ecpay-client';
 import { doActionBlockedForMs, nextDailyCapture, parseEcpayDate } from '../gateways/ecpay/ecpay-gateway';
+import { autoSubmitPage, digits, errorPage, formatTwd, page, stringFields } from './ecpay-sandbox-pages';
 import { FormNotifier, type FormDelivery } from './form-notifier';
 
 /**
@@ -246,80 +246,6 @@ const EXTRA_FIELD_NAMES = [
   'WebATMAccNo',
   'WebATMBankName',
 ] as const;
-
-function digits(n: number): string {
-  let s = '';
-  for (let i = 0; i < n; i++) s += String(randomInt(10));
-  return s;
-}
-
-function formatTwd(n: number): string {
-  return `NT$ ${String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ',')}`;
-}
-
-function stringFields(body: unknown): Record<string, string> | null {
-  if (body === null || typeof body !== 'object') return null;
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(body as Record<string, unknown>)) {
-    if (typeof v !== 'string') return null;
-    out[k] = v;
-  }
-  return out;
-}
-
-function page(title: string, body: string): string {
-  return `<!DOCTYPE html>
-<html lang="zh-Hant-TW">
-<head>
-  <meta charset="utf-8">
-  <meta name="viewport" content="width=device-width, initial-scale=1">
-  <title>${escapeHtml(title)}</title>
-  <style>
-    body { font-family: system-ui, -apple-system, "PingFang TC", "Noto Sans TC", "Microsoft JhengHei", sans-serif; margin: 0 auto; max-width: 46rem; padding: 1.5rem 1rem; color: #222; }
-    h1 { font-size: 1.3rem; border-bottom: 3px solid #00a29a; padding-bottom: .4rem; }
-    .sandbox { background: #fff4d6; border: 1px solid #e6c35c; padding: .4rem .7rem; border-radius: .4rem; font-size: .9rem; }
-    dl { display: grid; grid-template-columns: max-content 1fr; gap: .4rem 1rem; }
-    dt { color: #666; } dd { margin: 0; font-weight: 600; word-break: break-all; }
-    button { font-size: 1rem; padding: .55rem 1.4rem; border-radius: .4rem; border: 0; background: #00a29a; color: #fff; margin: .2rem; }
-    button.secondary { background: #999; }
-    table { border-collapse: collapse; width: 100%; font-size: .9rem; }
-    th, td { border-bottom: 1px solid #ddd; padding: .35rem .3rem; text-align: left; vertical-align: top; }
-    form.inline { display: inline; }
-  </style>
-</head>
-<body>
-  <p class="sandbox">綠界模擬環境（Sandbox）：不會產生真實交易。</p>
-${body}
-</body>
-</html>
-`;
-}
-
-function errorPage(code: string, message: string): string {
-  return page(
-    '綠界科技 - 交易失敗',
-    `  <h1>交易失敗</h1>
-  <dl>
-    <dt>訊息代碼 Message code</dt><dd id="message-code">${escapeHtml(code)}</dd>
-    <dt>訊息說明 Message</dt><dd id="message">${escapeHtml(message)}</dd>
-  </dl>`,
-  );
-}
-
-function autoSubmitPage(action: string, fields: Record<string, string>, text: string): string {
-  const inputs = Object.entries(fields)
-    .map(([k, v]) => `    <input type="hidden" name="${escapeHtml(k)}" value="${escapeHtml(v)}">`)
-    .join('\n');
-  return page(
-    text,
-    `  <p>${escapeHtml(text)}</p>
-  <form id="result" method="post" action="${escapeHtml(action)}">
-${inputs}
-    <button type="submit">繼續</button>
-  </form>
-  <script>document.getElementById('result').submit();</script>`,
-  );
-}
 
 function backLink(trade: SandboxTrade): string {
   return trade.clientBackUrl ? `  <p><a href="${escapeHtml(trade.clientBackUrl)}">返回商店</a></p>` : '';
