@@ -326,7 +326,7 @@ function cleanText(s: string | undefined, max: number): string | null {
 }
 
 /** The chain's print API (§10). */
-const PRINT_PATH: Readonly<Record<CvsSubType, string>> = {
+export const PRINT_PATH: Readonly<Record<CvsSubType, string>> = {
   UNIMARTC2C: '/Express/PrintUniMartC2COrderInfo',
   FAMIC2C: '/Express/PrintFAMIC2COrderInfo',
   HILIFEC2C: '/Express/PrintHILIFEC2COrderInfo',
