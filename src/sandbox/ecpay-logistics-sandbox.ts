@@ -1,6 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import express, { type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import { escapeHtml } from '../html';
@@ -10,7 +8,7 @@ import { PRINT_PATH } from '../gateways/ecpay-logistics/ecpay-logistics-client';
 import { checkContactName } from '../gateways/ecpay-logistics/recipient';
 import { mapStatus } from '../gateways/ecpay-logistics/status-codes';
 import { CHAIN_OF, isC2cSubType, isCvsSubType, type CvsChain, type CvsSubType } from '../gateways/ecpay-logistics/sub-types';
-import { autoSubmitPage, digits, formatTwd, page, stringFields } from './ecpay-sandbox-pages';
+import { autoSubmitPage, digits, formatTwd, listenSandbox, listPage, page, stringFields } from './ecpay-sandbox-pages';
 import { FormNotifier, type FormDelivery } from './form-notifier';
 
 /**
@@ -489,6 +487,15 @@ export async function startEcpayLogisticsSandbox(opts: EcpayLogisticsSandboxOpti
     return { f };
   }
 
+  /** A route of a signed API: refusals are answered here; the handler gets the verified fields. */
+  function signedPost(paths: string | string[], handler: (f: Record<string, string>, req: Request, res: Response) => unknown): void {
+    app.post(paths, (req: Request, res: Response) => {
+      const signed = signedForm(req);
+      if ('refusal' in signed) return sendText(res, signed.refusal, signed.status);
+      return handler(signed.f, req, res);
+    });
+  }
+
   // Store map (§5) ----------------------------------------------------------------------------
 
   app.post('/Express/map', (req: Request, res: Response) => {
@@ -598,10 +605,7 @@ ${rows}
     return null;
   }
 
-  app.post('/Express/Create', (req: Request, res: Response) => {
-    const signed = signedForm(req);
-    if ('refusal' in signed) return sendText(res, signed.refusal, signed.status);
-    const f = signed.f;
+  signedPost('/Express/Create', (f, _req, res) => {
     const problem = createProblem(f);
     if (problem) return sendText(res, `0|${problem}`);
     // ECPay makes up a MerchantTradeNo when none is sent (§6.1).
@@ -678,10 +682,7 @@ ${rows}
 
   // Query (§9) ------------------------------------------------------------------------------
 
-  app.post('/Helper/QueryLogisticsTradeInfo/V5', (req: Request, res: Response) => {
-    const signed = signedForm(req);
-    if ('refusal' in signed) return sendText(res, signed.refusal, signed.status);
-    const f = signed.f;
+  signedPost('/Helper/QueryLogisticsTradeInfo/V5', (f, _req, res) => {
     if (!/^\d+$/.test(f.TimeStamp ?? '') || Math.abs(now().getTime() / 1000 - Number(f.TimeStamp)) > QUERY_TIMESTAMP_WINDOW_S) {
       return sendText(res, '0|TimeStamp Is Expired');
     }
@@ -728,10 +729,7 @@ ${rows}
     return s;
   }
 
-  app.post('/Express/UpdateStoreInfo', (req: Request, res: Response) => {
-    const signed = signedForm(req);
-    if ('refusal' in signed) return sendText(res, signed.refusal, signed.status);
-    const f = signed.f;
+  signedPost('/Express/UpdateStoreInfo', (f, _req, res) => {
     const s = c2cShipment(f);
     if (typeof s === 'string') return sendText(res, s);
     if (s.subType !== 'UNIMARTC2C' && s.subType !== 'FAMIC2C' && s.subType !== 'OKMARTC2C') return sendText(res, '0|LogisticsSubType Error');
@@ -755,10 +753,8 @@ ${rows}
     return sendText(res, '1|OK');
   });
 
-  app.post('/Express/CancelC2COrder', (req: Request, res: Response) => {
-    const signed = signedForm(req);
-    if ('refusal' in signed) return sendText(res, signed.refusal, signed.status);
-    const s = c2cShipment(signed.f);
+  signedPost('/Express/CancelC2COrder', (f, _req, res) => {
+    const s = c2cShipment(f);
     if (typeof s === 'string') return sendText(res, s);
     if (s.subType !== 'UNIMARTC2C') return sendText(res, '0|LogisticsSubType Error');
     if (mapStatus(s.subType, s.statusCode).state !== 'created') return sendText(res, '0|此物流訂單已寄件，無法取消');
@@ -768,12 +764,9 @@ ${rows}
 
   // Labels (§10) ----------------------------------------------------------------------------
 
-  app.post(
+  signedPost(
     [...new Set(Object.values(PRINT_PATH))],
-    (req: Request, res: Response) => {
-      const signed = signedForm(req);
-      if ('refusal' in signed) return sendText(res, signed.refusal, signed.status);
-      const f = signed.f;
+    (f, req, res) => {
       const b2c = req.path === '/helper/printTradeDocument';
       const s = b2c ? shipments.get(f.AllPayLogisticsID ?? '') : c2cShipment(f);
       if (typeof s === 'string' || !s || s.merchantId !== f.MerchantID) return sendText(res, typeof s === 'string' ? s : '0|查無此筆物流訂單');
@@ -847,33 +840,11 @@ ${rows}
     </tr>`;
       })
       .join('\n');
-    sendHtml(
-      res,
-      page(
-        '綠界物流模擬環境 - 物流訂單列表',
-        `  <h1>物流訂單列表</h1>
-  <table>
-    <thead><tr><th>建立時間</th><th>訂單編號</th><th>超商 / 門市</th><th>收件人</th><th>金額</th><th>寄件代碼</th><th>物流狀態</th><th>操作</th></tr></thead>
-    <tbody>
-${rows || '    <tr><td colspan="8">尚無物流訂單</td></tr>'}
-    </tbody>
-  </table>`,
-      ),
-    );
+    sendHtml(res, listPage('綠界物流模擬環境 - 物流訂單列表', '物流訂單列表', ['建立時間', '訂單編號', '超商 / 門市', '收件人', '金額', '寄件代碼', '物流狀態', '操作'], rows, '尚無物流訂單'));
   });
 
-  const server: Server = createServer(app);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port ?? 0, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const { port } = server.address() as AddressInfo;
-  const url = `http://${host}:${port}`;
+  const { url, close } = await listenSandbox(app, opts.port ?? 0, host, notifier);
   log?.info({ url, merchants: [...merchants.keys()] }, 'ecpay logistics sandbox listening');
-  let closing: Promise<void> | null = null;
 
   return {
     url,
@@ -896,16 +867,6 @@ ${rows || '    <tr><td colspan="8">尚無物流訂單</td></tr>'}
     },
     shipments: () => [...shipments.values()].map(snapshot),
     idle: () => notifier.idle(),
-    close: () => {
-      closing ??= (async () => {
-        const stopped = notifier.close();
-        await new Promise<void>((resolve) => {
-          server.close(() => resolve());
-          server.closeAllConnections();
-        });
-        await stopped;
-      })();
-      return closing;
-    },
+    close,
   };
 }

@@ -1,9 +1,15 @@
 import { randomInt } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Express } from 'express';
 import { escapeHtml } from '../html';
+import type { FormNotifier } from './form-notifier';
+
+export { singleStringFields as stringFields } from '../gateways/ecpay/ecpay-http';
 
 /**
  * Pieces of ECPay's pages and forms shared by the local ECPay sandboxes (AIO payments and
- * logistics): the zh-TW page frame with its sandbox banner, error and auto-submit pages.
+ * logistics): the zh-TW page frame with its sandbox banner, error and auto-submit pages, the server.
  */
 
 /** n random decimal digits. */
@@ -15,17 +21,6 @@ export function digits(n: number): string {
 
 export function formatTwd(n: number): string {
   return `NT$ ${String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ',')}`;
-}
-
-/** A parsed form body whose every field is one string; null for repeated fields or no body. */
-export function stringFields(body: unknown): Record<string, string> | null {
-  if (body === null || typeof body !== 'object') return null;
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(body as Record<string, unknown>)) {
-    if (typeof v !== 'string') return null;
-    out[k] = v;
-  }
-  return out;
 }
 
 /** A zh-TW page in ECPay's colours with the sandbox banner. */
@@ -82,4 +77,51 @@ ${inputs}
   </form>
   <script>document.getElementById('result').submit();</script>`,
   );
+}
+
+/** An index page: a table of records with their action buttons (cells are HTML already escaped). */
+export function listPage(title: string, heading: string, headers: readonly string[], rows: string, empty: string): string {
+  return page(
+    title,
+    `  <h1>${escapeHtml(heading)}</h1>
+  <table>
+    <thead><tr>${headers.map((h) => `<th>${escapeHtml(h)}</th>`).join('')}</tr></thead>
+    <tbody>
+${rows || `    <tr><td colspan="${headers.length}">${escapeHtml(empty)}</td></tr>`}
+    </tbody>
+  </table>`,
+  );
+}
+
+/** Starts a sandbox's HTTP server; `close` stops its notifications, then the server (once, however often called). */
+export async function listenSandbox(
+  app: Express,
+  port: number,
+  host: string,
+  notifier: FormNotifier,
+): Promise<{ url: string; close: () => Promise<void> }> {
+  const server: Server = createServer(app);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const { port: bound } = server.address() as AddressInfo;
+  let closing: Promise<void> | null = null;
+  return {
+    url: `http://${host}:${bound}`,
+    close: () => {
+      closing ??= (async () => {
+        const stopped = notifier.close();
+        await new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeAllConnections();
+        });
+        await stopped;
+      })();
+      return closing;
+    },
+  };
 }

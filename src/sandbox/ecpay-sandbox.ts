@@ -1,11 +1,9 @@
-import type { AddressInfo } from 'node:net';
-import { createServer, type Server } from 'node:http';
 import express, { type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import { checkMacValue, verifyCheckMacValue } from '../gateways/ecpay/check-mac-value';
 import { escapeHtml, formatEcpayDate, formatEcpayDateTime } from '../gateways/ecpay/ecpay-client';
 import { doActionBlockedForMs, nextDailyCapture, parseEcpayDate } from '../gateways/ecpay/ecpay-gateway';
-import { autoSubmitPage, digits, errorPage, formatTwd, page, stringFields } from './ecpay-sandbox-pages';
+import { autoSubmitPage, digits, errorPage, formatTwd, listenSandbox, listPage, page, stringFields } from './ecpay-sandbox-pages';
 import { FormNotifier, type FormDelivery } from './form-notifier';
 
 /**
@@ -125,18 +123,10 @@ export interface SandboxTrade {
   checkoutFields: Record<string, string>;
 }
 
-export interface SandboxNotification {
+/** One delivery of ReturnURL or PaymentInfoURL (url, attempt, fields, the shop's answer). */
+export interface SandboxNotification extends FormDelivery {
   kind: 'ReturnURL' | 'PaymentInfoURL';
-  url: string;
   merchantTradeNo: string;
-  /** 1 for the first delivery of a chain. */
-  attempt: number;
-  fields: Record<string, string>;
-  /** HTTP status of the shop's answer, null when the request failed. */
-  status: number | null;
-  body: string | null;
-  error?: string;
-  at: Date;
 }
 
 export interface PayOptions {
@@ -884,33 +874,11 @@ ${backLink(t)}`,
     </tr>`;
       })
       .join('\n');
-    sendHtml(
-      res,
-      page(
-        '綠界模擬環境 - 交易列表',
-        `  <h1>交易列表</h1>
-  <table>
-    <thead><tr><th>建立時間</th><th>訂單編號</th><th>付款方式</th><th>金額</th><th>商品</th><th>狀態</th><th>繳費資訊</th><th>操作</th></tr></thead>
-    <tbody>
-${rows || '    <tr><td colspan="8">尚無交易</td></tr>'}
-    </tbody>
-  </table>`,
-      ),
-    );
+    sendHtml(res, listPage('綠界模擬環境 - 交易列表', '交易列表', ['建立時間', '訂單編號', '付款方式', '金額', '商品', '狀態', '繳費資訊', '操作'], rows, '尚無交易'));
   });
 
-  const server: Server = createServer(app);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port ?? 0, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const { port } = server.address() as AddressInfo;
-  const url = `http://${host}:${port}`;
+  const { url, close } = await listenSandbox(app, opts.port ?? 0, host, notifier);
   log?.info({ url, merchants: [...merchants.keys()] }, 'ecpay sandbox listening');
-  let closing: Promise<void> | null = null;
 
   return {
     url,
@@ -937,17 +905,6 @@ ${rows || '    <tr><td colspan="8">尚無交易</td></tr>'}
     refunds: (merchantTradeNo, o = {}) => (find(merchantTradeNo, o.merchantId)?.refunds ?? []).map((r) => ({ ...r })),
     actions: (merchantTradeNo, o = {}) => (find(merchantTradeNo, o.merchantId)?.actions ?? []).map((a) => ({ ...a })),
     idle: () => notifier.idle(),
-    close: async () => {
-      if (closing) return closing;
-      closing = (async () => {
-        const stopped = notifier.close();
-        await new Promise<void>((resolve) => {
-          server.close(() => resolve());
-          server.closeAllConnections();
-        });
-        await stopped;
-      })();
-      return closing;
-    },
+    close,
   };
 }

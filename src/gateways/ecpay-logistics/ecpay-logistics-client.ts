@@ -1,17 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import type { Logger } from 'pino';
 import type { EcpayLogisticsConfig } from '../../config';
 import { DELIVERY_PAGE } from '../../texts';
 import { formatEcpayDateTime } from '../ecpay/ecpay-client';
-import { parseEcpayDate } from '../ecpay/ecpay-gateway';
-import {
-  MemoryCallGate,
-  postEcpayForm,
-  readPause,
-  renderAutoSubmitPage,
-  type EcpayCallGate,
-  type EcpayForm,
-} from '../ecpay/ecpay-http';
+import { dateOrNull } from '../ecpay/ecpay-gateway';
+import { EcpayHostClient, renderAutoSubmitPage, singleStringFields, type EcpayForm, type EcpayHostOptions } from '../ecpay/ecpay-http';
 import { GatewayError } from '../payment-gateway';
 import { isValidGoodsName } from './goods-name';
 import { parseSignedAnswer, signLogistics, verifyLogisticsMac, type LogisticsKeys } from './logistics-mac';
@@ -268,17 +260,12 @@ export interface UpdateStoreInput extends ShipmentCodes {
   storeId: string;
 }
 
-export interface EcpayLogisticsClientOptions {
+/**
+ * `gate`: the shared pause after an HTTP 403 (§2: too-fast polling is answered 403). The logistics
+ * host is not the payment host: give it a gate of its own.
+ */
+export interface EcpayLogisticsClientOptions extends EcpayHostOptions {
   config: EcpayLogisticsConfig;
-  /** Per-request timeout for server-to-server calls. */
-  timeoutMs?: number;
-  logger?: Logger;
-  now?: () => Date;
-  /**
-   * Shared pause after an HTTP 403 (§2: too-fast polling is answered 403); default one kept in
-   * memory. The logistics host is not the payment host: give it a gate of its own.
-   */
-  gate?: EcpayCallGate;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -293,15 +280,6 @@ function checkUrl(name: string, url: string): string {
 
 function intOrNull(s: string | undefined): number | null {
   return s !== undefined && /^-?\d{1,9}$/.test(s.trim()) ? Number(s.trim()) : null;
-}
-
-function dateOrNull(s: string | undefined): Date | null {
-  if (!s) return null;
-  try {
-    return parseEcpayDate(s);
-  } catch {
-    return null;
-  }
 }
 
 /** Store ID shapes (§5.3): 7-ELEVEN and FamilyMart 6 digits, OK 4 digits, Hi-Life not documented. */
@@ -348,33 +326,19 @@ export function dropOffCode(subType: CvsSubType, cvsPaymentNo: string, cvsValida
 
 // ---------------------------------------------------------------------------------------------
 
-export class EcpayLogisticsClient implements LogisticsPort {
+export class EcpayLogisticsClient extends EcpayHostClient implements LogisticsPort {
   readonly config: EcpayLogisticsConfig;
   private readonly keys: LogisticsKeys;
-  private readonly origin: string;
-  private readonly timeoutMs: number;
-  private readonly logger: Logger | undefined;
-  private readonly now: () => Date;
-  private readonly gate: EcpayCallGate;
 
   constructor(opts: EcpayLogisticsClientOptions) {
+    super(opts.config.apiBaseUrl, opts);
     this.config = opts.config;
     this.keys = { hashKey: opts.config.hashKey, hashIv: opts.config.hashIv };
-    this.origin = opts.config.apiBaseUrl.replace(/\/+$/, '');
-    this.timeoutMs = opts.timeoutMs ?? 15000;
-    this.logger = opts.logger;
-    this.now = opts.now ?? (() => new Date());
-    this.gate = opts.gate ?? new MemoryCallGate();
   }
 
   /** The store chains this account offers. */
   get subTypes(): readonly CvsSubType[] {
     return this.config.subTypes;
-  }
-
-  /** Milliseconds until the logistics host may be called again after an HTTP 403 (0: now). */
-  pausedForMs(): Promise<number> {
-    return readPause(this.gate, this.logger);
   }
 
   private offered(subType: string): CvsSubType {
@@ -429,12 +393,8 @@ export class EcpayLogisticsClient implements LogisticsPort {
    */
   parseMapReply(body: unknown, expect: { subType?: CvsSubType } = {}): MapReplyResult {
     const bad = (reason: MapReplyRejection, detail: string): MapReplyResult => ({ ok: false, reason, detail });
-    if (body === null || typeof body !== 'object') return bad('MALFORMED', 'no form fields');
-    const f: Record<string, string> = {};
-    for (const [k, v] of Object.entries(body as Record<string, unknown>)) {
-      if (typeof v !== 'string') return bad('MALFORMED', `field ${k} is not a single string`);
-      f[k] = v;
-    }
+    const f = singleStringFields(body);
+    if (!f) return bad('MALFORMED', 'not a form of single fields');
     if (f.CheckMacValue !== undefined && !verifyLogisticsMac(f, this.keys)) return bad('MALFORMED', 'CheckMacValue does not verify');
     if (f.MerchantID !== this.config.merchantId) return bad('WRONG_MERCHANT', 'MerchantID is not ours');
     const token = f.ExtraData ?? '';
@@ -571,12 +531,8 @@ export class EcpayLogisticsClient implements LogisticsPort {
    * proves our key). Answer LOGISTICS_ACK once recorded, logisticsNack(reason) when refused.
    */
   verifyNotification(body: unknown): NotificationVerification {
-    if (body === null || typeof body !== 'object') return { ok: false, reason: 'MALFORMED' };
-    const f: Record<string, string> = {};
-    for (const [k, v] of Object.entries(body as Record<string, unknown>)) {
-      if (typeof v !== 'string') return { ok: false, reason: 'MALFORMED' };
-      f[k] = v;
-    }
+    const f = singleStringFields(body);
+    if (!f) return { ok: false, reason: 'MALFORMED' };
     if (!f.CheckMacValue || !LOGISTICS_ID.test(f.AllPayLogisticsID ?? '')) return { ok: false, reason: 'MALFORMED' };
     const storeChange = f.RtnCode === undefined && f.StoreType !== undefined && f.Status !== undefined;
     if (!storeChange && (f.RtnCode === undefined || !f.MerchantTradeNo || !f.MerchantID)) return { ok: false, reason: 'MALFORMED' };
@@ -745,15 +701,7 @@ export class EcpayLogisticsClient implements LogisticsPort {
    */
   private async postOrRefusal(path: string, params: Record<string, string>, op: string, idempotent: boolean): Promise<string> {
     try {
-      return await postEcpayForm({
-        url: `${this.origin}${path}`,
-        params,
-        op,
-        idempotent,
-        timeoutMs: this.timeoutMs,
-        gate: this.gate,
-        logger: this.logger,
-      });
+      return await this.post(path, params, op, idempotent);
     } catch (err) {
       const body = err instanceof GatewayError && err.code === 'HTTP_STATUS' ? err.details.body : undefined;
       if (typeof body === 'string' && err instanceof GatewayError && err.details.status === 500 && refusalOf(body) !== null) {

@@ -1,10 +1,9 @@
 import { escapeHtml } from '../../html';
 import { PAGE } from '../../texts';
-import type { Logger } from 'pino';
 import type { EcpayConfig } from '../../config';
 import { GatewayError } from '../payment-gateway';
 import { checkMacValue, verifyCheckMacValue } from './check-mac-value';
-import { MemoryCallGate, postEcpayForm, readPause, renderAutoSubmitPage, type EcpayCallGate, type EcpayForm } from './ecpay-http';
+import { EcpayHostClient, renderAutoSubmitPage, type EcpayForm, type EcpayHostOptions } from './ecpay-http';
 
 /**
  * ECPay AIO protocol client (specs/ecpay-aio.md). Builds the browser-posted AioCheckOut form,
@@ -17,14 +16,8 @@ export type EcpayDoActionType = 'C' | 'R' | 'E' | 'N';
 
 export { MemoryCallGate, RATE_LIMIT_PAUSE_MS, type EcpayCallGate } from './ecpay-http';
 
-export interface EcpayClientOptions {
+export interface EcpayClientOptions extends EcpayHostOptions {
   config: EcpayConfig;
-  /** Per-request timeout for server-to-server calls. */
-  timeoutMs?: number;
-  logger?: Logger;
-  now?: () => Date;
-  /** Shared pause after an HTTP 403; defaults to one kept in memory. */
-  gate?: EcpayCallGate;
 }
 
 export interface CheckoutFormInput {
@@ -178,29 +171,12 @@ export function parseEcpayRawBody(body: string): Record<string, string> {
 
 // ---------------------------------------------------------------------------------------------
 
-export class EcpayClient {
+export class EcpayClient extends EcpayHostClient {
   private readonly config: EcpayConfig;
-  private readonly origin: string;
-  private readonly timeoutMs: number;
-  private readonly logger: Logger | undefined;
-  private readonly now: () => Date;
-  private readonly gate: EcpayCallGate;
 
   constructor(opts: EcpayClientOptions) {
+    super(opts.config.apiBaseUrl, opts);
     this.config = opts.config;
-    this.origin = opts.config.apiBaseUrl.replace(/\/+$/, '');
-    this.timeoutMs = opts.timeoutMs ?? 15000;
-    this.logger = opts.logger;
-    this.now = opts.now ?? (() => new Date());
-    this.gate = opts.gate ?? new MemoryCallGate();
-  }
-
-  /**
-   * Milliseconds until ECPay may be called again after an HTTP 403 (0: now). A gate that cannot be
-   * read (Redis away) does not stop the shop: the calls go ahead, and a new 403 says so again.
-   */
-  async pausedForMs(): Promise<number> {
-    return readPause(this.gate, this.logger);
   }
 
   get merchantId(): string {
@@ -386,18 +362,5 @@ export class EcpayClient {
     }
     const value = o.RtnValue && typeof o.RtnValue === 'object' ? o.RtnValue : null;
     return { RtnMsg: o.RtnMsg, RtnValue: value };
-  }
-
-  /** POSTs a form and returns the body text; transport failures become GatewayError. */
-  private post(path: string, params: Record<string, string>, op: string, idempotent: boolean): Promise<string> {
-    return postEcpayForm({
-      url: `${this.origin}${path}`,
-      params,
-      op,
-      idempotent,
-      timeoutMs: this.timeoutMs,
-      gate: this.gate,
-      logger: this.logger,
-    });
   }
 }

@@ -131,6 +131,64 @@ export async function postEcpayForm(p: EcpayPost): Promise<string> {
   return text;
 }
 
+export interface EcpayHostOptions {
+  /** Per-request timeout for server-to-server calls (default 15 s). */
+  timeoutMs?: number;
+  logger?: Logger;
+  now?: () => Date;
+  /** Shared pause after an HTTP 403; defaults to one kept in memory. */
+  gate?: EcpayCallGate;
+}
+
+/** What every client of one ECPay host has: its origin, a timeout, a clock, the 403 pause, the POST. */
+export abstract class EcpayHostClient {
+  protected readonly origin: string;
+  protected readonly timeoutMs: number;
+  protected readonly logger: Logger | undefined;
+  protected readonly now: () => Date;
+  protected readonly gate: EcpayCallGate;
+
+  constructor(apiBaseUrl: string, opts: EcpayHostOptions) {
+    this.origin = apiBaseUrl.replace(/\/+$/, '');
+    this.timeoutMs = opts.timeoutMs ?? 15000;
+    this.logger = opts.logger;
+    this.now = opts.now ?? (() => new Date());
+    this.gate = opts.gate ?? new MemoryCallGate();
+  }
+
+  /**
+   * Milliseconds until ECPay may be called again after an HTTP 403 (0: now). A gate that cannot be
+   * read (Redis away) does not stop the shop: the calls go ahead, and a new 403 says so again.
+   */
+  pausedForMs(): Promise<number> {
+    return readPause(this.gate, this.logger);
+  }
+
+  /** POSTs a form to a path of the host and returns the body text; transport failures become GatewayError. */
+  protected post(path: string, params: Record<string, string>, op: string, idempotent: boolean): Promise<string> {
+    return postEcpayForm({
+      url: `${this.origin}${path}`,
+      params,
+      op,
+      idempotent,
+      timeoutMs: this.timeoutMs,
+      gate: this.gate,
+      logger: this.logger,
+    });
+  }
+}
+
+/** A form body whose every field is a single string (express gives arrays for repeated names); null otherwise. */
+export function singleStringFields(body: unknown): Record<string, string> | null {
+  if (body === null || typeof body !== 'object') return null;
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(body as Record<string, unknown>)) {
+    if (typeof v !== 'string') return null;
+    out[k] = v;
+  }
+  return out;
+}
+
 export interface EcpayForm {
   /** Absolute URL the browser posts to. */
   action: string;
