@@ -421,8 +421,8 @@ export class EcpayLogisticsClient extends EcpayHostClient implements LogisticsPo
   // -------------------------------------------------------------------------------------------
   // Express/Create (§6)
 
-  /** The signed Express/Create fields for one shipment (exported for tests and the sandbox's own checks). */
-  createFields(input: CreateShipmentInput): Record<string, string> {
+  /** The signed Express/Create fields for one shipment; RangeError for anything ECPay would refuse. */
+  private createFields(input: CreateShipmentInput): Record<string, string> {
     const subType = this.offered(input.subType);
     if (!MERCHANT_TRADE_NO.test(input.merchantTradeNo)) throw new RangeError('merchantTradeNo must match [A-Za-z0-9]{1,20}');
     if (!Number.isSafeInteger(input.goodsAmount) || input.goodsAmount < 1 || input.goodsAmount > GOODS_AMOUNT_MAX) {
