@@ -107,7 +107,7 @@ export async function startDevSandbox(o: DevSandboxOptions = {}): Promise<DevSan
     LINE_CHANNEL_SECRET: DEV_SECRETS.channelSecret,
     LINE_CHANNEL_ACCESS_TOKEN: DEV_SECRETS.accessToken,
     LINE_API_BASE_URL: line.url,
-    LINE_DATA_API_BASE_URL: line.url,
+    LINE_DATA_API_BASE_URL: line.dataUrl,
     SHOP_OWNER_LINE_USER_IDS: DEV_SECRETS.owner,
     SINOPAC_SHOP_NO: DEV_SECRETS.sinopac.shopNo,
     SINOPAC_HASH_A1: DEV_SECRETS.sinopac.hashA1,
