@@ -147,6 +147,12 @@ function deepFreeze<T>(o: T): T {
   return o;
 }
 
+const ownerIds = (list: string): string[] =>
+  list
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+
 /** Parses an env-like record into a frozen Config, or throws ConfigError naming what is wrong. */
 export function parseConfig(env: Env): Config {
   const parsed = envSchema.safeParse(env);
@@ -181,9 +187,7 @@ export function parseConfig(env: Env): Config {
     },
     reconcileAfterMinutes: e.RECONCILE_AFTER_MINUTES,
     reconcileEveryMinutes: e.RECONCILE_EVERY_MINUTES,
-    ownerLineUserIds: e.SHOP_OWNER_LINE_USER_IDS.split(',')
-      .map((s) => s.trim())
-      .filter(Boolean),
+    ownerLineUserIds: ownerIds(e.SHOP_OWNER_LINE_USER_IDS),
     sinopac: sp
       ? {
           shopNo: sp.SINOPAC_SHOP_NO,
@@ -244,6 +248,31 @@ export function loadDatabaseUrlOrExit(): string {
     process.exit(1);
   }
   return r.data.DATABASE_URL;
+}
+
+export interface RichMenuSettings {
+  readonly channelAccessToken: string;
+  readonly apiBaseUrl: string;
+  readonly dataApiBaseUrl: string;
+  readonly ownerLineUserIds: readonly string[];
+}
+
+/** `npm run richmenu` needs only the access token, the two API origins and the owners. */
+export function loadRichMenuSettingsOrExit(): RichMenuSettings {
+  const r = envSchema
+    .pick({ LINE_CHANNEL_ACCESS_TOKEN: true, LINE_API_BASE_URL: true, LINE_DATA_API_BASE_URL: true, SHOP_OWNER_LINE_USER_IDS: true })
+    .safeParse(process.env);
+  if (!r.success) {
+    const name = String(r.error.issues[0]?.path[0] ?? 'configuration');
+    process.stderr.write(`config error: ${name} ${process.env[name] ? 'is invalid' : 'is required'}\n`);
+    process.exit(1);
+  }
+  return deepFreeze({
+    channelAccessToken: r.data.LINE_CHANNEL_ACCESS_TOKEN,
+    apiBaseUrl: r.data.LINE_API_BASE_URL,
+    dataApiBaseUrl: r.data.LINE_DATA_API_BASE_URL,
+    ownerLineUserIds: ownerIds(r.data.SHOP_OWNER_LINE_USER_IDS),
+  });
 }
 
 /** `npm run dev`: everything has an embedded default; these three may be overridden. */

@@ -134,8 +134,12 @@ export interface LineApiDouble {
   reset(): void;
   /** Sets the profile returned for `userId`; `null` makes the profile unavailable (404). */
   setProfile(userId: string, profile: DoubleProfile | null): void;
-  /** Queues failures for the next requests to `path` (exact path, e.g. '/v2/bot/message/push'), one each, in order. */
-  injectFailures(path: string, failures: InjectedFailure[]): void;
+  /**
+   * Queues failures for the next requests to `path`, one each, in order: an exact path (e.g.
+   * '/v2/bot/message/push'), or a RegExp for paths with ids in them (e.g. /\/content$/). An exact
+   * path's queue is used before any pattern's.
+   */
+  injectFailures(path: string | RegExp, failures: InjectedFailure[]): void;
 }
 
 // ---------------------------------------------------------------------------
@@ -498,6 +502,7 @@ export async function startLineApiDouble(opts: LineApiDoubleOptions): Promise<Li
   const replyTokens = new Map<string, ReplyTokenState>();
   const retryKeys = new Map<string, AcceptedKey>();
   const injections = new Map<string, InjectedFailure[]>();
+  const patternInjections: Array<{ pattern: RegExp; queue: InjectedFailure[] }> = [];
   const profiles = new Map<string, (DoubleProfile & { userId: string }) | null>();
   const hangTimers = new Set<NodeJS.Timeout>();
   const richMenus = createRichMenuDouble();
@@ -801,7 +806,7 @@ export async function startLineApiDouble(opts: LineApiDoubleOptions): Promise<Li
 
     let delayMs = 0;
     let outcome: Outcome | undefined;
-    const queue = injections.get(path);
+    const queue = injections.get(path) ?? patternInjections.find((p) => p.queue.length > 0 && p.pattern.test(path))?.queue;
     const injected = queue?.shift();
     if (queue && queue.length === 0) injections.delete(path);
     if (injected) {
@@ -931,6 +936,7 @@ export async function startLineApiDouble(opts: LineApiDoubleOptions): Promise<Li
       replyTokens.clear();
       retryKeys.clear();
       injections.clear();
+      patternInjections.length = 0;
       richMenus.reset();
       totalUsage = 0;
     },
@@ -942,13 +948,18 @@ export async function startLineApiDouble(opts: LineApiDoubleOptions): Promise<Li
     setProfile(userId: string, profile: DoubleProfile | null) {
       profiles.set(userId, profile === null ? null : { ...profile, userId });
     },
-    injectFailures(path: string, failures: InjectedFailure[]) {
+    injectFailures(path: string | RegExp, failures: InjectedFailure[]) {
       for (const f of failures) {
         if ('hangMs' in f) {
           if (!Number.isFinite(f.hangMs) || f.hangMs < 0) throw new RangeError('injectFailures: hangMs must be >= 0');
         } else if (!Number.isInteger(f.status) || f.status < 100 || f.status > 599) {
           throw new RangeError('injectFailures: status must be an HTTP status code');
         }
+      }
+      if (path instanceof RegExp) {
+        // A sticky or global RegExp would remember lastIndex between tests of different paths.
+        patternInjections.push({ pattern: new RegExp(path.source, path.flags.replace(/[gy]/g, '')), queue: [...failures] });
+        return;
       }
       const queue = injections.get(path) ?? [];
       queue.push(...failures);
