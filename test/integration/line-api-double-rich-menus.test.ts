@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { HTTPFetchError, messagingApi } from '@line/bot-sdk';
 import sharp from 'sharp';
+import { httpError, parseBody } from '../helpers/line-errors';
 import { startLineApiDouble, type LineApiDouble } from '../../src/sandbox/line-api-double';
 import { readImageHeader } from '../../src/sandbox/line-rich-menu-double';
 
@@ -9,21 +10,6 @@ const ALICE = `U${'a1'.repeat(16)}`;
 const BOB = `U${'b2'.repeat(16)}`;
 const RICH_MENU_ID_RE = /^richmenu-[0-9a-f]{32}$/;
 
-async function httpError(p: Promise<unknown>): Promise<HTTPFetchError> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof HTTPFetchError) return err;
-    throw err;
-  }
-  throw new Error('expected the call to fail with HTTPFetchError');
-}
-
-interface ErrorBody {
-  message: string;
-  details?: Array<{ message: string; property: string }>;
-}
-const parseBody = (err: HTTPFetchError): ErrorBody => JSON.parse(err.body) as ErrorBody;
 const properties = (err: HTTPFetchError): string[] => (parseBody(err).details ?? []).map((d) => d.property);
 
 function menu(overrides: Partial<messagingApi.RichMenuRequest> = {}): messagingApi.RichMenuRequest {
