@@ -26,6 +26,7 @@ const originUrl = z
 
 const envSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  WORKER_METRICS_PORT: optionalString.pipe(z.string().regex(/^\d{1,5}$/).transform(Number).pipe(z.number().int().min(1).max(65535)).optional()),
   DATABASE_URL: z.string().min(1, 'is required'),
   REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
   PUBLIC_BASE_URL: optionalString.pipe(z.string().url().optional()),
@@ -85,6 +86,8 @@ export interface EcpayConfig {
 
 export interface Config {
   readonly port: number;
+  /** The worker serves GET /metrics on this port when set (the web serves it on PORT). */
+  readonly workerMetricsPort: number | null;
   readonly databaseUrl: string;
   readonly redisUrl: string;
   readonly publicBaseUrl: string;
@@ -168,6 +171,7 @@ export function parseConfig(env: Env): Config {
   const publicBaseUrl = (e.PUBLIC_BASE_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, '');
   const cfg: Config = {
     port: e.PORT,
+    workerMetricsPort: e.WORKER_METRICS_PORT ?? null,
     databaseUrl: e.DATABASE_URL,
     redisUrl: e.REDIS_URL,
     publicBaseUrl,
