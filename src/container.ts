@@ -2,22 +2,36 @@ import type { Config } from './config';
 import { createDb, Db } from './data/db';
 import { createRedis, Redis } from './data/redis';
 import { ecpayPauseKey, RedisCallGate } from './data/ecpay-pause';
+import { UnitOfWork } from './data/unit-of-work';
+import type { Notifier } from './domain/notices';
+import { OrderEvents } from './domain/order-events';
 import { OwnerService } from './domain/owner';
+import { Shopping } from './domain/shopping';
 import { Gateways, PaymentService } from './domain/payments';
 import { buildGateways } from './gateways/build-gateways';
 import { Queues } from './jobs/queues';
-import { AfterCommit, ShopBot } from './line/bot';
+import { ShopBot } from './line/bot';
 import { Delivery } from './line/delivery';
 import { LineApi, LineClient } from './line/line-client';
+import { LineNotifier } from './line/notifier';
 import { createLogger, Logger } from './logger';
+import { Metrics } from './metrics';
 
 /** Everything a process needs, built once from the frozen config. */
 export interface Container {
   config: Config;
   log: Logger;
+  metrics: Metrics;
   db: Db;
   redis: Redis;
   queues: Queues;
+  /** One transaction plus what runs after its commit (deliveries, delayed jobs). */
+  uow: UnitOfWork;
+  /** How the domain's notices reach people (LINE messages through the outbox). */
+  notifier: Notifier;
+  /** Listeners of order changes (points, owner notices) register here, before the first event. */
+  orderEvents: OrderEvents;
+  shopping: Shopping;
   line: LineApi;
   delivery: Delivery;
   payments: PaymentService;
@@ -48,18 +62,21 @@ export function createContainer(config: Config, opts: ContainerOptions = {}): Co
     timeoutMs: opts.lineTimeoutMs,
     logger: log,
   });
-  const delivery = new Delivery(db, line, log);
+  const metrics = new Metrics({ db, queues });
+  const delivery = new Delivery(db, line, log, 60, metrics);
   const gateways = buildGateways(config, log, opts.gatewayTimeoutMs, {
     ecpayGate: new RedisCallGate(redis, ecpayPauseKey(config.queuePrefix)),
     ecpayNow: opts.ecpayNow,
   });
-  let bot: ShopBot;
-  const runAfterCommit = (after: AfterCommit) => bot.runAfterCommit(after);
-  const payments = new PaymentService(db, config, gateways, queues, log, runAfterCommit);
-  const owner = new OwnerService(config, () => payments);
-  bot = new ShopBot({ db, config, log, line, queues, payments, owner });
+  const uow = new UnitOfWork(db, queues);
+  const notifier = new LineNotifier(config);
+  const orderEvents = new OrderEvents();
+  const shopping = new Shopping(orderEvents, queues, config.holdMinutes.default);
+  const payments = new PaymentService({ db, config, gateways, queues, log, uow, notifier, events: orderEvents });
+  const owner = new OwnerService(notifier, payments.refunds, orderEvents);
+  const bot = new ShopBot({ db, config, log, line, queues, payments, owner, uow, shopping });
   return {
-    config, log, db, redis, queues, line, delivery, payments, owner, bot, gateways,
+    config, log, metrics, db, redis, queues, uow, notifier, orderEvents, shopping, line, delivery, payments, owner, bot, gateways,
     async close() {
       await queues.close().catch(() => undefined);
       redis.disconnect();

@@ -156,6 +156,7 @@ export const T = {
   ownerStatusConflict: (orderNo: string, status: string) => `訂單 ${orderNo} 目前是「${status}」，無法執行這個動作。`,
   ownerStockSet: (sku: string, qty: number, available: number) => `${sku} 庫存已設為 ${qty}（可售 ${available}）。`,
   ownerStockBelowReserved: (sku: string, reserved: number) => `${sku} 目前有 ${reserved} 件被訂單保留，庫存不能設得比這更少。`,
+  stockReasonChat: '聊天室指令「庫存」',
   ownerStockUsage: '用法：庫存 <SKU> <數量>，例如：庫存 TEA-001 20',
   ownerLowStockEmpty: '所有商品庫存充足 👍',
   ownerLowStockTitle: '📉 低庫存商品（可售 ≤ 5）',
@@ -213,6 +214,27 @@ export const PAGE = {
   ecpayRedirectTitle: '前往綠界付款',
   ecpayRedirectBody: '正在前往綠界付款頁面，請稍候…',
   ecpayRedirectButton: '前往付款',
+} as const;
+
+/**
+ * The rich menus under the chat (`npm run richmenu`): chat-bar text (≤ 14 characters) and the
+ * words drawn on each area, a label and a short hint below it.
+ */
+export const RICH_MENU = {
+  shopperChatBar: '購物選單',
+  ownerChatBar: '店長選單',
+  products: { label: '商品', hint: '逛逛今天的好物' },
+  cart: { label: '購物車', hint: '看購物車・結帳' },
+  orders: { label: '訂單', hint: '付款與出貨進度' },
+  member: { label: '會員', hint: '會員卡・付款碼' },
+  wallet: { label: '錢包', hint: '餘額與儲值' },
+  help: { label: '說明', hint: '怎麼買・常見問題' },
+  today: { label: '今日訂單', hint: '今天的訂單與營收' },
+  toShip: { label: '待出貨', hint: '已付款等你寄出' },
+  stock: { label: '庫存', hint: '快賣完的商品' },
+  admin: { label: '後台', hint: '開啟管理網頁' },
+  ownerProducts: { label: '商品', hint: '顧客看到的商品' },
+  ownerHelp: { label: '說明', hint: '店長指令一覽' },
 } as const;
 
 // ---------------------------------------------------------------------------------------------

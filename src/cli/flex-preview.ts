@@ -1,7 +1,7 @@
 import type { messagingApi } from '@line/bot-sdk';
 import type { CartView } from '../domain/cart';
 import { CATALOG_PAGE_SIZE, Product } from '../domain/catalog';
-import type { Order, OrderLine } from '../domain/orders';
+import type { Order, OrderItems, OrderLine } from '../domain/orders';
 import { DEMO_PRODUCTS, demoImageUrl } from '../data/seed';
 import { PAYMENT_METHODS } from '../gateways/payment-gateway';
 import { checkMessages } from '../line/message-limits';
@@ -38,6 +38,13 @@ const lines: OrderLine[] = [
   { id: 1, order_id: 1, product_id: 1, sku: 'TEA-001', name: products[0]!.name, unit_price: 680, qty: 2, line_total: 1360 },
   { id: 2, order_id: 1, product_id: 4, sku: 'SNK-001', name: products[3]!.name, unit_price: 450, qty: 1, line_total: 450 },
 ];
+const items: OrderItems = {
+  lines,
+  adjustments: [
+    { id: 1, order_id: 1, kind: 'shipping', label: '超商取貨運費', amount: 60, details: null },
+    { id: 2, order_id: 1, kind: 'tier-discount', label: '銀卡 95 折', amount: -91, details: null },
+  ],
+};
 const cart: CartView = {
   cartId: 1, version: 3, subtotal: 1810, count: 3,
   lines: lines.map((l) => ({ product_id: l.product_id, qty: l.qty, sku: l.sku, name: l.name, price: l.unit_price, active: true, available: 20 })),
@@ -46,11 +53,11 @@ const cart: CartView = {
 export const PREVIEWS: Record<string, () => messagingApi.Message> = {
   catalog: () => V.catalogMessage(products.slice(0, CATALOG_PAGE_SIZE), 1, 1, products.length, CATALOG_PAGE_SIZE),
   cart: () => V.cartMessage(cart),
-  'order-created': () => V.orderCreatedMessage(order(), lines, PAYMENT_METHODS),
+  'order-created': () => V.orderCreatedMessage(order(), items, PAYMENT_METHODS),
   'orders-list': () => V.ordersListMessage([order(), order('paid'), order('shipped')]),
-  'order-detail': () => V.orderDetailMessage(order(), lines, PAYMENT_METHODS),
-  receipt: () => V.receiptMessage(order('paid'), lines, 'ecpay-credit', false),
-  'owner-paid': () => V.ownerPaidMessage(order('paid'), lines, 'sinopac-atm'),
+  'order-detail': () => V.orderDetailMessage(order(), items, PAYMENT_METHODS),
+  receipt: () => V.receiptMessage(order('paid'), items, 'ecpay-credit', false),
+  'owner-paid': () => V.ownerPaidMessage(order('paid'), items, 'sinopac-atm'),
   'virtual-account': () =>
     V.virtualAccountMessage({ orderNo: 'L2612011001', amount: 1810, bankCode: '807', account: '99922530175613', deadline: order().hold_expires_at, otherMethods: V.paymentButtons(order(), PAYMENT_METHODS) }),
   'cvs-code': () => V.cvsCodeMessage({ orderNo: 'L2612011001', amount: 1810, code: 'LLL24120112345', deadline: order().hold_expires_at }),

@@ -52,5 +52,11 @@ export async function checkInvariants(db: Db): Promise<string[]> {
         <> (SELECT sum(qty) FROM order_lines l WHERE l.order_id = o.id)`)) {
     out.push(`order ${r.order_no}: paid but its committed stock does not match its lines`);
   }
+  for (const r of await q(`SELECT o.order_no, o.total, l.goods, coalesce(a.adj, 0) AS adj FROM orders o
+      JOIN (SELECT order_id, sum(line_total)::int AS goods FROM order_lines GROUP BY order_id) l ON l.order_id = o.id
+      LEFT JOIN (SELECT order_id, sum(amount)::int AS adj FROM order_adjustments GROUP BY order_id) a ON a.order_id = o.id
+      WHERE o.total <> l.goods + coalesce(a.adj, 0)`)) {
+    out.push(`order ${r.order_no}: total ${r.total} but its lines come to ${r.goods} and its fees and discounts to ${r.adj}`);
+  }
   return out;
 }

@@ -1,5 +1,6 @@
 import { JobsOptions, Queue } from 'bullmq';
 import type { Redis } from '../data/redis';
+import type { AfterCommit, EffectRunner } from '../data/unit-of-work';
 import type { Logger } from '../logger';
 
 /**
@@ -42,7 +43,7 @@ export const JOB_DEFAULTS = {
   orders: retrying(8, 2000),
 } as const;
 
-export class Queues {
+export class Queues implements EffectRunner {
   readonly events: Queue;
   readonly deliveries: Queue;
   readonly orders: Queue;
@@ -86,6 +87,12 @@ export class Queues {
       this.log.warn({ err: err instanceof Error ? err.message : String(err), what }, 'enqueue failed; the sweeper will retry');
       return false;
     }
+  }
+
+  /** After COMMIT: deliver the outbox rows and run the enqueue tasks; a failure leaves the work to the sweepers. */
+  async runAfterCommit(after: AfterCommit): Promise<void> {
+    await this.tryEnqueue('deliveries', () => this.enqueueDeliveries(after.outboxIds));
+    for (const t of after.tasks) await this.tryEnqueue('after-commit task', t);
   }
 
   async scheduleExpiry(orderId: number, at: Date): Promise<void> {

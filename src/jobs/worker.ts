@@ -1,13 +1,9 @@
 import { DelayedError, Job, Worker } from 'bullmq';
 import type { Container } from '../container';
 import { createRedis, Redis } from '../data/redis';
-import { withTransaction } from '../data/db';
 import { DeferJob } from '../errors';
-import { notifyOwners, notifyShopper } from '../domain/notifications';
-import { expireOrder } from '../domain/orders';
-import { AfterCommit } from '../line/bot';
-import { text } from '../line/views';
-import { T } from '../texts';
+import { expireOrderAndNotify } from '../domain/expiry';
+import { dailyFigures } from '../domain/reports';
 import { MAINTENANCE_JOBS, QUEUE_NAMES } from './queues';
 
 export interface WorkerOptions {
@@ -23,17 +19,7 @@ export interface WorkerOptions {
 const isFinal = (job: Job) => job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
 
 /** Expires one order if its hold has passed: stock released once, shopper told after commit. */
-export async function runExpiry(c: Container, orderId: number): Promise<boolean> {
-  const after = new AfterCommit();
-  const expired = await withTransaction(c.db, async (trx) => {
-    after.outboxIds.length = 0;
-    const o = await expireOrder(trx, orderId);
-    if (o) await notifyShopper(trx, after, o.line_user_id, `order:${o.id}:expired`, [text(T.expiredNotice(o.order_no))]);
-    return o;
-  });
-  await c.bot.runAfterCommit(after);
-  return expired !== null;
-}
+export const runExpiry = (c: Container, orderId: number): Promise<boolean> => expireOrderAndNotify(c.uow, c.notifier, c.orderEvents, orderId);
 
 export class Sweeper {
   constructor(private readonly c: Container, private readonly graceMs: number) {}
@@ -74,21 +60,8 @@ export class Sweeper {
   }
 
   async dailySummary(): Promise<void> {
-    const c = this.c;
-    const day = await c.db.raw<{ rows: Array<{ d: string }> }>("SELECT to_char(now() AT TIME ZONE 'Asia/Taipei', 'YYYY-MM-DD') AS d");
-    const d = day.rows[0]!.d;
-    const [stats] = await c.db('orders')
-      .whereRaw("(created_at AT TIME ZONE 'Asia/Taipei')::date = ?::date", [d])
-      .select(
-        c.db.raw('count(*)::int AS orders'),
-        c.db.raw("count(*) FILTER (WHERE paid_at IS NOT NULL)::int AS paid"),
-        c.db.raw('coalesce(sum(paid_amount), 0)::int AS amount'),
-      );
-    const after = new AfterCommit();
-    await withTransaction(c.db, (trx) =>
-      notifyOwners(trx, after, c.config, `summary:${d}`, [text(T.ownerDailySummary(d, stats.orders, stats.paid, stats.amount))]),
-    );
-    await c.bot.runAfterCommit(after);
+    const f = await dailyFigures(this.c.db);
+    await this.c.uow.run((trx, after) => this.c.notifier.owners(trx, after, `summary:${f.date}`, { type: 'daily-summary', ...f }));
   }
 }
 

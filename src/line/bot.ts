@@ -1,17 +1,19 @@
 import type { messagingApi, webhook } from '@line/bot-sdk';
 import type { Config } from '../config';
 import type { Db, Trx } from '../data/db';
-import { withTransaction } from '../data/db';
+import { AfterCommit, UnitOfWork } from '../data/unit-of-work';
 import { CATALOG_PAGE_SIZE, listCatalogPage } from '../domain/catalog';
 import { changeCart, getCart } from '../domain/cart';
-import { cancelOrder, checkout, InsufficientStockError, Order, orderLines, recentOrders } from '../domain/orders';
+import { Order, orderItems, recentOrders } from '../domain/orders';
+import type { Shopping } from '../domain/shopping';
 import { OwnerService } from '../domain/owner';
-import type { PaymentService, PreparedPayment } from '../domain/payments';
+import type { PaymentChoice, PaymentService, PreparedPayment } from '../domain/payments';
 import type { Queues } from '../jobs/queues';
 import type { Logger } from '../logger';
 import { STATUS_LABEL, T } from '../texts';
 import { Command, OWNER_COMMANDS, parseCommand, parsePostback, Postback } from './command-parser';
 import { addOutboxMessage } from './delivery';
+import { handleOwnerCommand } from './owner-commands';
 import type { LineApi } from './line-client';
 import * as V from './views';
 
@@ -30,12 +32,8 @@ export interface BotDeps {
   queues: Queues;
   payments: PaymentService;
   owner: OwnerService;
-}
-
-/** Work to do after COMMIT: enqueue deliveries and delayed jobs. Never inside the transaction. */
-export class AfterCommit {
-  readonly outboxIds: number[] = [];
-  readonly tasks: Array<() => Promise<void>> = [];
+  uow: UnitOfWork;
+  shopping: Shopping;
 }
 
 interface Ctx {
@@ -67,10 +65,7 @@ export class ShopBot {
 
     const prepared = await this.prepare(event, userId);
 
-    const after = new AfterCommit();
-    const done = await withTransaction(this.d.db, async (trx) => {
-      after.outboxIds.length = 0;
-      after.tasks.length = 0;
+    const done = await this.d.uow.run(async (trx, after) => {
       const locked = await trx('line_events').where({ id: inboxId }).forUpdate().first('processed_at');
       if (locked.processed_at) return false;
       // Marked first (same transaction, so still all-or-nothing): the fewer statements between a
@@ -95,15 +90,7 @@ export class ShopBot {
       }
       return true;
     });
-    if (!done) return 'already';
-    await this.runAfterCommit(after);
-    return 'processed';
-  }
-
-  async runAfterCommit(after: AfterCommit): Promise<void> {
-    const q = this.d.queues;
-    await q.tryEnqueue('deliveries', () => q.enqueueDeliveries(after.outboxIds));
-    for (const t of after.tasks) await q.tryEnqueue('after-commit task', t);
+    return done ? 'processed' : 'already';
   }
 
   /** Pre-transaction work that calls the outside world (profiles, bank order creation). */
@@ -176,7 +163,7 @@ export class ShopBot {
   private async onCommand(ctx: Ctx, cmd: Command): Promise<Message[]> {
     if (OWNER_COMMANDS.has(cmd.kind)) {
       if (!this.isOwner(ctx.userId)) return [V.text(T.ownerOnly)];
-      return this.d.owner.handle(ctx.trx, ctx.userId, cmd, ctx.after);
+      return handleOwnerCommand(this.d.owner, ctx.trx, ctx.after, ctx.userId, cmd);
     }
     switch (cmd.kind) {
       case 'menu':
@@ -223,7 +210,7 @@ export class ShopBot {
         return this.cancel(ctx, pb.orderNo);
       case 'pay':
         if (!prepared) return [V.text(T.unknown)];
-        return this.d.payments.completePayment(ctx.trx, prepared, ctx.after);
+        return paymentChoiceMessages(await this.d.payments.completePayment(ctx.trx, prepared, ctx.after));
       default:
         return [V.text(T.unknown)];
     }
@@ -256,48 +243,56 @@ export class ShopBot {
 
   private async checkout(ctx: Ctx, cartVersion: number | null): Promise<Message[]> {
     const methods = this.d.payments.availableMethods();
-    try {
-      // A savepoint: a checkout refused by its availability check rolls back its own writes but not
-      // the reply we write after it. Units taken by a rival between that check and our COMMIT make
-      // the COMMIT fail instead; withTransaction then runs the whole event again, and that run's
-      // check refuses here.
-      const r = await ctx.trx.transaction((sp) =>
-        checkout(sp, { userId: ctx.userId, cartVersion, holdMinutes: this.d.config.holdMinutes.default }),
-      );
-      switch (r.kind) {
+    const r = await this.d.shopping.placeOrder(ctx.trx, ctx.after, { userId: ctx.userId, cartVersion });
+    switch (r.kind) {
         case 'created':
-          ctx.after.tasks.push(() => this.d.queues.scheduleExpiry(r.order.id, r.order.hold_expires_at));
-          return [V.orderCreatedMessage(r.order, r.lines, methods)];
+          return [V.orderCreatedMessage(r.order, r.items, methods)];
         case 'existing':
-          if (r.order.status === 'pending_payment') return [V.orderCreatedMessage(r.order, r.lines, methods)];
-          return [V.orderDetailMessage(r.order, r.lines, methods)];
+          if (r.order.status === 'pending_payment') return [V.orderCreatedMessage(r.order, r.items, methods)];
+          return [V.orderDetailMessage(r.order, r.items, methods)];
         case 'stale-cart':
           return [V.text(T.checkoutCartChanged), V.cartMessage(await getCart(ctx.trx, ctx.userId))];
         case 'empty':
-          if (r.pending) return [V.orderDetailMessage(r.pending, await orderLines(ctx.trx, r.pending.id), methods)];
+          if (r.pending) return [V.orderDetailMessage(r.pending, await orderItems(ctx.trx, r.pending.id), methods)];
           return [V.text(T.cartEmpty)];
         case 'inactive':
           return [V.text(r.names.map((n) => T.productInactive(n)).join('\n'))];
-      }
-    } catch (err) {
-      if (!(err instanceof InsufficientStockError)) throw err;
-      const cart = await getCart(ctx.trx, ctx.userId);
-      const lines = cart.lines.filter((l) => l.qty > l.available).map((l) => T.notEnoughStock(l.name, Math.max(0, l.available)));
-      return [V.text(T.checkoutStockChanged(lines.length ? lines : [T.checkoutBusy])), V.cartMessage(cart)];
+        case 'insufficient': {
+          const lines = r.cart.lines.filter((l) => l.qty > l.available).map((l) => T.notEnoughStock(l.name, Math.max(0, l.available)));
+          return [V.text(T.checkoutStockChanged(lines.length ? lines : [T.checkoutBusy])), V.cartMessage(r.cart)];
+        }
     }
   }
 
   private async orderDetail(ctx: Ctx, orderNo: string): Promise<Message[]> {
     const order = await ctx.trx('orders').where({ order_no: orderNo, line_user_id: ctx.userId }).first<Order>();
     if (!order) return [V.text(T.orderUnknown(orderNo))];
-    return [V.orderDetailMessage(order, await orderLines(ctx.trx, order.id), this.d.payments.availableMethods())];
+    return [V.orderDetailMessage(order, await orderItems(ctx.trx, order.id), this.d.payments.availableMethods())];
   }
 
   private async cancel(ctx: Ctx, orderNo: string): Promise<Message[]> {
-    const r = await cancelOrder(ctx.trx, ctx.userId, orderNo);
+    const r = await this.d.shopping.cancel(ctx.trx, ctx.after, { userId: ctx.userId, orderNo });
     if (r.kind === 'not-found') return [V.text(T.orderUnknown(orderNo))];
     if (r.kind === 'not-allowed') return [V.text(T.cancelNotAllowed(orderNo, STATUS_LABEL[r.order.status] ?? r.order.status))];
     return [V.text(T.cancelDone(orderNo))];
+  }
+}
+
+/** What choosing a payment method came to, as the shopper's reply. */
+function paymentChoiceMessages(c: PaymentChoice): Message[] {
+  switch (c.kind) {
+    case 'unavailable':
+      return [V.text(T.methodUnavailable)];
+    case 'not-found':
+      return [V.text(T.orderUnknown(c.orderNo))];
+    case 'stale':
+      return [V.text(T.stalePayTap(c.orderNo, STATUS_LABEL[c.status] ?? c.status))];
+    case 'instructions':
+      return [V.paymentInstructionsMessage(c.instructions)];
+    case 'order':
+      return [V.orderDetailMessage(c.order, c.items, c.methods)];
+    case 'create-failed':
+      return [V.text(T.paymentCreateFailed), V.orderDetailMessage(c.order, c.items, c.methods)];
   }
 }
 

@@ -1,6 +1,8 @@
 import type { messagingApi } from '@line/bot-sdk';
 import type { Db, Trx } from '../data/db';
+import { insertOutboxMessage, NewOutboxMessage } from '../data/outbox';
 import type { Logger } from '../logger';
+import type { Metrics } from '../metrics';
 import type { LineApi } from './line-client';
 import { checkMessages } from './message-limits';
 
@@ -16,17 +18,9 @@ import { checkMessages } from './message-limits';
  *   as undeliverable and never retried.
  */
 
-export interface NewMessage {
-  recipient: string;
+/** An outbox row whose messages are LINE Messaging API messages. */
+export interface NewMessage extends NewOutboxMessage {
   messages: messagingApi.Message[];
-  kind: string;
-  /** Unique key for notifications that must be sent once (e.g. `order:12:paid:shopper`). */
-  dedupeKey?: string;
-  replyToken?: string | null;
-  /** Until when a reply is tried at all. */
-  replyDeadline?: Date | null;
-  /** When the reply token reached us (the start of its validity). */
-  replyTokenAt?: Date | null;
 }
 
 /**
@@ -39,24 +33,15 @@ export class InvalidMessageError extends Error {
   override readonly name = 'InvalidMessageError';
 }
 
-/** Writes a message to the outbox in the caller's transaction. Returns null if dedupeKey was already used. */
+/**
+ * Writes LINE messages to the outbox in the caller's transaction, after checking them against
+ * LINE's limits (a message LINE would refuse must fail the change, not its delivery).
+ * Returns null if dedupeKey was already used.
+ */
 export async function addOutboxMessage(trx: Trx, m: NewMessage): Promise<number | null> {
   const problems = checkMessages(m.messages);
   if (problems.length) throw new InvalidMessageError(`message breaks LINE limits: ${problems.join('; ')}`);
-  const rows = await trx('outbox_messages')
-    .insert({
-      dedupe_key: m.dedupeKey ?? null,
-      kind: m.kind,
-      recipient: m.recipient,
-      reply_token: m.replyToken ?? null,
-      reply_deadline: m.replyDeadline ?? null,
-      reply_token_at: m.replyTokenAt ?? null,
-      messages: JSON.stringify(m.messages),
-    })
-    .onConflict('dedupe_key')
-    .ignore()
-    .returning('id');
-  return rows[0]?.id ?? null;
+  return insertOutboxMessage(trx, m);
 }
 
 export class RetryableDeliveryError extends Error {
@@ -71,6 +56,7 @@ export class Delivery {
     private readonly line: LineApi,
     private readonly log: Logger,
     private readonly claimSeconds = 60,
+    private readonly metrics: Metrics | null = null,
   ) {}
 
   /**
@@ -145,6 +131,7 @@ export class Delivery {
 
   private async failed(id: number, status: number | null, message: string, retryable: boolean, finalAttempt: boolean): Promise<DeliveryResult> {
     if (retryable && !finalAttempt) {
+      this.metrics?.deliveries.inc({ via: 'none', result: 'retry', status: String(status ?? 'network') });
       await this.db('outbox_messages').where({ id }).update({ status: 'pending', claimed_until: null, last_status: status, last_error: message });
       throw new RetryableDeliveryError(`delivery ${id} failed (${status ?? 'network'}): ${message}`);
     }
@@ -154,6 +141,7 @@ export class Delivery {
   }
 
   private async finish(id: number, status: 'sent' | 'undeliverable' | 'failed', extra: Record<string, unknown>): Promise<void> {
+    this.metrics?.deliveries.inc({ via: String(extra.delivered_via ?? 'none'), result: status, status: String(extra.last_status ?? 'none') });
     await this.db('outbox_messages')
       .where({ id })
       .update({ status, claimed_until: null, ...(status === 'sent' ? { sent_at: this.db.fn.now() } : {}), ...extra });

@@ -1,7 +1,8 @@
 import type { messagingApi } from '@line/bot-sdk';
 import type { CartView } from '../domain/cart';
 import { available, Product } from '../domain/catalog';
-import type { Order, OrderLine } from '../domain/orders';
+import type { PaymentInstructions } from '../domain/notices';
+import type { Order, OrderItems } from '../domain/orders';
 import type { PaymentMethod } from '../gateways/payment-gateway';
 import { LABEL, METHOD_LABEL, STATUS_LABEL, T, taipeiTime, twd } from '../texts';
 import { postbackData } from './command-parser';
@@ -83,8 +84,11 @@ export function cartMessage(cart: CartView): Message {
   );
 }
 
-const lineRows = (lines: OrderLine[]): FlexComponent[] =>
-  lines.map((l) => render('order-line', { text: `${clip(l.name, 40)} × ${l.qty}`, lineTotal: twd(l.line_total) }));
+/** An order's goods, then its fees and discounts (a discount shows as −NT$…). */
+const lineRows = ({ lines, adjustments }: OrderItems): FlexComponent[] => [
+  ...lines.map((l) => render('order-line', { text: `${clip(l.name, 40)} × ${l.qty}`, lineTotal: twd(l.line_total) })),
+  ...adjustments.map((a) => render('order-line', { text: clip(a.label, 40), lineTotal: a.amount < 0 ? `−${twd(-a.amount)}` : twd(a.amount) })),
+];
 
 export function paymentButtons(order: Pick<Order, 'order_no'>, methods: readonly PaymentMethod[]): FlexComponent[] {
   return methods.map((m, i) =>
@@ -96,14 +100,14 @@ export function paymentButtons(order: Pick<Order, 'order_no'>, methods: readonly
   );
 }
 
-export function orderCreatedMessage(order: Order, lines: OrderLine[], methods: readonly PaymentMethod[]): Message {
+export function orderCreatedMessage(order: Order, items: OrderItems, methods: readonly PaymentMethod[]): Message {
   const cancel = render('postback-button', { style: 'link', label: T.cancelOrder, data: postbackData({ action: 'cancel', orderNo: order.order_no }) });
   return flex(
     T.orderCreatedAlt(order.order_no, order.total),
     render('order-created', {
       title: T.orderCreatedTitle,
       orderNo: order.order_no,
-      lines: lineRows(lines),
+      lines: lineRows(items),
       totalLabel: T.total,
       total: twd(order.total),
       holdText: T.holdUntil(order.hold_expires_at),
@@ -139,7 +143,7 @@ const STATUS_COLOR: Record<string, string> = {
   paid_no_stock: '#E74C3C',
 };
 
-export function orderDetailMessage(order: Order, lines: OrderLine[], methods: readonly PaymentMethod[]): Message {
+export function orderDetailMessage(order: Order, items: OrderItems, methods: readonly PaymentMethod[]): Message {
   const notes: FlexComponent[] = [];
   if (order.status === 'pending_payment') notes.push(render('note', { text: T.holdUntil(order.hold_expires_at) }));
   if (order.payment_method) notes.push(render('note', { text: METHOD_LABEL[order.payment_method] ?? order.payment_method }));
@@ -157,7 +161,7 @@ export function orderDetailMessage(order: Order, lines: OrderLine[], methods: re
       orderNo: order.order_no,
       statusText: STATUS_LABEL[order.status] ?? order.status,
       statusColor: STATUS_COLOR[order.status] ?? '#888888',
-      lines: lineRows(lines),
+      lines: lineRows(items),
       totalLabel: T.total,
       total: twd(order.total),
       notes,
@@ -166,7 +170,7 @@ export function orderDetailMessage(order: Order, lines: OrderLine[], methods: re
   );
 }
 
-export function receiptMessage(order: Order, lines: OrderLine[], method: string, late: boolean): Message {
+export function receiptMessage(order: Order, items: OrderItems, method: string, late: boolean): Message {
   return flex(
     T.receiptAlt(order.order_no, order.total),
     render('receipt', {
@@ -177,13 +181,13 @@ export function receiptMessage(order: Order, lines: OrderLine[], method: string,
       method: METHOD_LABEL[method] ?? method,
       amountLabel: T.amount,
       amount: twd(order.total),
-      lines: lineRows(lines),
+      lines: lineRows(items),
       thanks: late ? `${T.lateRereserved}\n${T.receiptThanks}` : T.receiptThanks,
     }),
   );
 }
 
-export function ownerPaidMessage(order: Order, lines: OrderLine[], method: string, notes: string[] = []): Message {
+export function ownerPaidMessage(order: Order, items: OrderItems, method: string, notes: string[] = []): Message {
   return flex(
     T.ownerPaidAlt(order.order_no, order.total),
     render('owner-paid', {
@@ -194,7 +198,7 @@ export function ownerPaidMessage(order: Order, lines: OrderLine[], method: strin
       method: METHOD_LABEL[method] ?? method,
       amountLabel: T.amount,
       amount: twd(order.total),
-      lines: lineRows(lines),
+      lines: lineRows(items),
       notes: notes.map((n) => render('note', { text: n })),
     }),
   );
@@ -253,4 +257,23 @@ export function payLinkMessage(args: { orderNo: string; amount: number; method: 
       url: args.url,
     }),
   );
+}
+
+/** How to pay an attempt: ATM account, convenience-store code, or a button to the bank's page. */
+export function paymentInstructionsMessage({ order, attempt, otherMethods }: PaymentInstructions): Message {
+  const d = attempt.details as { kind?: string; bankCode?: string; account?: string; deadline?: string; url?: string; paymentNo?: string };
+  if (d.kind === 'virtual-account' || d.kind === 'ecpay-atm-code') {
+    return virtualAccountMessage({
+      orderNo: order.order_no,
+      amount: attempt.amount,
+      bankCode: d.bankCode!,
+      account: d.account!,
+      deadline: new Date(d.deadline!),
+      otherMethods: paymentButtons(order, otherMethods),
+    });
+  }
+  if (d.kind === 'ecpay-cvs-code') {
+    return cvsCodeMessage({ orderNo: order.order_no, amount: attempt.amount, code: d.paymentNo!, deadline: new Date(d.deadline!) });
+  }
+  return payLinkMessage({ orderNo: order.order_no, amount: attempt.amount, method: attempt.method, url: d.url! });
 }

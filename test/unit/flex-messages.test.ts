@@ -2,7 +2,7 @@ import type { messagingApi } from '@line/bot-sdk';
 import type { CartView } from '../../src/domain/cart';
 import type { Product } from '../../src/domain/catalog';
 import { CATALOG_PAGE_SIZE } from '../../src/domain/catalog';
-import type { Order, OrderLine } from '../../src/domain/orders';
+import type { Order, OrderItems, OrderLine } from '../../src/domain/orders';
 import { preview, PREVIEWS } from '../../src/cli/flex-preview';
 import { PAYMENT_METHODS } from '../../src/gateways/payment-gateway';
 import { BUBBLE_TEMPLATES, listTemplateFiles, loadTemplate } from '../../src/line/flex-renderer';
@@ -27,6 +27,12 @@ const lines: OrderLine[] = Array.from({ length: 20 }, (_, i) => ({
   id: i, order_id: 1, product_id: i, sku: `SKU-${i}`, name: long(80), unit_price: 199999, qty: 99, line_total: 19799901,
 }));
 
+/** Every goods line the cart allows, plus every kind of fee and discount, with long labels. */
+const items: OrderItems = {
+  lines,
+  adjustments: ['shipping', 'tier-discount', 'points'].map((kind, i) => ({ id: i, order_id: 1, kind, label: long(40), amount: i % 2 ? -9_999_999 : 9_999_999, details: null })),
+};
+
 const cart: CartView = {
   cartId: 1, version: 123456, subtotal: 99_999_999, count: 1980,
   lines: Array.from({ length: 20 }, (_, i) => ({ product_id: 100000 + i, qty: 99, sku: `SKU-${i}`, name: long(80), price: 199999, active: i % 3 !== 0, available: i })),
@@ -42,14 +48,14 @@ function everyMessage(): Array<[string, messagingApi.Message]> {
     ['empty catalog', V.catalogMessage([], 1, 1, 0, CATALOG_PAGE_SIZE)],
     ['cart (20 lines)', V.cartMessage(cart)],
     ['empty cart', V.cartMessage({ ...cart, lines: [] })],
-    ['order created, all methods', V.orderCreatedMessage(order(), lines, all)],
-    ['order created, no methods', V.orderCreatedMessage(order(), lines, [])],
+    ['order created, all methods', V.orderCreatedMessage(order(), items, all)],
+    ['order created, no methods', V.orderCreatedMessage(order(), items, [])],
     ['orders list', V.ordersListMessage(Array.from({ length: 5 }, () => order('paid')))],
     ['no orders', V.ordersListMessage([])],
-    ['order detail pending', V.orderDetailMessage(order(), lines, all)],
-    ['order detail shipped', V.orderDetailMessage(order('shipped'), lines, all)],
-    ['receipt (late)', V.receiptMessage(order('paid'), lines, 'sinopac-atm', true)],
-    ['owner paid', V.ownerPaidMessage(order('paid'), lines, 'ecpay-cvs', [T.lateRereserved])],
+    ['order detail pending', V.orderDetailMessage(order(), items, all)],
+    ['order detail shipped', V.orderDetailMessage(order('shipped'), items, all)],
+    ['receipt (late)', V.receiptMessage(order('paid'), items, 'sinopac-atm', true)],
+    ['owner paid', V.ownerPaidMessage(order('paid'), items, 'ecpay-cvs', [T.lateRereserved])],
     ['virtual account', V.virtualAccountMessage({ orderNo: 'L2611229999999', amount: 9_999_999, bankCode: '807', account: '9'.repeat(16), deadline: new Date(), otherMethods: V.paymentButtons(order(), all) })],
     ['cvs code', V.cvsCodeMessage({ orderNo: 'L2611229999999', amount: 6000, code: 'LLL12345678901', deadline: new Date() })],
     ['pay link', V.payLinkMessage({ orderNo: 'L2611229999999', amount: 199999, method: 'ecpay-credit', url: `https://shop.example.com/payments/ecpay/checkout/${'r'.repeat(24)}` })],

@@ -1,0 +1,71 @@
+import type { messagingApi } from '@line/bot-sdk';
+import type { Trx } from '../data/db';
+import type { AfterCommit } from '../data/unit-of-work';
+import type { Actor } from '../domain/audit';
+import type { OwnerService } from '../domain/owner';
+import type { RefundRequest } from '../domain/payments';
+import { lowStockLine, METHOD_LABEL, STATUS_LABEL, T, taipeiTime, twd } from '../texts';
+import type { Command } from './command-parser';
+import { text } from './views';
+
+type Message = messagingApi.Message;
+
+const status = (s: string) => STATUS_LABEL[s] ?? s;
+
+/** The owner's chat commands: each calls the owner use case the back office calls too, and renders its result. */
+export async function handleOwnerCommand(owner: OwnerService, trx: Trx, after: AfterCommit, userId: string, cmd: Command): Promise<Message[]> {
+  const actor: Actor = { userId, source: 'line' };
+  switch (cmd.kind) {
+    case 'owner-today': {
+      const t = await owner.todayOrders(trx);
+      if (t.orders.length === 0) return [text(T.ownerTodayEmpty)];
+      const lines = t.orders.slice(-30).map((r) => `${r.order_no} ${status(r.status)} ${twd(r.total)} ${taipeiTime(r.created_at).slice(11)}`);
+      return [text([T.ownerTodayTitle(t.orders.length, t.paidTotal), ...lines].join('\n'))];
+    }
+    case 'owner-ship': {
+      const r = await owner.shipOrder(trx, after, actor, { orderNo: cmd.orderNo, tracking: cmd.tracking });
+      if (r.kind === 'not-found') return [text(T.orderUnknown(r.orderNo))];
+      if (r.kind === 'conflict') return [text(T.ownerStatusConflict(r.orderNo, status(r.status)))];
+      return [text(T.ownerShipped(r.order.order_no))];
+    }
+    case 'owner-complete': {
+      const r = await owner.completeOrder(trx, after, actor, { orderNo: cmd.orderNo });
+      if (r.kind === 'not-found') return [text(T.orderUnknown(r.orderNo))];
+      if (r.kind === 'conflict') return [text(T.ownerStatusConflict(r.orderNo, status(r.status)))];
+      return [text(T.ownerCompleted(r.order.order_no))];
+    }
+    case 'owner-stock-list': {
+      const rows = await owner.lowStock(trx);
+      if (rows.length === 0) return [text(T.ownerLowStockEmpty)];
+      return [text([T.ownerLowStockTitle, ...rows.map((r) => lowStockLine(r.sku, r.name, r.available, r.stock_on_hand, r.stock_reserved))].join('\n'))];
+    }
+    case 'owner-stock-set': {
+      const r = await owner.setStock(trx, actor, { sku: cmd.sku, qty: cmd.qty, reason: T.stockReasonChat });
+      if (r.kind === 'unknown') return [text(T.productUnknown(r.sku))];
+      if (r.kind === 'below-reserved') return [text(T.ownerStockBelowReserved(r.sku, r.reserved))];
+      return [text(T.ownerStockSet(r.sku, r.qty, r.available))];
+    }
+    case 'owner-refund':
+      return [text(refundText(await owner.requestRefund(trx, after, actor, { orderNo: cmd.orderNo, amount: cmd.amount })))];
+    case 'owner-usage':
+      return [text(cmd.which === 'ship' ? T.ownerShipUsage : cmd.which === 'stock' ? T.ownerStockUsage : T.ownerRefundUsage)];
+    default:
+      return [text(T.unknown)];
+  }
+}
+
+/** What a refund request came to, in the owner's words (chat and back office alike). */
+export function refundText(r: RefundRequest): string {
+  switch (r.kind) {
+    case 'not-found':
+      return T.orderUnknown(r.orderNo);
+    case 'not-paid':
+      return T.ownerRefundNotPaid(r.orderNo, status(r.status));
+    case 'not-card':
+      return T.ownerRefundNotCard;
+    case 'too-much':
+      return T.ownerRefundTooMuch(r.orderNo, r.refundable);
+    case 'requested':
+      return T.ownerRefundRequested(r.orderNo, METHOD_LABEL[r.method] ?? r.method, r.amount);
+  }
+}
