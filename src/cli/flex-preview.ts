@@ -51,7 +51,7 @@ const cart: CartView = {
 };
 
 export const PREVIEWS: Record<string, () => messagingApi.Message> = {
-  catalog: () => V.catalogMessage(products.slice(0, CATALOG_PAGE_SIZE), 1, 1, products.length, CATALOG_PAGE_SIZE),
+  catalog: () => V.catalogMessage(products.slice(0, CATALOG_PAGE_SIZE), 1, 1, products.length, CATALOG_PAGE_SIZE, 'https://shop.example.com'),
   cart: () => V.cartMessage(cart),
   'order-created': () => V.orderCreatedMessage(order(), items, PAYMENT_METHODS),
   'orders-list': () => V.ordersListMessage([order(), order('paid'), order('shipped')]),

@@ -10,11 +10,16 @@ import { checkMessages, LIMITS } from '../../src/line/message-limits';
 import * as V from '../../src/line/views';
 import { T } from '../../src/texts';
 
+/** A long public origin, as a shop behind a long host name would have. */
+const BASE = `https://${'shop'.repeat(20)}.example.com`;
+
 const long = (n: number) => '台灣好茶'.repeat(Math.ceil(n / 4)).slice(0, n);
 
 const product = (i: number, stock = 5): Product => ({
   id: 100000 + i, sku: `SKU-${String(i).padStart(6, '0')}-LONGVARIANT`, category_id: 1, name: long(80), description: long(300), price: 199999,
-  image_url: `https://images.example.com/products/${'x'.repeat(200)}/${i}.jpg`, active: true, stock_on_hand: stock, stock_reserved: 0,
+  // Every kind of photo: uploaded (hash), hosted elsewhere, none (placeholder).
+  image_url: i % 3 === 2 ? `https://images.example.com/products/${'x'.repeat(200)}/${i}.jpg` : null,
+  image_hash: i % 3 === 1 ? 'f'.repeat(64) : null, active: true, stock_on_hand: stock, stock_reserved: 0,
 });
 
 const order = (status: Order['status'] = 'pending_payment'): Order => ({
@@ -43,9 +48,9 @@ function everyMessage(): Array<[string, messagingApi.Message]> {
   const products = Array.from({ length: CATALOG_PAGE_SIZE }, (_, i) => product(i, i % 2));
   const all = PAYMENT_METHODS;
   return [
-    ['catalog page with "more"', V.catalogMessage(products, 1, 99, 99 * CATALOG_PAGE_SIZE, CATALOG_PAGE_SIZE)],
-    ['catalog last page', V.catalogMessage(products.slice(0, 3), 99, 99, 99 * CATALOG_PAGE_SIZE, CATALOG_PAGE_SIZE)],
-    ['empty catalog', V.catalogMessage([], 1, 1, 0, CATALOG_PAGE_SIZE)],
+    ['catalog page with "more"', V.catalogMessage(products, 1, 99, 99 * CATALOG_PAGE_SIZE, CATALOG_PAGE_SIZE, BASE)],
+    ['catalog last page', V.catalogMessage(products.slice(0, 3), 99, 99, 99 * CATALOG_PAGE_SIZE, CATALOG_PAGE_SIZE, BASE)],
+    ['empty catalog', V.catalogMessage([], 1, 1, 0, CATALOG_PAGE_SIZE, BASE)],
     ['cart (20 lines)', V.cartMessage(cart)],
     ['empty cart', V.cartMessage({ ...cart, lines: [] })],
     ['order created, all methods', V.orderCreatedMessage(order(), items, all)],
