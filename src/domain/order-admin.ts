@@ -260,3 +260,25 @@ export async function* productExportRows(db: Db): AsyncGenerator<ProductExportRo
   }
 }
 
+
+// ---------------------------------------------------------------------------------------------
+// What the owner types into the order page's forms
+
+export const SHIPMENT_LIMITS = { carrier: 40, tracking: 60 } as const;
+
+/** Carrier and tracking number as typed (both optional, as in the chat's 出貨); full-width folded. */
+export function parseShipment(rawCarrier: string, rawTracking: string): { ok: true; carrier: string | null; tracking: string | null } | { ok: false; error: 'too-long' | 'invalid' } {
+  const carrier = rawCarrier.normalize('NFKC').trim().replace(/\s+/g, ' ');
+  const tracking = rawTracking.normalize('NFKC').trim().replace(/\s+/g, '').toUpperCase();
+  if (carrier.length > SHIPMENT_LIMITS.carrier || tracking.length > SHIPMENT_LIMITS.tracking) return { ok: false, error: 'too-long' };
+  if (tracking && !/^[A-Z0-9-]+$/.test(tracking)) return { ok: false, error: 'invalid' };
+  return { ok: true, carrier: carrier || null, tracking: tracking || null };
+}
+
+/** A refund amount as typed: empty means the whole refundable amount (null), as in the chat's 退款. */
+export function parseRefundAmount(raw: string): { ok: true; amount: number | null } | { ok: false } {
+  const s = raw.normalize('NFKC').replace(/[,\s]/g, '').replace(/^NT\$/i, '');
+  if (!s) return { ok: true, amount: null };
+  if (!/^\d{1,7}$/.test(s)) return { ok: false };
+  return { ok: true, amount: Number(s) };
+}
