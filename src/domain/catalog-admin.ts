@@ -60,8 +60,10 @@ export interface AdminProduct extends Product {
   updated_at: Date;
 }
 
-/** Folds full-width characters and spaces the way the chat does. */
+/** Folds full-width digits, letters and spaces the way the chat does (for codes and numbers). */
 const fold = (s: string) => s.normalize('NFKC').trim();
+/** Words are kept as typed (full-width brackets stay full-width); only spaces are tidied. */
+const tidy = (s: string) => s.normalize('NFC').trim().replace(/\s+/g, ' ');
 
 /** A whole number typed by a person ("1,200", "１２００"), or null. */
 export function parseWhole(raw: string): number | null {
@@ -73,7 +75,7 @@ export function parseWhole(raw: string): number | null {
 export function validateProduct(d: ProductDraft): { ok: true; values: ProductValues } | { ok: false; errors: FieldErrors } {
   const errors: FieldErrors = {};
   const sku = fold(d.sku).toUpperCase();
-  const name = fold(d.name).replace(/\s+/g, ' ');
+  const name = tidy(d.name);
   const description = d.description.normalize('NFC').replace(/\r\n/g, '\n').trim();
   const price = parseWhole(d.price);
   const categoryId = parseWhole(d.categoryId);
@@ -94,7 +96,7 @@ export function validateProduct(d: ProductDraft): { ok: true; values: ProductVal
 export function validateStock(rawQty: string, rawReason: string, reasonRequired = true): { ok: true; qty: number; reason: string } | { ok: false; errors: FieldErrors } {
   const errors: FieldErrors = {};
   const qty = parseWhole(rawQty);
-  const reason = fold(rawReason).replace(/\s+/g, ' ');
+  const reason = tidy(rawReason);
   if (!fold(rawQty)) errors.stock = 'required';
   else if (qty === null) errors.stock = 'invalid';
   else if (qty > PRODUCT_LIMITS.maxStock) errors.stock = 'out-of-range';
@@ -129,7 +131,7 @@ export class CatalogAdmin {
 
   async listProducts(db: Db | Trx, f: ProductQuery): Promise<{ products: AdminProduct[]; total: number; page: number; pages: number }> {
     const q = adminProducts(db);
-    const text = fold(f.q ?? '');
+    const text = tidy(f.q ?? '');
     if (text) {
       const like = `%${likeEscape(text)}%`;
       q.where((w) => w.whereILike('p.name', like).orWhereILike('p.sku', like).orWhereILike('p.description', like));
@@ -259,7 +261,7 @@ export class CatalogAdmin {
   }
 
   async createCategory(trx: Trx, actor: Actor, rawName: string): Promise<CategoryResult> {
-    const name = fold(rawName).replace(/\s+/g, ' ');
+    const name = tidy(rawName);
     const bad = await this.checkCategoryName(trx, name, null);
     if (bad) return { kind: 'invalid', errors: { name: bad } };
     await trx.raw('LOCK TABLE categories IN SHARE ROW EXCLUSIVE MODE'); // one new position at a time
@@ -274,7 +276,7 @@ export class CatalogAdmin {
   async renameCategory(trx: Trx, actor: Actor, id: number, rawName: string): Promise<CategoryResult> {
     const before = await trx('categories').where({ id }).forUpdate().first('id', 'name', 'sort_order');
     if (!before) return { kind: 'not-found' };
-    const name = fold(rawName).replace(/\s+/g, ' ');
+    const name = tidy(rawName);
     const bad = await this.checkCategoryName(trx, name, id);
     if (bad) return { kind: 'invalid', errors: { name: bad } };
     if (name !== before.name) {

@@ -41,7 +41,7 @@ function inDays(q: Knex.QueryBuilder, from?: string | null, to?: string | null) 
 export async function listOrders(db: Db | Trx, f: OrderQuery): Promise<{ orders: OrderListRow[]; total: number; page: number; pages: number }> {
   const q = inDays(db('orders as o').leftJoin('line_users as u', 'u.user_id', 'o.line_user_id'), f.from, f.to);
   if (f.status) q.where('o.status', f.status);
-  const text = (f.q ?? '').normalize('NFKC').trim();
+  const text = (f.q ?? '').normalize('NFC').trim();
   if (text) {
     const like = `%${likeEscape(text)}%`;
     q.where((w) =>
@@ -268,7 +268,7 @@ export const SHIPMENT_LIMITS = { carrier: 40, tracking: 60 } as const;
 
 /** Carrier and tracking number as typed (both optional, as in the chat's 出貨); full-width folded. */
 export function parseShipment(rawCarrier: string, rawTracking: string): { ok: true; carrier: string | null; tracking: string | null } | { ok: false; error: 'too-long' | 'invalid' } {
-  const carrier = rawCarrier.normalize('NFKC').trim().replace(/\s+/g, ' ');
+  const carrier = rawCarrier.normalize('NFC').trim().replace(/\s+/g, ' ');
   const tracking = rawTracking.normalize('NFKC').trim().replace(/\s+/g, '').toUpperCase();
   if (carrier.length > SHIPMENT_LIMITS.carrier || tracking.length > SHIPMENT_LIMITS.tracking) return { ok: false, error: 'too-long' };
   if (tracking && !/^[A-Z0-9-]+$/.test(tracking)) return { ok: false, error: 'invalid' };

@@ -72,7 +72,8 @@ export async function normalizePhoto(input: Buffer): Promise<PhotoResult> {
   return withSlot(async () => {
     let meta: Metadata;
     try {
-      meta = await open(input).metadata();
+      // Reading the header decodes no pixels, so it may see any size: the size is judged below.
+      meta = await sharp(input, { limitInputPixels: false }).metadata();
     } catch {
       return { kind: 'refused', reason: kind === 'heif' ? 'heic' : 'unreadable' } as const;
     }
