@@ -94,6 +94,8 @@ export interface LineApiDouble {
   setProfile(userId: string, profile: DoubleProfile | null): void;
   /** Queues failures for the next requests to `path` (exact path, e.g. '/v2/bot/message/push'), one each, in order. */
   injectFailures(path: string, failures: InjectedFailure[]): void;
+  /** The plan's monthly push limit that GET /v2/bot/message/quota reports (`limited`); null (default) = `none`. */
+  setMessageQuota(limit: number | null): void;
 }
 
 // ---------------------------------------------------------------------------
@@ -588,6 +590,7 @@ export async function startLineApiDouble(opts: LineApiDoubleOptions): Promise<Li
   const profiles = new Map<string, (DoubleProfile & { userId: string }) | null>();
   const hangTimers = new Set<NodeJS.Timeout>();
   let totalUsage = 0;
+  let quotaLimit: number | null = null;
   let closed = false;
 
   function authorized(headers: Record<string, string>): boolean {
@@ -774,7 +777,7 @@ export async function startLineApiDouble(opts: LineApiDoubleOptions): Promise<Li
     } else if (path === PATHS.loading) {
       r = { method: 'POST', json: true, run: (b) => handleLoading(b) };
     } else if (path === PATHS.quota) {
-      r = { method: 'GET', json: false, run: () => ({ status: 200, body: { type: 'none' } }) };
+      r = { method: 'GET', json: false, run: () => ({ status: 200, body: quotaLimit === null ? { type: 'none' } : { type: 'limited', value: quotaLimit } }) };
     } else if (path === PATHS.consumption) {
       r = { method: 'GET', json: false, run: () => ({ status: 200, body: { totalUsage } }) };
     } else if (path.startsWith(PATHS.profilePrefix) && path.length > PATHS.profilePrefix.length) {
@@ -983,6 +986,9 @@ export async function startLineApiDouble(opts: LineApiDoubleOptions): Promise<Li
       const queue = injections.get(path) ?? [];
       queue.push(...failures);
       injections.set(path, queue);
+    },
+    setMessageQuota(limit: number | null) {
+      quotaLimit = limit;
     },
   };
   return api;
