@@ -147,7 +147,7 @@ describe('orders in the back office', () => {
       expect(committed).toBeLessThanOrEqual(order.paid_amount);
       // Whoever came second found only what the first left: nothing (refused) or the rest.
       expect(refunds.map((r) => [r.amount, r.requested_by]).sort()).toEqual(round === 2 ? [[280, `owner:${owner}`], [400, `owner:${owner}`]] : [[680, `owner:${owner}`]]);
-      if (round === 0) expect(shop.line.textsTo(owner).at(-1)).toBe(T.ownerRefundTooMuch(order.order_no, 0));
+      if (round === 0) expect(shop.line.textsTo(owner)).toContain(T.ownerRefundTooMuch(order.order_no, 0));
       expect(refunds.filter((r) => r.status === 'succeeded').reduce((s, r) => s + r.amount, 0)).toBe(order.paid_amount);
       const row = await shop.c.db('orders').where({ id: order.id }).first();
       expect(row).toMatchObject({ status: 'refunded', refunded_amount: order.paid_amount });
