@@ -271,12 +271,12 @@ export const ADMIN = {
     amount: '金額',
     noPayments: '還沒有付款。',
     toShip: (n: number) => `待出貨（${n}）`,
-    toShipEmpty: '沒有待出貨的訂單 👍',
+    toShipEmpty: '沒有待出貨的訂單。',
     unpaid: (n: number) => `未付款（${n}）`,
     unpaidEmpty: '沒有等待付款的訂單。',
     holdUntil: '保留至',
     lowStock: '低庫存（可售 ≤ 5）',
-    lowStockEmpty: '所有上架商品庫存充足 👍',
+    lowStockEmpty: '所有上架商品庫存充足。',
     quota: 'LINE 推播用量（本月）',
     quotaUsed: (used: number, limit: number | null) =>
       limit === null ? `已推播 ${used.toLocaleString('en-US')} 則（方案無上限）` : `已推播 ${used.toLocaleString('en-US')} / ${limit.toLocaleString('en-US')} 則`,
@@ -454,6 +454,14 @@ export const ADMIN = {
       'session.logout': '登出後台',
     } as Record<string, string>,
     empty: '沒有符合的紀錄。',
+    /** Names of the fields an audit row's before/after may carry. */
+    fields: {
+      status: '狀態', tracking: '追蹤碼', carrier: '物流', sku: 'SKU', onHand: '庫存', reserved: '保留', name: '名稱', price: '價格',
+      active: '上架', category_id: '分類', description: '說明', image: '圖片', amount: '金額', method: '付款方式', order: '順序',
+      width: '寬', height: '高', bytes: '大小',
+    } as Record<string, string>,
+    yes: '是',
+    no: '否',
   },
 
   csv: {

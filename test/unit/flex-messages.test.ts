@@ -64,6 +64,7 @@ function everyMessage(): Array<[string, messagingApi.Message]> {
     ['virtual account', V.virtualAccountMessage({ orderNo: 'L2611229999999', amount: 9_999_999, bankCode: '807', account: '9'.repeat(16), deadline: new Date(), otherMethods: V.paymentButtons(order(), all) })],
     ['cvs code', V.cvsCodeMessage({ orderNo: 'L2611229999999', amount: 6000, code: 'LLL12345678901', deadline: new Date() })],
     ['pay link', V.payLinkMessage({ orderNo: 'L2611229999999', amount: 199999, method: 'ecpay-credit', url: `https://shop.example.com/payments/ecpay/checkout/${'r'.repeat(24)}` })],
+    ['back-office login', V.adminLoginMessage(`${BASE}/admin/login/${'t'.repeat(43)}`, new Date())],
     ['long text', V.text(long(6000))],
     ...Object.entries(T)
       .filter(([, v]) => typeof v === 'string')
@@ -87,7 +88,16 @@ describe('every message the bot can send stays within LINE limits', () => {
       [{ type: 'flex', altText: 'a', contents: button('d'.repeat(301)) }, /data longer than 300/],
       [{ type: 'flex', altText: 'a', contents: button('ok') }, /label longer than 40/],
     ];
+    const image = (url: string) => ({ type: 'flex', altText: 'a', contents: { type: 'bubble', hero: { type: 'image', url } } });
+    cases.push([image('http://shop.example.com/media/products/x.jpg'), /image url must be https/]);
     for (const [m, re] of cases) expect(checkMessages([m as messagingApi.Message]).join('; ')).toMatch(re);
+    // Plain HTTP only on this machine's loopback (the sandbox and tests), where LINE never fetches.
+    for (const url of ['https://shop.example.com/a.jpg', 'http://127.0.0.1:3000/media/placeholder/v1.jpg', 'http://localhost:3000/x.jpg']) {
+      expect(checkMessages([image(url) as messagingApi.Message])).toEqual([]);
+    }
+    for (const url of ['http://10.0.0.5/x.jpg', 'http://127.0.0.1.example.com/x.jpg', 'ftp://127.0.0.1/x.jpg']) {
+      expect(checkMessages([image(url) as messagingApi.Message])).not.toEqual([]);
+    }
     expect(checkMessages(Array(6).fill({ type: 'text', text: 'a' }))).toEqual([expect.stringMatching(/count 6/)]);
   });
 

@@ -63,7 +63,13 @@ button[disabled]{opacity:.6;cursor:default}
 .olist li{padding:10px 0;border-bottom:1px solid var(--line)}.olist li:last-child{border-bottom:0}
 .orow{display:flex;justify-content:space-between;gap:8px;align-items:baseline}
 .orow a{font-weight:600;font-variant-numeric:tabular-nums}
-.photo{max-width:100%;width:320px;border-radius:10px;border:1px solid var(--line);display:block}
+.photo{display:block;max-width:100%;max-height:260px;width:auto;border-radius:10px;border:1px solid var(--line);margin-bottom:6px}
+.phead{display:flex;gap:12px;align-items:center;padding-bottom:12px;margin-bottom:4px;border-bottom:1px solid var(--line)}
+.two{display:grid;grid-template-columns:1fr 1.4fr;gap:10px}.two label{margin-top:8px}
+.ua{font-size:12px;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
+code{font-size:13px;overflow-wrap:anywhere}
+progress{width:100%;height:10px;accent-color:var(--green)}
+.kv.small{margin-top:6px;font-size:13px}
 .kv{display:grid;grid-template-columns:auto 1fr;gap:4px 12px;margin:0}.kv dt{color:var(--muted)}.kv dd{margin:0;overflow-wrap:anywhere}
 .lines td:first-child{width:100%}
 .total td{font-weight:700;border-bottom:0}

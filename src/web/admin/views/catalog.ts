@@ -91,16 +91,19 @@ ${p ? html`<img class="photo" src="${productImageUrl(baseUrl, p)}" alt="${F.phot
 <label class="check" for="f-active"><input id="f-active" type="checkbox" name="active" value="1"${when(v.active, 'checked')}>${F.active}</label><span class="hint">${F.activeHint}</span>
 <div class="actions"><button class="primary" type="submit">${ADMIN.save}</button><a class="btn" href="/admin/products">${ADMIN.back}</a></div>
 </form>`;
-  const stock = p && args.stockForm ? stockCard(ctx, p, args.stockForm) : '';
+  const stock = p && args.stockForm ? stockCard(ctx, baseUrl, p, args.stockForm) : '';
   return page(ctx, 'products', p ? P.editProduct : P.newProduct, html`${stock}${form}`);
 }
 
-function stockCard(ctx: PageContext, p: AdminProduct, s: { values: { stock: string; reason: string }; errors: FieldErrors }): Html {
-  return html`<form class="card" method="post" action="/admin/products/${p.id}/stock" id="stock-form">${formGuard(ctx)}
+function stockCard(ctx: PageContext, baseUrl: string, p: AdminProduct, s: { values: { stock: string; reason: string }; errors: FieldErrors }): Html {
+  return html`<section class="card"><div class="phead"><img class="thumb" src="${productImageUrl(baseUrl, p)}" alt=""><div class="pmain"><b>${p.name}</b>
+<div class="pmeta">${p.sku} ・ ${money(p.price)} ${p.active ? html`<span class="badge ok">${P.active}</span>` : html`<span class="badge">${P.inactive}</span>`}</div></div></div>
+<form method="post" action="/admin/products/${p.id}/stock" id="stock-form">${formGuard(ctx)}
 <h2>${F.stockTitle}</h2><p class="small muted">${P.stockLine(available(p), p.stock_on_hand, p.stock_reserved)}</p>
-<div class="inline"><div>${field({ label: F.stock, name: 'stock', value: s.values.stock, required: true, inputmode: 'numeric', hint: F.stockHint, error: fieldMessage('stock', s.errors.stock) })}</div>
+<div class="two"><div>${field({ label: F.stock, name: 'stock', value: s.values.stock, required: true, inputmode: 'numeric', error: fieldMessage('stock', s.errors.stock) })}</div>
 <div>${field({ label: F.reason, name: 'reason', value: s.values.reason, required: true, placeholder: F.reasonPlaceholder, maxlength: PRODUCT_LIMITS.reason, error: fieldMessage('reason', s.errors.reason) })}</div></div>
-<div class="actions"><button class="primary" type="submit">${ADMIN.save}</button></div></form>`;
+<p class="hint">${F.stockHint}</p>
+<div class="actions"><button class="primary" type="submit">${ADMIN.save}</button></div></form></section>`;
 }
 
 export function categoriesPage(ctx: PageContext, categories: Category[], add: { name: string; error: string | null }, renameError?: { id: number; name: string; error: string }): Html {
@@ -119,6 +122,6 @@ ${bad ? html`<span class="err">${bad.error}</span>` : ''}</div>`;
     C.title,
     html`<section class="card">${rows.length ? rows : html`<p class="muted">${C.empty}</p>`}</section>
 <form class="card" method="post" action="/admin/categories" id="category-form">${formGuard(ctx)}<h2>${C.add}</h2>
-<div class="inline"><div>${field({ label: C.name, name: 'name', value: add.name, required: true, maxlength: PRODUCT_LIMITS.categoryName, error: add.error })}</div><div><button class="primary" type="submit">${C.add}</button></div></div></form>`,
+${field({ label: C.name, name: 'name', value: add.name, required: true, maxlength: PRODUCT_LIMITS.categoryName, error: add.error })}<div class="actions"><button class="primary" type="submit">${C.add}</button></div></form>`,
   );
 }

@@ -4,7 +4,7 @@ import type { AuditRow } from '../../../domain/audit';
 import { ADMIN, METHOD_LABEL, STATUS_LABEL } from '../../../texts';
 import { html, Html, when } from '../html';
 import { field, formGuard, money, page, PageContext, pager, statusBadge, when_ } from '../layout';
-import { auditTable } from './audit';
+import { auditList } from './audit';
 
 const O = ADMIN.orders;
 const D = ADMIN.order;
@@ -64,9 +64,9 @@ export function orderDetailPage(ctx: PageContext, d: OrderDetail, names: Map<str
     ...d.items.adjustments.map((a) => html`<tr><td>${a.label}<div class="small muted">${D.adjustment}</div></td><td class="num">${a.amount < 0 ? `−${money(-a.amount)}` : money(a.amount)}</td></tr>`),
   ];
   const attempts = d.attempts.map(
-    (a) => html`<tr><td>${METHOD_LABEL[a.method] ?? a.method}<div class="small muted">${when_(a.paid_at ?? a.created_at)}</div></td><td><code>${a.trade_no}</code>${
-      a.gateway_trade_id ? html`<div class="small muted">${D.bankTradeId} <code>${a.gateway_trade_id}</code></div>` : ''
-    }</td><td class="num">${money(a.amount)}</td><td>${D.attemptStatus[a.status] ?? a.status}</td></tr>`,
+    (a) => html`<li><div class="orow"><span>${METHOD_LABEL[a.method] ?? a.method}</span><span class="num">${money(a.amount)}</span></div>
+<div class="orow small"><span class="muted">${when_(a.paid_at ?? a.created_at)}</span><span class="badge ${a.status === 'paid' ? 'ok' : ''}">${D.attemptStatus[a.status] ?? a.status}</span></div>
+<div class="pmeta">${D.tradeNo} <code>${a.trade_no}</code></div>${a.gateway_trade_id ? html`<div class="pmeta">${D.bankTradeId} <code>${a.gateway_trade_id}</code></div>` : ''}</li>`,
   );
   const refunds = d.refunds.map(
     (r) => html`<tr><td>${when_(r.created_at)}<div class="small muted">${actorLabel(r.requested_by, names)}</div></td><td class="num">${money(r.amount)}</td><td>${
@@ -82,15 +82,15 @@ export function orderDetailPage(ctx: PageContext, d: OrderDetail, names: Map<str
   const ship = a.ship
     ? html`<form class="card" method="post" action="/admin/orders/${o.order_no}/ship" id="ship-form">${formGuard(ctx)}<h2>${D.shipping}</h2>
 <datalist id="carriers"><option value="黑貓宅急便"><option value="新竹物流"><option value="中華郵政"><option value="7-ELEVEN 交貨便"><option value="全家店到店"></datalist>
-<div class="inline"><div>${field({ label: D.carrier, name: 'carrier', value: forms.ship?.carrier ?? '', list: 'carriers', hint: D.carrierHint, maxlength: 40 })}</div>
-<div>${field({ label: D.tracking, name: 'tracking', value: forms.ship?.tracking ?? '', maxlength: 60, autocapitalize: 'characters', error: forms.ship?.error })}</div></div>
+${field({ label: D.carrier, name: 'carrier', value: forms.ship?.carrier ?? '', list: 'carriers', placeholder: D.carrierHint, maxlength: 40 })}
+${field({ label: D.tracking, name: 'tracking', value: forms.ship?.tracking ?? '', maxlength: 60, autocapitalize: 'characters', error: forms.ship?.error })}
 <div class="actions"><button class="primary" type="submit">${D.ship}</button></div></form>`
     : '';
   const refund =
     a.refundable !== null && a.refundable > 0
       ? html`<form class="card" method="post" action="/admin/orders/${o.order_no}/refund" id="refund-form" data-confirm="${D.confirmRefund}">${formGuard(ctx)}<h2>${D.refund}</h2>
-<div class="inline"><div>${field({ label: D.amount, name: 'amount', value: forms.refund?.amount ?? '', inputmode: 'numeric', hint: D.refundHint(a.refundable), error: forms.refund?.error })}</div>
-<div><button class="danger" type="submit">${D.refund}</button></div></div></form>`
+${field({ label: D.amount, name: 'amount', value: forms.refund?.amount ?? '', inputmode: 'numeric', hint: D.refundHint(a.refundable), error: forms.refund?.error })}
+<div class="actions"><button class="danger" type="submit">${D.refund}</button></div></form>`
       : '';
   const simple = [
     a.complete ? html`<form method="post" action="/admin/orders/${o.order_no}/complete">${formGuard(ctx)}<button class="primary" type="submit">${D.complete}</button></form>` : '',
@@ -109,17 +109,15 @@ ${o.status === 'pending_payment' ? html`<dt>${D.holdUntil}</dt><dd>${when_(o.hol
 ${o.paid_at ? html`<dt>${D.paidAt}</dt><dd>${when_(o.paid_at)}</dd><dt>${D.method}</dt><dd>${o.payment_method ? METHOD_LABEL[o.payment_method] ?? o.payment_method : ADMIN.none}</dd>` : ''}
 ${o.shipped_at ? html`<dt>${D.shipping}</dt><dd>${when_(o.shipped_at)} ・ ${D.shippedInfo(o.carrier, o.tracking_no)}</dd>` : ''}
 ${o.refunded_amount ? html`<dt>${D.refundedAmount}</dt><dd>${money(o.refunded_amount)}</dd>` : ''}
-</dl>${simple.length ? html`<div class="actions">${simple}</div>` : ''}</section>
-${ship}${refund}${paidNotCard ? html`<p class="small muted">${D.refundOffline}</p>` : ''}
+</dl>${paidNotCard ? html`<p class="small muted">${D.refundOffline}</p>` : ''}${simple.length ? html`<div class="actions">${simple}</div>` : ''}</section>
+${ship}${refund}
 <section class="card"><h2>${D.lines}</h2><table class="lines"><tbody>${lines}<tr class="total"><td>${D.total}</td><td class="num">${money(o.total)}</td></tr></tbody></table></section>
 <section id="delivery">${deliverySection(d)}</section>
 <section class="card"><h2>${D.payments}</h2>${
-      attempts.length
-        ? html`<div class="scroll"><table><thead><tr><th>${D.method}</th><th>${D.tradeNo}</th><th class="num">${D.amount}</th><th>${O.status}</th></tr></thead><tbody>${attempts}</tbody></table></div>`
-        : html`<p class="muted small">${D.noPayments}</p>`
+      attempts.length ? html`<ul class="olist">${attempts}</ul>` : html`<p class="muted small">${D.noPayments}</p>`
     }</section>
 ${refunds.length ? html`<section class="card"><h2>${D.refunds}</h2><table><tbody>${refunds}</tbody></table></section>` : ''}
 <section class="card"><h2>${D.timeline}</h2><ul class="timeline">${timeline}</ul></section>
-${d.audit.length ? html`<section class="card"><h2>${D.audit}</h2>${auditTable(d.audit as AuditRow[], names)}</section>` : ''}`,
+${d.audit.length ? html`<section class="card"><h2>${D.audit}</h2>${auditList(d.audit as AuditRow[], names)}</section>` : ''}`,
   );
 }
