@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
+import IORedis from 'ioredis';
 import knexFactory from 'knex';
 import { createDb, migrationConfig } from '../data/db';
 import { seedDemoCatalog } from '../data/seed';
@@ -17,6 +18,17 @@ function rss(pid: number): { now: number; peak: number } {
   const s = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = (k: string) => Number(new RegExp(`${k}:\\s+(\\d+) kB`).exec(s)?.[1] ?? 0);
   return { now: kb('VmRSS') / 1024, peak: kb('VmHWM') / 1024 };
+}
+
+/** The web process's queue producers leave a few BullMQ meta keys behind: remove them. */
+async function dropKeys(prefix: string): Promise<void> {
+  const redis = new IORedis('redis://127.0.0.1:6379', { maxRetriesPerRequest: 1 });
+  try {
+    const keys = await redis.keys(`${prefix}:*`);
+    if (keys.length) await redis.unlink(...keys);
+  } finally {
+    redis.disconnect();
+  }
 }
 
 function freePort(): Promise<number> {
@@ -68,6 +80,7 @@ export async function csvExportBench(opts: { orders?: number } = {}): Promise<vo
   const url = `postgres://postgres@127.0.0.1:5432/${name}`;
   const db = createDb(url, { poolMax: 4 });
   const owner = 'U' + crypto.randomBytes(16).toString('hex');
+  const queuePrefix = `bench_csv_${crypto.randomBytes(3).toString('hex')}`;
   let child: ReturnType<typeof spawn> | null = null;
   try {
     await db.migrate.latest(migrationConfig());
@@ -105,7 +118,7 @@ export async function csvExportBench(opts: { orders?: number } = {}): Promise<vo
         LINE_CHANNEL_ACCESS_TOKEN: 'bench-token',
         LINE_API_BASE_URL: 'http://127.0.0.1:9',
         SHOP_OWNER_LINE_USER_IDS: owner,
-        QUEUE_PREFIX: `bench_csv_${crypto.randomBytes(3).toString('hex')}`,
+        QUEUE_PREFIX: queuePrefix,
         LOG_LEVEL: 'silent',
       },
       stdio: 'ignore',
@@ -141,6 +154,7 @@ export async function csvExportBench(opts: { orders?: number } = {}): Promise<vo
       await new Promise((r) => child!.once('exit', r));
     }
     await db.destroy();
+    await dropKeys(queuePrefix);
     await admin.raw(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
     await admin.destroy();
   }
