@@ -366,7 +366,6 @@ export function adminRouter(c: Container): Router {
   }));
 
   const orderPath = (orderNo: string) => `/admin/orders/${encodeURIComponent(orderNo)}`;
-  const conflict = (orderNo: string, status: string) => T.ownerStatusConflict(orderNo, STATUS_LABEL[status] ?? status);
 
   router.post('/admin/orders/:orderNo/ship', form, h(async (req, res) => {
     const orderNo = str(req.params.orderNo);
@@ -377,35 +376,34 @@ export function adminRouter(c: Container): Router {
       : await runForm<ActionForms>(res, key, async (trx, after) => {
           const r = await c.owner.shipOrder(trx, after, actorOf(req, session(res)), { orderNo, tracking: s.tracking, carrier: s.carrier });
           if (r.kind === 'not-found') return { kind: 'done', redirect: '/admin/orders', flash: { tone: 'bad', text: T.orderUnknown(orderNo) } };
-          if (r.kind === 'conflict') return { kind: 'done', redirect: orderPath(orderNo), flash: { tone: 'bad', text: conflict(orderNo, r.status) } };
+          if (r.kind === 'conflict') return { kind: 'done', redirect: orderPath(orderNo), flash: { tone: 'bad', text: T.ownerStatusConflict(orderNo, STATUS_LABEL[r.status] ?? r.status) } };
           return { kind: 'done', redirect: orderPath(orderNo), flash: { tone: 'ok', text: T.ownerShipped(orderNo) } };
         });
     await finish(req, res, key, out, (forms, ctx) => renderOrder(orderNo, ctx, forms));
   }));
 
-  router.post('/admin/orders/:orderNo/complete', form, h(async (req, res) => {
-    const orderNo = str(req.params.orderNo);
-    const key = str(req.body._key);
-    const out = await runForm<ActionForms>(res, key, async (trx, after) => {
-      const r = await c.owner.completeOrder(trx, after, actorOf(req, session(res)), { orderNo });
-      if (r.kind === 'not-found') return { kind: 'done', redirect: '/admin/orders', flash: { tone: 'bad', text: T.orderUnknown(orderNo) } };
-      if (r.kind === 'conflict') return { kind: 'done', redirect: orderPath(orderNo), flash: { tone: 'bad', text: conflict(orderNo, r.status) } };
-      return { kind: 'done', redirect: orderPath(orderNo), flash: { tone: 'ok', text: T.ownerCompleted(orderNo) } };
-    });
-    await finish(req, res, key, out, (forms, ctx) => renderOrder(orderNo, ctx, forms));
-  }));
-
-  router.post('/admin/orders/:orderNo/cancel', form, h(async (req, res) => {
-    const orderNo = str(req.params.orderNo);
-    const key = str(req.body._key);
-    const out = await runForm<ActionForms>(res, key, async (trx, after) => {
-      const r = await c.owner.cancelOrder(trx, after, actorOf(req, session(res)), { orderNo });
-      if (r.kind === 'not-found') return { kind: 'done', redirect: '/admin/orders', flash: { tone: 'bad', text: T.orderUnknown(orderNo) } };
-      if (r.kind === 'conflict') return { kind: 'done', redirect: orderPath(orderNo), flash: { tone: 'bad', text: T.cancelNotAllowed(orderNo, STATUS_LABEL[r.status] ?? r.status) } };
-      return { kind: 'done', redirect: orderPath(orderNo), flash: { tone: 'ok', text: T.cancelDone(orderNo) } };
-    });
-    await finish(req, res, key, out, (forms, ctx) => renderOrder(orderNo, ctx, forms));
-  }));
+  /** 完成 and 取消訂單: one use case each, no fields; the outcome is a message on the order's page. */
+  type SimpleResult = { kind: 'completed' | 'cancelled' | 'not-found' | 'conflict'; status?: string };
+  const simpleAction = (action: string, run: (trx: Trx, after: AfterCommit, req: Request, res: Response, orderNo: string) => Promise<SimpleResult>, texts: { ok: (n: string) => string; conflict: (n: string, s: string) => string }) =>
+    router.post(`/admin/orders/:orderNo/${action}`, form, h(async (req, res) => {
+      const orderNo = str(req.params.orderNo);
+      const key = str(req.body._key);
+      const out = await runForm<ActionForms>(res, key, async (trx, after) => {
+        const r = await run(trx, after, req, res, orderNo);
+        if (r.kind === 'not-found') return { kind: 'done', redirect: '/admin/orders', flash: { tone: 'bad', text: T.orderUnknown(orderNo) } };
+        if (r.kind === 'conflict') return { kind: 'done', redirect: orderPath(orderNo), flash: { tone: 'bad', text: texts.conflict(orderNo, STATUS_LABEL[r.status!] ?? r.status!) } };
+        return { kind: 'done', redirect: orderPath(orderNo), flash: { tone: 'ok', text: texts.ok(orderNo) } };
+      });
+      await finish(req, res, key, out, (forms, ctx) => renderOrder(orderNo, ctx, forms));
+    }));
+  simpleAction('complete', (trx, after, req, res, orderNo) => c.owner.completeOrder(trx, after, actorOf(req, session(res)), { orderNo }), {
+    ok: T.ownerCompleted,
+    conflict: T.ownerStatusConflict,
+  });
+  simpleAction('cancel', (trx, after, req, res, orderNo) => c.owner.cancelOrder(trx, after, actorOf(req, session(res)), { orderNo }), {
+    ok: T.cancelDone,
+    conflict: T.cancelNotAllowed,
+  });
 
   router.post('/admin/orders/:orderNo/refund', form, h(async (req, res) => {
     const orderNo = str(req.params.orderNo);

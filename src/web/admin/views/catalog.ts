@@ -1,4 +1,4 @@
-import type { AdminProduct, Category, FieldErrors, ProductQuery } from '../../../domain/catalog-admin';
+import type { AdminProduct, Category, FieldErrors, ProductDraft, ProductQuery } from '../../../domain/catalog-admin';
 import { PRODUCT_LIMITS, PRODUCT_SORTS } from '../../../domain/catalog-admin';
 import { available } from '../../../domain/catalog';
 import { productImageUrl } from '../../../domain/photo-urls';
@@ -48,15 +48,8 @@ ${pager('/admin/products', { q: q.q, category: q.categoryId, sort: q.sort }, r.p
   );
 }
 
-export interface ProductFormValues {
-  sku: string;
-  name: string;
-  description: string;
-  price: string;
-  categoryId: string;
-  active: boolean;
-  stock: string;
-}
+/** The product form as typed: the draft the use cases judge, plus the initial stock of a new product. */
+export type ProductFormValues = ProductDraft & { stock: string };
 
 export function productFormPage(
   ctx: PageContext,
