@@ -49,6 +49,8 @@ describe('logging in to the back office from LINE', () => {
   it('the link works once: a session cookie (HttpOnly, SameSite=Lax) and a redirect to /admin; a second use is refused', async () => {
     const link = await requestLoginLink(shop, owner);
     const client = new AdminClient(shop.url);
+    // A link checker's HEAD does not use it up.
+    expect((await fetch(link, { method: 'HEAD', redirect: 'manual' })).headers.get('set-cookie')).toBeNull();
     const first = await fetch(link, { redirect: 'manual' });
     expect(first.status).toBe(303);
     expect(first.headers.get('location')).toBe('/admin');

@@ -70,6 +70,8 @@ export function adminRouter(c: Container): Router {
   // ---- Login: the one-time link from LINE. The token never outlives this request: the answer
   // is a redirect (so the next page's URL, and any Referer, no longer carries it).
   router.get('/admin/login/:token', async (req, res, next) => {
+    // A HEAD (a link checker) must not use the token up: only a browser's GET logs in.
+    if (req.method === 'HEAD') return void res.status(204).end();
     try {
       const origin = { ip: req.ip ?? null, userAgent: (req.get('user-agent') ?? '').slice(0, 300) };
       const r = await c.uow.run((trx) => c.access.login(trx, req.params.token!, origin, readCookie(req, spec.name)));
