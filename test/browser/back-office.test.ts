@@ -12,16 +12,17 @@ import { newUserId, settled, startShop, TestShop, waitFor } from '../helpers/sho
 import { createTestDb, dropQueueKeys, TestDb, testQueuePrefix } from '../helpers/test-db';
 
 /**
- * The owner's back office as a person uses it on a phone: Debian's chromium at a 390 px wide
- * viewport logs in through the LINE link, adds a product with a photo from the phone, sets its
- * stock, and ships a paid order. Screenshots of each page go to /tmp/back-office-*.png.
+ * The owner's back office as a person uses it on a phone: Debian's chromium at a 375 px wide
+ * viewport (the narrowest common phone) logs in through the LINE link, adds a product with a
+ * photo from the phone, sets its stock, and ships a paid order. Screenshots of each page go to
+ * /tmp/back-office-*.png.
  */
 
 const LAUNCH = {
   executablePath: '/usr/bin/chromium',
   args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
 };
-const PHONE = { viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true, locale: 'zh-TW' };
+const PHONE = { viewport: { width: 375, height: 812 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true, locale: 'zh-TW' };
 
 describe('the back office in a phone browser', () => {
   const owner = newUserId();
@@ -98,6 +99,8 @@ describe('the back office in a phone browser', () => {
     // A paid order, shipped from its page with a carrier and tracking number.
     const order = await paidOrder(shop, shopper, 'TEA-LISHAN', 2);
     await page.getByRole('link', { name: ADMIN.nav.orders, exact: true }).click();
+    await page.getByRole('heading', { name: ADMIN.orders.title, exact: true }).waitFor();
+    await page.screenshot({ path: '/tmp/back-office-orders.png', fullPage: true });
     await page.getByRole('link', { name: order.order_no }).click();
     await page.getByRole('heading', { name: ADMIN.order.title(order.order_no) }).waitFor();
     await page.screenshot({ path: '/tmp/back-office-order.png', fullPage: true });

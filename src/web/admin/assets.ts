@@ -50,7 +50,8 @@ button.small,.btn.small{padding:6px 10px;font-size:14px}
 button[disabled]{opacity:.6;cursor:default}
 .actions{display:flex;flex-wrap:wrap;gap:8px;margin-top:14px}
 .filters{display:grid;gap:8px;grid-template-columns:1fr 1fr;align-items:end}
-.filters .wide{grid-column:1/-1}.filters label{margin:0 0 4px;font-size:13px}
+.filters>div{min-width:0}.filters .wide{grid-column:1/-1}
+input[type=date]{min-width:0;-webkit-appearance:none;appearance:none;min-height:44px}.filters label{margin:0 0 4px;font-size:13px}
 .toolbar{display:flex;flex-wrap:wrap;gap:8px;align-items:center;justify-content:space-between;margin-bottom:12px}
 .plist{list-style:none;margin:0;padding:0}
 .plist li{display:flex;gap:12px;align-items:center;padding:10px 0;border-bottom:1px solid var(--line)}
