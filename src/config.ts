@@ -26,6 +26,7 @@ const originUrl = z
 
 const envSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  WORKER_METRICS_PORT: optionalString.pipe(z.string().regex(/^\d{1,5}$/).transform(Number).pipe(z.number().int().min(1).max(65535)).optional()),
   DATABASE_URL: z.string().min(1, 'is required'),
   REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
   PUBLIC_BASE_URL: optionalString.pipe(z.string().url().optional()),
@@ -85,6 +86,8 @@ export interface EcpayConfig {
 
 export interface Config {
   readonly port: number;
+  /** The worker serves GET /metrics on this port when set (the web serves it on PORT). */
+  readonly workerMetricsPort: number | null;
   readonly databaseUrl: string;
   readonly redisUrl: string;
   readonly publicBaseUrl: string;
@@ -147,6 +150,12 @@ function deepFreeze<T>(o: T): T {
   return o;
 }
 
+const ownerIds = (list: string): string[] =>
+  list
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+
 /** Parses an env-like record into a frozen Config, or throws ConfigError naming what is wrong. */
 export function parseConfig(env: Env): Config {
   const parsed = envSchema.safeParse(env);
@@ -162,6 +171,7 @@ export function parseConfig(env: Env): Config {
   const publicBaseUrl = (e.PUBLIC_BASE_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, '');
   const cfg: Config = {
     port: e.PORT,
+    workerMetricsPort: e.WORKER_METRICS_PORT ?? null,
     databaseUrl: e.DATABASE_URL,
     redisUrl: e.REDIS_URL,
     publicBaseUrl,
@@ -181,9 +191,7 @@ export function parseConfig(env: Env): Config {
     },
     reconcileAfterMinutes: e.RECONCILE_AFTER_MINUTES,
     reconcileEveryMinutes: e.RECONCILE_EVERY_MINUTES,
-    ownerLineUserIds: e.SHOP_OWNER_LINE_USER_IDS.split(',')
-      .map((s) => s.trim())
-      .filter(Boolean),
+    ownerLineUserIds: ownerIds(e.SHOP_OWNER_LINE_USER_IDS),
     sinopac: sp
       ? {
           shopNo: sp.SINOPAC_SHOP_NO,
@@ -244,6 +252,31 @@ export function loadDatabaseUrlOrExit(): string {
     process.exit(1);
   }
   return r.data.DATABASE_URL;
+}
+
+export interface RichMenuSettings {
+  readonly channelAccessToken: string;
+  readonly apiBaseUrl: string;
+  readonly dataApiBaseUrl: string;
+  readonly ownerLineUserIds: readonly string[];
+}
+
+/** `npm run richmenu` needs only the access token, the two API origins and the owners. */
+export function loadRichMenuSettingsOrExit(): RichMenuSettings {
+  const r = envSchema
+    .pick({ LINE_CHANNEL_ACCESS_TOKEN: true, LINE_API_BASE_URL: true, LINE_DATA_API_BASE_URL: true, SHOP_OWNER_LINE_USER_IDS: true })
+    .safeParse(process.env);
+  if (!r.success) {
+    const name = String(r.error.issues[0]?.path[0] ?? 'configuration');
+    process.stderr.write(`config error: ${name} ${process.env[name] ? 'is invalid' : 'is required'}\n`);
+    process.exit(1);
+  }
+  return deepFreeze({
+    channelAccessToken: r.data.LINE_CHANNEL_ACCESS_TOKEN,
+    apiBaseUrl: r.data.LINE_API_BASE_URL,
+    dataApiBaseUrl: r.data.LINE_DATA_API_BASE_URL,
+    ownerLineUserIds: ownerIds(r.data.SHOP_OWNER_LINE_USER_IDS),
+  });
 }
 
 /** `npm run dev`: everything has an embedded default; these three may be overridden. */

@@ -17,11 +17,13 @@ import { Delivery } from './line/delivery';
 import { LineApi, LineClient } from './line/line-client';
 import { LineNotifier } from './line/notifier';
 import { createLogger, Logger } from './logger';
+import { Metrics } from './metrics';
 
 /** Everything a process needs, built once from the frozen config. */
 export interface Container {
   config: Config;
   log: Logger;
+  metrics: Metrics;
   db: Db;
   redis: Redis;
   queues: Queues;
@@ -66,7 +68,8 @@ export function createContainer(config: Config, opts: ContainerOptions = {}): Co
     timeoutMs: opts.lineTimeoutMs,
     logger: log,
   });
-  const delivery = new Delivery(db, line, log);
+  const metrics = new Metrics({ db, queues });
+  const delivery = new Delivery(db, line, log, 60, metrics);
   const gateways = buildGateways(config, log, opts.gatewayTimeoutMs, {
     ecpayGate: new RedisCallGate(redis, ecpayPauseKey(config.queuePrefix)),
     ecpayNow: opts.ecpayNow,
@@ -81,7 +84,7 @@ export function createContainer(config: Config, opts: ContainerOptions = {}): Co
   const catalogAdmin = new CatalogAdmin(owner);
   const bot = new ShopBot({ db, config, log, line, queues, payments, owner, access, uow, shopping });
   return {
-    config, log, db, redis, queues, uow, notifier, orderEvents, shopping, line, delivery, payments, owner, access, catalogAdmin, bot, gateways,
+    config, log, metrics, db, redis, queues, uow, notifier, orderEvents, shopping, line, delivery, payments, owner, access, catalogAdmin, bot, gateways,
     async close() {
       await queues.close().catch(() => undefined);
       redis.disconnect();

@@ -473,3 +473,24 @@ export const ADMIN = {
     no: '否',
   },
 } as const;
+
+/**
+ * The rich menus under the chat (`npm run richmenu`): chat-bar text (≤ 14 characters) and the
+ * words drawn on each area, a label and a short hint below it.
+ */
+export const RICH_MENU = {
+  shopperChatBar: '購物選單',
+  ownerChatBar: '店長選單',
+  products: { label: '商品', hint: '逛逛今天的好物' },
+  cart: { label: '購物車', hint: '看購物車・結帳' },
+  orders: { label: '訂單', hint: '付款與出貨進度' },
+  member: { label: '會員', hint: '會員卡・付款碼' },
+  wallet: { label: '錢包', hint: '餘額與儲值' },
+  help: { label: '說明', hint: '怎麼買・常見問題' },
+  today: { label: '今日訂單', hint: '今天的訂單與營收' },
+  toShip: { label: '待出貨', hint: '已付款等你寄出' },
+  stock: { label: '庫存', hint: '快賣完的商品' },
+  admin: { label: '後台', hint: '開啟管理網頁' },
+  ownerProducts: { label: '商品', hint: '顧客看到的商品' },
+  ownerHelp: { label: '說明', hint: '店長指令一覽' },
+} as const;

@@ -34,9 +34,10 @@ export interface LineClientOptions {
   logger: Logger;
 }
 
-class Timeout extends Error {}
+export class Timeout extends Error {}
 
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+/** The SDK has no timeout option (spec §5.7): race the call against a timer. */
+export function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout;
   return Promise.race([
     p,

@@ -7,6 +7,7 @@ import { Container, createContainer } from '../container';
 import { createDb, Db, migrationConfig } from '../data/db';
 import { seedDemoCatalog } from '../data/seed';
 import { startWorkers } from '../jobs/worker';
+import { formatRichMenuSummary, loadRichMenuImages, setupRichMenus } from '../line/rich-menu-setup';
 import { createLogger, Logger } from '../logger';
 import { PROJECT_ROOT } from '../paths';
 import { createApp } from '../web/app';
@@ -107,7 +108,7 @@ export async function startDevSandbox(o: DevSandboxOptions = {}): Promise<DevSan
     LINE_CHANNEL_SECRET: DEV_SECRETS.channelSecret,
     LINE_CHANNEL_ACCESS_TOKEN: DEV_SECRETS.accessToken,
     LINE_API_BASE_URL: line.url,
-    LINE_DATA_API_BASE_URL: line.url,
+    LINE_DATA_API_BASE_URL: line.dataUrl,
     SHOP_OWNER_LINE_USER_IDS: DEV_SECRETS.owner,
     SINOPAC_SHOP_NO: DEV_SECRETS.sinopac.shopNo,
     SINOPAC_HASH_A1: DEV_SECRETS.sinopac.hashA1,
@@ -128,6 +129,21 @@ export async function startDevSandbox(o: DevSandboxOptions = {}): Promise<DevSan
   const container = createContainer(config, { log, db });
   handler = createApp(container) as unknown as http.RequestListener;
   const workers = await startWorkers(container, { sweepEveryMs: 5000, sweepGraceMs: 3000 });
+
+  // The same setup as `npm run richmenu`, against the double: the simulator shows the menus.
+  try {
+    const menus = await setupRichMenus({
+      channelAccessToken: config.line.channelAccessToken,
+      apiBaseUrl: config.line.apiBaseUrl,
+      dataApiBaseUrl: config.line.dataApiBaseUrl,
+      ownerUserIds: config.ownerLineUserIds,
+      images: loadRichMenuImages(),
+    });
+    log.info({ richMenus: formatRichMenuSummary(menus).split('\n') }, 'rich menus set up');
+  } catch (err) {
+    await workers.close();
+    throw err;
+  }
 
   let simulator: ChatSimulator;
   try {

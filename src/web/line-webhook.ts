@@ -3,6 +3,7 @@ import { JSONParseError, middleware, SignatureValidationFailed, webhook } from '
 import type { Db } from '../data/db';
 import type { Queues } from '../jobs/queues';
 import type { Logger } from '../logger';
+import type { Metrics } from '../metrics';
 
 /**
  * LINE counts a webhook as failed when it gets no answer within 2 s. A database that is slow to
@@ -28,7 +29,7 @@ function withinBudget<T>(p: Promise<T>, ms: number): Promise<T> {
  * enqueue. If Redis is away the events wait in the inbox for the sweeper; only a database that
  * cannot take the events makes us answer 503 (so LINE's redelivery, when enabled, tries again).
  */
-export function lineWebhookRouter(deps: { db: Db; queues: Queues; channelSecret: string; log: Logger }): Router {
+export function lineWebhookRouter(deps: { db: Db; queues: Queues; channelSecret: string; log: Logger; metrics?: Metrics }): Router {
   const router = Router();
   router.post(
     '/webhook/line',
@@ -74,6 +75,7 @@ export function lineWebhookRouter(deps: { db: Db; queues: Queues; channelSecret:
         return;
       }
       res.status(200).json({});
+      deps.metrics?.webhookEvents.inc(ids.length);
       // After the 200: enqueue; failure is fine, the inbox sweeper enqueues what is left.
       if (ids.length) await deps.queues.tryEnqueue('line events', () => deps.queues.enqueueEvents(ids));
     },

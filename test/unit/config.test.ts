@@ -12,6 +12,8 @@ describe('config', () => {
     expect(c.holdMinutes).toEqual({ default: 30, card: 60, atm: 4320, cvs: 10080 });
     expect(c.reconcileAfterMinutes).toBe(40);
     expect(c.reconcileEveryMinutes).toBe(5);
+    expect(c.workerMetricsPort).toBeNull();
+    expect(parseConfig({ ...base, WORKER_METRICS_PORT: '9464' }).workerMetricsPort).toBe(9464);
     expect(c.sinopac).toBeNull();
     expect(c.ecpay).toBeNull();
     expect(Object.isFrozen(c)).toBe(true);
@@ -24,6 +26,8 @@ describe('config', () => {
     [{ ...base, PORT: 'eighty' }, /^PORT is invalid/],
     [{ ...base, HOLD_MINUTES_CARD: '-5' }, /^HOLD_MINUTES_CARD is invalid/],
     [{ ...base, LINE_API_BASE_URL: 'not a url' }, /^LINE_API_BASE_URL is invalid/],
+    [{ ...base, WORKER_METRICS_PORT: '70000' }, /^WORKER_METRICS_PORT is invalid/],
+    [{ ...base, WORKER_METRICS_PORT: 'nine' }, /^WORKER_METRICS_PORT is invalid/],
   ])('a missing or malformed setting is named in one line (%#)', (env, re) => {
     expect(() => parseConfig(env as Record<string, string>)).toThrow(ConfigError);
     expect(() => parseConfig(env as Record<string, string>)).toThrow(re);
