@@ -5,7 +5,9 @@ import { ecpayPauseKey, RedisCallGate } from './data/ecpay-pause';
 import { UnitOfWork } from './data/unit-of-work';
 import type { Notifier } from './domain/notices';
 import { OrderEvents } from './domain/order-events';
+import { CatalogAdmin } from './domain/catalog-admin';
 import { OwnerService } from './domain/owner';
+import { OwnerAccess } from './domain/owner-access';
 import { Shopping } from './domain/shopping';
 import { Gateways, PaymentService } from './domain/payments';
 import { buildGateways } from './gateways/build-gateways';
@@ -36,6 +38,10 @@ export interface Container {
   delivery: Delivery;
   payments: PaymentService;
   owner: OwnerService;
+  /** Back-office logins and sessions (owner list read on every request). */
+  access: OwnerAccess;
+  /** The owner's catalog use cases (products, categories, photos). */
+  catalogAdmin: CatalogAdmin;
   bot: ShopBot;
   gateways: Gateways;
   close(): Promise<void>;
@@ -74,9 +80,11 @@ export function createContainer(config: Config, opts: ContainerOptions = {}): Co
   const shopping = new Shopping(orderEvents, queues, config.holdMinutes.default);
   const payments = new PaymentService({ db, config, gateways, queues, log, uow, notifier, events: orderEvents });
   const owner = new OwnerService(notifier, payments.refunds, orderEvents);
-  const bot = new ShopBot({ db, config, log, line, queues, payments, owner, uow, shopping });
+  const access = new OwnerAccess((userId) => config.ownerLineUserIds.includes(userId));
+  const catalogAdmin = new CatalogAdmin(owner);
+  const bot = new ShopBot({ db, config, log, line, queues, payments, owner, access, uow, shopping });
   return {
-    config, log, metrics, db, redis, queues, uow, notifier, orderEvents, shopping, line, delivery, payments, owner, bot, gateways,
+    config, log, metrics, db, redis, queues, uow, notifier, orderEvents, shopping, line, delivery, payments, owner, access, catalogAdmin, bot, gateways,
     async close() {
       await queues.close().catch(() => undefined);
       redis.disconnect();

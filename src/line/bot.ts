@@ -7,6 +7,7 @@ import { changeCart, getCart } from '../domain/cart';
 import { Order, orderItems, recentOrders } from '../domain/orders';
 import type { Shopping } from '../domain/shopping';
 import { OwnerService } from '../domain/owner';
+import type { OwnerAccess } from '../domain/owner-access';
 import type { PaymentChoice, PaymentService, PreparedPayment } from '../domain/payments';
 import type { Queues } from '../jobs/queues';
 import type { Logger } from '../logger';
@@ -32,6 +33,8 @@ export interface BotDeps {
   queues: Queues;
   payments: PaymentService;
   owner: OwnerService;
+  /** Login links to the back office (`後台`). */
+  access: OwnerAccess;
   uow: UnitOfWork;
   shopping: Shopping;
 }
@@ -162,8 +165,8 @@ export class ShopBot {
 
   private async onCommand(ctx: Ctx, cmd: Command): Promise<Message[]> {
     if (OWNER_COMMANDS.has(cmd.kind)) {
-      if (!this.isOwner(ctx.userId)) return [V.text(T.ownerOnly)];
-      return handleOwnerCommand(this.d.owner, ctx.trx, ctx.after, ctx.userId, cmd);
+      if (!this.isOwner(ctx.userId)) return [V.text(cmd.kind === 'owner-admin' ? T.adminRefused : T.ownerOnly)];
+      return handleOwnerCommand(this.d.owner, ctx.trx, ctx.after, ctx.userId, cmd, { access: this.d.access, publicBaseUrl: this.d.config.publicBaseUrl });
     }
     switch (cmd.kind) {
       case 'menu':
@@ -218,7 +221,7 @@ export class ShopBot {
 
   private async menu(ctx: Ctx, page: number): Promise<Message[]> {
     const { products, total, pages } = await listCatalogPage(ctx.trx, page);
-    return [V.catalogMessage(products, Math.min(page, pages), pages, total, CATALOG_PAGE_SIZE)];
+    return [V.catalogMessage(products, Math.min(page, pages), pages, total, CATALOG_PAGE_SIZE, this.d.config.publicBaseUrl)];
   }
 
   private async cartChange(ctx: Ctx, ref: string | number, change: Parameters<typeof changeCart>[3], showCart = false): Promise<Message[]> {

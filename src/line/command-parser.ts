@@ -23,6 +23,7 @@ export type Command =
   | { kind: 'owner-stock-set'; sku: string; qty: number }
   | { kind: 'owner-refund'; orderNo: string; amount: number | null }
   | { kind: 'owner-usage'; which: 'ship' | 'stock' | 'refund' }
+  | { kind: 'owner-admin' }
   | { kind: 'unknown' };
 
 export const MAX_LINE_QTY = 99;
@@ -37,6 +38,7 @@ const CHECKOUT = new Set(['結帳', 'checkout']);
 const ORDERS = new Set(['訂單', 'orders', 'order']);
 const CANCEL = new Set(['取消', 'cancel']);
 const HELP = new Set(['說明', 'help', '?', '幫助']);
+const ADMIN = new Set(['後台', 'admin']);
 
 const ORDER_NO = /^[A-Za-z][0-9]{6,}$/;
 
@@ -66,6 +68,7 @@ export function parseCommand(raw: string): Command {
     if (head === '庫存') return { kind: 'owner-stock-list' };
     if (head === '出貨') return { kind: 'owner-usage', which: 'ship' };
     if (head === '退款') return { kind: 'owner-usage', which: 'refund' };
+    if (ADMIN.has(head)) return { kind: 'owner-admin' };
     if (CANCEL.has(head)) return { kind: 'unknown' };
   }
 
@@ -108,6 +111,7 @@ export const OWNER_COMMANDS: ReadonlySet<Command['kind']> = new Set([
   'owner-stock-set',
   'owner-refund',
   'owner-usage',
+  'owner-admin',
 ]);
 
 /** Postback data: URL-encoded `action=<verb>&key=value`, ≤ 300 characters, self-contained. */

@@ -3,19 +3,31 @@ import type { Trx } from '../data/db';
 import type { AfterCommit } from '../data/unit-of-work';
 import type { Actor } from '../domain/audit';
 import type { OwnerService } from '../domain/owner';
+import type { OwnerAccess } from '../domain/owner-access';
 import type { RefundRequest } from '../domain/payments';
 import { lowStockLine, METHOD_LABEL, STATUS_LABEL, T, taipeiTime, twd } from '../texts';
 import type { Command } from './command-parser';
-import { text } from './views';
+import { adminLoginMessage, text } from './views';
 
 type Message = messagingApi.Message;
 
 const status = (s: string) => STATUS_LABEL[s] ?? s;
 
+/** What `後台` needs: the login-token use case and where the back office is published. */
+export interface BackOfficeLink {
+  access: OwnerAccess;
+  publicBaseUrl: string;
+}
+
 /** The owner's chat commands: each calls the owner use case the back office calls too, and renders its result. */
-export async function handleOwnerCommand(owner: OwnerService, trx: Trx, after: AfterCommit, userId: string, cmd: Command): Promise<Message[]> {
+export async function handleOwnerCommand(owner: OwnerService, trx: Trx, after: AfterCommit, userId: string, cmd: Command, backOffice?: BackOfficeLink): Promise<Message[]> {
   const actor: Actor = { userId, source: 'line' };
   switch (cmd.kind) {
+    case 'owner-admin': {
+      const r = backOffice ? await backOffice.access.issueLoginToken(trx, actor) : { kind: 'not-owner' as const };
+      if (r.kind !== 'issued') return [text(T.adminRefused)];
+      return [adminLoginMessage(`${backOffice!.publicBaseUrl}/admin/login/${r.token}`, r.expiresAt)];
+    }
     case 'owner-today': {
       const t = await owner.todayOrders(trx);
       if (t.orders.length === 0) return [text(T.ownerTodayEmpty)];

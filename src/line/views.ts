@@ -2,6 +2,7 @@ import type { messagingApi } from '@line/bot-sdk';
 import type { CartView } from '../domain/cart';
 import { available, Product } from '../domain/catalog';
 import type { PaymentInstructions } from '../domain/notices';
+import { productImageUrl } from '../domain/photo-urls';
 import type { Order, OrderItems } from '../domain/orders';
 import type { PaymentMethod } from '../gateways/payment-gateway';
 import { LABEL, METHOD_LABEL, STATUS_LABEL, T, taipeiTime, twd } from '../texts';
@@ -23,7 +24,8 @@ const flex = (altText: string, contents: messagingApi.FlexContainer): messagingA
 
 const clip = (s: string, n: number) => (s.length > n ? s.slice(0, n - 1) + '…' : s);
 
-export function catalogMessage(products: Product[], page: number, pages: number, total: number, pageSize: number): Message {
+/** The catalog carousel; photos are published under publicBaseUrl (uploaded ones, or the placeholder). */
+export function catalogMessage(products: Product[], page: number, pages: number, total: number, pageSize: number, publicBaseUrl: string): Message {
   if (products.length === 0) return text(T.catalogEmpty);
   const bubbles: messagingApi.FlexBubble[] = products.map((p) => {
     const left = available(p);
@@ -33,7 +35,7 @@ export function catalogMessage(products: Product[], page: number, pages: number,
         : render('postback-button', { style: 'secondary', label: T.soldOut, data: postbackData({ action: 'menu', page }) }),
     ];
     return render('product', {
-      imageUrl: p.image_url,
+      imageUrl: productImageUrl(publicBaseUrl, p),
       name: clip(p.name, 60),
       description: clip(p.description || ' ', 120),
       price: twd(p.price),
@@ -276,4 +278,12 @@ export function paymentInstructionsMessage({ order, attempt, otherMethods }: Pay
     return cvsCodeMessage({ orderNo: order.order_no, amount: attempt.amount, code: d.paymentNo!, deadline: new Date(d.deadline!) });
   }
   return payLinkMessage({ orderNo: order.order_no, amount: attempt.amount, method: attempt.method, url: d.url! });
+}
+
+/** The owner's one-time login button to the back office (`後台`). */
+export function adminLoginMessage(url: string, expiresAt: Date): Message {
+  return flex(
+    T.adminLinkAlt,
+    render('admin-login', { title: T.adminLinkTitle, body: T.adminLinkBody(expiresAt), hint: T.adminLinkHint, buttonLabel: T.adminLinkButton, url }),
+  );
 }

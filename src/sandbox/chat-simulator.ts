@@ -135,7 +135,7 @@ form{display:flex;gap:6px;padding:8px;background:#fff}form input{flex:1;font-siz
 <body>
 <header><strong>LINE 聊天模擬器</strong><label>身分 <select id="user">${options}</select></label><button id="follow">加入好友</button></header>
 <div id="log" aria-live="polite"></div>
-<div class="quick">${['商品', '購物車', '結帳', '訂單', '說明', '今日訂單', '庫存'].map((q) => `<button data-q="${q}">${q}</button>`).join('')}</div>
+<div class="quick">${['商品', '購物車', '結帳', '訂單', '說明', '今日訂單', '庫存', '後台'].map((q) => `<button data-q="${q}">${q}</button>`).join('')}</div>
 <form id="f"><input id="text" autocomplete="off" placeholder="輸入訊息…"><button>送出</button></form>
 <nav aria-label="圖文選單"><button id="rmbar" type="button" hidden></button><div id="rm" hidden></div></nav>
 <script>

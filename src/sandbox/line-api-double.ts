@@ -140,6 +140,8 @@ export interface LineApiDouble {
    * path's queue is used before any pattern's.
    */
   injectFailures(path: string | RegExp, failures: InjectedFailure[]): void;
+  /** The plan's monthly push limit that GET /v2/bot/message/quota reports (`limited`); null (default) = `none`. */
+  setMessageQuota(limit: number | null): void;
 }
 
 // ---------------------------------------------------------------------------
@@ -507,6 +509,7 @@ export async function startLineApiDouble(opts: LineApiDoubleOptions): Promise<Li
   const hangTimers = new Set<NodeJS.Timeout>();
   const richMenus = createRichMenuDouble();
   let totalUsage = 0;
+  let quotaLimit: number | null = null;
   let closed = false;
 
   function authorized(headers: Record<string, string>): boolean {
@@ -701,7 +704,7 @@ export async function startLineApiDouble(opts: LineApiDoubleOptions): Promise<Li
     } else if (path === PATHS.loading) {
       r = { method: 'POST', body: 'json', run: (b) => handleLoading(b) };
     } else if (path === PATHS.quota) {
-      r = { method: 'GET', body: 'none', run: () => ({ status: 200, body: { type: 'none' } }) };
+      r = { method: 'GET', body: 'none', run: () => ({ status: 200, body: quotaLimit === null ? { type: 'none' } : { type: 'limited', value: quotaLimit } }) };
     } else if (path === PATHS.consumption) {
       r = { method: 'GET', body: 'none', run: () => ({ status: 200, body: { totalUsage } }) };
     } else if (path.startsWith(PATHS.profilePrefix) && path.length > PATHS.profilePrefix.length) {
@@ -964,6 +967,9 @@ export async function startLineApiDouble(opts: LineApiDoubleOptions): Promise<Li
       const queue = injections.get(path) ?? [];
       queue.push(...failures);
       injections.set(path, queue);
+    },
+    setMessageQuota(limit: number | null) {
+      quotaLimit = limit;
     },
   };
   return api;

@@ -2,6 +2,8 @@ import express, { NextFunction, Request, Response } from 'express';
 import type { Container } from '../container';
 import { T } from '../texts';
 import { lineWebhookRouter, webhookErrorHandler } from './line-webhook';
+import { adminRouter } from './admin/routes';
+import { mediaRouter } from './media-routes';
 import { paymentRouter } from './payment-routes';
 import { requestMetrics } from './request-metrics';
 
@@ -29,6 +31,8 @@ export function createApp(c: Container): express.Express {
 
   app.use(lineWebhookRouter({ db: c.db, queues: c.queues, channelSecret: c.config.line.channelSecret, log: c.log, metrics: c.metrics }));
   app.use(paymentRouter({ config: c.config, payments: c.payments, log: c.log }));
+  app.use(mediaRouter(c.db));
+  app.use(adminRouter(c));
 
   app.use((_req, res) => {
     res.status(404).json({ message: 'not found' });
