@@ -1,6 +1,7 @@
 import express, { NextFunction, Request, Response, Router } from 'express';
 import { JSONParseError, middleware, SignatureValidationFailed, webhook } from '@line/bot-sdk';
 import type { Db } from '../data/db';
+import { storableJson } from '../data/jsonb';
 import type { Queues } from '../jobs/queues';
 import type { Logger } from '../logger';
 import type { Metrics } from '../metrics';
@@ -52,17 +53,23 @@ export function lineWebhookRouter(deps: { db: Db; queues: Queues; channelSecret:
         res.status(200).json({});
         return;
       }
+      // Whatever LINE signed is stored: U+0000 and lone surrogates become U+FFFD in the jsonb
+      // payload (which cannot hold them), and the event as sent is kept beside it.
+      const rowsToStore = events.map((original) => {
+        const { value: e, changed } = storableJson(original);
+        return {
+          webhook_event_id: e.webhookEventId,
+          event_type: String(e.type),
+          source_user_id: e.source && 'userId' in e.source ? (e.source.userId ?? null) : null,
+          payload: JSON.stringify(e),
+          // JSON.stringify writes those characters as \u escapes: plain ASCII, fine in a text column.
+          payload_original: changed ? JSON.stringify(original) : null,
+        };
+      });
       let ids: number[];
       try {
         const insert = deps.db('line_events')
-          .insert(
-            events.map((e) => ({
-              webhook_event_id: e.webhookEventId,
-              event_type: String(e.type),
-              source_user_id: e.source && 'userId' in e.source ? (e.source.userId ?? null) : null,
-              payload: JSON.stringify(e),
-            })),
-          )
+          .insert(rowsToStore)
           .onConflict('webhook_event_id')
           .ignore()
           .returning('id')
@@ -70,7 +77,13 @@ export function lineWebhookRouter(deps: { db: Db; queues: Queues; channelSecret:
         const rows = await withinBudget(insert, WEBHOOK_STORE_BUDGET_MS);
         ids = rows.map((r) => r.id);
       } catch (err) {
-        deps.log.error({ err: err instanceof Error ? err.message : String(err), timeout: err instanceof StoreTimeout }, 'webhook events could not be stored');
+        // A refused value (SQLSTATE class 22) is a bug of ours, not an outage: say which it is.
+        const code = (err as { code?: unknown })?.code;
+        const refused = typeof code === 'string' && code.startsWith('22');
+        deps.log.error(
+          { err: err instanceof Error ? err.message : String(err), code, timeout: err instanceof StoreTimeout },
+          refused ? 'webhook events refused by PostgreSQL as invalid data' : 'webhook events could not be stored: PostgreSQL unreachable or too slow',
+        );
         res.status(503).json({ message: 'temporarily unavailable' });
         return;
       }
