@@ -72,7 +72,7 @@ export const T = {
   productInactive: (name: string) => `「${name}」目前已下架，看看其他商品吧！`,
   notEnoughStock: (name: string, available: number) =>
     available > 0 ? `「${name}」庫存不足，目前只剩 ${available} 件。` : `「${name}」已售完 😢`,
-  qtyInvalid: '數量請輸入 0 到 99 之間的整數，例如：cart A001 2、cart A001 +1、cart A001 -1',
+  qtyInvalid: '數量請輸入 0 到 99 之間的整數，例如：cart TEA-001 2、cart TEA-001 +1、cart TEA-001 -1',
   cartUsage: '用法：cart <商品編號或SKU> <數量|+n|-n>\n例如：cart 3 2、cart TEA-001 +1、cart TEA-001 0（移除）',
   cartLineTooMany: '單一商品最多 99 件喔！',
   cartTooManyLines: '購物車最多放 20 種商品喔！',
