@@ -24,6 +24,11 @@ export class Metrics {
     help: 'LINE webhook events stored in the inbox (new, not redelivered duplicates)',
     registers: [this.registry],
   });
+  readonly inboxInserts = new Counter({
+    name: 'lineshop_inbox_inserts_total',
+    help: 'Committed inbox INSERTs that stored new events (several webhook requests share one under load)',
+    registers: [this.registry],
+  });
   readonly webhookSeconds = new Histogram({
     name: 'lineshop_webhook_duration_seconds',
     help: 'Time from a webhook request to its answer',
