@@ -6,7 +6,9 @@ import { UnitOfWork } from './data/unit-of-work';
 import type { Notifier } from './domain/notices';
 import { OrderEvents } from './domain/order-events';
 import { Members } from './domain/members';
+import { CatalogAdmin } from './domain/catalog-admin';
 import { OwnerService } from './domain/owner';
+import { OwnerAccess } from './domain/owner-access';
 import { Shopping } from './domain/shopping';
 import { Gateways, PaymentService } from './domain/payments';
 import { buildGateways } from './gateways/build-gateways';
@@ -16,11 +18,13 @@ import { Delivery } from './line/delivery';
 import { LineApi, LineClient } from './line/line-client';
 import { LineNotifier } from './line/notifier';
 import { createLogger, Logger } from './logger';
+import { Metrics } from './metrics';
 
 /** Everything a process needs, built once from the frozen config. */
 export interface Container {
   config: Config;
   log: Logger;
+  metrics: Metrics;
   db: Db;
   redis: Redis;
   queues: Queues;
@@ -37,6 +41,10 @@ export interface Container {
   delivery: Delivery;
   payments: PaymentService;
   owner: OwnerService;
+  /** Back-office logins and sessions (owner list read on every request). */
+  access: OwnerAccess;
+  /** The owner's catalog use cases (products, categories, photos). */
+  catalogAdmin: CatalogAdmin;
   bot: ShopBot;
   gateways: Gateways;
   close(): Promise<void>;
@@ -63,7 +71,8 @@ export function createContainer(config: Config, opts: ContainerOptions = {}): Co
     timeoutMs: opts.lineTimeoutMs,
     logger: log,
   });
-  const delivery = new Delivery(db, line, log);
+  const metrics = new Metrics({ db, queues });
+  const delivery = new Delivery(db, line, log, 60, metrics);
   const gateways = buildGateways(config, log, opts.gatewayTimeoutMs, {
     ecpayGate: new RedisCallGate(redis, ecpayPauseKey(config.queuePrefix)),
     ecpayNow: opts.ecpayNow,
@@ -74,11 +83,13 @@ export function createContainer(config: Config, opts: ContainerOptions = {}): Co
   const shopping = new Shopping(orderEvents, queues, config.holdMinutes.default);
   const payments = new PaymentService({ db, config, gateways, queues, log, uow, notifier, events: orderEvents });
   const owner = new OwnerService(notifier, payments.refunds, orderEvents);
+  const access = new OwnerAccess((userId) => config.ownerLineUserIds.includes(userId));
+  const catalogAdmin = new CatalogAdmin(owner);
   const members = new Members(config.members, notifier, uow);
   orderEvents.listen(members.orderListener());
-  const bot = new ShopBot({ db, config, log, line, queues, payments, owner, uow, shopping, members });
+  const bot = new ShopBot({ db, config, log, line, queues, payments, owner, access, uow, shopping, members });
   return {
-    config, log, db, redis, queues, uow, notifier, orderEvents, shopping, members, line, delivery, payments, owner, bot, gateways,
+    config, log, metrics, db, redis, queues, uow, notifier, orderEvents, shopping, members, line, delivery, payments, owner, access, catalogAdmin, bot, gateways,
     async close() {
       await queues.close().catch(() => undefined);
       redis.disconnect();

@@ -1,11 +1,12 @@
 /**
- * `npm run bench [name…] [--seconds N] [--rounds N] [--clients N] [--pgbench PATH] [--admin-url URL]`:
+ * `npm run bench [name…] [--seconds N] [--rounds N] [--clients N] [--pgbench PATH] [--admin-url URL] [--orders N]`:
  * every benchmark (or the named ones), one after the other (never in parallel: they share one
  * PostgreSQL and would measure each other). Add a benchmark by adding it to BENCHES.
  */
 import { parseArgs } from 'node:util';
 import { checkoutBench } from './checkout-bench';
 import { walletBench } from './wallet-bench';
+import { csvExportBench } from './csv-export-bench';
 import { webhookBench } from './webhook-bench';
 
 const { values, positionals } = parseArgs({
@@ -16,6 +17,7 @@ const { values, positionals } = parseArgs({
     clients: { type: 'string' },
     pgbench: { type: 'string' },
     'admin-url': { type: 'string' },
+    orders: { type: 'string' },
   },
 });
 const num = (v: string | undefined) => (v === undefined ? undefined : Number(v));
@@ -44,6 +46,7 @@ const BENCHES: Array<[name: string, run: () => Promise<unknown>]> = [
         adminUrl: values['admin-url'],
       }),
   ],
+  ['csv', () => csvExportBench({ orders: num(values.orders) })],
 ];
 
 async function main(): Promise<void> {

@@ -74,7 +74,7 @@ const card: MemberCard = {
 };
 
 export const PREVIEWS: Record<string, () => messagingApi.Message> = {
-  catalog: () => V.catalogMessage(products.slice(0, CATALOG_PAGE_SIZE), 1, 1, products.length, CATALOG_PAGE_SIZE),
+  catalog: () => V.catalogMessage(products.slice(0, CATALOG_PAGE_SIZE), 1, 1, products.length, CATALOG_PAGE_SIZE, 'https://shop.example.com'),
   cart: () => V.cartMessage(cart),
   'order-created': () => V.orderCreatedMessage(order(), items, PAYMENT_METHODS),
   'orders-list': () => V.ordersListMessage([order(), order('paid'), order('shipped')]),
@@ -84,6 +84,7 @@ export const PREVIEWS: Record<string, () => messagingApi.Message> = {
   'virtual-account': () =>
     V.virtualAccountMessage({ orderNo: 'L2612011001', amount: 1810, bankCode: '807', account: '99922530175613', deadline: order().hold_expires_at, otherMethods: V.paymentButtons(order(), PAYMENT_METHODS) }),
   'cvs-code': () => V.cvsCodeMessage({ orderNo: 'L2612011001', amount: 1810, code: 'LLL24120112345', deadline: order().hold_expires_at }),
+  'admin-login': () => V.adminLoginMessage('https://shop.example.com/admin/login/Xq3vJ0m2bY7kR9tLs4Wc8pZ1nD6fH5gA2eK0uV7iQ3o', new Date(Date.now() + 10 * 60_000)),
   'pay-link': () => V.payLinkMessage({ orderNo: 'L2612011001', amount: 1810, method: 'ecpay-credit', url: 'https://shop.example.com/payments/ecpay/checkout/3q2-7wQm9b1Kx0Zr4TgL8vYc' }),
   'order-created-points': () => V.orderCreatedMessage(order(), items, [...PAYMENT_METHODS, 'wallet'], [V.redeemButton('L2612011001', { points: 905, amount: 905 })]),
   points: () => V.pointsMessage(points, 1, '每消費 NT$100 累積 1 點；結帳時 1 點可折抵 NT$1。'),

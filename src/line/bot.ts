@@ -9,6 +9,7 @@ import type { Shopping } from '../domain/shopping';
 import { OwnerService } from '../domain/owner';
 import type { Members } from '../domain/members';
 import { PaymentChoice, PaymentService, PreparedPayment, PreparedTopupPayment, TopupChoice, WALLET, WalletPayResult } from '../domain/payments';
+import type { OwnerAccess } from '../domain/owner-access';
 import type { Queues } from '../jobs/queues';
 import type { Logger } from '../logger';
 import { M, STATUS_LABEL, T } from '../texts';
@@ -33,6 +34,8 @@ export interface BotDeps {
   queues: Queues;
   payments: PaymentService;
   owner: OwnerService;
+  /** Login links to the back office (`後台`). */
+  access: OwnerAccess;
   uow: UnitOfWork;
   shopping: Shopping;
   members: Members;
@@ -172,8 +175,8 @@ export class ShopBot {
 
   private async onCommand(ctx: Ctx, cmd: Command): Promise<Message[]> {
     if (OWNER_COMMANDS.has(cmd.kind)) {
-      if (!this.isOwner(ctx.userId)) return [V.text(T.ownerOnly)];
-      return handleOwnerCommand(this.d.owner, ctx.trx, ctx.after, ctx.userId, cmd, this.d.members);
+      if (!this.isOwner(ctx.userId)) return [V.text(cmd.kind === 'owner-admin' ? T.adminRefused : T.ownerOnly)];
+      return handleOwnerCommand(this.d.owner, ctx.trx, ctx.after, ctx.userId, cmd, { access: this.d.access, publicBaseUrl: this.d.config.publicBaseUrl }, this.d.members);
     }
     switch (cmd.kind) {
       case 'menu':
@@ -248,7 +251,7 @@ export class ShopBot {
 
   private async menu(ctx: Ctx, page: number): Promise<Message[]> {
     const { products, total, pages } = await listCatalogPage(ctx.trx, page);
-    return [V.catalogMessage(products, Math.min(page, pages), pages, total, CATALOG_PAGE_SIZE)];
+    return [V.catalogMessage(products, Math.min(page, pages), pages, total, CATALOG_PAGE_SIZE, this.d.config.publicBaseUrl)];
   }
 
   private async cartChange(ctx: Ctx, ref: string | number, change: Parameters<typeof changeCart>[3], showCart = false): Promise<Message[]> {

@@ -28,6 +28,7 @@ export type Command =
   | { kind: 'wallet' }
   | { kind: 'member' }
   | { kind: 'owner-charge'; code: string; amount: number }
+  | { kind: 'owner-admin' }
   | { kind: 'unknown' };
 
 export const MAX_LINE_QTY = 99;
@@ -45,6 +46,7 @@ const HELP = new Set(['說明', 'help', '?', '幫助']);
 const POINTS = new Set(['點數', 'points', '我的點數']);
 const WALLET = new Set(['錢包', 'wallet', '餘額', '儲值']);
 const MEMBER = new Set(['會員', 'member', '會員卡']);
+const ADMIN = new Set(['後台', 'admin']);
 
 const ORDER_NO = /^[A-Za-z][0-9]{6,}$/;
 
@@ -78,6 +80,7 @@ export function parseCommand(raw: string): Command {
     if (head === '庫存') return { kind: 'owner-stock-list' };
     if (head === '出貨') return { kind: 'owner-usage', which: 'ship' };
     if (head === '退款') return { kind: 'owner-usage', which: 'refund' };
+    if (ADMIN.has(head)) return { kind: 'owner-admin' };
     if (CANCEL.has(head)) return { kind: 'unknown' };
   }
 
@@ -128,6 +131,7 @@ export const OWNER_COMMANDS: ReadonlySet<Command['kind']> = new Set([
   'owner-refund',
   'owner-usage',
   'owner-charge',
+  'owner-admin',
 ]);
 
 /** Postback data: URL-encoded `action=<verb>&key=value`, ≤ 300 characters, self-contained. */

@@ -2,6 +2,7 @@ import type { messagingApi } from '@line/bot-sdk';
 import type { Db, Trx } from '../data/db';
 import { insertOutboxMessage, NewOutboxMessage } from '../data/outbox';
 import type { Logger } from '../logger';
+import type { Metrics } from '../metrics';
 import type { LineApi } from './line-client';
 import { checkMessages } from './message-limits';
 
@@ -55,6 +56,7 @@ export class Delivery {
     private readonly line: LineApi,
     private readonly log: Logger,
     private readonly claimSeconds = 60,
+    private readonly metrics: Metrics | null = null,
   ) {}
 
   /**
@@ -129,6 +131,7 @@ export class Delivery {
 
   private async failed(id: number, status: number | null, message: string, retryable: boolean, finalAttempt: boolean): Promise<DeliveryResult> {
     if (retryable && !finalAttempt) {
+      this.metrics?.deliveries.inc({ via: 'none', result: 'retry', status: String(status ?? 'network') });
       await this.db('outbox_messages').where({ id }).update({ status: 'pending', claimed_until: null, last_status: status, last_error: message });
       throw new RetryableDeliveryError(`delivery ${id} failed (${status ?? 'network'}): ${message}`);
     }
@@ -138,6 +141,7 @@ export class Delivery {
   }
 
   private async finish(id: number, status: 'sent' | 'undeliverable' | 'failed', extra: Record<string, unknown>): Promise<void> {
+    this.metrics?.deliveries.inc({ via: String(extra.delivered_via ?? 'none'), result: status, status: String(extra.last_status ?? 'none') });
     await this.db('outbox_messages')
       .where({ id })
       .update({ status, claimed_until: null, ...(status === 'sent' ? { sent_at: this.db.fn.now() } : {}), ...extra });

@@ -48,6 +48,7 @@ export interface TemplateVars {
     title: string; orderNo: string; methodLabel: string; method: string; amountLabel: string; amount: string;
     hint: string; buttonLabel: string; url: string;
   };
+  'admin-login': { title: string; body: string; hint: string; buttonLabel: string; url: string };
   'owner-paid': {
     title: string; orderLabel: string; orderNo: string; methodLabel: string; method: string; amountLabel: string;
     amount: string; lines: FlexComponent[]; notes: FlexComponent[];
@@ -68,7 +69,7 @@ export type TemplateName = keyof TemplateVars;
 /** Which templates are whole bubbles (the rest are components inside one). */
 export const BUBBLE_TEMPLATES = [
   'product', 'catalog-more', 'cart', 'order-created', 'orders-list', 'order-detail', 'receipt', 'payment-info',
-  'pay-link', 'owner-paid', 'ledger', 'member-card',
+  'pay-link', 'owner-paid', 'admin-login', 'ledger', 'member-card',
 ] as const satisfies readonly TemplateName[];
 type BubbleTemplate = (typeof BUBBLE_TEMPLATES)[number];
 

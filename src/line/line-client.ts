@@ -18,6 +18,13 @@ export interface LineApi {
   push(to: string, messages: messagingApi.Message[], retryKey: string): Promise<SendOutcome>;
   getProfile(userId: string): Promise<{ displayName: string } | null>;
   showLoading(chatId: string, seconds: number): Promise<void>;
+  /** This month's push quota (limit null = no limit) and use so far; null when LINE does not answer. */
+  messageQuota(): Promise<MessageQuota | null>;
+}
+
+export interface MessageQuota {
+  limit: number | null;
+  used: number;
 }
 
 export interface LineClientOptions {
@@ -27,9 +34,10 @@ export interface LineClientOptions {
   logger: Logger;
 }
 
-class Timeout extends Error {}
+export class Timeout extends Error {}
 
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+/** The SDK has no timeout option (spec §5.7): race the call against a timer. */
+export function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout;
   return Promise.race([
     p,
@@ -125,6 +133,17 @@ export class LineClient implements LineApi {
       await withTimeout(this.api.showLoadingAnimation({ chatId, loadingSeconds: seconds }), 2000);
     } catch {
       // Cosmetic only: a missing spinner must never fail the request it decorates.
+    }
+  }
+
+  async messageQuota(): Promise<MessageQuota | null> {
+    try {
+      const ms = Math.min(this.timeoutMs, 3000);
+      const [quota, usage] = await Promise.all([withTimeout(this.api.getMessageQuota(), ms), withTimeout(this.api.getMessageQuotaConsumption(), ms)]);
+      return { limit: quota.type === 'limited' ? (quota.value ?? 0) : null, used: usage.totalUsage };
+    } catch (err) {
+      this.log.info({ err: err instanceof Error ? err.message : String(err) }, 'LINE message quota unavailable');
+      return null;
     }
   }
 }

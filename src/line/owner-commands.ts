@@ -4,20 +4,32 @@ import type { AfterCommit } from '../data/unit-of-work';
 import type { Actor } from '../domain/audit';
 import type { OwnerService } from '../domain/owner';
 import type { ChargeResult, Members } from '../domain/members';
+import type { OwnerAccess } from '../domain/owner-access';
 import type { RefundRequest } from '../domain/payments';
 import { lowStockLine, M, METHOD_LABEL, STATUS_LABEL, T, taipeiTime, twd } from '../texts';
 import type { Command } from './command-parser';
 import { chargeOwnerText } from './notifier';
-import { text } from './views';
+import { adminLoginMessage, text } from './views';
 
 type Message = messagingApi.Message;
 
 const status = (s: string) => STATUS_LABEL[s] ?? s;
 
+/** What `後台` needs: the login-token use case and where the back office is published. */
+export interface BackOfficeLink {
+  access: OwnerAccess;
+  publicBaseUrl: string;
+}
+
 /** The owner's chat commands: each calls the owner use case the back office calls too, and renders its result. */
-export async function handleOwnerCommand(owner: OwnerService, trx: Trx, after: AfterCommit, userId: string, cmd: Command, members: Members): Promise<Message[]> {
+export async function handleOwnerCommand(owner: OwnerService, trx: Trx, after: AfterCommit, userId: string, cmd: Command, backOffice?: BackOfficeLink, members?: Members): Promise<Message[]> {
   const actor: Actor = { userId, source: 'line' };
   switch (cmd.kind) {
+    case 'owner-admin': {
+      const r = backOffice ? await backOffice.access.issueLoginToken(trx, actor) : { kind: 'not-owner' as const };
+      if (r.kind !== 'issued') return [text(T.adminRefused)];
+      return [adminLoginMessage(`${backOffice!.publicBaseUrl}/admin/login/${r.token}`, r.expiresAt)];
+    }
     case 'owner-today': {
       const t = await owner.todayOrders(trx);
       if (t.orders.length === 0) return [text(T.ownerTodayEmpty)];
@@ -50,6 +62,7 @@ export async function handleOwnerCommand(owner: OwnerService, trx: Trx, after: A
     case 'owner-refund':
       return [text(refundText(await owner.requestRefund(trx, after, actor, { orderNo: cmd.orderNo, amount: cmd.amount })))];
     case 'owner-charge':
+      if (!members) return [text(T.unknown)];
       return [text(chargeText(await members.codes.charge(trx, after, actor, { code: cmd.code, amount: cmd.amount })))];
     case 'owner-usage':
       return [text(USAGE[cmd.which])];

@@ -4,6 +4,7 @@ import { available, Product } from '../domain/catalog';
 import type { MemberCard, PointsSummary, WalletSummary } from '../domain/members';
 import type { LedgerEntry } from '../domain/members/ledger';
 import type { PaymentInstructions, TopupInstructions } from '../domain/notices';
+import { productImageUrl } from '../domain/photo-urls';
 import type { Order, OrderItems } from '../domain/orders';
 import type { PaymentAttempt, ShopMethod, WalletTopup } from '../domain/payments/types';
 import type { PaymentMethod } from '../gateways/payment-gateway';
@@ -26,7 +27,8 @@ const flex = (altText: string, contents: messagingApi.FlexContainer): messagingA
 
 const clip = (s: string, n: number) => (s.length > n ? s.slice(0, n - 1) + '…' : s);
 
-export function catalogMessage(products: Product[], page: number, pages: number, total: number, pageSize: number): Message {
+/** The catalog carousel; photos are published under publicBaseUrl (uploaded ones, or the placeholder). */
+export function catalogMessage(products: Product[], page: number, pages: number, total: number, pageSize: number, publicBaseUrl: string): Message {
   if (products.length === 0) return text(T.catalogEmpty);
   const bubbles: messagingApi.FlexBubble[] = products.map((p) => {
     const left = available(p);
@@ -36,7 +38,7 @@ export function catalogMessage(products: Product[], page: number, pages: number,
         : render('postback-button', { style: 'secondary', label: T.soldOut, data: postbackData({ action: 'menu', page }) }),
     ];
     return render('product', {
-      imageUrl: p.image_url,
+      imageUrl: productImageUrl(publicBaseUrl, p),
       name: clip(p.name, 60),
       description: clip(p.description || ' ', 120),
       price: twd(p.price),
@@ -395,5 +397,13 @@ export function memberCardMessage(card: MemberCard, tierIndex: number, qrUrl: st
         button('secondary', M.pointsButton, postbackData({ action: 'points' })),
       ],
     }),
+  );
+}
+
+/** The owner's one-time login button to the back office (`後台`). */
+export function adminLoginMessage(url: string, expiresAt: Date): Message {
+  return flex(
+    T.adminLinkAlt,
+    render('admin-login', { title: T.adminLinkTitle, body: T.adminLinkBody(expiresAt), hint: T.adminLinkHint, buttonLabel: T.adminLinkButton, url }),
   );
 }

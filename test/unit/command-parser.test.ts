@@ -16,6 +16,9 @@ describe('chat commands', () => {
     ['訂單 L2611221001', { kind: 'order', orderNo: 'L2611221001' }],
     ['取消 l2611221001', { kind: 'cancel', orderNo: 'L2611221001' }],
     ['cancel L2611221001', { kind: 'cancel', orderNo: 'L2611221001' }],
+    ['後台', { kind: 'owner-admin' }],
+    ['Admin', { kind: 'owner-admin' }],
+    ['後台 x', { kind: 'unknown' }],
   ])('%s', (text, cmd) => expect(parseCommand(text)).toEqual(cmd));
 
   test('the seed grammar: cart <productId or SKU> <qty | +n | -n>, full-width digits and spaces accepted', () => {

@@ -12,11 +12,16 @@ import type { LedgerEntry } from '../../src/domain/members/ledger';
 import type { PaymentAttempt } from '../../src/domain/payments';
 import { T } from '../../src/texts';
 
+/** A long public origin, as a shop behind a long host name would have. */
+const BASE = `https://${'shop'.repeat(20)}.example.com`;
+
 const long = (n: number) => '台灣好茶'.repeat(Math.ceil(n / 4)).slice(0, n);
 
 const product = (i: number, stock = 5): Product => ({
   id: 100000 + i, sku: `SKU-${String(i).padStart(6, '0')}-LONGVARIANT`, category_id: 1, name: long(80), description: long(300), price: 199999,
-  image_url: `https://images.example.com/products/${'x'.repeat(200)}/${i}.jpg`, active: true, stock_on_hand: stock, stock_reserved: 0,
+  // Every kind of photo: uploaded (hash), hosted elsewhere, none (placeholder).
+  image_url: i % 3 === 2 ? `https://images.example.com/products/${'x'.repeat(200)}/${i}.jpg` : null,
+  image_hash: i % 3 === 1 ? 'f'.repeat(64) : null, active: true, stock_on_hand: stock, stock_reserved: 0,
 });
 
 const order = (status: Order['status'] = 'pending_payment'): Order => ({
@@ -76,9 +81,9 @@ function everyMessage(): Array<[string, messagingApi.Message]> {
         `https://shop.example.com/member/qr/${'x'.repeat(43)}.png`,
       ),
     ],
-    ['catalog page with "more"', V.catalogMessage(products, 1, 99, 99 * CATALOG_PAGE_SIZE, CATALOG_PAGE_SIZE)],
-    ['catalog last page', V.catalogMessage(products.slice(0, 3), 99, 99, 99 * CATALOG_PAGE_SIZE, CATALOG_PAGE_SIZE)],
-    ['empty catalog', V.catalogMessage([], 1, 1, 0, CATALOG_PAGE_SIZE)],
+    ['catalog page with "more"', V.catalogMessage(products, 1, 99, 99 * CATALOG_PAGE_SIZE, CATALOG_PAGE_SIZE, BASE)],
+    ['catalog last page', V.catalogMessage(products.slice(0, 3), 99, 99, 99 * CATALOG_PAGE_SIZE, CATALOG_PAGE_SIZE, BASE)],
+    ['empty catalog', V.catalogMessage([], 1, 1, 0, CATALOG_PAGE_SIZE, BASE)],
     ['cart (20 lines)', V.cartMessage(cart)],
     ['empty cart', V.cartMessage({ ...cart, lines: [] })],
     ['order created, all methods', V.orderCreatedMessage(order(), items, all)],
@@ -92,6 +97,7 @@ function everyMessage(): Array<[string, messagingApi.Message]> {
     ['virtual account', V.virtualAccountMessage({ orderNo: 'L2611229999999', amount: 9_999_999, bankCode: '807', account: '9'.repeat(16), deadline: new Date(), otherMethods: V.paymentButtons(order(), all) })],
     ['cvs code', V.cvsCodeMessage({ orderNo: 'L2611229999999', amount: 6000, code: 'LLL12345678901', deadline: new Date() })],
     ['pay link', V.payLinkMessage({ orderNo: 'L2611229999999', amount: 199999, method: 'ecpay-credit', url: `https://shop.example.com/payments/ecpay/checkout/${'r'.repeat(24)}` })],
+    ['back-office login', V.adminLoginMessage(`${BASE}/admin/login/${'t'.repeat(43)}`, new Date())],
     ['long text', V.text(long(6000))],
     ...Object.entries(T)
       .filter(([, v]) => typeof v === 'string')
@@ -115,7 +121,16 @@ describe('every message the bot can send stays within LINE limits', () => {
       [{ type: 'flex', altText: 'a', contents: button('d'.repeat(301)) }, /data longer than 300/],
       [{ type: 'flex', altText: 'a', contents: button('ok') }, /label longer than 40/],
     ];
+    const image = (url: string) => ({ type: 'flex', altText: 'a', contents: { type: 'bubble', hero: { type: 'image', url } } });
+    cases.push([image('http://shop.example.com/media/products/x.jpg'), /image url must be https/]);
     for (const [m, re] of cases) expect(checkMessages([m as messagingApi.Message]).join('; ')).toMatch(re);
+    // Plain HTTP only on this machine's loopback (the sandbox and tests), where LINE never fetches.
+    for (const url of ['https://shop.example.com/a.jpg', 'http://127.0.0.1:3000/media/placeholder/v1.jpg', 'http://localhost:3000/x.jpg']) {
+      expect(checkMessages([image(url) as messagingApi.Message])).toEqual([]);
+    }
+    for (const url of ['http://10.0.0.5/x.jpg', 'http://127.0.0.1.example.com/x.jpg', 'ftp://127.0.0.1/x.jpg']) {
+      expect(checkMessages([image(url) as messagingApi.Message])).not.toEqual([]);
+    }
     expect(checkMessages(Array(6).fill({ type: 'text', text: 'a' }))).toEqual([expect.stringMatching(/count 6/)]);
   });
 

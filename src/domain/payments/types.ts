@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import type { EcpayCheckoutInput } from '../../gateways/ecpay/ecpay-gateway';
 import type { CreatePaymentResult, PaymentGateway, PaymentMethod, PaymentProvider, PaymentStatus } from '../../gateways/payment-gateway';
 
 /**
@@ -47,15 +48,7 @@ export interface SinopacPort extends PaymentGateway {
 /** ECPay: callbacks are CheckMacValue-signed form posts; the checkout is a browser form post. */
 export interface EcpayPort extends PaymentGateway {
   verifyCallback(body: Record<string, string>): { ok: true; fields: Record<string, string> } | { ok: false; reason: string };
-  checkoutPage(input: {
-    tradeNo: string;
-    method: PaymentMethod;
-    amount: number;
-    itemLines: string[];
-    holdExpiresAt: Date;
-    orderNo: string;
-    now: Date;
-  }): string;
+  checkoutPage(input: EcpayCheckoutInput & { now: Date }): string;
   parseDate(s: string): Date;
   readonly isProduction: boolean;
 }
