@@ -363,10 +363,38 @@ export const M = {
     `錢包儲值 ${topups} 筆，${twd(topupAmount)}；發出點數 ${points.toLocaleString('en-US')} 點`,
 } as const;
 
+/** The back office's members pages and its 收款 form (labels 付款碼, 金額; button 收款). */
+export const ADMIN_MEMBERS = {
+  title: '會員',
+  chargeTitle: '門市收款',
+  chargeHint: '掃描顧客會員卡的 QR code（或輸入 16 位付款碼）與金額；會員折扣自動套用，從顧客錢包扣款。',
+  code: '付款碼',
+  amount: '金額',
+  charge: '收款',
+  codeInvalid: '付款碼是 16 位數字（可含空格或 -）。',
+  amountInvalid: '金額請輸入 1 到 1,000,000 之間的整數。',
+  listTitle: '會員與餘額',
+  empty: '還沒有會員使用點數或錢包。',
+  member: '會員',
+  points: '點數',
+  wallet: '錢包餘額',
+  tier: '等級',
+  lastActive: '最近異動',
+  detailTitle: (name: string) => `會員 ${name}`,
+  pointsLedger: '點數紀錄',
+  walletLedger: '錢包紀錄',
+  when: '時間',
+  what: '項目',
+  change: '異動',
+  balanceAfter: '異動後',
+  shortfall: (n: number) => `不足 ${n.toLocaleString('en-US')} 點未扣回`,
+  noEntries: '沒有紀錄',
+} as const;
+
 /** The owner's back office (web pages under /admin). Form labels and buttons follow CONTRACT.md. */
 export const ADMIN = {
   appName: '店長後台',
-  nav: { dashboard: '總覽', products: '商品', categories: '分類', orders: '訂單', audit: '紀錄' },
+  nav: { dashboard: '總覽', products: '商品', categories: '分類', orders: '訂單', members: '會員', audit: '紀錄' },
   logout: '登出',
   save: '儲存',
   search: '搜尋',

@@ -119,7 +119,8 @@ export async function orderDetail(db: Db | Trx, orderNo: string): Promise<OrderD
     .select('id', 'amount', 'status', 'requested_by', 'created_at', db.raw("gateway_response->>'outcome' AS outcome"));
   const events = await db('order_events').where({ order_id: order.id }).orderBy('id').select<OrderEventRow[]>('*');
   const audit = await listAudit(db, { targetType: 'order', targetId: order.order_no, limit: 100 });
-  const paidCard = attempts.find((a) => a.status === 'paid' && a.method === 'ecpay-credit');
+  // Refundable online: an ECPay card payment, or the wallet (refunded to it at once).
+  const paidCard = attempts.find((a) => a.status === 'paid' && (a.method === 'ecpay-credit' || a.method === 'wallet'));
   const committed = refunds.filter((r) => r.status !== 'failed').reduce((s, r) => s + r.amount, 0);
   const refundStatus = ['paid', 'shipped', 'completed', 'paid_no_stock'].includes(order.status);
   return {

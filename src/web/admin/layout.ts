@@ -22,6 +22,7 @@ const TABS: Array<[Tab, string]> = [
   ['products', '/admin/products'],
   ['categories', '/admin/categories'],
   ['orders', '/admin/orders'],
+  ['members', '/admin/members'],
   ['audit', '/admin/audit'],
 ];
 

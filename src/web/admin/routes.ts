@@ -10,8 +10,10 @@ import type { OrderStatus } from '../../domain/orders';
 import { OwnerSession, SESSION_MAX_DAYS } from '../../domain/owner-access';
 import { MAX_UPLOAD_BYTES, NormalizedPhoto, normalizePhoto } from '../../domain/photos';
 import { productImageUrl } from '../../domain/photo-urls';
-import { refundText } from '../../line/owner-commands';
-import { ADMIN, METHOD_LABEL, STATUS_LABEL, T, taipeiTime } from '../../texts';
+import { balancesOf } from '../../domain/members/ledger';
+import { normalizeCode } from '../../domain/members/member-codes';
+import { chargeText, refundText } from '../../line/owner-commands';
+import { ADMIN, ADMIN_MEMBERS, METHOD_LABEL, STATUS_LABEL, T, taipeiTime } from '../../texts';
 import { ASSETS } from './assets';
 import { streamCsv } from './csv';
 import type { Html } from './html';
@@ -24,6 +26,7 @@ import {
 import { auditPage } from './views/audit';
 import { categoriesPage, fieldMessage, productFormPage, ProductFormValues, productListPage } from './views/catalog';
 import { dashboardPage } from './views/dashboard';
+import { ChargeForm, memberPage, membersPage } from './views/members';
 import { ActionForms, orderDetailPage, ordersPage } from './views/orders';
 
 /**
@@ -415,12 +418,46 @@ export function adminRouter(c: Container): Router {
       ? { kind: 'render', render: { refund: { amount: str(req.body.amount), error: ADMIN.order.refundAmountInvalid } } }
       : await runForm<ActionForms>(res, key, async (trx, after) => {
           const r = await c.owner.requestRefund(trx, after, actorOf(req, session(res)), { orderNo, amount: a.amount });
-          return { kind: 'done', redirect: orderPath(orderNo), flash: { tone: r.kind === 'requested' ? 'ok' : 'bad', text: refundText(r) } };
+          return { kind: 'done', redirect: orderPath(orderNo), flash: { tone: r.kind === 'requested' || r.kind === 'refunded-to-wallet' ? 'ok' : 'bad', text: refundText(r) } };
         });
     await finish(req, res, key, out, (forms, ctx) => renderOrder(orderNo, ctx, forms));
   }));
 
   // ---- Exports
+  // ---- Members: balances and ledgers, and 收款 (charging a member's one-time code in the shop).
+  router.get('/admin/members', h(async (req, res) => {
+    send(res, 200, membersPage(await ctxFor(req, res), await c.members.listMembers(c.db)));
+  }));
+
+  router.get('/admin/members/:userId', h(async (req, res) => {
+    const userId = String(req.params.userId);
+    const [user, balances] = [await c.db('line_users').where({ user_id: userId }).first('display_name'), await balancesOf(c.db, userId)];
+    const hasAccount = await c.db('member_accounts').where({ line_user_id: userId }).first('id');
+    if (!hasAccount) return void send(res, 404, messagePage(ADMIN.notFoundTitle, '', '🔍', { href: '/admin/members', label: ADMIN.back }));
+    const standing = await c.members.points.standing(c.db, userId);
+    send(res, 200, memberPage(
+      await ctxFor(req, res),
+      { userId, displayName: user?.display_name ?? null, ...balances, tier: standing.tier.name, earned: standing.earned },
+      await c.members.ledger(c.db, userId, 'points'),
+      await c.members.ledger(c.db, userId, 'wallet'),
+    ));
+  }));
+
+  router.post('/admin/charge', form, h(async (req, res) => {
+    const key = str(req.body._key);
+    const values: ChargeForm = { code: str(req.body.code).trim(), amount: str(req.body.amount).trim() };
+    const code = normalizeCode(values.code);
+    const amount = /^\d{1,7}$/.test(values.amount) && Number(values.amount) >= 1 && Number(values.amount) <= 1_000_000 ? Number(values.amount) : null;
+    const out: Outcome<ChargeForm> | null =
+      !code || amount === null
+        ? { kind: 'render', render: { ...values, errors: { code: code ? null : ADMIN_MEMBERS.codeInvalid, amount: amount === null ? ADMIN_MEMBERS.amountInvalid : null } } }
+        : await runForm<ChargeForm>(res, key, async (trx, after) => {
+            const r = await c.members.codes.charge(trx, after, actorOf(req, session(res)), { code, amount });
+            return { kind: 'done', redirect: '/admin/members', flash: { tone: r.kind === 'charged' ? 'ok' : 'bad', text: chargeText(r) } };
+          });
+    await finish(req, res, key, out, async (f, ctx) => membersPage(ctx, await c.members.listMembers(c.db), f));
+  }));
+
   router.get('/admin/export/orders.csv', h(async (req, res) => {
     const q = orderQuery(req);
     const name = `orders-${q.from ?? 'all'}-${q.to ?? taipeiTime(new Date()).slice(0, 10).replace(/\//g, '-')}.csv`;
