@@ -4,7 +4,7 @@ import { checkInvariants } from '../domain/invariants';
 import { setStockOnHand } from '../domain/catalog';
 import { checkout } from '../domain/orders';
 import { asStockError, InsufficientStockError } from '../errors';
-import { fmt, hotRowSettings, HotRowOptions, inBenchDatabase, median, pgbench, table } from './common';
+import { fmt, hotRowSettings, HotRowOptions, inBenchDatabase, median, medianBy, sumBy, pgbench, table } from './common';
 
 export type CheckoutBenchOptions = HotRowOptions;
 
@@ -174,13 +174,13 @@ export async function checkoutBench(opts: CheckoutBenchOptions = {}): Promise<Ch
       await db.destroy();
       db = null;
 
-      const med = (rs: LoadResult[], f: (r: LoadResult) => number) => median(rs.map(f));
+      const med = medianBy;
       const hot = med(results.hot, (r) => r.perSecond);
       const trx = med(results.trx, (r) => r.perSecond);
       const spread = med(results.spread, (r) => r.perSecond);
       const pg = median(results.pg);
       const ratio = hot / pg;
-      const sum = (rs: LoadResult[], f: (r: LoadResult) => number) => rs.reduce((a, r) => a + f(r), 0);
+      const sum = sumBy;
 
       console.log(
         table(`Hot-product checkout vs pgbench (${clients} clients, pool ${clients}, medians of ${rounds} interleaved rounds of ${seconds} s, same PostgreSQL, ${os.cpus().length} CPUs)`, [

@@ -54,6 +54,10 @@ export async function pgbench(bin: string, url: string, clients: number, seconds
   }
 }
 
+/** The median, or the sum, of one figure over a benchmark's rounds. */
+export const medianBy = <R>(rs: R[], f: (r: R) => number) => median(rs.map(f));
+export const sumBy = <R>(rs: R[], f: (r: R) => number) => rs.reduce((a, r) => a + f(r), 0);
+
 /** Latency percentile of sorted milliseconds. */
 export const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? 0;
 

@@ -12,7 +12,7 @@ import { checkout } from '../domain/orders';
 import type { PaymentContext } from '../domain/payments';
 import { WalletPayments } from '../domain/payments/wallet-payments';
 import { LineNotifier } from '../line/notifier';
-import { fmt, hotRowSettings, HotRowOptions, inBenchDatabase, median, pct, pgbench, table } from './common';
+import { fmt, hotRowSettings, HotRowOptions, inBenchDatabase, median, medianBy, sumBy, pct, pgbench, table } from './common';
 
 export type WalletBenchOptions = HotRowOptions;
 
@@ -178,14 +178,14 @@ export async function walletBench(opts: WalletBenchOptions = {}): Promise<Wallet
       await db.destroy();
       db = null;
 
-      const med = (rs: LoadResult[], f: (r: LoadResult) => number) => median(rs.map(f));
+      const med = medianBy;
       const hot = med(results.hot, (r) => r.perSecond);
       const trx = med(results.trx, (r) => r.perSecond);
       const spread = med(results.spread, (r) => r.perSecond);
       const whole = med(results.orders, (r) => r.perSecond);
       const pg = median(results.pg);
       const ratio = hot / pg;
-      const sum = (rs: LoadResult[], f: (r: LoadResult) => number) => rs.reduce((a, r) => a + f(r), 0);
+      const sum = sumBy;
       const paidHot = sum(results.hot, (r) => r.ok) + sum(results.trx, (r) => r.ok);
 
       console.log(
