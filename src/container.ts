@@ -82,7 +82,7 @@ export function createContainer(config: Config, opts: ContainerOptions = {}): Co
   const owner = new OwnerService(notifier, payments.refunds, orderEvents);
   const access = new OwnerAccess((userId) => config.ownerLineUserIds.includes(userId));
   const catalogAdmin = new CatalogAdmin(owner);
-  const bot = new ShopBot({ db, config, log, line, queues, payments, owner, access, uow, shopping });
+  const bot = new ShopBot({ db, config, log, line, queues, payments, owner, access, uow, shopping, delivery });
   return {
     config, log, metrics, db, redis, queues, uow, notifier, orderEvents, shopping, line, delivery, payments, owner, access, catalogAdmin, bot, gateways,
     async close() {

@@ -6,6 +6,7 @@
 import { parseArgs } from 'node:util';
 import { checkoutBench } from './checkout-bench';
 import { csvExportBench } from './csv-export-bench';
+import { latencyBench } from './latency-bench';
 import { webhookBench } from './webhook-bench';
 
 const { values, positionals } = parseArgs({
@@ -16,6 +17,7 @@ const { values, positionals } = parseArgs({
     clients: { type: 'string' },
     pgbench: { type: 'string' },
     'admin-url': { type: 'string' },
+    rate: { type: 'string' },
     orders: { type: 'string' },
   },
 });
@@ -33,7 +35,8 @@ const BENCHES: Array<[name: string, run: () => Promise<unknown>]> = [
         adminUrl: values['admin-url'],
       }),
   ],
-  ['webhook', () => webhookBench({ seconds: num(values.seconds) })],
+  ['webhook', () => webhookBench({ seconds: num(values.seconds), connections: num(values.clients) })],
+  ['latency', () => latencyBench({ seconds: num(values.seconds), rate: num(values.rate) })],
   ['csv', () => csvExportBench({ orders: num(values.orders) })],
 ];
 

@@ -88,7 +88,11 @@ export class Delivery {
         attempts: this.db.raw('attempts + 1'),
         claimed_until: this.db.raw(`now() + interval '${this.claimSeconds} seconds'`),
       })
-      .returning(['id', 'recipient', 'reply_token', 'reply_deadline', 'reply_token_at', 'reply_unclear', 'messages', 'retry_key', 'attempts', 'kind']);
+      .returning([
+        'id', 'recipient', 'reply_token', 'reply_deadline', 'reply_token_at', 'reply_unclear', 'messages', 'retry_key', 'attempts', 'kind',
+        // Whether the recipient still follows us, read in the same round trip (null: no such user row).
+        this.db.raw('(SELECT following FROM line_users WHERE user_id = outbox_messages.recipient) AS following'),
+      ]);
     const row = claimed[0] as
       | {
           id: number;
@@ -101,12 +105,12 @@ export class Delivery {
           retry_key: string;
           attempts: number;
           kind: string;
+          following: boolean | null;
         }
       | undefined;
     if (!row) return 'skipped';
 
-    const user = await this.db('line_users').where({ user_id: row.recipient }).first('following');
-    if (user && user.following === false) {
+    if (row.following === false) {
       await this.finish(row.id, 'undeliverable', { last_error: 'recipient unfollowed the account' });
       return 'undeliverable';
     }
