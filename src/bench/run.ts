@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { checkoutBench } from './checkout-bench';
 import { csvExportBench } from './csv-export-bench';
 import { latencyBench } from './latency-bench';
+import { pushDrainBench } from './push-drain-bench';
 import { webhookBench } from './webhook-bench';
 
 const { values, positionals } = parseArgs({
@@ -18,6 +19,8 @@ const { values, positionals } = parseArgs({
     pgbench: { type: 'string' },
     'admin-url': { type: 'string' },
     rate: { type: 'string' },
+    count: { type: 'string' },
+    limit: { type: 'string' },
     orders: { type: 'string' },
   },
 });
@@ -37,6 +40,7 @@ const BENCHES: Array<[name: string, run: () => Promise<unknown>]> = [
   ],
   ['webhook', () => webhookBench({ seconds: num(values.seconds), connections: num(values.clients) })],
   ['latency', () => latencyBench({ seconds: num(values.seconds), rate: num(values.rate) })],
+  ['push-drain', () => pushDrainBench({ count: num(values.count), limit: num(values.limit) })],
   ['csv', () => csvExportBench({ orders: num(values.orders) })],
 ];
 
