@@ -95,6 +95,7 @@ const envSchema = z.object({
   LINE_CHANNEL_ACCESS_TOKEN: z.string().min(1, 'is required'),
   LINE_API_BASE_URL: originUrl.default('https://api.line.me'),
   LINE_DATA_API_BASE_URL: originUrl.default('https://api-data.line.me'),
+  LINE_MESSAGES_PER_SECOND: z.coerce.number().int().min(1).max(100_000).default(1900),
   HOLD_MINUTES_DEFAULT: minutes(30),
   HOLD_MINUTES_CARD: minutes(60),
   HOLD_MINUTES_ATM: minutes(4320),
@@ -198,6 +199,8 @@ export interface Config {
     readonly channelAccessToken: string;
     readonly apiBaseUrl: string;
     readonly dataApiBaseUrl: string;
+    /** Replies and pushes per second, all worker processes together (LINE allows 2,000 per endpoint). */
+    readonly messagesPerSecond: number;
   };
   readonly holdMinutes: {
     readonly default: number;
@@ -337,6 +340,7 @@ export function parseConfig(env: Env): Config {
       channelAccessToken: e.LINE_CHANNEL_ACCESS_TOKEN,
       apiBaseUrl: e.LINE_API_BASE_URL,
       dataApiBaseUrl: e.LINE_DATA_API_BASE_URL,
+      messagesPerSecond: e.LINE_MESSAGES_PER_SECOND,
     },
     holdMinutes: {
       default: e.HOLD_MINUTES_DEFAULT,

@@ -87,7 +87,7 @@ export function createContainer(config: Config, opts: ContainerOptions = {}): Co
   const catalogAdmin = new CatalogAdmin(owner);
   const members = new Members(config.members, notifier, uow);
   orderEvents.listen(members.orderListener());
-  const bot = new ShopBot({ db, config, log, line, queues, payments, owner, access, uow, shopping, members });
+  const bot = new ShopBot({ db, config, log, line, queues, payments, owner, access, uow, shopping, delivery, members });
   return {
     config, log, metrics, db, redis, queues, uow, notifier, orderEvents, shopping, members, line, delivery, payments, owner, access, catalogAdmin, bot, gateways,
     async close() {

@@ -1,43 +1,14 @@
 import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
-import fs from 'node:fs';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import IORedis from 'ioredis';
 import knexFactory from 'knex';
 import { createDb, migrationConfig } from '../data/db';
 import { seedDemoCatalog } from '../data/seed';
 import { OwnerAccess } from '../domain/owner-access';
 import { PROJECT_ROOT } from '../paths';
+import { ADMIN_URL, dropKeys, freePort, rss } from './procs';
 
-const ADMIN_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
-
-/** Resident set size of a process, from /proc (Linux): current and the peak so far, in MB. */
-function rss(pid: number): { now: number; peak: number } {
-  const s = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = (k: string) => Number(new RegExp(`${k}:\\s+(\\d+) kB`).exec(s)?.[1] ?? 0);
-  return { now: kb('VmRSS') / 1024, peak: kb('VmHWM') / 1024 };
-}
-
-/** The web process's queue producers leave a few BullMQ meta keys behind: remove them. */
-async function dropKeys(prefix: string): Promise<void> {
-  const redis = new IORedis('redis://127.0.0.1:6379', { maxRetriesPerRequest: 1 });
-  try {
-    const keys = await redis.keys(`${prefix}:*`);
-    if (keys.length) await redis.unlink(...keys);
-  } finally {
-    redis.disconnect();
-  }
-}
-
-function freePort(): Promise<number> {
-  const s = http.createServer();
-  return new Promise((r) => s.listen(0, '127.0.0.1', () => {
-    const port = (s.address() as AddressInfo).port;
-    s.close(() => r(port));
-  }));
-}
 
 /** GETs a URL, reading the body as it comes (never holding it); samples the web process's RSS meanwhile. */
 function download(url: string, cookie: string, pid: number): Promise<{ status: number; bytes: number; lines: number; bom: boolean; ms: number; peakRss: number }> {

@@ -7,6 +7,8 @@ import { parseArgs } from 'node:util';
 import { checkoutBench } from './checkout-bench';
 import { walletBench } from './wallet-bench';
 import { csvExportBench } from './csv-export-bench';
+import { latencyBench } from './latency-bench';
+import { pushDrainBench } from './push-drain-bench';
 import { webhookBench } from './webhook-bench';
 
 const { values, positionals } = parseArgs({
@@ -17,6 +19,9 @@ const { values, positionals } = parseArgs({
     clients: { type: 'string' },
     pgbench: { type: 'string' },
     'admin-url': { type: 'string' },
+    rate: { type: 'string' },
+    count: { type: 'string' },
+    limit: { type: 'string' },
     orders: { type: 'string' },
   },
 });
@@ -34,7 +39,8 @@ const BENCHES: Array<[name: string, run: () => Promise<unknown>]> = [
         adminUrl: values['admin-url'],
       }),
   ],
-  ['webhook', () => webhookBench({ seconds: num(values.seconds) })],
+  ['webhook', () => webhookBench({ seconds: num(values.seconds), connections: num(values.clients) })],
+  ['latency', () => latencyBench({ seconds: num(values.seconds), rate: num(values.rate) })],
   [
     'wallet',
     () =>
@@ -46,6 +52,7 @@ const BENCHES: Array<[name: string, run: () => Promise<unknown>]> = [
         adminUrl: values['admin-url'],
       }),
   ],
+  ['push-drain', () => pushDrainBench({ count: num(values.count), limit: num(values.limit) })],
   ['csv', () => csvExportBench({ orders: num(values.orders) })],
 ];
 

@@ -14,7 +14,7 @@ import type { Queues } from '../jobs/queues';
 import type { Logger } from '../logger';
 import { M, STATUS_LABEL, T } from '../texts';
 import { Command, OWNER_COMMANDS, parseCommand, parsePostback, Postback } from './command-parser';
-import { addOutboxMessage } from './delivery';
+import { addOutboxMessage, Delivery } from './delivery';
 import { handleOwnerCommand } from './owner-commands';
 import type { LineApi } from './line-client';
 import * as V from './views';
@@ -38,6 +38,7 @@ export interface BotDeps {
   access: OwnerAccess;
   uow: UnitOfWork;
   shopping: Shopping;
+  delivery: Delivery;
   members: Members;
 }
 
@@ -74,13 +75,14 @@ export class ShopBot {
     const prepared = await this.prepare(event, userId);
 
     const done = await this.d.uow.run(async (trx, after) => {
-      const locked = await trx('line_events').where({ id: inboxId }).forUpdate().first('processed_at');
-      if (locked.processed_at) return false;
-      // Marked first (same transaction, so still all-or-nothing): the fewer statements between a
-      // checkout and COMMIT, the sooner a lost stock race (raised at COMMIT) is retried.
-      await trx('line_events')
+      // Marked first, and only if nobody did (the UPDATE locks the row; a second worker waits, then
+      // finds it processed): all-or-nothing with the effects, since it is one transaction. The
+      // fewer statements between a checkout and COMMIT, the sooner a lost stock race is retried.
+      const marked = await trx('line_events')
         .where({ id: inboxId })
+        .whereNull('processed_at')
         .update({ processed_at: trx.fn.now(), attempts: trx.raw('attempts + 1'), last_error: null });
+      if (marked === 0) return false;
       const replies = await this.apply(trx, event, userId, after, prepared);
       const replyTo = userId ?? groupOrRoomId(event);
       if (replies.length && replyTo) {
@@ -94,11 +96,22 @@ export class ShopBot {
           replyDeadline: replyToken ? replyDeadline(event, receivedAt) : null,
           replyTokenAt: replyToken ? receivedAt : null,
         });
-        if (id !== null) after.outboxIds.push(id);
+        // The reply goes out from here, right after COMMIT, not through a delivery job: one queue hop
+        // less while the shopper waits. If that try fails, the delivery queue takes over.
+        if (id !== null) after.tasks.push(() => this.deliverNow(id));
       }
       return true;
     });
     return done ? 'processed' : 'already';
+  }
+
+  private async deliverNow(outboxId: number): Promise<void> {
+    try {
+      await this.d.delivery.deliver(outboxId);
+    } catch (err) {
+      this.d.log.debug({ outboxId, err: err instanceof Error ? err.message : String(err) }, 'reply not delivered at once; queued');
+      await this.d.queues.enqueueDeliveries([outboxId]);
+    }
   }
 
   /** Pre-transaction work that calls the outside world (profiles, bank order creation). */

@@ -7,6 +7,10 @@ export type SendOutcome =
       ok: false;
       status: number | null;
       retryable: boolean;
+      /** 429 for the per-second rate limit (not the monthly limit): wait, then send again. */
+      rateLimited: boolean;
+      /** From a Retry-After header, when one came (LINE documents none; a proxy may add one). */
+      retryAfterMs: number | null;
       invalidReplyToken: boolean;
       message: string;
       requestId: string | null;
@@ -73,13 +77,22 @@ export function classifySendError(err: unknown): SendOutcome {
       ok: false,
       status: err.status,
       retryable,
+      rateLimited: err.status === 429 && !monthly,
+      retryAfterMs: retryAfterMs(err.headers?.get?.('retry-after') ?? null),
       invalidReplyToken: err.status === 400 && /reply token/i.test(message),
       message,
       requestId,
     };
   }
   const message = err instanceof Timeout ? 'timeout' : err instanceof Error ? `network: ${err.message}` : 'unknown error';
-  return { ok: false, status: null, retryable: true, invalidReplyToken: false, message, requestId: null };
+  return { ok: false, status: null, retryable: true, rateLimited: false, retryAfterMs: null, invalidReplyToken: false, message, requestId: null };
+}
+
+/** Retry-After as seconds or an HTTP date; null when absent or unreadable. Capped at 5 minutes. */
+export function retryAfterMs(v: string | null): number | null {
+  if (!v) return null;
+  const ms = /^\d+$/.test(v.trim()) ? Number(v.trim()) * 1000 : Date.parse(v) - Date.now();
+  return Number.isFinite(ms) ? Math.min(Math.max(0, ms), 300_000) : null;
 }
 
 export class LineClient implements LineApi {

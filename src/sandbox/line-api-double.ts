@@ -53,6 +53,12 @@ export interface LineApiDoubleOptions {
   host?: string;
   /** Lifetime of tokens from `issueReplyToken`; default 60 000 ms. */
   replyTokenTtlMs?: number;
+  /**
+   * LINE's per-endpoint rate limit for reply, push and multicast (spec §2.5: a token bucket, 2,000/s
+   * for reply and push): requests beyond it get 429 `The API rate limit has been exceeded`. Off by
+   * default; `setRateLimit` changes it at run time.
+   */
+  rateLimitPerSecond?: number | null;
 }
 
 export interface RecordedRequest {
@@ -88,7 +94,8 @@ export interface Delivery {
 }
 
 export type InjectedFailure =
-  | { status: number; body?: object }
+  /** Answered instead of handling the request; `headers` e.g. a Retry-After a proxy in front of LINE might add. */
+  | { status: number; body?: object; headers?: Record<string, string> }
   /** Hold the response this long; the request itself is handled (and accepted) normally. */
   | { hangMs: number };
 
@@ -142,6 +149,8 @@ export interface LineApiDouble {
   injectFailures(path: string | RegExp, failures: InjectedFailure[]): void;
   /** The plan's monthly push limit that GET /v2/bot/message/quota reports (`limited`); null (default) = `none`. */
   setMessageQuota(limit: number | null): void;
+  /** Rate limit of the message endpoints per second (token bucket, 100 ms of burst); null = none. */
+  setRateLimit(perSecond: number | null): void;
 }
 
 // ---------------------------------------------------------------------------
@@ -677,6 +686,22 @@ export async function startLineApiDouble(opts: LineApiDoubleOptions): Promise<Li
   }
 
   /** Routes an authenticated, size-checked request to the API origin or the data origin. */
+  // One token bucket per message endpoint (LINE counts per method + path), refilled continuously.
+  let rateLimitPerSecond = opts.rateLimitPerSecond ?? null;
+  const buckets = new Map<string, { tokens: number; at: number }>();
+  function overRateLimit(path: string): boolean {
+    if (rateLimitPerSecond === null || (path !== PATHS.reply && path !== PATHS.push && path !== PATHS.multicast)) return false;
+    const capacity = Math.max(1, rateLimitPerSecond / 10);
+    const now = performance.now();
+    const b = buckets.get(path) ?? { tokens: capacity, at: now };
+    b.tokens = Math.min(capacity, b.tokens + ((now - b.at) / 1000) * rateLimitPerSecond);
+    b.at = now;
+    buckets.set(path, b);
+    if (b.tokens < 1) return true;
+    b.tokens -= 1;
+    return false;
+  }
+
   function route(
     origin: Origin,
     method: string,
@@ -816,7 +841,7 @@ export async function startLineApiDouble(opts: LineApiDoubleOptions): Promise<Li
       if ('hangMs' in injected) {
         delayMs = injected.hangMs;
       } else {
-        outcome = { status: injected.status, body: injected.body ?? defaultFailureBody(injected.status) };
+        outcome = { status: injected.status, body: injected.body ?? defaultFailureBody(injected.status), headers: injected.headers };
       }
     }
 
@@ -825,6 +850,8 @@ export async function startLineApiDouble(opts: LineApiDoubleOptions): Promise<Li
         outcome = { status: 413, body: { message: 'Request Entity Too Large' } };
       } else if (!authorized(headers)) {
         outcome = { status: 401, body: { message: AUTH_FAILED_MESSAGE } };
+      } else if (overRateLimit(path)) {
+        outcome = { status: 429, body: defaultFailureBody(429) };
       } else {
         outcome = route(origin, method, path, headers, raw.buf, requestId, at);
       }
@@ -932,6 +959,10 @@ export async function startLineApiDouble(opts: LineApiDoubleOptions): Promise<Li
         }
       }
       return texts;
+    },
+    setRateLimit(perSecond: number | null) {
+      rateLimitPerSecond = perSecond;
+      buckets.clear();
     },
     reset() {
       requests.length = 0;
