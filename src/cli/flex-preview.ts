@@ -3,6 +3,8 @@ import type { CartView } from '../domain/cart';
 import { CATALOG_PAGE_SIZE, Product } from '../domain/catalog';
 import type { Order, OrderItems, OrderLine } from '../domain/orders';
 import { DEMO_PRODUCTS, demoImageUrl } from '../data/seed';
+import type { MemberCard, PointsSummary, WalletSummary } from '../domain/members';
+import type { LedgerEntry } from '../domain/members/ledger';
 import { PAYMENT_METHODS } from '../gateways/payment-gateway';
 import { checkMessages } from '../line/message-limits';
 import * as V from '../line/views';
@@ -50,8 +52,29 @@ const cart: CartView = {
   lines: lines.map((l) => ({ product_id: l.product_id, qty: l.qty, sku: l.sku, name: l.name, price: l.unit_price, active: true, available: 20 })),
 };
 
+const entry = (id: number, kind: string, amount: number, orderNo: string | null): LedgerEntry => ({
+  id, account_id: 1, kind, amount, balance_after: 0, shortfall: 0, source: `demo:${id}`, details: orderNo ? { orderNo } : null, created_at: now,
+});
+const tiers = [
+  { name: '普通', minPoints: 0, discountPercent: 0 },
+  { name: '銀卡', minPoints: 1000, discountPercent: 5 },
+  { name: '金卡', minPoints: 5000, discountPercent: 10 },
+];
+const points: PointsSummary = {
+  balance: 1234, earned: 1450, standing: { tier: tiers[1]!, next: { tier: tiers[2]!, needed: 3550 } },
+  entries: [entry(4, 'earn', 18, 'L2612011001'), entry(3, 'redeem', -200, 'L2612011000'), entry(2, 'earn', 12, 'L2611301009')],
+};
+const wallet: WalletSummary = {
+  balance: 1580, topupAmounts: [500, 1000, 2000],
+  entries: [entry(9, 'pay', -680, 'L2612011001'), entry(8, 'charge', -120, null), entry(7, 'topup', 2000, null)],
+};
+const card: MemberCard = {
+  displayName: '小美', standing: { ...points.standing, earned: 1450 }, points: 1234, wallet: 1580,
+  code: { code: '4821093356172048', qrRef: 'x'.repeat(43), expiresAt: new Date(now.getTime() + 15 * 60_000) },
+};
+
 export const PREVIEWS: Record<string, () => messagingApi.Message> = {
-  catalog: () => V.catalogMessage(products.slice(0, CATALOG_PAGE_SIZE), 1, 1, products.length, CATALOG_PAGE_SIZE),
+  catalog: () => V.catalogMessage(products.slice(0, CATALOG_PAGE_SIZE), 1, 1, products.length, CATALOG_PAGE_SIZE, 'https://shop.example.com'),
   cart: () => V.cartMessage(cart),
   'order-created': () => V.orderCreatedMessage(order(), items, PAYMENT_METHODS),
   'orders-list': () => V.ordersListMessage([order(), order('paid'), order('shipped')]),
@@ -61,7 +84,13 @@ export const PREVIEWS: Record<string, () => messagingApi.Message> = {
   'virtual-account': () =>
     V.virtualAccountMessage({ orderNo: 'L2612011001', amount: 1810, bankCode: '807', account: '99922530175613', deadline: order().hold_expires_at, otherMethods: V.paymentButtons(order(), PAYMENT_METHODS) }),
   'cvs-code': () => V.cvsCodeMessage({ orderNo: 'L2612011001', amount: 1810, code: 'LLL24120112345', deadline: order().hold_expires_at }),
+  'admin-login': () => V.adminLoginMessage('https://shop.example.com/admin/login/Xq3vJ0m2bY7kR9tLs4Wc8pZ1nD6fH5gA2eK0uV7iQ3o', new Date(Date.now() + 10 * 60_000)),
   'pay-link': () => V.payLinkMessage({ orderNo: 'L2612011001', amount: 1810, method: 'ecpay-credit', url: 'https://shop.example.com/payments/ecpay/checkout/3q2-7wQm9b1Kx0Zr4TgL8vYc' }),
+  'order-created-points': () => V.orderCreatedMessage(order(), items, [...PAYMENT_METHODS, 'wallet'], [V.redeemButton('L2612011001', { points: 905, amount: 905 })]),
+  points: () => V.pointsMessage(points, 1, '每消費 NT$100 累積 1 點；結帳時 1 點可折抵 NT$1。'),
+  wallet: () => V.walletMessage(wallet),
+  topup: () => V.topupMessage({ id: 42, amount: 1000 }, PAYMENT_METHODS),
+  'member-card': () => V.memberCardMessage(card, 1, `https://shop.example.com/member/qr/${'x'.repeat(43)}.png`),
 };
 
 /** The Flex container of a preview, or null for a name that is not one. */

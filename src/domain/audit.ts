@@ -52,13 +52,14 @@ export interface AuditRow {
 /** Newest first, filtered by any of action prefix, target, actor; keyset-paginated by id. */
 export async function listAudit(
   db: Db | Trx,
-  f: { action?: string; targetType?: string; targetId?: string; actor?: string; beforeId?: number; limit?: number } = {},
+  f: { action?: string; targetType?: string; targetId?: string; actor?: string; source?: Actor['source']; beforeId?: number; limit?: number } = {},
 ): Promise<AuditRow[]> {
   const q = db('audit_log').orderBy('id', 'desc').limit(Math.min(f.limit ?? 50, 500));
   if (f.action) q.whereLike('action', `${f.action.replace(/[%_\\]/g, '\\$&')}%`);
   if (f.targetType) q.where('target_type', f.targetType);
   if (f.targetId) q.where('target_id', f.targetId);
   if (f.actor) q.where('actor', f.actor);
+  if (f.source) q.where('source', f.source);
   if (f.beforeId) q.where('id', '<', f.beforeId);
   return q.select<AuditRow[]>('*');
 }

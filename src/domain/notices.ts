@@ -3,7 +3,7 @@ import type { Trx } from '../data/db';
 import type { AfterCommit } from '../data/unit-of-work';
 import type { PaymentMethod, PaymentProvider } from '../gateways/payment-gateway';
 import type { Order, OrderItems } from './orders';
-import type { PaymentAttempt } from './payments/types';
+import type { PaymentAttempt, ShopMethod, WalletTopup } from './payments/types';
 import type { DailyFigures } from './reports';
 
 /**
@@ -17,23 +17,53 @@ import type { DailyFigures } from './reports';
 export interface PaymentInstructions {
   order: Order;
   attempt: PaymentAttempt;
-  otherMethods: PaymentMethod[];
+  otherMethods: ShopMethod[];
 }
 
 export type ShopperNotice =
   | { type: 'payment-instructions'; instructions: PaymentInstructions }
-  | { type: 'payment-failed'; order: Order; items: OrderItems; methods: PaymentMethod[] }
-  | { type: 'code-issue-failed'; order: Order; items: OrderItems; method: PaymentMethod; methods: PaymentMethod[] }
-  | { type: 'receipt'; order: Order; items: OrderItems; method: string; late: boolean }
+  | { type: 'payment-failed'; order: Order; items: OrderItems; methods: ShopMethod[] }
+  | { type: 'code-issue-failed'; order: Order; items: OrderItems; method: PaymentMethod; methods: ShopMethod[] }
+  | { type: 'receipt'; order: Order; items: OrderItems; method: string; late: boolean; pointsEarned?: number }
   | { type: 'paid-no-stock'; orderNo: string }
-  /** `method`: how the money goes back (the order's payment method); `full`: nothing is left paid. */
-  | { type: 'refunded'; orderNo: string; amount: number; method: string | null; full: boolean }
+  /** `method`: how the money goes back (the order's payment method); `full`: nothing is left paid; `walletBalance` when it went to the wallet. */
+  | { type: 'refunded'; orderNo: string; amount: number; method: string | null; full: boolean; walletBalance?: number }
   /** `carrier` as the owner named it (free text or a known code; line/carriers.ts knows tracking pages). */
   | { type: 'shipped'; orderNo: string; tracking: string | null; carrier: string | null }
   | { type: 'completed'; orderNo: string }
   | { type: 'expired'; orderNo: string }
   /** Still unpaid shortly before the hold ends: how to pay now (the pending attempt), or the methods to choose from. */
-  | { type: 'payment-reminder'; order: Order; instructions: PaymentInstructions | null; methods: PaymentMethod[] };
+  | { type: 'payment-reminder'; order: Order; instructions: PaymentInstructions | null; methods: ShopMethod[] }
+  // Members (wallet top-ups, in-store charges).
+  | { type: 'topup-instructions'; instructions: TopupInstructions }
+  | { type: 'topup-failed'; topup: WalletTopup; methods: PaymentMethod[] }
+  | { type: 'topup-credited'; amount: number; balance: number }
+  | { type: 'member-charge'; receipt: MemberChargeReceipt };
+
+/** How a shopper can pay a wallet top-up: the attempt's account, code or link, and the other methods. */
+export interface TopupInstructions {
+  topup: WalletTopup;
+  attempt: PaymentAttempt;
+  otherMethods: PaymentMethod[];
+}
+
+/** An in-store charge of a member code (owner 收款), as both receipts show it. */
+export interface MemberChargeReceipt {
+  chargeId: number;
+  userId: string;
+  displayName: string | null;
+  /** What the owner asked for, before the tier discount. */
+  amount: number;
+  discount: number;
+  tierName: string;
+  /** What the wallet paid. */
+  paid: number;
+  balance: number;
+  pointsEarned: number;
+  /** The code's last four digits, for the owner to match the receipt to the card shown. */
+  codeTail: string;
+  at: Date;
+}
 
 /** Why a bank result was not accepted. */
 export type MismatchProblem =
@@ -78,12 +108,23 @@ export type OwnerNotice =
   | { type: 'refund-failed'; orderNo: string }
   | { type: 'refund-unknown'; orderNo: string; amount: number }
   | { type: 'refund-unreachable'; orderNo: string; amount: number }
-  /** `quota` null when LINE could not be asked. */
-  | { type: 'daily-summary'; figures: DailyFigures; quota: MessageQuota | null };
+  /** `quota` null when LINE could not be asked; `members` the members' side of the day. */
+  | { type: 'daily-summary'; figures: DailyFigures; quota: MessageQuota | null; members?: MembersDay }
+  // Members.
+  | { type: 'points-shortfall'; orderNo: string; userId: string; due: number; taken: number }
+  | { type: 'member-charge'; receipt: MemberChargeReceipt }
+  | { type: 'pos-rejected'; deviceId: string; entries: Array<{ txnNo: string; amount: number; reason: string }> };
+
+/** The members' side of a day: wallet top-ups credited, points granted. */
+export interface MembersDay {
+  topups: number;
+  topupAmount: number;
+  pointsGranted: number;
+}
 
 /**
- * Which OWNER_NOTIFY kind a notice belongs to; null for the answers to the owner's own refund
- * requests, which are always sent.
+ * Which OWNER_NOTIFY kind a notice belongs to; null for the answers to the owner's own requests
+ * (refunds, in-store charges), which are always sent.
  */
 export function ownerNoticeKind(n: OwnerNotice): OwnerNotifyKind | null {
   switch (n.type) {
@@ -104,11 +145,14 @@ export function ownerNoticeKind(n: OwnerNotice): OwnerNotifyKind | null {
     case 'simulated':
     case 'bad-expire-date':
     case 'bank-paused':
+    case 'points-shortfall':
+    case 'pos-rejected':
       return 'alert';
     case 'refund-done':
     case 'refund-failed':
     case 'refund-unknown':
     case 'refund-unreachable':
+    case 'member-charge':
       return null;
   }
 }

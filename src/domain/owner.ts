@@ -1,4 +1,4 @@
-import type { Trx } from '../data/db';
+import type { Db, Trx } from '../data/db';
 import type { AfterCommit } from '../data/unit-of-work';
 import { Actor, actorName, audit } from './audit';
 import { available, productsWithStock, Product, setStockOnHand } from './catalog';
@@ -152,7 +152,7 @@ export class OwnerService {
   }
 
   /** Active products whose available units are at or below the threshold, fewest first. */
-  async lowStock(trx: Trx, threshold = this.lowStockThreshold): Promise<Array<Product & { available: number }>> {
+  async lowStock(trx: Db | Trx, threshold = this.lowStockThreshold): Promise<Array<Product & { available: number }>> {
     const rows = await productsWithStock(trx)
       .where('p.active', true)
       .whereRaw('s.stock_on_hand - s.stock_reserved <= ?', [threshold])

@@ -2,6 +2,7 @@ import { DelayedError, Job, Worker } from 'bullmq';
 import type { Container } from '../container';
 import { createRedis, Redis } from '../data/redis';
 import { DeferJob } from '../errors';
+import { RateLimitedDelivery } from '../line/delivery';
 import { expireOrderAndNotify } from '../domain/expiry';
 import { dailyFigures } from '../domain/reports';
 import { storeLowStockThreshold } from '../domain/stock-alerts';
@@ -13,6 +14,8 @@ export interface WorkerOptions {
   /** Only sweep rows older than this, so fresh work gets to its own job first. */
   sweepGraceMs?: number;
   concurrency?: number;
+  /** Deliveries to LINE in flight per worker process (HTTP-bound, so more than the other queues). */
+  deliveryConcurrency?: number;
   /** Off in tests that drive one sweep by hand. */
   schedules?: boolean;
 }
@@ -62,14 +65,15 @@ export class Sweeper {
 
   /**
    * The owner's daily summary, once per Taipei day (the outbox key `summary:<date>`, whichever
-   * worker runs it): the day's figures, and LINE's count of this month's messages (asked before the
-   * transaction: no HTTP call inside one).
+   * worker runs it): the day's figures, the members' side of it, and LINE's count of this month's
+   * messages (asked before the transaction: no HTTP call inside one).
    */
   async dailySummary(): Promise<boolean> {
     if (!this.c.config.ownerNotify.includes('summary')) return false;
-    const quota = await this.c.line.getQuota();
+    const quota = await this.c.line.messageQuota();
     const figures = await dailyFigures(this.c.db, this.c.config.lowStockThreshold);
-    await this.c.uow.run((trx, after) => this.c.notifier.owners(trx, after, `summary:${figures.date}`, { type: 'daily-summary', figures, quota }));
+    const members = await this.c.members.day(this.c.db, figures.date);
+    await this.c.uow.run((trx, after) => this.c.notifier.owners(trx, after, `summary:${figures.date}`, { type: 'daily-summary', figures, quota, members }));
     return true;
   }
 }
@@ -106,11 +110,27 @@ export async function startWorkers(c: Container, opts: WorkerOptions = {}): Prom
     { connection, prefix, concurrency },
   );
 
-  const deliveries = new Worker(QUEUE_NAMES.deliveries, async (job: Job<{ id: number }>) => c.delivery.deliver(job.data.id, isFinal(job)), {
-    connection,
-    prefix,
-    concurrency,
-  });
+  // Sends to LINE stay under its rate limit (2,000/s per endpoint) for all workers together: BullMQ's
+  // limiter is kept in Redis. A 429 all the same pauses the whole queue briefly and puts the job
+  // back without using one of its attempts.
+  const deliveries: Worker = new Worker(
+    QUEUE_NAMES.deliveries,
+    async (job: Job<{ id: number }>) => {
+      try {
+        return await c.delivery.deliver(job.data.id, isFinal(job));
+      } catch (err) {
+        if (!(err instanceof RateLimitedDelivery)) throw err;
+        await deliveries.rateLimit(err.waitMs);
+        throw Worker.RateLimitError();
+      }
+    },
+    {
+      connection,
+      prefix,
+      concurrency: opts.deliveryConcurrency ?? Math.max(concurrency, 32),
+      limiter: { max: c.config.line.messagesPerSecond, duration: 1000 },
+    },
+  );
 
   const runOrdersJob = async (job: Job) => {
     switch (job.name) {

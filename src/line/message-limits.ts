@@ -25,6 +25,21 @@ export const LIMITS = {
 
 const bytes = (o: unknown) => Buffer.byteLength(JSON.stringify(o), 'utf8');
 
+/**
+ * LINE fetches Flex images itself and only over HTTPS. The one exception we allow is plain HTTP
+ * on this machine's loopback (the sandbox and tests, whose LINE double never fetches them): an
+ * http URL anywhere else would be refused by LINE, so it is refused here first.
+ */
+export function isAcceptableImageUrl(url: string): boolean {
+  if (url.startsWith('https://')) return true;
+  try {
+    const u = new URL(url);
+    return u.protocol === 'http:' && (u.hostname === 'localhost' || u.hostname === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(u.hostname));
+  } catch {
+    return false;
+  }
+}
+
 /** Action types by where LINE accepts them (spec §3.5): camera and location only in quick replies, richmenuswitch only in rich menus. */
 const FLEX_ACTIONS = new Set(['postback', 'message', 'uri', 'datetimepicker', 'clipboard']);
 const QUICK_REPLY_ACTIONS = new Set(['postback', 'message', 'uri', 'datetimepicker', 'camera', 'cameraRoll', 'location', 'clipboard']);
@@ -62,7 +77,7 @@ function walk(node: unknown, where: string, out: string[]): void {
   const o = node as Record<string, unknown>;
   if (o.type === 'button' && !o.action) out.push(`${where}: button without action`);
   if (o.type === 'text' && typeof o.text === 'string' && o.text.length === 0 && !o.contents) out.push(`${where}: empty text`);
-  if (o.type === 'image' && typeof o.url === 'string' && !/^https:\/\//.test(o.url)) out.push(`${where}: image url must be https`);
+  if (o.type === 'image' && (typeof o.url !== 'string' || !isAcceptableImageUrl(o.url))) out.push(`${where}: image url must be https`);
   for (const [k, v] of Object.entries(o)) {
     if (k === 'action' && v && typeof v === 'object') {
       checkAction(v as Record<string, unknown>, `${where}.action`, LIMITS.flexButtonLabel, FLEX_ACTIONS, o.type === 'button', out);

@@ -2,8 +2,8 @@ import type { messagingApi } from '@line/bot-sdk';
 import type { Config } from '../config';
 import type { Trx } from '../data/db';
 import type { AfterCommit } from '../data/unit-of-work';
-import { MismatchProblem, Notifier, OwnerNotice, ownerNoticeKind, ShopperNotice } from '../domain/notices';
-import { METHOD_LABEL, MISMATCH, T } from '../texts';
+import { MemberChargeReceipt, MismatchProblem, Notifier, OwnerNotice, ownerNoticeKind, ShopperNotice } from '../domain/notices';
+import { M, METHOD_LABEL, MISMATCH, T } from '../texts';
 import { addOutboxMessage } from './delivery';
 import * as V from './views';
 
@@ -47,11 +47,11 @@ export function renderShopperNotice(n: ShopperNotice): Message[] {
     case 'code-issue-failed':
       return [V.text(T.codeIssueFailedShopper(n.order.order_no, METHOD_LABEL[n.method] ?? n.method)), V.orderDetailMessage(n.order, n.items, n.methods)];
     case 'receipt':
-      return [V.receiptMessage(n.order, n.items, n.method, n.late)];
+      return [V.receiptMessage(n.order, n.items, n.method, n.late, n.pointsEarned)];
     case 'paid-no-stock':
       return [V.text(T.paidNoStockShopper(n.orderNo))];
     case 'refunded':
-      return [V.refundedMessage(n.orderNo, n.amount, n.method, n.full)];
+      return [V.refundedMessage(n.orderNo, n.amount, n.method, n.full, n.walletBalance)];
     case 'shipped':
       return [V.shippedMessage(n.orderNo, n.tracking, n.carrier)];
     case 'completed':
@@ -60,6 +60,14 @@ export function renderShopperNotice(n: ShopperNotice): Message[] {
       return [V.text(T.expiredNotice(n.orderNo))];
     case 'payment-reminder':
       return [V.paymentReminderMessage(n.order, n.instructions, n.methods)];
+    case 'topup-instructions':
+      return [V.topupInstructionsMessage(n.instructions)];
+    case 'topup-failed':
+      return [V.text(M.topupFailed(n.topup.amount)), V.topupMessage(n.topup, n.methods)];
+    case 'topup-credited':
+      return [V.text(M.topupCredited(n.amount, n.balance))];
+    case 'member-charge':
+      return [V.text(M.chargeShopper(n.receipt))];
   }
 }
 
@@ -112,7 +120,22 @@ export function renderOwnerNotice(n: OwnerNotice, links: OwnerLinks): Message[] 
       return [V.ownerAlertMessage(T.ownerRefundTitle, T.ownerRefundUnknown(n.orderNo, n.amount), links.order(n.orderNo), 'bad')];
     case 'refund-unreachable':
       return [V.ownerAlertMessage(T.ownerRefundTitle, T.ownerRefundUnreachable(n.orderNo, n.amount), links.order(n.orderNo), 'bad')];
-    case 'daily-summary':
-      return [V.dailySummaryMessage(n.figures, n.quota)];
+    case 'daily-summary': {
+      const m = n.members;
+      const members = m && (m.topups > 0 || m.pointsGranted > 0) ? M.dailySummaryMembers(m.topups, m.topupAmount, m.pointsGranted) : null;
+      return [V.dailySummaryMessage(n.figures, n.quota, members)];
+    }
+    case 'points-shortfall':
+      return [V.ownerAlertMessage(T.ownerAlertTitle, M.ownerPointsShortfall(n.orderNo, n.due, n.taken), links.order(n.orderNo))];
+    // The members' in-store receipts stay text: the same text answers the owner's 收款 in the chat.
+    case 'member-charge':
+      return [V.text(chargeOwnerText(n.receipt))];
+    case 'pos-rejected':
+      return [V.text(M.ownerPosRejected(n.deviceId, n.entries.slice(0, 50).map((e) => M.posRejectedLine(e.txnNo, e.amount, e.reason))))];
   }
+}
+
+/** The owner's receipt of an in-store charge (the push, and the reply to 收款). */
+export function chargeOwnerText(r: MemberChargeReceipt): string {
+  return M.chargeOwner({ ...r, who: r.displayName ?? M.memberFallbackName });
 }

@@ -3,19 +3,33 @@ import type { Trx } from '../data/db';
 import type { AfterCommit } from '../data/unit-of-work';
 import type { Actor } from '../domain/audit';
 import type { OwnerService } from '../domain/owner';
+import type { ChargeResult, Members } from '../domain/members';
+import type { OwnerAccess } from '../domain/owner-access';
 import type { RefundRequest } from '../domain/payments';
-import { lowStockLine, METHOD_LABEL, STATUS_LABEL, T, taipeiTime, twd } from '../texts';
+import { lowStockLine, M, METHOD_LABEL, STATUS_LABEL, T, taipeiTime, twd } from '../texts';
 import type { Command } from './command-parser';
-import { text } from './views';
+import { chargeOwnerText } from './notifier';
+import { adminLoginMessage, text } from './views';
 
 type Message = messagingApi.Message;
 
 const status = (s: string) => STATUS_LABEL[s] ?? s;
 
+/** What `後台` needs: the login-token use case and where the back office is published. */
+export interface BackOfficeLink {
+  access: OwnerAccess;
+  publicBaseUrl: string;
+}
+
 /** The owner's chat commands: each calls the owner use case the back office calls too, and renders its result. */
-export async function handleOwnerCommand(owner: OwnerService, trx: Trx, after: AfterCommit, userId: string, cmd: Command): Promise<Message[]> {
+export async function handleOwnerCommand(owner: OwnerService, trx: Trx, after: AfterCommit, userId: string, cmd: Command, backOffice?: BackOfficeLink, members?: Members): Promise<Message[]> {
   const actor: Actor = { userId, source: 'line' };
   switch (cmd.kind) {
+    case 'owner-admin': {
+      const r = backOffice ? await backOffice.access.issueLoginToken(trx, actor) : { kind: 'not-owner' as const };
+      if (r.kind !== 'issued') return [text(T.adminRefused)];
+      return [adminLoginMessage(`${backOffice!.publicBaseUrl}/admin/login/${r.token}`, r.expiresAt)];
+    }
     case 'owner-today': {
       const t = await owner.todayOrders(trx);
       if (t.orders.length === 0) return [text(T.ownerTodayEmpty)];
@@ -56,8 +70,11 @@ export async function handleOwnerCommand(owner: OwnerService, trx: Trx, after: A
     }
     case 'owner-refund':
       return [text(refundText(await owner.requestRefund(trx, after, actor, { orderNo: cmd.orderNo, amount: cmd.amount })))];
+    case 'owner-charge':
+      if (!members) return [text(T.unknown)];
+      return [text(chargeText(await members.codes.charge(trx, after, actor, { code: cmd.code, amount: cmd.amount })))];
     case 'owner-usage':
-      return [text(cmd.which === 'ship' ? T.ownerShipUsage : cmd.which === 'stock' ? T.ownerStockUsage : T.ownerRefundUsage)];
+      return [text(USAGE[cmd.which])];
     default:
       return [text(T.unknown)];
   }
@@ -76,5 +93,29 @@ export function refundText(r: RefundRequest): string {
       return T.ownerRefundTooMuch(r.orderNo, r.refundable);
     case 'requested':
       return T.ownerRefundRequested(r.orderNo, METHOD_LABEL[r.method] ?? r.method, r.amount);
+    case 'refunded-to-wallet':
+      return M.ownerRefundedToWallet(r.orderNo, r.amount, r.balance);
+  }
+}
+
+const USAGE = { ship: T.ownerShipUsage, stock: T.ownerStockUsage, refund: T.ownerRefundUsage, charge: M.ownerChargeUsage } as const;
+
+/** What charging a member code came to, in the owner's words (chat and back office alike). */
+export function chargeText(r: ChargeResult): string {
+  switch (r.kind) {
+    case 'charged':
+      return chargeOwnerText(r.receipt);
+    case 'unknown':
+      return M.ownerChargeUnknown;
+    case 'used':
+      return M.ownerChargeUsed;
+    case 'replaced':
+      return M.ownerChargeReplaced;
+    case 'expired':
+      return M.ownerChargeExpired;
+    case 'invalid-amount':
+      return M.ownerChargeInvalidAmount;
+    case 'insufficient':
+      return M.ownerChargeInsufficient(r.balance, r.due);
   }
 }

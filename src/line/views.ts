@@ -1,11 +1,15 @@
 import type { messagingApi } from '@line/bot-sdk';
 import type { CartView } from '../domain/cart';
 import { available, Product } from '../domain/catalog';
-import type { ClosedBy, MessageQuota, PaymentInstructions, StockProduct } from '../domain/notices';
+import type { MemberCard, PointsSummary, WalletSummary } from '../domain/members';
+import type { LedgerEntry } from '../domain/members/ledger';
+import type { ClosedBy, MessageQuota, PaymentInstructions, StockProduct, TopupInstructions } from '../domain/notices';
+import { productImageUrl } from '../domain/photo-urls';
 import type { DailyFigures } from '../domain/reports';
 import type { Order, OrderItems } from '../domain/orders';
+import type { PaymentAttempt, ShopMethod, WalletTopup } from '../domain/payments/types';
 import type { PaymentMethod } from '../gateways/payment-gateway';
-import { COMMAND, LABEL, METHOD_LABEL, QUICK, STATUS_LABEL, T, taipeiTime, twd } from '../texts';
+import { COMMAND, LABEL, M, METHOD_LABEL, QUICK, STATUS_LABEL, T, taipeiTime, twd } from '../texts';
 import { findCarrier } from './carriers';
 import { postbackData } from './command-parser';
 import { render } from './flex-renderer';
@@ -68,7 +72,8 @@ export function unknownMessage(): Message {
   return withQuickReply(text(T.unknown), SHOPPER_QUICK);
 }
 
-export function catalogMessage(products: Product[], page: number, pages: number, total: number, pageSize: number): Message {
+/** The catalog carousel; photos are published under publicBaseUrl (uploaded ones, or the placeholder). */
+export function catalogMessage(products: Product[], page: number, pages: number, total: number, pageSize: number, publicBaseUrl: string): Message {
   if (products.length === 0) return withQuickReply(text(T.catalogEmpty), ['orders', 'help']);
   const bubbles: messagingApi.FlexBubble[] = products.map((p) => {
     const left = available(p);
@@ -78,7 +83,7 @@ export function catalogMessage(products: Product[], page: number, pages: number,
         : render('postback-button', { style: 'secondary', label: T.soldOut, data: postbackData({ action: 'menu', page }) }),
     ];
     return render('product', {
-      imageUrl: p.image_url,
+      imageUrl: productImageUrl(publicBaseUrl, p),
       name: clip(p.name, 60),
       description: clip(p.description || ' ', 120),
       price: twd(p.price),
@@ -138,7 +143,7 @@ const lineRows = ({ lines, adjustments }: OrderItems): FlexComponent[] => [
   ...adjustments.map((a) => render('order-line', { text: clip(a.label, 40), lineTotal: a.amount < 0 ? `−${twd(-a.amount)}` : twd(a.amount) })),
 ];
 
-export function paymentButtons(order: Pick<Order, 'order_no'>, methods: readonly PaymentMethod[], primaryFirst = true): FlexComponent[] {
+export function paymentButtons(order: Pick<Order, 'order_no'>, methods: readonly ShopMethod[], primaryFirst = true): FlexComponent[] {
   return methods.map((m, i) =>
     render('postback-button', {
       style: i === 0 && primaryFirst ? 'primary' : 'secondary',
@@ -148,7 +153,8 @@ export function paymentButtons(order: Pick<Order, 'order_no'>, methods: readonly
   );
 }
 
-export function orderCreatedMessage(order: Order, items: OrderItems, methods: readonly PaymentMethod[]): Message {
+/** `extra`: buttons above the payment methods (e.g. redeeming points). */
+export function orderCreatedMessage(order: Order, items: OrderItems, methods: readonly ShopMethod[], extra: FlexComponent[] = []): Message {
   const cancel = render('postback-button', { style: 'link', label: T.cancelOrder, data: postbackData({ action: 'cancel', orderNo: order.order_no }) });
   const m = flex(
     T.orderCreatedAlt(order.order_no, order.total),
@@ -160,7 +166,7 @@ export function orderCreatedMessage(order: Order, items: OrderItems, methods: re
       total: twd(order.total),
       holdText: T.holdUntil(order.hold_expires_at),
       prompt: methods.length ? T.choosePayment : T.noPaymentMethods,
-      buttons: [...paymentButtons(order, methods), cancel],
+      buttons: [...extra, ...paymentButtons(order, methods), cancel],
     }),
   );
   return withQuickReply(m, ['orders', 'menu', 'help']);
@@ -192,7 +198,7 @@ const STATUS_COLOR: Record<string, string> = {
   paid_no_stock: '#E74C3C',
 };
 
-export function orderDetailMessage(order: Order, items: OrderItems, methods: readonly PaymentMethod[]): Message {
+export function orderDetailMessage(order: Order, items: OrderItems, methods: readonly ShopMethod[], extra: FlexComponent[] = []): Message {
   const notes: FlexComponent[] = [];
   if (order.status === 'pending_payment') notes.push(render('note', { text: T.holdUntil(order.hold_expires_at) }));
   if (order.payment_method) notes.push(render('note', { text: METHOD_LABEL[order.payment_method] ?? order.payment_method }));
@@ -200,6 +206,7 @@ export function orderDetailMessage(order: Order, items: OrderItems, methods: rea
   const buttons =
     order.status === 'pending_payment'
       ? [
+          ...extra,
           ...paymentButtons(order, methods),
           render('postback-button', { style: 'link', label: T.cancelOrder, data: postbackData({ action: 'cancel', orderNo: order.order_no }) }),
         ]
@@ -219,7 +226,7 @@ export function orderDetailMessage(order: Order, items: OrderItems, methods: rea
   );
 }
 
-export function receiptMessage(order: Order, items: OrderItems, method: string, late: boolean): Message {
+export function receiptMessage(order: Order, items: OrderItems, method: string, late: boolean, pointsEarned = 0): Message {
   return flex(
     T.receiptAlt(order.order_no, order.total),
     render('receipt', {
@@ -231,7 +238,7 @@ export function receiptMessage(order: Order, items: OrderItems, method: string, 
       amountLabel: T.amount,
       amount: twd(order.total),
       lines: lineRows(items),
-      thanks: late ? `${T.lateRereserved}\n${T.receiptThanks}` : T.receiptThanks,
+      thanks: [late ? T.lateRereserved : null, T.receiptThanks, pointsEarned > 0 ? M.receiptPoints(pointsEarned) : null].filter(Boolean).join('\n'),
     }),
   );
 }
@@ -311,21 +318,144 @@ export function payLinkMessage(args: { orderNo: string; amount: number; method: 
 
 /** How to pay an attempt: ATM account, convenience-store code, or a button to the bank's page. */
 export function paymentInstructionsMessage({ order, attempt, otherMethods }: PaymentInstructions): Message {
+  return attemptInstructionsMessage(order.order_no, attempt, paymentButtons(order, otherMethods));
+}
+
+/** How to pay a wallet top-up's attempt (the same kinds of instructions as an order's). */
+export function topupInstructionsMessage({ topup, attempt, otherMethods }: TopupInstructions): Message {
+  return attemptInstructionsMessage(topupRef(topup), attempt, topupButtons(topup, otherMethods));
+}
+
+function attemptInstructionsMessage(ref: string, attempt: PaymentAttempt, otherButtons: FlexComponent[]): Message {
   const d = attempt.details as { kind?: string; bankCode?: string; account?: string; deadline?: string; url?: string; paymentNo?: string };
   if (d.kind === 'virtual-account' || d.kind === 'ecpay-atm-code') {
     return virtualAccountMessage({
-      orderNo: order.order_no,
+      orderNo: ref,
       amount: attempt.amount,
       bankCode: d.bankCode!,
       account: d.account!,
       deadline: new Date(d.deadline!),
-      otherMethods: paymentButtons(order, otherMethods),
+      otherMethods: otherButtons,
     });
   }
   if (d.kind === 'ecpay-cvs-code') {
-    return cvsCodeMessage({ orderNo: order.order_no, amount: attempt.amount, code: d.paymentNo!, deadline: new Date(d.deadline!) });
+    return cvsCodeMessage({ orderNo: ref, amount: attempt.amount, code: d.paymentNo!, deadline: new Date(d.deadline!) });
   }
-  return payLinkMessage({ orderNo: order.order_no, amount: attempt.amount, method: attempt.method, url: d.url! });
+  return payLinkMessage({ orderNo: ref, amount: attempt.amount, method: attempt.method, url: d.url! });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Members: points, wallet, top-ups, member card.
+
+const TIER_COLORS = ['#7F8C8D', '#99A3A4', '#D4AC0D', '#5DADE2', '#8E44AD', '#C0392B'];
+const tierColor = (index: number) => TIER_COLORS[Math.min(index, TIER_COLORS.length - 1)]!;
+
+const topupRef = (topup: Pick<WalletTopup, 'id'>) => `${LABEL.topupRef}${topup.id}`;
+
+function topupButtons(topup: Pick<WalletTopup, 'id'>, methods: readonly PaymentMethod[]): FlexComponent[] {
+  return methods.map((m, i) =>
+    render('postback-button', { style: i === 0 ? 'primary' : 'secondary', label: METHOD_LABEL[m] ?? m, data: postbackData({ action: 'tpay', topupId: topup.id, method: m }) }),
+  );
+}
+
+const button = (style: 'primary' | 'secondary' | 'link', label: string, data: string) => render('postback-button', { style, label, data });
+
+/** 「用 N 點折抵 NT$M」 on an unpaid order. */
+export function redeemButton(orderNo: string, offer: { points: number; amount: number }): FlexComponent {
+  return button('secondary', M.redeemButton(offer.points, offer.amount), postbackData({ action: 'redeem', orderNo }));
+}
+
+/** A ledger entry as a row: date, what, which order; the signed amount. */
+function entryRows(entries: LedgerEntry[], money: boolean): FlexComponent[] {
+  if (entries.length === 0) return [render('note', { text: M.noEntries })];
+  return entries.map((e) => {
+    const orderNo = typeof e.details?.orderNo === 'string' ? e.details.orderNo : null;
+    return render('info-row', { label: M.entryLabel(e.created_at, e.kind, orderNo), value: M.entryValue(e.amount, money) });
+  });
+}
+
+export function pointsMessage(s: PointsSummary, tierIndex: number, hint: string): Message {
+  const { tier, next } = s.standing;
+  return flex(
+    M.pointsAlt(s.balance, tier.name),
+    render('ledger', {
+      color: tierColor(tierIndex),
+      title: M.pointsTitle,
+      subtitle: `${M.tierLabel}：${M.tierValue(tier.name, tier.discountPercent)}`,
+      balanceLabel: M.pointsLabel,
+      balance: M.points(s.balance),
+      notes: [M.earnedLastYear(s.earned), next ? M.nextTier(next.tier.name, next.needed) : M.topTier, hint].map((t) => render('note', { text: t })),
+      rows: entryRows(s.entries, false),
+      buttons: [button('primary', M.memberButton, postbackData({ action: 'member' })), button('secondary', M.walletButton, postbackData({ action: 'wallet' }))],
+    }),
+  );
+}
+
+export function walletMessage(w: WalletSummary): Message {
+  return flex(
+    M.walletAlt(w.balance),
+    render('ledger', {
+      color: '#06C755',
+      title: M.walletTitle,
+      subtitle: M.walletHint,
+      balanceLabel: M.balanceLabel,
+      balance: twd(w.balance),
+      notes: [],
+      rows: entryRows(w.entries, true),
+      buttons: w.topupAmounts.map((a, i) => button(i === 0 ? 'primary' : 'secondary', M.topupButton(a), postbackData({ action: 'topup', amount: a }))),
+    }),
+  );
+}
+
+/** A top-up request: its amount and the bank methods to pay it with. */
+export function topupMessage(topup: Pick<WalletTopup, 'id' | 'amount'>, methods: readonly PaymentMethod[]): Message {
+  return flex(
+    M.topupAlt(topup.amount),
+    render('payment-info', {
+      title: M.topupTitle,
+      orderNo: topupRef(topup),
+      rows: [render('info-row', { label: T.amount, value: twd(topup.amount) })],
+      hint: M.topupPrompt,
+      buttons: topupButtons(topup, methods),
+    }),
+  );
+}
+
+/** The member card; the QR picture only where LINE can fetch it (an https URL), the digits always. */
+export function memberCardMessage(card: MemberCard, tierIndex: number, qrUrl: string | null): Message {
+  const { tier, next } = card.standing;
+  return flex(
+    M.cardAlt(tier.name),
+    render('member-card', {
+      color: tierColor(tierIndex),
+      title: M.cardTitle,
+      subtitle: card.displayName ? `${clip(card.displayName, 30)}・${tier.name}` : tier.name,
+      qr: qrUrl ? [render('qr-image', { url: qrUrl })] : [],
+      codeLabel: M.codeLabel,
+      code: M.code(card.code.code),
+      validUntil: M.codeValidUntil(card.code.expiresAt),
+      rows: [
+        render('info-row', { label: M.tierLabel, value: M.tierValue(tier.name, tier.discountPercent) }),
+        render('info-row', { label: M.pointsLabel, value: M.points(card.points) }),
+        render('info-row', { label: M.balanceLabel, value: twd(card.wallet) }),
+        render('note', { text: next ? M.nextTier(next.tier.name, next.needed) : M.topTier }),
+      ],
+      hint: M.cardHint,
+      buttons: [
+        button('primary', M.refreshCode, postbackData({ action: 'member' })),
+        button('secondary', M.walletButton, postbackData({ action: 'wallet' })),
+        button('secondary', M.pointsButton, postbackData({ action: 'points' })),
+      ],
+    }),
+  );
+}
+
+/** The owner's one-time login button to the back office (`後台`). */
+export function adminLoginMessage(url: string, expiresAt: Date): Message {
+  return flex(
+    T.adminLinkAlt,
+    render('admin-login', { title: T.adminLinkTitle, body: T.adminLinkBody(expiresAt), hint: T.adminLinkHint, buttonLabel: T.adminLinkButton, url }),
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -357,7 +487,7 @@ function backOfficeButtons(orderUrl: string | null): FlexComponent[] {
 const viewOrderButton = (orderNo: string) => render('postback-button', { style: 'secondary', label: T.viewOrder, data: postbackData({ action: 'order', orderNo }) });
 
 /** The shopper's reminder: still unpaid, the amount, the deadline, and a way to pay right now. */
-export function paymentReminderMessage(order: Order, instructions: PaymentInstructions | null, methods: readonly PaymentMethod[]): Message {
+export function paymentReminderMessage(order: Order, instructions: PaymentInstructions | null, methods: readonly ShopMethod[]): Message {
   const rows = [row(LABEL.order, order.order_no), row(LABEL.amount, twd(order.total)), row(LABEL.deadline, taipeiTime(order.hold_expires_at)), para(T.reminderBody)];
   const buttons: FlexComponent[] = [];
   const attempt = instructions?.attempt;
@@ -408,12 +538,15 @@ export function completedMessage(orderNo: string): Message {
   });
 }
 
-export function refundedMessage(orderNo: string, amount: number, method: string | null, full: boolean): Message {
-  const via = method && /card|credit/.test(method) ? T.refundToCard : method ? (METHOD_LABEL[method] ?? method) : null;
+/** `walletBalance`: the refund went to the shopper's wallet, which now holds this much. */
+export function refundedMessage(orderNo: string, amount: number, method: string | null, full: boolean, walletBalance?: number): Message {
+  const toWallet = walletBalance !== undefined;
+  const via = toWallet ? (METHOD_LABEL.wallet ?? method) : method && /card|credit/.test(method) ? T.refundToCard : method ? (METHOD_LABEL[method] ?? method) : null;
   const rows = [row(LABEL.order, orderNo), row(LABEL.refundAmount, twd(amount))];
   if (via) rows.push(row(LABEL.refundVia, via));
-  rows.push(para(full ? T.refundBankNote : `${T.refundPartialNote}\n${T.refundBankNote}`));
-  return notice(T.refundShopper(orderNo, amount), { title: T.refundedTitle, rows, buttons: [viewOrderButton(orderNo)] });
+  const note = toWallet ? M.refundToWallet(orderNo, amount, walletBalance) : T.refundBankNote;
+  rows.push(para(full ? note : `${T.refundPartialNote}\n${note}`));
+  return notice(toWallet ? M.refundToWallet(orderNo, amount, walletBalance) : T.refundShopper(orderNo, amount), { title: T.refundedTitle, rows, buttons: [viewOrderButton(orderNo)] });
 }
 
 export function ownerNewOrderMessage(order: Order, items: OrderItems, shopperName: string | null, orderUrl: string | null): Message {
@@ -475,7 +608,8 @@ export function ownerAlertMessage(title: string, body: string, orderUrl: string 
 }
 
 /** The owner's daily summary: orders, money by method, best sellers, low stock, and message use. */
-export function dailySummaryMessage(f: DailyFigures, quota: MessageQuota | null): Message {
+/** `members`: the members' side of the day in a line (wallet top-ups, points granted), when there was any. */
+export function dailySummaryMessage(f: DailyFigures, quota: MessageQuota | null, members: string | null = null): Message {
   const none = [render('note', { text: T.summaryNone })];
   const rows: FlexComponent[] = [
     row(T.summaryOrders, T.count(f.orders)),
@@ -492,8 +626,9 @@ export function dailySummaryMessage(f: DailyFigures, quota: MessageQuota | null)
     row(T.summaryPushesToday, T.messages(f.pushesToday)),
     row(T.summaryPushesMonth, T.messages(f.pushesThisMonth)),
     row(T.summaryLineUsage, quota ? T.summaryQuota(quota.used, quota.limit) : T.summaryQuotaUnknown),
+    ...(members ? [render('section-title', { text: T.summaryMembers }), para(members)] : []),
   ];
-  return notice(T.ownerDailySummary(f.date, f.orders, f.paid, f.amount), {
+  return notice(T.ownerDailySummary(f.date, f.orders, f.paid, f.amount) + (members ? `\n${members}` : ''), {
     title: T.summaryTitle(f.date),
     rows,
     buttons: [

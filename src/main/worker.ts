@@ -1,3 +1,4 @@
+import http from 'node:http';
 import { describeConfig, loadConfigOrExit } from '../config';
 import { createContainer } from '../container';
 import { startWorkers } from '../jobs/worker';
@@ -8,12 +9,25 @@ async function main(): Promise<void> {
   const c = createContainer(config);
   const workers = await startWorkers(c);
   c.log.info({ config: describeConfig(config) }, 'worker started');
+  // Delivery results are counted here, in the worker: Prometheus scrapes it on its own port.
+  const metricsServer = config.workerMetricsPort
+    ? http
+        .createServer((req, res) => {
+          if (req.url !== '/metrics') return void res.writeHead(404).end();
+          c.metrics.registry.metrics().then(
+            (body) => res.writeHead(200, { 'content-type': c.metrics.registry.contentType }).end(body),
+            () => res.writeHead(500).end(),
+          );
+        })
+        .listen(config.workerMetricsPort)
+    : null;
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     c.log.info({ signal }, 'worker shutting down: finishing running jobs');
     setTimeout(() => process.exit(1), 30_000).unref();
+    metricsServer?.close();
     await workers.close(); // worker first, then queues, Redis and knex
     await c.close();
     c.log.info('worker stopped');

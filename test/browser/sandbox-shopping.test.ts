@@ -69,4 +69,22 @@ describe('the sandbox in a browser', () => {
     expect(owner.filter((t) => t.includes(order.order_no))).toHaveLength(1);
     expect(await checkInvariants(sandbox.container.db)).toEqual([]);
   });
+
+  test('the rich menu under the chat: the shopper taps 說明 on the default menu; the owner gets the owner menu', async () => {
+    await page.goto(sandbox.simulatorUrl);
+    const menu = page.locator('#rm');
+    await menu.getByRole('button', { name: '說明' }).click();
+    await page.locator('.msg.user', { hasText: /^說明$/ }).last().waitFor();
+    await page.locator('.msg.bot', { hasText: '🛒 購物說明' }).last().waitFor();
+    expect(await page.locator('#rmbar').textContent()).toBe('購物選單 ▾');
+    await page.screenshot({ path: '/tmp/sandbox-rich-menu.png' });
+
+    await page.selectOption('#user', DEV_SECRETS.owner);
+    await menu.getByRole('button', { name: '今日訂單' }).click();
+    await page.locator('.msg.bot', { hasText: /今日訂單 \d+ 筆|今天還沒有訂單/ }).last().waitFor();
+    expect(await page.locator('#rmbar').textContent()).toBe('店長選單 ▾');
+    // The chat bar folds the menu away, as in LINE.
+    await page.locator('#rmbar').click();
+    expect(await menu.isHidden()).toBe(true);
+  });
 });

@@ -40,3 +40,29 @@ export async function payBySinopacAtm(shop: TestShop, user: string, order: Pick<
 export async function paidOrder(shop: TestShop, user: string, sku = 'TEA-001', qty = 1): Promise<Order> {
   return payBySinopacAtm(shop, user, await placeOrder(shop, user, sku, qty));
 }
+
+const unescapeHtml = (s: string) => s.replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
+
+/**
+ * Pays an order by card through ECPay the way a shopper does (needs `ecpay: true` and workers):
+ * picks the method, opens the checkout page, posts its form to the sandbox cashier, pays there and
+ * waits until the order is paid and its pushes are out.
+ */
+export async function payByEcpayCard(shop: TestShop, user: string, order: Pick<Order, 'id' | 'order_no'>): Promise<Order> {
+  const attempt = await choosePayment(shop, user, order, 'ecpay-credit');
+  if (!attempt) throw new Error('no ECPay card attempt was created');
+  const page = await (await fetch(`${shop.url}/payments/ecpay/checkout/${attempt.public_ref}`)).text();
+  const action = /<form id="ecpay-checkout" method="post" action="([^"]*)"/.exec(page);
+  if (!action) throw new Error('no checkout form on the page');
+  const fields: Record<string, string> = {};
+  for (const m of page.matchAll(/<input type="hidden" name="([^"]*)" value="([^"]*)">/g)) fields[unescapeHtml(m[1]!)] = unescapeHtml(m[2]!);
+  const posted = await fetch(unescapeHtml(action[1]!), { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(fields).toString() });
+  if (posted.status !== 200) throw new Error(`the sandbox cashier answered ${posted.status}`);
+  await shop.ecpay!.pay(fields.MerchantTradeNo!);
+  return waitFor(async () => {
+    const o = await shop.c.db('orders').where({ id: order.id }).first<Order>();
+    if (o?.status !== 'paid') return null;
+    const pending = await shop.c.db('outbox_messages').whereIn('status', ['pending', 'sending']).count<{ n: number }[]>({ n: '*' });
+    return Number(pending[0]!.n) === 0 ? o : null;
+  }, `order ${order.order_no} paid by card`);
+}

@@ -13,13 +13,19 @@ import { parseCommand } from '../../src/line/command-parser';
 import { checkMessages, LIMITS } from '../../src/line/message-limits';
 import { renderOwnerNotice, renderShopperNotice } from '../../src/line/notifier';
 import * as V from '../../src/line/views';
+import type { LedgerEntry } from '../../src/domain/members/ledger';
 import { CARRIER_LABEL, METHOD_LABEL, T } from '../../src/texts';
+
+/** A long public origin, as a shop behind a long host name would have. */
+const BASE = `https://${'shop'.repeat(20)}.example.com`;
 
 const long = (n: number) => '台灣好茶'.repeat(Math.ceil(n / 4)).slice(0, n);
 
 const product = (i: number, stock = 5): Product => ({
   id: 100000 + i, sku: `SKU-${String(i).padStart(6, '0')}-LONGVARIANT`, category_id: 1, name: long(80), description: long(300), price: 199999,
-  image_url: `https://images.example.com/products/${'x'.repeat(200)}/${i}.jpg`, active: true, stock_on_hand: stock, stock_reserved: 0,
+  // Every kind of photo: uploaded (hash), hosted elsewhere, none (placeholder).
+  image_url: i % 3 === 2 ? `https://images.example.com/products/${'x'.repeat(200)}/${i}.jpg` : null,
+  image_hash: i % 3 === 1 ? 'f'.repeat(64) : null, active: true, stock_on_hand: stock, stock_reserved: 0,
 });
 
 const order = (status: Order['status'] = 'pending_payment'): Order => ({
@@ -43,8 +49,8 @@ const cart: CartView = {
   lines: Array.from({ length: 20 }, (_, i) => ({ product_id: 100000 + i, qty: 99, sku: `SKU-${i}`, name: long(80), price: 199999, active: i % 3 !== 0, available: i })),
 };
 
-const attempt = (details: Record<string, unknown>, method: PaymentAttempt['method'] = 'ecpay-credit'): PaymentAttempt => ({
-  id: 1, order_id: 123456789, provider: method.startsWith('ecpay') ? 'ecpay' : 'sinopac', method, trade_no: 'E'.repeat(20), public_ref: 'r'.repeat(24),
+const orderAttempt = (details: Record<string, unknown>, method: PaymentAttempt['method'] = 'ecpay-credit'): PaymentAttempt => ({
+  id: 1, order_id: 123456789, topup_id: null, provider: method.startsWith('ecpay') ? 'ecpay' : 'sinopac', method, trade_no: 'E'.repeat(20), public_ref: 'r'.repeat(24),
   request_key: null, amount: 9_999_999, status: 'pending', gateway_trade_id: null, details, expires_at: new Date(), created_at: new Date(), paid_at: null,
 });
 
@@ -64,16 +70,16 @@ const links = { order: (orderNo: string) => `https://shop.example.com/${'p'.repe
 
 /** Every notice the domain raises, as the notifier renders it (largest values). */
 function everyNotice(): Array<[string, messagingApi.Message]> {
-  const all = PAYMENT_METHODS;
+  const all = [...PAYMENT_METHODS, 'wallet' as const];
   const shopper: Array<[string, ShopperNotice]> = [
     ['reminder, no method chosen', { type: 'payment-reminder', order: order(), instructions: null, methods: all }],
-    ['reminder, ATM account', { type: 'payment-reminder', order: order(), instructions: { order: order(), attempt: attempt({ kind: 'virtual-account', bankCode: '807', account: '9'.repeat(16) }, 'sinopac-atm'), otherMethods: all.slice(1) }, methods: all }],
-    ['reminder, ECPay ATM code', { type: 'payment-reminder', order: order(), instructions: { order: order(), attempt: attempt({ kind: 'ecpay-atm-code', bankCode: '812', account: '9'.repeat(16) }, 'ecpay-atm'), otherMethods: all.slice(1) }, methods: all }],
-    ['reminder, CVS code', { type: 'payment-reminder', order: order(), instructions: { order: order(), attempt: attempt({ kind: 'ecpay-cvs-code', paymentNo: 'L'.repeat(20) }, 'ecpay-cvs'), otherMethods: all.slice(1) }, methods: all }],
-    ['reminder, ECPay card link', { type: 'payment-reminder', order: order(), instructions: { order: order(), attempt: attempt({ kind: 'redirect', url: `https://shop.example.com/${'p'.repeat(200)}/payments/ecpay/checkout/${'r'.repeat(24)}` }), otherMethods: all.slice(1) }, methods: all }],
-    ['reminder, SinoPac card', { type: 'payment-reminder', order: order(), instructions: { order: order(), attempt: attempt({ kind: 'redirect', url: 'https://sandbox.sinopac.com/card' }, 'sinopac-card'), otherMethods: all.slice(1) }, methods: all }],
-    ...Object.keys(CARRIER_LABEL).map((carrier): [string, ShopperNotice] => [`shipped by ${carrier}`, { type: 'shipped', orderNo: order().order_no, tracking: '9'.repeat(40), carrier }]),
-    ['shipped, unknown carrier with a long name', { type: 'shipped', orderNo: order().order_no, tracking: '9'.repeat(40), carrier: long(300) }],
+    ['reminder, ATM account', { type: 'payment-reminder', order: order(), instructions: { order: order(), attempt: orderAttempt({ kind: 'virtual-account', bankCode: '807', account: '9'.repeat(16) }, 'sinopac-atm'), otherMethods: all.slice(1) }, methods: all }],
+    ['reminder, ECPay ATM code', { type: 'payment-reminder', order: order(), instructions: { order: order(), attempt: orderAttempt({ kind: 'ecpay-atm-code', bankCode: '812', account: '9'.repeat(16) }, 'ecpay-atm'), otherMethods: all.slice(1) }, methods: all }],
+    ['reminder, CVS code', { type: 'payment-reminder', order: order(), instructions: { order: order(), attempt: orderAttempt({ kind: 'ecpay-cvs-code', paymentNo: 'L'.repeat(20) }, 'ecpay-cvs'), otherMethods: all.slice(1) }, methods: all }],
+    ['reminder, ECPay card link', { type: 'payment-reminder', order: order(), instructions: { order: order(), attempt: orderAttempt({ kind: 'redirect', url: `https://shop.example.com/${'p'.repeat(200)}/payments/ecpay/checkout/${'r'.repeat(24)}` }), otherMethods: all.slice(1) }, methods: all }],
+    ['reminder, SinoPac card', { type: 'payment-reminder', order: order(), instructions: { order: order(), attempt: orderAttempt({ kind: 'redirect', url: 'https://sandbox.sinopac.com/card' }, 'sinopac-card'), otherMethods: all.slice(1) }, methods: all }],
+    ...Object.keys(CARRIER_LABEL).map((carrier): [string, ShopperNotice] => [`shipped by ${carrier}`, { type: 'shipped', orderNo: order().order_no, tracking: '9'.repeat(60), carrier }]),
+    ['shipped, unknown carrier with a long name', { type: 'shipped', orderNo: order().order_no, tracking: '9'.repeat(60), carrier: long(300) }],
     ['shipped, no tracking number', { type: 'shipped', orderNo: order().order_no, tracking: null, carrier: null }],
     ['completed', { type: 'completed', orderNo: order().order_no }],
     ['refunded in part to a card', { type: 'refunded', orderNo: order().order_no, amount: 9_999_999, method: 'ecpay-credit', full: false }],
@@ -107,14 +113,45 @@ function everyNotice(): Array<[string, messagingApi.Message]> {
   ];
 }
 
+const entries = (money: boolean): LedgerEntry[] =>
+  Array.from({ length: 5 }, (_, i) => ({
+    id: i, account_id: 1, kind: i % 2 ? 'redeem-refund' : 'clawback', amount: (i % 2 ? 1 : -1) * 999_999_999, balance_after: 999_999_999, shortfall: 0,
+    source: 'x:1', details: money ? null : { orderNo: 'L2611229999999' }, created_at: new Date(),
+  }));
+const tier = { name: long(20), minPoints: 999_999_999, discountPercent: 99 };
+const attempt = (details: Record<string, unknown>): PaymentAttempt => ({
+  id: 1, order_id: null, topup_id: 123456789, provider: 'ecpay', method: 'ecpay-credit', trade_no: 'E'.repeat(17), public_ref: 'r'.repeat(24), request_key: null,
+  amount: 999_999, status: 'pending', gateway_trade_id: null, details, expires_at: new Date(), created_at: new Date(), paid_at: null,
+});
+const topup = { id: 123456789, line_user_id: 'U', amount: 999_999, status: 'pending' as const, created_at: new Date(), paid_at: null };
+
 /** Every message the bot can send, built with the largest values our data allows. */
 function everyMessage(): Array<[string, messagingApi.Message]> {
   const products = Array.from({ length: CATALOG_PAGE_SIZE }, (_, i) => product(i, i % 2));
-  const all = PAYMENT_METHODS;
+  const all = [...PAYMENT_METHODS, 'wallet' as const];
+  const summary = { balance: 999_999_999, earned: 999_999_999, standing: { tier, next: { tier, needed: 999_999_999 } }, entries: entries(false) };
   return [
-    ['catalog page with "more"', V.catalogMessage(products, 1, 99, 99 * CATALOG_PAGE_SIZE, CATALOG_PAGE_SIZE)],
-    ['catalog last page', V.catalogMessage(products.slice(0, 3), 99, 99, 99 * CATALOG_PAGE_SIZE, CATALOG_PAGE_SIZE)],
-    ['empty catalog', V.catalogMessage([], 1, 1, 0, CATALOG_PAGE_SIZE)],
+    ['order created, points offered', V.orderCreatedMessage(order(), items, all, [V.redeemButton(order().order_no, { points: 999_999_999, amount: 9_999_999 })])],
+    ['order detail, points offered', V.orderDetailMessage(order(), items, all, [V.redeemButton(order().order_no, { points: 999_999_999, amount: 9_999_999 })])],
+    ['receipt with points', V.receiptMessage(order('paid'), items, 'wallet', true, 999_999_999)],
+    ['points', V.pointsMessage(summary, 9, long(300))],
+    ['points, no entries, top tier', V.pointsMessage({ ...summary, entries: [], standing: { tier, next: null } }, 0, long(300))],
+    ['wallet (6 top-up amounts)', V.walletMessage({ balance: 999_999_999, entries: entries(true), topupAmounts: [999_999, 999_998, 999_997, 999_996, 999_995, 999_994] })],
+    ['top-up methods', V.topupMessage(topup, PAYMENT_METHODS)],
+    ['top-up ATM', V.topupInstructionsMessage({ topup, attempt: attempt({ kind: 'virtual-account', bankCode: '807', account: '9'.repeat(16), deadline: new Date().toISOString() }), otherMethods: [...PAYMENT_METHODS] })],
+    ['top-up CVS', V.topupInstructionsMessage({ topup, attempt: attempt({ kind: 'ecpay-cvs-code', paymentNo: 'L'.repeat(14), deadline: new Date().toISOString() }), otherMethods: [] })],
+    ['top-up link', V.topupInstructionsMessage({ topup, attempt: attempt({ kind: 'redirect', url: `https://shop.example.com/payments/ecpay/checkout/${'r'.repeat(24)}` }), otherMethods: [...PAYMENT_METHODS] })],
+    [
+      'member card',
+      V.memberCardMessage(
+        { displayName: long(100), standing: { ...summary.standing, earned: 999_999_999 }, points: 999_999_999, wallet: 999_999_999, code: { code: '9'.repeat(16), qrRef: 'x'.repeat(43), expiresAt: new Date() } },
+        9,
+        `https://shop.example.com/member/qr/${'x'.repeat(43)}.png`,
+      ),
+    ],
+    ['catalog page with "more"', V.catalogMessage(products, 1, 99, 99 * CATALOG_PAGE_SIZE, CATALOG_PAGE_SIZE, BASE)],
+    ['catalog last page', V.catalogMessage(products.slice(0, 3), 99, 99, 99 * CATALOG_PAGE_SIZE, CATALOG_PAGE_SIZE, BASE)],
+    ['empty catalog', V.catalogMessage([], 1, 1, 0, CATALOG_PAGE_SIZE, BASE)],
     ['cart (20 lines)', V.cartMessage(cart)],
     ['empty cart', V.cartMessage({ ...cart, lines: [] })],
     ['order created, all methods', V.orderCreatedMessage(order(), items, all)],
@@ -128,6 +165,7 @@ function everyMessage(): Array<[string, messagingApi.Message]> {
     ['virtual account', V.virtualAccountMessage({ orderNo: 'L2611229999999', amount: 9_999_999, bankCode: '807', account: '9'.repeat(16), deadline: new Date(), otherMethods: V.paymentButtons(order(), all) })],
     ['cvs code', V.cvsCodeMessage({ orderNo: 'L2611229999999', amount: 6000, code: 'LLL12345678901', deadline: new Date() })],
     ['pay link', V.payLinkMessage({ orderNo: 'L2611229999999', amount: 199999, method: 'ecpay-credit', url: `https://shop.example.com/payments/ecpay/checkout/${'r'.repeat(24)}` })],
+    ['back-office login', V.adminLoginMessage(`${BASE}/admin/login/${'t'.repeat(43)}`, new Date())],
     ['long text', V.text(long(6000))],
     ['follow greeting (longest display name)', V.welcomeMessage(long(20))],
     ['help for a shopper', V.helpMessage(false)],
@@ -156,7 +194,16 @@ describe('every message the bot can send stays within LINE limits', () => {
       [{ type: 'flex', altText: 'a', contents: button('d'.repeat(301)) }, /data longer than 300/],
       [{ type: 'flex', altText: 'a', contents: button('ok') }, /label longer than 40/],
     ];
+    const image = (url: string) => ({ type: 'flex', altText: 'a', contents: { type: 'bubble', hero: { type: 'image', url } } });
+    cases.push([image('http://shop.example.com/media/products/x.jpg'), /image url must be https/]);
     for (const [m, re] of cases) expect(checkMessages([m as messagingApi.Message]).join('; ')).toMatch(re);
+    // Plain HTTP only on this machine's loopback (the sandbox and tests), where LINE never fetches.
+    for (const url of ['https://shop.example.com/a.jpg', 'http://127.0.0.1:3000/media/placeholder/v1.jpg', 'http://localhost:3000/x.jpg']) {
+      expect(checkMessages([image(url) as messagingApi.Message])).toEqual([]);
+    }
+    for (const url of ['http://10.0.0.5/x.jpg', 'http://127.0.0.1.example.com/x.jpg', 'ftp://127.0.0.1/x.jpg']) {
+      expect(checkMessages([image(url) as messagingApi.Message])).not.toEqual([]);
+    }
     expect(checkMessages(Array(6).fill({ type: 'text', text: 'a' }))).toEqual([expect.stringMatching(/count 6/)]);
   });
 
@@ -191,15 +238,18 @@ describe('every message the bot can send stays within LINE limits', () => {
   });
 
   test('the main answers carry quick replies, so a shopper rarely needs to type', () => {
-    const labels = (m: messagingApi.Message) => (m.quickReply?.items ?? []).map((i) => i.action.label);
-    expect(labels(V.catalogMessage([product(1)], 1, 2, 12, CATALOG_PAGE_SIZE))).toEqual(['➡️ 下一頁', '🛒 購物車', '💳 結帳', '📦 我的訂單', '❓ 怎麼買']);
+    const labels = (m: messagingApi.Message) => (m.quickReply?.items ?? []).map((i) => i.action?.label);
+    expect(labels(V.catalogMessage([product(1)], 1, 2, 12, CATALOG_PAGE_SIZE, BASE))).toEqual(['➡️ 下一頁', '🛒 購物車', '💳 結帳', '📦 我的訂單', '❓ 怎麼買']);
     expect(labels(V.cartMessage(cart))).toContain('💳 結帳');
     expect(labels(V.orderCreatedMessage(order(), items, PAYMENT_METHODS))).toContain('📦 我的訂單');
     expect(labels(V.helpMessage(false)).length).toBeGreaterThan(2);
     expect(labels(V.welcomeMessage('小美'))).toContain('🛍️ 逛商品');
     // Each button sends a command the parser understands, as if typed.
     for (const m of [V.welcomeMessage(null), V.helpMessage(true), V.cartMessage(cart)]) {
-      for (const i of m.quickReply!.items) if (i.action.type === 'message') expect(parseCommand(i.action.text).kind).not.toBe('unknown');
+      for (const i of m.quickReply!.items!) {
+        const a = i.action as messagingApi.MessageAction;
+        if (a.type === 'message') expect(parseCommand(a.text!).kind).not.toBe('unknown');
+      }
     }
   });
 

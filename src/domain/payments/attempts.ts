@@ -2,11 +2,12 @@ import crypto from 'node:crypto';
 import type { Trx } from '../../data/db';
 import type { AfterCommit } from '../../data/unit-of-work';
 import { withTransaction } from '../../data/db';
-import { GatewayError, isPaymentMethod, METHOD_INFO, PaymentMethod } from '../../gateways/payment-gateway';
+import { CreatePaymentResult, GatewayError, isPaymentMethod, METHOD_INFO, PaymentMethod } from '../../gateways/payment-gateway';
 import type { PaymentInstructions } from '../notices';
 import { lockOrder, Order, OrderItems, orderItems, orderLines } from '../orders';
-import { availableMethods, PaymentContext } from './context';
-import { DEADLINE_GRACE_MS, newTradeNo, PAID_STATES, PaymentAttempt, PreparedPayment } from './types';
+import { availableMethods, bankMethods, PaymentContext } from './context';
+import type { TopupPayments } from './topups';
+import { DEADLINE_GRACE_MS, newTradeNo, PAID_STATES, PaymentAttempt, PreparedPayment, ShopMethod, WalletTopup } from './types';
 
 /** What choosing a payment method came to, for the chat (line/) or a page to show. */
 export type PaymentChoice =
@@ -16,9 +17,76 @@ export type PaymentChoice =
   /** The attempt is payable: its account, code or link. */
   | { kind: 'instructions'; instructions: PaymentInstructions }
   /** Nothing new to pay (a repeated tap on a settled attempt): the order as it stands. */
-  | { kind: 'order'; order: Order; items: OrderItems; methods: PaymentMethod[] }
+  | { kind: 'order'; order: Order; items: OrderItems; methods: ShopMethod[] }
   /** The bank did not create the trade: the order with its methods, to try again or pick another. */
-  | { kind: 'create-failed'; order: Order; items: OrderItems; methods: PaymentMethod[] };
+  | { kind: 'create-failed'; order: Order; items: OrderItems; methods: ShopMethod[] };
+
+/** What a bank attempt pays (an order or a wallet top-up), as its pages and the bank see it. */
+export type Payable =
+  | { kind: 'order'; order: Order; state: 'payable' | 'paid' | 'expired'; label: string; itemLines: string[]; holdExpiresAt: Date }
+  | { kind: 'topup'; topup: WalletTopup; state: 'payable' | 'paid' | 'expired'; label: string; itemLines: string[]; holdExpiresAt: Date };
+
+/**
+ * Asks the bank to create the trade of a claimed attempt (no transaction open: an HTTP call).
+ * A failure is an answer, not an exception: the caller records the attempt as failed.
+ */
+export async function createTrade(
+  ctx: PaymentContext,
+  attempt: PaymentAttempt,
+  method: PaymentMethod,
+  holdExpiresAt: Date,
+  what: { label: string; itemLines: string[] },
+): Promise<{ kind: 'ready'; result: CreatePaymentResult } | { kind: 'failed'; code: string }> {
+  const gateway = ctx.gateways[METHOD_INFO[method].provider]!;
+  try {
+    const result = await gateway.createPayment({
+      tradeNo: attempt.trade_no,
+      method,
+      amount: attempt.amount,
+      orderNo: what.label,
+      itemLines: what.itemLines,
+      holdExpiresAt,
+      publicRef: attempt.public_ref,
+    });
+    return { kind: 'ready', result };
+  } catch (err) {
+    const code = err instanceof GatewayError ? err.code : 'UNEXPECTED';
+    ctx.log.warn({ err: err instanceof Error ? err.message : String(err), code, tradeNo: attempt.trade_no }, 'payment creation failed');
+    return { kind: 'failed', code };
+  }
+}
+
+/** A new bank attempt row, claimed ('creating') before the bank is asked. */
+export function newAttemptRow(method: PaymentMethod, amount: number, pays: { order_id: number } | { topup_id: number }, requestKey: string | null) {
+  const provider = METHOD_INFO[method].provider;
+  return {
+    ...pays,
+    provider,
+    method,
+    trade_no: newTradeNo(provider),
+    public_ref: crypto.randomBytes(18).toString('base64url'),
+    request_key: requestKey,
+    amount,
+    status: 'creating',
+  };
+}
+
+/** The details an attempt keeps of the bank's answer (account, link, the verified message). */
+export function tradeDetails(r: CreatePaymentResult): Record<string, unknown> {
+  const details: Record<string, unknown> =
+    r.kind === 'virtual-account'
+      ? { kind: r.kind, bankCode: r.bankCode, account: r.account, deadline: r.expiresAt.toISOString() }
+      : { kind: r.kind, url: r.url };
+  // The bank's own answer as verified (SinoPac: the decrypted, Sign-checked OrderCreate message;
+  // no key material is in it), kept for support and disputes.
+  if (r.raw && typeof r.raw === 'object') details.bank = r.raw;
+  return details;
+}
+
+/** Until when a created trade holds: a virtual account's own deadline (plus grace), else the method's hold. */
+export function tradeHold(r: CreatePaymentResult, holdExpiresAt: Date): Date {
+  return r.kind === 'virtual-account' ? new Date(r.expiresAt.getTime() + DEADLINE_GRACE_MS) : holdExpiresAt;
+}
 
 /**
  * Payment attempts: one bank trade number per try. Choosing a method runs in two phases: before
@@ -27,20 +95,21 @@ export type PaymentChoice =
  * the method.
  */
 export class PaymentAttempts {
-  constructor(private readonly ctx: PaymentContext) {}
+  constructor(
+    private readonly ctx: PaymentContext,
+    private readonly topups: TopupPayments,
+  ) {}
 
-  availableMethods(): PaymentMethod[] {
+  availableMethods(): ShopMethod[] {
     return availableMethods(this.ctx);
   }
 
   // Phase 1 (before the event transaction, may call the bank).
   async preparePayment(args: { userId: string; orderNo: string; method: string; requestKey: string }): Promise<PreparedPayment> {
-    const { db, config, gateways, log } = this.ctx;
+    const { db, config } = this.ctx;
     const { orderNo } = args;
-    if (!isPaymentMethod(args.method) || !this.availableMethods().includes(args.method)) return { kind: 'unavailable', orderNo };
+    if (!isPaymentMethod(args.method) || !bankMethods(this.ctx).includes(args.method)) return { kind: 'unavailable', orderNo };
     const method = args.method;
-    const provider = METHOD_INFO[method].provider;
-    const gateway = gateways[provider]!;
     const holdExpiresAt = new Date(Date.now() + config.holdMinutes[METHOD_INFO[method].kind] * 60_000);
 
     const start = await withTransaction(db, async (trx) => {
@@ -53,16 +122,7 @@ export class PaymentAttempts {
       }
       if (existing) return { kind: 'go' as const, order, attempt: existing };
       const [attempt] = await trx('payment_attempts')
-        .insert({
-          order_id: order.id,
-          provider,
-          method,
-          trade_no: newTradeNo(provider),
-          public_ref: crypto.randomBytes(18).toString('base64url'),
-          request_key: args.requestKey,
-          amount: order.total,
-          status: 'creating',
-        })
+        .insert(newAttemptRow(method, order.total, { order_id: order.id }, args.requestKey))
         .returning<PaymentAttempt[]>('*');
       return { kind: 'go' as const, order, attempt: attempt! };
     });
@@ -72,22 +132,9 @@ export class PaymentAttempts {
 
     const { order, attempt } = start;
     const lines = await orderLines(db, order.id);
-    try {
-      const result = await gateway.createPayment({
-        tradeNo: attempt.trade_no,
-        method,
-        amount: attempt.amount,
-        orderNo: order.order_no,
-        itemLines: lines.map((l) => `${l.name} x${l.qty}`),
-        holdExpiresAt,
-        publicRef: attempt.public_ref,
-      });
-      return { kind: 'ready', orderId: order.id, orderNo, attemptId: attempt.id, method, result, holdExpiresAt };
-    } catch (err) {
-      const code = err instanceof GatewayError ? err.code : 'UNEXPECTED';
-      log.warn({ err: err instanceof Error ? err.message : String(err), code, tradeNo: attempt.trade_no }, 'payment creation failed');
-      return { kind: 'failed', orderId: order.id, orderNo, attemptId: attempt.id, method, code };
-    }
+    const made = await createTrade(this.ctx, attempt, method, holdExpiresAt, { label: order.order_no, itemLines: lines.map((l) => `${l.name} x${l.qty}`) });
+    if (made.kind === 'failed') return { kind: 'failed', orderId: order.id, orderNo, attemptId: attempt.id, method, code: made.code };
+    return { kind: 'ready', orderId: order.id, orderNo, attemptId: attempt.id, method, result: made.result, holdExpiresAt };
   }
 
   // Phase 2 (inside the caller's transaction): record the outcome.
@@ -101,7 +148,7 @@ export class PaymentAttempts {
         return { kind: 'stale', orderNo: p.orderNo, status: p.status };
       case 'existing': {
         const attempt = (await trx('payment_attempts').where({ id: p.attemptId }).first<PaymentAttempt>())!;
-        const order = (await trx('orders').where({ id: attempt.order_id }).first<Order>())!;
+        const order = (await trx('orders').where({ id: attempt.order_id! }).first<Order>())!;
         if (attempt.status === 'pending' && order.status === 'pending_payment') {
           return { kind: 'instructions', instructions: this.instructions(order, attempt) };
         }
@@ -117,18 +164,12 @@ export class PaymentAttempts {
       case 'ready': {
         const order = await lockOrder(trx, { id: p.orderId });
         const r = p.result;
-        const details: Record<string, unknown> =
-          r.kind === 'virtual-account'
-            ? { kind: r.kind, bankCode: r.bankCode, account: r.account, deadline: r.expiresAt.toISOString() }
-            : { kind: r.kind, url: r.url };
-        // The bank's own answer as verified (SinoPac: the decrypted, Sign-checked OrderCreate message;
-        // no key material is in it), kept for support and disputes.
-        if (r.raw && typeof r.raw === 'object') details.bank = r.raw;
+        const details = tradeDetails(r);
         if (!order || order.status !== 'pending_payment') {
           await trx('payment_attempts').where({ id: p.attemptId }).update({ status: 'superseded', details: JSON.stringify(details), updated_at: trx.fn.now() });
           return { kind: 'stale', orderNo: p.orderNo, status: order?.status ?? 'expired' };
         }
-        const hold = r.kind === 'virtual-account' ? new Date(r.expiresAt.getTime() + DEADLINE_GRACE_MS) : p.holdExpiresAt;
+        const hold = tradeHold(r, p.holdExpiresAt);
         // Only one payable attempt: switching method supersedes the earlier ones.
         await trx('payment_attempts')
           .where({ order_id: order.id })
@@ -163,19 +204,43 @@ export class PaymentAttempts {
     return 'processing';
   }
 
+  /** What an attempt pays, and whether it can still be paid. */
+  async payableOf(attempt: PaymentAttempt): Promise<Payable> {
+    const { db } = this.ctx;
+    if (attempt.topup_id !== null) return this.topups.payableOf(db, attempt);
+    const order = (await db('orders').where({ id: attempt.order_id! }).first<Order>())!;
+    const state = (PAID_STATES as readonly string[]).includes(order.status)
+      ? 'paid'
+      : order.status !== 'pending_payment' || order.hold_expires_at.getTime() <= Date.now()
+        ? 'expired'
+        : 'payable';
+    const lines = await orderLines(db, order.id);
+    return { kind: 'order', order, state, label: order.order_no, itemLines: lines.map((l) => `${l.name} x${l.qty}`), holdExpiresAt: order.hold_expires_at };
+  }
+
   /** "Pay again" from a failed card page: a fresh attempt with the same method, straight to the bank's page. */
   async retryCardPayment(publicRef: string): Promise<{ kind: 'redirect'; url: string } | { kind: 'not-found' | 'paid' | 'expired' | 'failed' }> {
     const { db, uow } = this.ctx;
     const old = await db('payment_attempts').where({ public_ref: publicRef }).first<PaymentAttempt>();
-    if (!old || METHOD_INFO[old.method].kind !== 'card') return { kind: 'not-found' };
-    const order = (await db('orders').where({ id: old.order_id }).first<Order>())!;
-    if (!['pending_payment', 'expired', 'cancelled'].includes(order.status)) return { kind: 'paid' };
-    if (order.status !== 'pending_payment') return { kind: 'expired' };
-    const prepared = await this.preparePayment({ userId: order.line_user_id, orderNo: order.order_no, method: old.method, requestKey: `retry:${publicRef}:${Date.now()}` });
-    await uow.run((trx, after) => this.completePayment(trx, prepared, after));
-    if (prepared.kind !== 'ready') return { kind: prepared.kind === 'stale' ? 'expired' : 'failed' };
-    if (prepared.result.kind !== 'redirect') return { kind: 'failed' };
-    return { kind: 'redirect', url: prepared.result.url };
+    if (!old || !isPaymentMethod(old.method) || METHOD_INFO[old.method].kind !== 'card') return { kind: 'not-found' };
+    const method = old.method;
+    const payable = await this.payableOf(old);
+    if (payable.state !== 'payable') return { kind: payable.state };
+    const requestKey = `retry:${publicRef}:${Date.now()}`;
+    let result: CreatePaymentResult | null;
+    if (payable.kind === 'topup') {
+      const prepared = await this.topups.prepare({ userId: payable.topup.line_user_id, topupId: payable.topup.id, method, requestKey });
+      await uow.run((trx, after) => this.topups.complete(trx, prepared, after));
+      if (prepared.kind === 'stale') return { kind: prepared.status };
+      result = prepared.kind === 'ready' ? prepared.result : null;
+    } else {
+      const prepared = await this.preparePayment({ userId: payable.order.line_user_id, orderNo: payable.order.order_no, method, requestKey });
+      await uow.run((trx, after) => this.completePayment(trx, prepared, after));
+      if (prepared.kind === 'stale') return { kind: 'expired' };
+      result = prepared.kind === 'ready' ? prepared.result : null;
+    }
+    if (result?.kind !== 'redirect') return { kind: 'failed' };
+    return { kind: 'redirect', url: result.url };
   }
 
   /** The ECPay checkout page for an attempt: a form, or the reason there is none. */
@@ -184,10 +249,10 @@ export class PaymentAttempts {
     const ec = gateways.ecpay;
     if (!ec) return { kind: 'not-found' };
     const attempt = await db('payment_attempts').where({ public_ref: publicRef, provider: 'ecpay' }).first<PaymentAttempt>();
-    if (!attempt) return { kind: 'not-found' };
-    const order = (await db('orders').where({ id: attempt.order_id }).first<Order>())!;
-    if ((PAID_STATES as readonly string[]).includes(order.status)) return { kind: 'paid' };
-    if (order.status !== 'pending_payment' || order.hold_expires_at.getTime() <= Date.now()) return { kind: 'expired' };
+    if (!attempt || !isPaymentMethod(attempt.method)) return { kind: 'not-found' };
+    const payable = await this.payableOf(attempt);
+    if (payable.state === 'paid') return { kind: 'paid' };
+    if (payable.state === 'expired') return { kind: 'expired' };
     if (attempt.status !== 'pending') return { kind: attempt.status === 'paid' ? 'paid' : 'superseded' };
     // ECPay refuses a MerchantTradeNo it has seen: a reopened link posts a fresh trade number.
     let trade = attempt;
@@ -200,6 +265,7 @@ export class PaymentAttempts {
       const [fresh] = await db('payment_attempts')
         .insert({
           order_id: attempt.order_id,
+          topup_id: attempt.topup_id,
           provider: 'ecpay',
           method: attempt.method,
           trade_no: newTradeNo('ecpay'),
@@ -212,14 +278,13 @@ export class PaymentAttempts {
         .returning<PaymentAttempt[]>('*');
       trade = fresh!;
     }
-    const lines = await orderLines(db, order.id);
     const html = ec.checkoutPage({
       tradeNo: trade.trade_no,
-      method: trade.method,
+      method: attempt.method,
       amount: trade.amount,
-      itemLines: lines.map((l) => `${l.name} x${l.qty}`),
-      holdExpiresAt: order.hold_expires_at,
-      orderNo: order.order_no,
+      itemLines: payable.itemLines,
+      holdExpiresAt: payable.holdExpiresAt,
+      orderNo: payable.label,
       now: new Date(),
     });
     return { kind: 'form', html };

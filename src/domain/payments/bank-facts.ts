@@ -1,19 +1,29 @@
+import type { Trx } from '../../data/db';
+import type { AfterCommit } from '../../data/unit-of-work';
 import type { MismatchProblem } from '../notices';
-import { confirmPayment, lockOrder, orderItems } from '../orders';
+import { lockOrder, Order, orderItems } from '../orders';
 import { availableMethods, PaymentContext } from './context';
-import type { ApplyOutcome, BankFacts, PaymentAttempt } from './types';
+import { settleOrderPayment } from './settle';
+import { lockTopup, TopupPayments } from './topups';
+import type { ApplyOutcome, BankFacts, PaymentAttempt, WalletTopup } from './types';
+
+/** What a bank attempt pays, locked: an order or a wallet top-up. */
+type Locked = { kind: 'order'; order: Order } | { kind: 'topup'; topup: WalletTopup };
 
 /**
  * Applies what a bank said about one trade, exactly once: checks merchant, amount and pay type
- * against our attempt, then confirms the order's payment (receipt and owner notice through the
- * outbox, in the same transaction). Every path that learns a bank's answer ends here: callbacks
- * confirmed with the bank, and reconciliation.
+ * against our attempt, then confirms what the attempt pays — an order's payment (receipt and owner
+ * notice through the outbox, in the same transaction), or a wallet top-up's credit. Every path that
+ * learns a bank's answer ends here: callbacks confirmed with the bank, and reconciliation.
  */
 export class BankFactsApplier {
-  constructor(private readonly ctx: PaymentContext) {}
+  constructor(
+    private readonly ctx: PaymentContext,
+    private readonly topups: TopupPayments,
+  ) {}
 
   async apply(f: BankFacts): Promise<ApplyOutcome> {
-    const { config, gateways, log, notifier } = this.ctx;
+    const { gateways, log, notifier } = this.ctx;
     return this.ctx.uow.run(async (trx, after): Promise<ApplyOutcome> => {
       const close = async (o: ApplyOutcome) => {
         if (f.notificationId) {
@@ -37,14 +47,20 @@ export class BankFactsApplier {
         log.warn({ provider: f.provider, tradeNo: f.tradeNo, source: f.source }, 'bank result for an unknown trade');
         return close('unknown-trade');
       }
-      const order = (await lockOrder(trx, { id: found.order_id }))!;
+      // What the attempt pays is locked first, then the attempt: the lock order of every path.
+      const paying: Locked =
+        found.topup_id !== null
+          ? { kind: 'topup', topup: (await lockTopup(trx, found.topup_id))! }
+          : { kind: 'order', order: (await lockOrder(trx, { id: found.order_id! }))! };
       const attempt = (await trx('payment_attempts').where({ id: found.id }).forUpdate().first<PaymentAttempt>())!;
       await trx('payment_attempts').where({ id: attempt.id }).update({ last_checked_at: trx.fn.now(), check_count: trx.raw('check_count + 1') });
 
       if (f.status.state !== 'paid') {
         if (f.status.state === 'failed' && ['pending', 'creating'].includes(attempt.status)) {
           await trx('payment_attempts').where({ id: attempt.id }).update({ status: 'failed', updated_at: trx.fn.now() });
-          if (order.status === 'pending_payment') {
+          if (paying.kind === 'topup') await this.topups.failed(trx, after, paying.topup, attempt);
+          else if (paying.order.status === 'pending_payment') {
+            const order = paying.order;
             await notifier.shopper(trx, after, order.line_user_id, `attempt:${attempt.id}:failed`, {
               type: 'payment-failed',
               order,
@@ -81,40 +97,32 @@ export class BankFactsApplier {
       }
       if (attempt.status === 'paid') return close('duplicate');
 
-      const orderAlreadyPaid = !['pending_payment', 'expired', 'cancelled'].includes(order.status);
-      if (orderAlreadyPaid) {
-        // Money for an order that another attempt already paid: record it and ask the owner to refund.
-        await trx('payment_attempts')
-          .where({ id: attempt.id })
-          .update({ details: trx.raw(`details || ?::jsonb`, [JSON.stringify({ doublePaid: true, amount: f.status.amount })]), updated_at: trx.fn.now() });
-        await mismatch(`alert:double:${attempt.id}`, f.tradeNo, [{ kind: 'double-payment', orderNo: order.order_no }]);
-        return close('double-payment');
-      }
+      if (paying.kind === 'topup') return close(await this.topups.credit(trx, after, paying.topup, attempt, f.status.gatewayTradeId));
+      return close(await this.payOrder(trx, after, paying.order, attempt, f));
+    });
+  }
 
-      await trx('payment_attempts')
-        .where({ order_id: order.id })
-        .whereIn('status', ['pending', 'creating'])
-        .whereNot({ id: attempt.id })
-        .update({ status: 'superseded', updated_at: trx.fn.now() });
+  private async payOrder(trx: Trx, after: AfterCommit, order: Order, attempt: PaymentAttempt, f: BankFacts): Promise<ApplyOutcome> {
+    const orderAlreadyPaid = !['pending_payment', 'expired', 'cancelled'].includes(order.status);
+    if (orderAlreadyPaid) {
+      // Money for an order that another attempt already paid: record it and ask the owner to refund.
       await trx('payment_attempts')
         .where({ id: attempt.id })
-        .update({ status: 'paid', paid_at: trx.fn.now(), gateway_trade_id: f.status.gatewayTradeId ?? attempt.gateway_trade_id, updated_at: trx.fn.now() });
-      const r = await confirmPayment(trx, { orderId: order.id, amount: attempt.amount, method: attempt.method, reference: attempt.trade_no });
-      const items = await orderItems(trx, order.id);
-      if (r.kind === 'paid' || r.kind === 'paid-no-stock') {
-        await this.ctx.events.paid(trx, after, { order: r.order, method: attempt.method, late: r.kind === 'paid' && r.late, noStock: r.kind === 'paid-no-stock' });
-      }
-      if (r.kind === 'paid') {
-        await notifier.shopper(trx, after, order.line_user_id, `order:${order.id}:paid`, { type: 'receipt', order: r.order, items, method: attempt.method, late: r.late });
-        await notifier.owners(trx, after, `order:${order.id}:paid:owner`, { type: 'paid', order: r.order, items, method: attempt.method, late: r.late });
-        return close(r.late ? 'paid-late' : 'paid');
-      }
-      if (r.kind === 'paid-no-stock') {
-        await notifier.shopper(trx, after, order.line_user_id, `order:${order.id}:paid-no-stock`, { type: 'paid-no-stock', orderNo: order.order_no });
-        await notifier.owners(trx, after, `order:${order.id}:paid-no-stock:owner`, { type: 'paid-no-stock', orderNo: order.order_no, amount: attempt.amount });
-        return close('paid-no-stock');
-      }
-      throw new Error(`unexpected confirmation ${r.kind} for order ${order.id}`);
-    });
+        .update({ details: trx.raw(`details || ?::jsonb`, [JSON.stringify({ doublePaid: true, amount: f.status.amount })]), updated_at: trx.fn.now() });
+      await this.ctx.notifier.owners(trx, after, `alert:double:${attempt.id}`, {
+        type: 'mismatch', provider: f.provider, tradeNo: f.tradeNo, problems: [{ kind: 'double-payment', orderNo: order.order_no }],
+      });
+      return 'double-payment';
+    }
+
+    await trx('payment_attempts')
+      .where({ order_id: order.id })
+      .whereIn('status', ['pending', 'creating'])
+      .whereNot({ id: attempt.id })
+      .update({ status: 'superseded', updated_at: trx.fn.now() });
+    await trx('payment_attempts')
+      .where({ id: attempt.id })
+      .update({ status: 'paid', paid_at: trx.fn.now(), gateway_trade_id: f.status.gatewayTradeId ?? attempt.gateway_trade_id, updated_at: trx.fn.now() });
+    return settleOrderPayment(this.ctx, trx, after, order, attempt);
   }
 }

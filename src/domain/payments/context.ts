@@ -7,7 +7,7 @@ import type { Logger } from '../../logger';
 import type { Notifier, OwnerNotice } from '../notices';
 import type { OrderEvents } from '../order-events';
 import type { PaymentReminders } from '../reminders';
-import type { Gateways } from './types';
+import { Gateways, ShopMethod, WALLET } from './types';
 
 /** What every part of the payments domain works with. */
 export interface PaymentContext {
@@ -23,9 +23,18 @@ export interface PaymentContext {
   reminders: PaymentReminders;
 }
 
-/** Methods whose provider is configured, in the order shoppers see them. */
-export function availableMethods(ctx: Pick<PaymentContext, 'gateways'>): PaymentMethod[] {
+/** Bank methods whose provider is configured, in the order shoppers see them (what a top-up can be paid with). */
+export function bankMethods(ctx: Pick<PaymentContext, 'gateways'>): PaymentMethod[] {
   return PAYMENT_METHODS.filter((m) => ctx.gateways[METHOD_INFO[m].provider] !== null);
+}
+
+/**
+ * What an order can be paid with: the configured bank methods, then the shopper's wallet (only
+ * beside a bank: a wallet that no bank can top up is no way to pay).
+ */
+export function availableMethods(ctx: Pick<PaymentContext, 'gateways'>): ShopMethod[] {
+  const banks = bankMethods(ctx);
+  return banks.length ? [...banks, WALLET] : [];
 }
 
 /** An owner alert in a transaction of its own (for paths that have none open). */

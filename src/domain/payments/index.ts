@@ -5,9 +5,13 @@ import type { PaymentContext } from './context';
 import { BankNotifications } from './notifications';
 import { Reconciliation } from './reconciliation';
 import { Refunds } from './refunds';
-import type { EcpayPort } from './types';
+import { TopupPayments } from './topups';
+import type { EcpayPort, ShopMethod } from './types';
+import { WalletPayments } from './wallet-payments';
 
 export type { PaymentChoice } from './attempts';
+export type { TopupChoice, TopupRequest } from './topups';
+export type { WalletPayResult } from './wallet-payments';
 export type { PaymentContext } from './context';
 export type { RefundRequest } from './refunds';
 export * from './types';
@@ -22,11 +26,17 @@ export class PaymentService {
   readonly notifications: BankNotifications;
   readonly reconciliation: Reconciliation;
   readonly refunds: Refunds;
+  /** Wallet top-ups: paid through the banks like orders, credited to the wallet. */
+  readonly topups: TopupPayments;
+  /** Orders paid from the wallet. */
+  readonly wallet: WalletPayments;
 
   constructor(private readonly ctx: PaymentContext) {
-    this.attempts = new PaymentAttempts(ctx);
-    this.facts = new BankFactsApplier(ctx);
-    this.notifications = new BankNotifications(ctx, this.facts);
+    this.topups = new TopupPayments(ctx);
+    this.wallet = new WalletPayments(ctx);
+    this.attempts = new PaymentAttempts(ctx, this.topups);
+    this.facts = new BankFactsApplier(ctx, this.topups);
+    this.notifications = new BankNotifications(ctx, this.facts, this.topups);
     this.reconciliation = new Reconciliation(ctx, this.facts);
     this.refunds = new Refunds(ctx);
   }
@@ -39,7 +49,7 @@ export class PaymentService {
     return this.ctx.gateways.ecpay;
   }
 
-  availableMethods(): PaymentMethod[] {
+  availableMethods(): ShopMethod[] {
     return this.attempts.availableMethods();
   }
 

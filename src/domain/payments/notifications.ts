@@ -1,9 +1,11 @@
 import { DeferJob } from '../../errors';
-import { GatewayError } from '../../gateways/payment-gateway';
+import { GatewayError, isPaymentMethod } from '../../gateways/payment-gateway';
+import { LABEL } from '../../texts';
 import type { PaymentProvider } from '../../gateways/payment-gateway';
 import { lockOrder, orderItems } from '../orders';
 import { setHold } from './attempts';
 import type { BankFactsApplier } from './bank-facts';
+import { lockTopup, TopupPayments } from './topups';
 import { alertOwners, availableMethods, noteGatewayError, PaymentContext } from './context';
 import { ApplyOutcome, BankFacts, DEADLINE_GRACE_MS, PaymentAttempt } from './types';
 
@@ -15,6 +17,7 @@ export class BankNotifications {
   constructor(
     private readonly ctx: PaymentContext,
     private readonly facts: BankFactsApplier,
+    private readonly topups: TopupPayments,
   ) {}
 
   async recordNotification(args: {
@@ -95,7 +98,7 @@ export class BankNotifications {
         const ec = gateways.ecpay;
         if (!ec) return this.closeNotification(notificationId, 'unknown-trade');
         const attempt = await db('payment_attempts').where({ trade_no: n.trade_no }).first<PaymentAttempt>();
-        if (!attempt) return this.closeNotification(notificationId, 'unknown-trade');
+        if (!attempt || !isPaymentMethod(attempt.method)) return this.closeNotification(notificationId, 'unknown-trade');
         // The callback was MAC-verified; the result is still confirmed with QueryTradeInfo.
         const st = await ec.queryPayment({ tradeNo: attempt.trade_no, method: attempt.method, createdAt: attempt.created_at });
         const simulated = payload.SimulatePaid === '1';
@@ -174,19 +177,23 @@ export class BankNotifications {
     const ec = ctx.gateways.ecpay!;
     return ctx.uow.run(async (trx, after) => {
       const found = await trx('payment_attempts').where({ trade_no: fields.MerchantTradeNo, provider: 'ecpay' }).first<PaymentAttempt>();
-      if (!found) return 'unknown-trade' as const;
+      if (!found || !isPaymentMethod(found.method)) return 'unknown-trade' as const;
       if (Number(fields.TradeAmt) !== found.amount) return 'mismatch' as const;
-      const order = (await lockOrder(trx, { id: found.order_id }))!;
+      const method = found.method;
+      // What the attempt pays (an order, or a wallet top-up), locked first as in every path.
+      const topup = found.topup_id !== null ? (await lockTopup(trx, found.topup_id))! : null;
+      const order = found.order_id !== null ? (await lockOrder(trx, { id: found.order_id }))! : null;
       const issued = fields.RtnCode === '2' || fields.RtnCode === '10100073';
       if (!issued) {
         const failed = await trx('payment_attempts').where({ id: found.id }).whereIn('status', ['pending']).update({ status: 'failed', updated_at: trx.fn.now() });
         // No code, so nothing to pay with: say so and offer the methods again (the hold is unchanged).
-        if (failed > 0 && order.status === 'pending_payment') {
+        if (failed > 0 && topup) await this.topups.failed(trx, after, topup, found);
+        if (failed > 0 && order?.status === 'pending_payment') {
           await ctx.notifier.shopper(trx, after, order.line_user_id, `attempt:${found.id}:code-failed`, {
             type: 'code-issue-failed',
             order,
             items: await orderItems(trx, order.id),
-            method: found.method,
+            method,
             methods: availableMethods(ctx),
           });
         }
@@ -201,7 +208,8 @@ export class BankNotifications {
         deadline = null;
       }
       const isAtm = fields.RtnCode === '2';
-      const shownDeadline = deadline ?? order.hold_expires_at;
+      const hold = order?.hold_expires_at ?? found.expires_at ?? new Date();
+      const shownDeadline = deadline ?? hold;
       const details = {
         ...(isAtm
           ? { kind: 'ecpay-atm-code', bankCode: fields.BankCode, account: fields.vAccount }
@@ -218,21 +226,28 @@ export class BankNotifications {
           ...(deadline !== null ? { expires_at: new Date(deadline.getTime() + DEADLINE_GRACE_MS) } : {}),
           updated_at: trx.fn.now(),
         });
-      if (order.status === 'pending_payment' && found.status === 'pending') {
-        if (deadline !== null) await setHold(ctx, trx, order, new Date(deadline.getTime() + DEADLINE_GRACE_MS), found.method, after);
+      const attempt = { ...found, details };
+      if (topup?.status === 'pending' && found.status === 'pending') {
+        await ctx.notifier.shopper(trx, after, topup.line_user_id, `attempt:${found.id}:payment-info`, {
+          type: 'topup-instructions',
+          instructions: this.topups.instructions(topup, attempt),
+        });
+      }
+      if (order?.status === 'pending_payment' && found.status === 'pending') {
+        if (deadline !== null) await setHold(ctx, trx, order, new Date(deadline.getTime() + DEADLINE_GRACE_MS), method, after);
         await ctx.notifier.shopper(trx, after, order.line_user_id, `attempt:${found.id}:payment-info`, {
           type: 'payment-instructions',
-          instructions: { order, attempt: { ...found, details }, otherMethods: availableMethods(ctx).filter((m) => m !== found.method) },
+          instructions: { order, attempt, otherMethods: availableMethods(ctx).filter((m) => m !== method) },
         });
       }
       if (deadline === null) {
         ctx.log.error({ tradeNo: found.trade_no, expireDate: String(fields.ExpireDate ?? '').slice(0, 40) }, 'ECPay PaymentInfoURL with an unreadable ExpireDate');
         await ctx.notifier.owners(trx, after, `alert:ecpay-expire-date:${found.trade_no}`, {
           type: 'bad-expire-date',
-          orderNo: order.order_no,
+          orderNo: order?.order_no ?? `${LABEL.topupRef}${found.topup_id}`,
           tradeNo: found.trade_no,
           got: String(fields.ExpireDate ?? '').slice(0, 40),
-          hold: order.hold_expires_at,
+          hold,
         });
       }
       return 'ok' as const;

@@ -1,7 +1,7 @@
-import { GatewayError, PaymentStatus } from '../../gateways/payment-gateway';
+import { GatewayError, isPaymentMethod, PaymentStatus } from '../../gateways/payment-gateway';
 import type { BankFactsApplier } from './bank-facts';
 import { noteGatewayError, PaymentContext } from './context';
-import type { ApplyOutcome, PaymentAttempt } from './types';
+import { ApplyOutcome, PaymentAttempt, WALLET } from './types';
 
 /** Asks the bank about attempts still pending after RECONCILE_AFTER_MINUTES (missed or lost callbacks). */
 export class Reconciliation {
@@ -62,8 +62,10 @@ export class Reconciliation {
   async attempt(attemptId: number): Promise<ApplyOutcome | 'skipped' | 'paused'> {
     const { db, gateways, log } = this.ctx;
     const attempt = await db('payment_attempts').where({ id: attemptId }).first<PaymentAttempt>();
-    if (!attempt || !['pending', 'superseded', 'failed'].includes(attempt.status)) return 'skipped';
-    const gw = gateways[attempt.provider];
+    // Wallet payments never reach a bank: nothing to ask.
+    if (!attempt || !['pending', 'superseded', 'failed'].includes(attempt.status) || attempt.provider === WALLET || !isPaymentMethod(attempt.method)) return 'skipped';
+    const provider = attempt.provider;
+    const gw = gateways[provider];
     if (!gw) return 'skipped';
     let status: PaymentStatus;
     try {
@@ -83,7 +85,7 @@ export class Reconciliation {
       return 'failed';
     }
     return this.facts.apply({
-      provider: attempt.provider,
+      provider,
       tradeNo: attempt.trade_no,
       status,
       merchantOk: true,

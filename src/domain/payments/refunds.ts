@@ -4,10 +4,13 @@ import { DeferJob } from '../../errors';
 import { GatewayError, PaymentGateway } from '../../gateways/payment-gateway';
 import { lockOrder, Order, transition } from '../orders';
 import { alertOwners, noteGatewayError, PaymentContext } from './context';
-import type { PaymentAttempt } from './types';
+import { post } from '../members/ledger';
+import { PaymentAttempt, WALLET } from './types';
 
 export type RefundRequest =
   | { kind: 'requested'; refundId: number; orderNo: string; amount: number; method: string }
+  /** A wallet-paid order: refunded to the wallet at once, in the owner's transaction. */
+  | { kind: 'refunded-to-wallet'; refundId: number; orderNo: string; amount: number; balance: number }
   | { kind: 'not-found'; orderNo: string }
   | { kind: 'not-paid'; orderNo: string; status: string }
   | { kind: 'not-card'; orderNo: string }
@@ -17,6 +20,7 @@ export type RefundRequest =
  * Refunds (ECPay credit card): requested in the owner's transaction, executed by a job, recorded
  * per order. Pending and succeeded refunds both count against what may still be refunded, so
  * concurrent requests (chat and back office) never exceed what was captured: each locks the order.
+ * A wallet-paid order is refunded to the wallet at once, in the same transaction (no bank).
  */
 export class Refunds {
   constructor(private readonly ctx: PaymentContext) {}
@@ -27,12 +31,14 @@ export class Refunds {
     if (!order) return { kind: 'not-found', orderNo };
     if (!['paid', 'shipped', 'completed', 'paid_no_stock'].includes(order.status)) return { kind: 'not-paid', orderNo, status: order.status };
     const attempt = await trx('payment_attempts').where({ order_id: order.id, status: 'paid' }).first<PaymentAttempt>();
-    const gw = attempt ? this.ctx.gateways[attempt.provider] : null;
-    if (!attempt || attempt.method !== 'ecpay-credit' || !gw?.refund) return { kind: 'not-card', orderNo };
+    const wallet = attempt?.provider === WALLET;
+    const gw = attempt && attempt.provider !== WALLET ? this.ctx.gateways[attempt.provider] : null;
+    if (!attempt || (!wallet && (attempt.method !== 'ecpay-credit' || !gw?.refund))) return { kind: 'not-card', orderNo };
     const [{ sum }] = await trx('refunds').where({ order_id: order.id }).whereIn('status', ['pending', 'succeeded']).sum<{ sum: number | null }[]>({ sum: 'amount' });
     const refundable = order.paid_amount - Number(sum ?? 0);
     const amount = args.amount ?? refundable;
     if (amount < 1 || amount > refundable) return { kind: 'too-much', orderNo, refundable: Math.max(0, refundable) };
+    if (wallet) return this.refundToWallet(trx, after, order, attempt, amount, args.requestedBy);
     const [row] = await trx('refunds')
       .insert({ order_id: order.id, attempt_id: attempt.id, amount, status: 'pending', requested_by: args.requestedBy })
       .returning(['id']);
@@ -57,6 +63,7 @@ export class Refunds {
     };
     // A time when the bank must not be asked (ECPay: its daily capture, 20:15–20:30 Taipei, or a
     // pause it asked for): the job waits in BullMQ's delayed set, unclaimed, and runs after it.
+    if (attempt.provider === WALLET) return 'skipped'; // settled when requested
     const gw = gateways[attempt.provider]!;
     const waitMs = Math.max(gw.refundDelayMs?.() ?? 0, (await gw.callsPausedForMs?.()) ?? 0);
     if (waitMs > 0) throw new DeferJob(waitMs, `${attempt.provider} refunds not possible now`);
@@ -121,25 +128,51 @@ export class Refunds {
         return 'failed' as const;
       }
       await trx('refunds').where({ id: refundId }).update({ status: 'succeeded', gateway_response: JSON.stringify(result.raw ?? {}) });
-      const refunded = locked.refunded_amount + refund.amount;
-      await trx('orders').where({ id: order.id }).update({ refunded_amount: refunded, updated_at: trx.fn.now() });
-      await trx('order_events').insert({
-        order_id: order.id, from_status: locked.status, to_status: locked.status, reason: `refund ${refund.amount}`, actor: refund.requested_by,
-        details: JSON.stringify({ refundId, amount: refund.amount }),
-      });
-      if (refunded >= locked.paid_amount && ['paid', 'shipped', 'paid_no_stock'].includes(locked.status)) {
-        await transition(trx, locked, 'refunded', 'fully refunded', refund.requested_by);
-      }
-      await ctx.events.refunded(trx, after, { order: { ...locked, refunded_amount: refunded }, refundId, amount: refund.amount, refundedTotal: refunded });
-      await notifier.shopper(trx, after, order.line_user_id, `refund:${refundId}`, {
-        type: 'refunded',
-        orderNo: order.order_no,
-        amount: refund.amount,
-        method: locked.payment_method,
-        full: refunded >= locked.paid_amount,
-      });
-      await notifier.owners(trx, after, `refund:${refundId}:owner`, { type: 'refund-done', orderNo: order.order_no, amount: refund.amount, total: refunded });
+      await this.recordSucceeded(trx, after, locked, { id: refundId, amount: refund.amount, requestedBy: refund.requested_by });
       return 'succeeded' as const;
     });
+  }
+
+  /**
+   * A wallet-paid order's refund: the wallet is credited at once (ledger source `refund:<id>`) and
+   * the refund recorded as succeeded, with the order row locked, so concurrent refunds never exceed
+   * what the wallet paid.
+   */
+  private async refundToWallet(trx: Trx, after: AfterCommit, order: Order, attempt: PaymentAttempt, amount: number, requestedBy: string): Promise<RefundRequest> {
+    const [row] = await trx('refunds')
+      .insert({ order_id: order.id, attempt_id: attempt.id, amount, status: 'succeeded', requested_by: requestedBy, gateway_response: JSON.stringify({ wallet: true }) })
+      .returning<Array<{ id: number }>>(['id']);
+    const refundId = row!.id;
+    const credit = await post(trx, {
+      userId: order.line_user_id, account: 'wallet', kind: 'refund', amount, source: `refund:${refundId}`, details: { orderNo: order.order_no },
+    });
+    if (credit.outcome !== 'posted') throw new Error(`wallet refund ${refundId} was already credited`);
+    await this.recordSucceeded(trx, after, order, { id: refundId, amount, requestedBy }, credit.balance);
+    return { kind: 'refunded-to-wallet', refundId, orderNo: order.order_no, amount, balance: credit.balance };
+  }
+
+  /** What a succeeded refund changes on its (locked) order, whoever carried it out, and who is told. */
+  private async recordSucceeded(trx: Trx, after: AfterCommit, locked: Order, refund: { id: number; amount: number; requestedBy: string }, walletBalance?: number): Promise<void> {
+    const { notifier } = this.ctx;
+    const refundId = refund.id;
+    const refunded = locked.refunded_amount + refund.amount;
+    await trx('orders').where({ id: locked.id }).update({ refunded_amount: refunded, updated_at: trx.fn.now() });
+    await trx('order_events').insert({
+      order_id: locked.id, from_status: locked.status, to_status: locked.status, reason: `refund ${refund.amount}`, actor: refund.requestedBy,
+      details: JSON.stringify({ refundId, amount: refund.amount }),
+    });
+    if (refunded >= locked.paid_amount && ['paid', 'shipped', 'paid_no_stock'].includes(locked.status)) {
+      await transition(trx, locked, 'refunded', 'fully refunded', refund.requestedBy);
+    }
+    await this.ctx.events.refunded(trx, after, { order: { ...locked, refunded_amount: refunded }, refundId, amount: refund.amount, refundedTotal: refunded });
+    await notifier.shopper(trx, after, locked.line_user_id, `refund:${refundId}`, {
+      type: 'refunded',
+      orderNo: locked.order_no,
+      amount: refund.amount,
+      method: locked.payment_method,
+      full: refunded >= locked.paid_amount,
+      ...(walletBalance !== undefined ? { walletBalance } : {}),
+    });
+    await notifier.owners(trx, after, `refund:${refundId}:owner`, { type: 'refund-done', orderNo: locked.order_no, amount: refund.amount, total: refunded });
   }
 }

@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import type { EcpayCheckoutInput } from '../../gateways/ecpay/ecpay-gateway';
 import type { CreatePaymentResult, PaymentGateway, PaymentMethod, PaymentProvider, PaymentStatus } from '../../gateways/payment-gateway';
 
 /**
@@ -12,11 +13,19 @@ import type { CreatePaymentResult, PaymentGateway, PaymentMethod, PaymentProvide
  * - refunds.ts: refunds requested by the owner, executed by a job.
  */
 
+/** The shopper's stored value: a payment method of the shop itself, no bank involved. */
+export const WALLET = 'wallet';
+
+/** What a shopper can pay an order with: a bank's method, or the wallet. */
+export type ShopMethod = PaymentMethod | typeof WALLET;
+
 export interface PaymentAttempt {
   id: number;
-  order_id: number;
-  provider: PaymentProvider;
-  method: PaymentMethod;
+  /** What the attempt pays: an order, or a wallet top-up (exactly one of the two). */
+  order_id: number | null;
+  topup_id: number | null;
+  provider: PaymentProvider | typeof WALLET;
+  method: ShopMethod;
   trade_no: string;
   public_ref: string;
   request_key: string | null;
@@ -39,17 +48,19 @@ export interface SinopacPort extends PaymentGateway {
 /** ECPay: callbacks are CheckMacValue-signed form posts; the checkout is a browser form post. */
 export interface EcpayPort extends PaymentGateway {
   verifyCallback(body: Record<string, string>): { ok: true; fields: Record<string, string> } | { ok: false; reason: string };
-  checkoutPage(input: {
-    tradeNo: string;
-    method: PaymentMethod;
-    amount: number;
-    itemLines: string[];
-    holdExpiresAt: Date;
-    orderNo: string;
-    now: Date;
-  }): string;
+  checkoutPage(input: EcpayCheckoutInput & { now: Date }): string;
   parseDate(s: string): Date;
   readonly isProduction: boolean;
+}
+
+/** A shopper's request to add money to the wallet; paid through bank attempts like an order. */
+export interface WalletTopup {
+  id: number;
+  line_user_id: string;
+  amount: number;
+  status: 'pending' | 'paid';
+  created_at: Date;
+  paid_at: Date | null;
 }
 
 export interface Gateways {
@@ -64,6 +75,14 @@ export type PreparedPayment =
   | { kind: 'not-found'; orderNo: string }
   | { kind: 'stale'; orderNo: string; status: string }
   | { kind: 'unavailable'; orderNo: string };
+
+export type PreparedTopupPayment =
+  | { kind: 'ready'; topupId: number; attemptId: number; method: PaymentMethod; result: CreatePaymentResult; holdExpiresAt: Date }
+  | { kind: 'failed'; topupId: number; attemptId: number; method: PaymentMethod; code: string }
+  | { kind: 'existing'; attemptId: number }
+  | { kind: 'not-found' }
+  | { kind: 'stale'; topupId: number; status: 'paid' | 'expired' }
+  | { kind: 'unavailable' };
 
 /** A bank's statement about one trade, from a verified notification, OrderPayQuery or a query API. */
 export interface BankFacts {
