@@ -91,6 +91,27 @@ export const PREVIEWS: Record<string, () => messagingApi.Message> = {
   wallet: () => V.walletMessage(wallet),
   topup: () => V.topupMessage({ id: 42, amount: 1000 }, PAYMENT_METHODS),
   'member-card': () => V.memberCardMessage(card, 1, `https://shop.example.com/member/qr/${'x'.repeat(43)}.png`),
+  // Pushed on a state change (the notice bubble, flex-templates/notice.json).
+  reminder: () => V.paymentReminderMessage(order(), null, PAYMENT_METHODS),
+  shipped: () => V.shippedMessage('L2612011001', '903221488720', '黑貓宅急便'),
+  completed: () => V.completedMessage('L2612011001'),
+  refunded: () => V.refundedMessage('L2612011001', 680, 'ecpay-credit', false),
+  'owner-new-order': () => V.ownerNewOrderMessage(order(), items, '小美', 'https://shop.example.com/admin/orders/L2612011001'),
+  'owner-cancelled': () => V.ownerOrderClosedMessage(order('cancelled'), 'cancelled', { kind: 'shopper', name: '小美' }, 'https://shop.example.com/admin/orders/L2612011001'),
+  'owner-low-stock': () => V.ownerLowStockMessage({ id: 1, sku: 'TEA-001', name: products[0]!.name }, 5, 5),
+  'owner-sold-out': () => V.ownerSoldOutMessage({ id: 1, sku: 'TEA-001', name: products[0]!.name }),
+  'daily-summary': () =>
+    V.dailySummaryMessage(
+      {
+        date: '2026-12-04', orders: 12, paid: 9, amount: 15_320,
+        byMethod: [{ method: 'sinopac-atm', orders: 5, amount: 9_100 }, { method: 'ecpay-credit', orders: 4, amount: 6_220 }],
+        topProducts: products.slice(0, 3).map((p, i) => ({ productId: p.id, name: p.name, qty: 7 - 2 * i, amount: (7 - 2 * i) * p.price })),
+        lowStock: [{ id: 4, sku: products[3]!.sku, name: products[3]!.name, available: 2 }],
+        lowStockCount: 1, threshold: 5, pushesToday: 31, pushesThisMonth: 412,
+      },
+      { limit: 200, used: 412 },
+      '錢包儲值 2 筆，NT$1,500；發出點數 153 點',
+    ),
 };
 
 /** The Flex container of a preview, or null for a name that is not one. */

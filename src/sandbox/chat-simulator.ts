@@ -130,11 +130,13 @@ form{display:flex;gap:6px;padding:8px;background:#fff}form input{flex:1;font-siz
 #rmbar{display:block;width:100%;border:0;border-top:1px solid #ddd;background:#fff;padding:8px;font-size:14px;color:#333;cursor:pointer}
 #rm{position:relative;background:#fff;line-height:0;max-width:560px;margin:0 auto;width:100%}#rm img{width:100%;display:block}
 #rm button{position:absolute;background:transparent;border:0;padding:0;cursor:pointer}#rm button:active{background:rgba(0,0,0,.08)}
-.quick{display:flex;gap:6px;padding:6px 8px;background:#f3f3f3;overflow-x:auto}.quick button{white-space:nowrap}
+.quick,.qr{display:flex;gap:6px;padding:6px 8px;background:#f3f3f3;overflow-x:auto}.quick button,.qr button{white-space:nowrap}
+.qr{background:#e8f7ee}.qr[hidden]{display:none}
 </style></head>
 <body>
 <header><strong>LINE 聊天模擬器</strong><label>身分 <select id="user">${options}</select></label><button id="follow">加入好友</button></header>
 <div id="log" aria-live="polite"></div>
+<div class="qr" id="qr" aria-label="快速回覆" hidden></div>
 <div class="quick">${['商品', '購物車', '結帳', '訂單', '說明', '今日訂單', '庫存', '後台'].map((q) => `<button data-q="${q}">${q}</button>`).join('')}</div>
 <form id="f"><input id="text" autocomplete="off" placeholder="輸入訊息…"><button>送出</button></form>
 <nav aria-label="圖文選單"><button id="rmbar" type="button" hidden></button><div id="rm" hidden></div></nav>
@@ -149,7 +151,7 @@ function comp(c,parent){if(!c||typeof c!=='object')return;
  if(c.type==='image'){const i=el('img');i.src=c.url;i.alt='';parent.appendChild(i);return;}
  if(c.type==='button'){const a=c.action||{};
    if(a.type==='uri'){const l=el('a','btn',a.label);l.href=a.uri;l.target='_blank';l.rel='noopener';parent.appendChild(l);}
-   else{const b=el('button',null,a.label);b.onclick=()=>postback(a.data,a.displayText||null);parent.appendChild(b);}return;}
+   else{const b=el('button',null,a.label);b.onclick=()=>tapArea(a);parent.appendChild(b);}return;}
  if(c.type==='box'){const d=el('div',c.layout==='horizontal'||c.layout==='baseline'?'row':null);(c.contents||[]).forEach(x=>comp(x,d));parent.appendChild(d);}}
 function bubble(b){const d=el('div','bubble');['header','hero','body','footer'].forEach(k=>comp(b[k],d));return d;}
 function render(list){log.innerHTML='';for(const m of list){
@@ -160,13 +162,19 @@ function render(list){log.innerHTML='';for(const m of list){
     if(c.type==='carousel'){const r=el('div','carousel');c.contents.forEach(b=>r.appendChild(bubble(b)));w.appendChild(r);}else w.appendChild(bubble(c));
     log.appendChild(w);}
   else log.appendChild(el('div','msg bot','['+x.type+']'));}}
+ // Like LINE: the quick reply buttons of the last message, until anyone posts again.
+ const qr=$('#qr');qr.innerHTML='';const end=list[list.length-1];const lastMsg=end&&end.from!=='user'?end.messages[end.messages.length-1]:null;
+ const items=(lastMsg&&lastMsg.quickReply&&lastMsg.quickReply.items)||[];
+ for(const it of items){const b=el('button',null,it.action.label);b.type='button';b.onclick=()=>tapArea(it.action);qr.appendChild(b);}
+ qr.hidden=items.length===0;
  log.scrollTop=log.scrollHeight;}
 async function refresh(){const r=await fetch('/api/messages?user='+encodeURIComponent(user()));const j=await r.text();if(j!==last){last=j;render(JSON.parse(j));}}
 $('#f').onsubmit=e=>{e.preventDefault();const t=$('#text').value;if(t.trim()){$('#text').value='';say(t);}};
 document.querySelectorAll('.quick button').forEach(b=>b.onclick=()=>say(b.dataset.q));
 let menuKey='';let menuOpen=true;let newUser=true;
 function tapArea(a){if(a.type==='message')say(a.text);else if(a.type==='postback')postback(a.data,a.displayText||null);
- else if(a.type==='uri')window.open(a.uri,'_blank','noopener');}
+ else if(a.type==='uri')window.open(a.uri,'_blank','noopener');
+ else if(a.type==='clipboard'&&navigator.clipboard)navigator.clipboard.writeText(a.clipboardText).catch(()=>{});}
 async function loadMenu(){const r=await fetch('/api/richmenu?user='+encodeURIComponent(user()));const m=await r.json();
  const key=m?m.richMenuId:'none';if(key===menuKey)return;menuKey=key;
  const bar=$('#rmbar'),box=$('#rm');box.innerHTML='';if(!m){bar.hidden=true;box.hidden=true;return;}

@@ -3,6 +3,7 @@ import { startDevSandbox, DevSandbox, DEV_SECRETS } from '../../src/sandbox/dev-
 import { silentLogger } from '../../src/logger';
 import { checkInvariants } from '../../src/domain/invariants';
 import { createTestDb, dropQueueKeys, TestDb, testQueuePrefix } from '../helpers/test-db';
+import { T } from '../../src/texts';
 import { waitFor } from '../helpers/shop';
 
 /**
@@ -66,7 +67,9 @@ describe('the sandbox in a browser', () => {
     const paid = await sandbox.container.db('orders').where({ id: order.id }).first();
     expect(paid).toMatchObject({ status: 'paid', paid_amount: 680 });
     const owner = sandbox.line.textsTo(DEV_SECRETS.owner);
-    expect(owner.filter((t) => t.includes(order.order_no))).toHaveLength(1);
+    // One push for the new order, one for its payment.
+    expect(owner.filter((t) => t.includes(order.order_no))).toHaveLength(2);
+    expect(owner.filter((t) => t === T.ownerPaidAlt(order.order_no, 680))).toHaveLength(1);
     expect(await checkInvariants(sandbox.container.db)).toEqual([]);
   });
 
