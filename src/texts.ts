@@ -567,7 +567,7 @@ export const ADMIN = {
     unpaid: (n: number) => `未付款（${n}）`,
     unpaidEmpty: '沒有等待付款的訂單。',
     holdUntil: '保留至',
-    lowStock: '低庫存（可售 ≤ 5）',
+    lowStock: (threshold: number) => `低庫存（可售 ≤ ${threshold}）`,
     lowStockEmpty: '所有上架商品庫存充足。',
     quota: 'LINE 推播用量（本月）',
     quotaUsed: (used: number, limit: number | null) =>

@@ -175,7 +175,7 @@ export function adminRouter(c: Container): Router {
   // ---- Dashboard
   router.get('/admin', h(async (req, res) => {
     const [d, low, q] = [await dashboard(c.db), await c.owner.lowStock(c.db), await quota.get()];
-    send(res, 200, dashboardPage(await ctxFor(req, res), d, low, q));
+    send(res, 200, dashboardPage(await ctxFor(req, res), d, low, q, c.owner.lowStockThreshold));
   }));
 
   // ---- Products

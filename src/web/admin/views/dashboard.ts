@@ -18,7 +18,13 @@ ${
 }${p.refunded ? html`<p class="small muted">${D.refunded} ${money(p.refunded)}</p>` : ''}</section>`;
 }
 
-export function dashboardPage(ctx: PageContext, d: Dashboard, lowStock: Array<Product & { available: number }>, quota: MessageQuota | null): Html {
+export function dashboardPage(
+  ctx: PageContext,
+  d: Dashboard,
+  lowStock: Array<Product & { available: number }>,
+  quota: MessageQuota | null,
+  lowStockThreshold: number,
+): Html {
   const ship = d.toShip.oldest.map(
     (o) => html`<li><div class="orow"><a href="/admin/orders/${o.order_no}">${o.order_no}</a><span class="num">${money(o.total)}</span></div><div class="small muted">${D.paid} ${when_(o.paid_at)}</div></li>`,
   );
@@ -37,7 +43,7 @@ export function dashboardPage(ctx: PageContext, d: Dashboard, lowStock: Array<Pr
 <div class="grid">
 <section class="card"><h2>${D.toShip(d.toShip.count)}</h2>${ship.length ? html`<ul class="olist">${ship}</ul>` : html`<p class="muted">${D.toShipEmpty}</p>`}</section>
 <section class="card"><h2>${D.unpaid(d.unpaid.count)}</h2>${unpaid.length ? html`<ul class="olist">${unpaid}</ul>` : html`<p class="muted">${D.unpaidEmpty}</p>`}</section>
-<section class="card"><h2>${D.lowStock}</h2>${low.length ? html`<ul class="olist">${low}</ul>` : html`<p class="muted">${D.lowStockEmpty}</p>`}</section>
+<section class="card"><h2>${D.lowStock(lowStockThreshold)}</h2>${low.length ? html`<ul class="olist">${low}</ul>` : html`<p class="muted">${D.lowStockEmpty}</p>`}</section>
 <section class="card" id="quota"><h2>${D.quota}</h2>${
       quota ? html`<p>${D.quotaUsed(quota.used, quota.limit)}</p>${pct !== null ? html`<progress max="100" value="${pct}">${pct}%</progress>` : ''}` : html`<p class="muted">${D.quotaUnavailable}</p>`
     }<p class="small muted">${D.quotaHint}</p></section>
