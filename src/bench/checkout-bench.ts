@@ -15,17 +15,22 @@ export interface CheckoutBenchResult {
   inTransactionPerSecond: number;
   spreadPerSecond: number;
   pgbenchTps: number;
+  /** pgbench's conditional decrement of a random one of SPREAD_PRODUCTS rows. */
+  pgbenchSpreadTps: number;
   ratio: number;
 }
 
 const TARGET_RATIO = 0.5;
 const HOT_STOCK = 100_000_000;
+/** The spread measurement: carts over this many products, against pgbench over as many rows. */
+const SPREAD_PRODUCTS = 1000;
+const SPREAD_TARGET = 0.3;
 
 /**
  * Carts for users `${prefix}0 .. ${prefix}(n-1)`, user i holding one unit of productIds[i % k].
  * Two statements, whatever n.
  */
-async function fillCarts(db: Db, prefix: string, n: number, productIds: number[]): Promise<void> {
+export async function fillCarts(db: Db, prefix: string, n: number, productIds: number[]): Promise<void> {
   await db.raw(`INSERT INTO carts (line_user_id) SELECT ? || g FROM generate_series(0, ? - 1) g`, [prefix, n]);
   await db.raw(
     `INSERT INTO cart_lines (cart_id, product_id, qty)
@@ -110,7 +115,7 @@ export async function checkoutBench(opts: CheckoutBenchOptions = {}): Promise<Ch
 
       const [{ id: categoryId }] = await db('categories').insert({ slug: 'bench', name: 'bench' }).returning('id');
       const productIds: number[] = [];
-      for (let i = 0; i <= clients; i++) {
+      for (let i = 0; i <= SPREAD_PRODUCTS; i++) {
         const [{ id }] = await db('products')
           .insert({ sku: `HOT-${i}`, category_id: categoryId, name: `熱賣商品 ${i}`, price: 100, image_url: 'https://example.com/hot.png' })
           .returning('id');
@@ -129,6 +134,9 @@ export async function checkoutBench(opts: CheckoutBenchOptions = {}): Promise<Ch
       // The single-row table pgbench hammers, in the same database.
       await db.raw('CREATE TABLE hot (id int PRIMARY KEY, stock int NOT NULL)');
       await db.raw('INSERT INTO hot VALUES (1, ?)', [2_000_000_000]);
+      await db.raw('CREATE TABLE spread (id int PRIMARY KEY, stock int NOT NULL)');
+      await db.raw('INSERT INTO spread SELECT g, 2000000000 FROM generate_series(1, ?) g', [SPREAD_PRODUCTS]);
+      const spreadSql = `\\set id random(1, ${SPREAD_PRODUCTS})\nUPDATE spread SET stock = stock - 1 WHERE id = :id AND stock > 0;\n`;
 
       // A shop that has been running: some thousands of orders, statistics that know it, and fresh
       // connections whose cached plans (PL/pgSQL, foreign-key checks) are made for tables of that size.
@@ -142,7 +150,7 @@ export async function checkoutBench(opts: CheckoutBenchOptions = {}): Promise<Ch
       await Promise.all(Array.from({ length: clients }, () => db!.raw('SELECT 1')));
 
       const cursors = { hot: { next: 0, total: perMode }, trx: { next: 0, total: perMode }, spread: { next: 0, total: perMode } };
-      const results = { pg: [] as number[], hot: [] as LoadResult[], trx: [] as LoadResult[], spread: [] as LoadResult[] };
+      const results = { pg: [] as number[], pgSpread: [] as number[], hot: [] as LoadResult[], trx: [] as LoadResult[], spread: [] as LoadResult[] };
       for (let round = 1; round <= rounds; round++) {
         await admin.raw('CHECKPOINT');
         results.pg.push((await pgbench(bin, url, clients, seconds)).tps);
@@ -152,10 +160,13 @@ export async function checkoutBench(opts: CheckoutBenchOptions = {}): Promise<Ch
         results.trx.push(await checkoutLoad(db, 'trx-', cursors.trx, clients, seconds, 'transaction'));
         await admin.raw('CHECKPOINT');
         results.spread.push(await checkoutLoad(db, 'spread-', cursors.spread, clients, seconds, 'statement'));
+        await admin.raw('CHECKPOINT');
+        results.pgSpread.push((await pgbench(bin, url, clients, seconds, spreadSql)).tps);
         const r = results.hot.length - 1;
         console.log(
           `round ${round}: pgbench ${fmt(results.pg[r]!)} tps, hot ${fmt(results.hot[r]!.perSecond)}/s, ` +
-            `hot in a transaction ${fmt(results.trx[r]!.perSecond)}/s, spread ${fmt(results.spread[r]!.perSecond)}/s, ` +
+            `hot in a transaction ${fmt(results.trx[r]!.perSecond)}/s, spread ${fmt(results.spread[r]!.perSecond)}/s ` +
+            `(pgbench spread ${fmt(results.pgSpread[r]!)} tps), ` +
             `ratio ${(results.hot[r]!.perSecond / results.pg[r]!).toFixed(2)}`,
         );
       }
@@ -179,6 +190,7 @@ export async function checkoutBench(opts: CheckoutBenchOptions = {}): Promise<Ch
       const trx = med(results.trx, (r) => r.perSecond);
       const spread = med(results.spread, (r) => r.perSecond);
       const pg = median(results.pg);
+      const pgSpread = median(results.pgSpread);
       const ratio = hot / pg;
       const sum = sumBy;
 
@@ -191,6 +203,8 @@ export async function checkoutBench(opts: CheckoutBenchOptions = {}): Promise<Ch
           ['  latency p50 / p99 (ms)', `${fmt(med(results.trx, (r) => r.p50), 2)} / ${fmt(med(results.trx, (r) => r.p99), 2)}`],
           [`checkouts/s, spread over ${spreadIds.length} products`, fmt(spread, 1)],
           ['hot-row cost (hot ÷ spread)', (hot / spread).toFixed(2)],
+          [`pgbench tps, spread over ${SPREAD_PRODUCTS} rows`, fmt(pgSpread, 1)],
+          ['RATIO spread checkouts/s ÷ pgbench spread tps', `${(spread / pgSpread).toFixed(2)} (target ≥ ${SPREAD_TARGET.toFixed(2)} ${spread / pgSpread >= SPREAD_TARGET ? 'met' : 'NOT met'})`],
           ['pgbench tps (UPDATE hot ... stock > 0)', fmt(pg, 1)],
           ['pgbench tps, per round', results.pg.map((t) => fmt(t)).join(' / ')],
           ['RATIO checkouts/s ÷ pgbench tps', ratio.toFixed(2)],
@@ -207,7 +221,7 @@ export async function checkoutBench(opts: CheckoutBenchOptions = {}): Promise<Ch
         if (rs.some((r) => r.exhausted)) console.log(`${label}: ran out of pre-filled carts before the deadline; raise the cart count`);
       }
       for (const v of invariants) console.log(`VIOLATION ${v}`);
-      return { checkoutsPerSecond: hot, inTransactionPerSecond: trx, spreadPerSecond: spread, pgbenchTps: pg, ratio };
+      return { checkoutsPerSecond: hot, inTransactionPerSecond: trx, spreadPerSecond: spread, pgbenchTps: pg, pgbenchSpreadTps: pgSpread, ratio };
     } finally {
       if (db) await db.destroy();
     }

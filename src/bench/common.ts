@@ -36,11 +36,17 @@ export const median = (xs: number[]) => {
  * stock > 0`, each its own transaction) at `clients` clients: the ceiling of any hot-row workload
  * on this PostgreSQL. The caller creates the table `hot` in the database first.
  */
-export async function pgbench(bin: string, url: string, clients: number, seconds: number): Promise<{ tps: number; transactions: number }> {
+export async function pgbench(
+  bin: string,
+  url: string,
+  clients: number,
+  seconds: number,
+  sql = 'UPDATE hot SET stock = stock - 1 WHERE id = 1 AND stock > 0;\n',
+): Promise<{ tps: number; transactions: number }> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'bench-pgbench-'));
-  const script = path.join(dir, 'hot.sql');
+  const script = path.join(dir, 'bench.sql');
   try {
-    await fs.writeFile(script, 'UPDATE hot SET stock = stock - 1 WHERE id = 1 AND stock > 0;\n');
+    await fs.writeFile(script, sql);
     const threads = Math.max(1, Math.min(2, clients));
     const { stdout } = await run(bin, ['-n', '-f', script, '-c', String(clients), '-j', String(threads), '-T', String(seconds), url], {
       maxBuffer: 10 * 1024 * 1024,

@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { checkoutBench } from './checkout-bench';
 import { walletBench } from './wallet-bench';
 import { csvExportBench } from './csv-export-bench';
+import { botCheckoutBench } from './bot-checkout-bench';
 import { latencyBench } from './latency-bench';
 import { pushDrainBench } from './push-drain-bench';
 import { webhookBench } from './webhook-bench';
@@ -40,6 +41,7 @@ const BENCHES: Array<[name: string, run: () => Promise<unknown>]> = [
       }),
   ],
   ['webhook', () => webhookBench({ seconds: num(values.seconds), connections: num(values.clients) })],
+  ['bot-checkout', () => botCheckoutBench({ seconds: num(values.seconds), clients: num(values.clients), pgbench: values.pgbench })],
   ['latency', () => latencyBench({ seconds: num(values.seconds), rate: num(values.rate) })],
   [
     'wallet',
