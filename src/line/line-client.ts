@@ -1,8 +1,9 @@
 import { HTTPFetchError, messagingApi } from '@line/bot-sdk';
 import type { MessageQuota } from '../domain/notices';
-
-export type { MessageQuota };
 import type { Logger } from '../logger';
+
+/** Defined with the domain's notices (the daily summary carries it); the back office reads it from here. */
+export type { MessageQuota };
 
 export type SendOutcome =
   | { ok: true; requestId: string | null; duplicate: boolean }

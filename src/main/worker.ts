@@ -7,8 +7,9 @@ import { startWorkers } from '../jobs/worker';
 async function main(): Promise<void> {
   const config = loadConfigOrExit();
   const c = createContainer(config);
-  const workers = await startWorkers(c);
-  c.log.info({ config: describeConfig(config) }, 'worker started');
+  // Signals are handled from the start: jobs may already run while the schedules are being set up,
+  // and a SIGTERM then must still let them finish.
+  const starting = startWorkers(c);
   // Delivery results are counted here, in the worker: Prometheus scrapes it on its own port.
   const metricsServer = config.workerMetricsPort
     ? http
@@ -28,13 +29,16 @@ async function main(): Promise<void> {
     c.log.info({ signal }, 'worker shutting down: finishing running jobs');
     setTimeout(() => process.exit(1), 30_000).unref();
     metricsServer?.close();
-    await workers.close(); // worker first, then queues, Redis and knex
+    const workers = await starting.catch(() => null);
+    await workers?.close(); // worker first, then queues, Redis and knex
     await c.close();
     c.log.info('worker stopped');
     process.exit(0);
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
+  await starting;
+  c.log.info({ config: describeConfig(config) }, 'worker started');
 }
 
 void main();
