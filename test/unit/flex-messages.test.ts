@@ -68,10 +68,26 @@ const figures: DailyFigures = {
 
 const links = { order: (orderNo: string) => `https://shop.example.com/${'p'.repeat(200)}/admin/orders/${orderNo}` };
 
-/** Every notice the domain raises, as the notifier renders it (largest values). */
-function everyNotice(): Array<[string, messagingApi.Message]> {
+const receipt = {
+  chargeId: 999_999_999, userId: 'U' + 'a'.repeat(32), displayName: long(20), amount: 999_999, discount: 99_999, tierName: long(20), paid: 999_999,
+  balance: 999_999_999, pointsEarned: 999_999, codeTail: '9999', at: new Date(),
+};
+
+/** Every notice the domain raises to a shopper, with the largest values. */
+function shopperNotices(): Array<[string, ShopperNotice]> {
   const all = [...PAYMENT_METHODS, 'wallet' as const];
-  const shopper: Array<[string, ShopperNotice]> = [
+  return [
+    ['payment instructions', { type: 'payment-instructions', instructions: { order: order(), attempt: orderAttempt({ kind: 'virtual-account', bankCode: '807', account: '9'.repeat(16), deadline: new Date().toISOString() }, 'sinopac-atm'), otherMethods: all } }],
+    ['payment failed', { type: 'payment-failed', order: order(), items, methods: all }],
+    ['code issue failed', { type: 'code-issue-failed', order: order(), items, method: 'ecpay-cvs', methods: all }],
+    ['receipt', { type: 'receipt', order: order('paid'), items, method: 'wallet', late: true, pointsEarned: 999_999_999 }],
+    ['paid, no stock', { type: 'paid-no-stock', orderNo: order().order_no }],
+    ['expired', { type: 'expired', orderNo: order().order_no }],
+    ['top-up instructions', { type: 'topup-instructions', instructions: { topup, attempt: attempt({ kind: 'virtual-account', bankCode: '807', account: '9'.repeat(16), deadline: new Date().toISOString() }), otherMethods: [...PAYMENT_METHODS] } }],
+    ['top-up failed', { type: 'topup-failed', topup, methods: [...PAYMENT_METHODS] }],
+    ['top-up credited', { type: 'topup-credited', amount: 999_999, balance: 999_999_999 }],
+    ['in-store charge', { type: 'member-charge', receipt }],
+    ['refunded to the wallet', { type: 'refunded', orderNo: order().order_no, amount: 9_999_999, method: 'wallet', full: true, walletBalance: 999_999_999 }],
     ['reminder, no method chosen', { type: 'payment-reminder', order: order(), instructions: null, methods: all }],
     ['reminder, ATM account', { type: 'payment-reminder', order: order(), instructions: { order: order(), attempt: orderAttempt({ kind: 'virtual-account', bankCode: '807', account: '9'.repeat(16) }, 'sinopac-atm'), otherMethods: all.slice(1) }, methods: all }],
     ['reminder, ECPay ATM code', { type: 'payment-reminder', order: order(), instructions: { order: order(), attempt: orderAttempt({ kind: 'ecpay-atm-code', bankCode: '812', account: '9'.repeat(16) }, 'ecpay-atm'), otherMethods: all.slice(1) }, methods: all }],
@@ -85,8 +101,12 @@ function everyNotice(): Array<[string, messagingApi.Message]> {
     ['refunded in part to a card', { type: 'refunded', orderNo: order().order_no, amount: 9_999_999, method: 'ecpay-credit', full: false }],
     ['refunded in full, no method', { type: 'refunded', orderNo: order().order_no, amount: 9_999_999, method: null, full: true }],
   ];
+}
+
+/** Every notice the domain raises to the owners, with the largest values. */
+function ownerNotices(): Array<[string, OwnerNotice]> {
   const longName = long(20);
-  const owner: Array<[string, OwnerNotice]> = [
+  return [
     ['new order (20 lines)', { type: 'new-order', order: order(), items, shopperName: longName }],
     ['new order, unnamed shopper', { type: 'new-order', order: order(), items, shopperName: null }],
     ['expired', { type: 'order-closed', order: order('expired'), to: 'expired', by: { kind: 'system', name: null } }],
@@ -106,12 +126,34 @@ function everyNotice(): Array<[string, messagingApi.Message]> {
     ['refund unreachable', { type: 'refund-unreachable', orderNo: order().order_no, amount: 9_999_999 }],
     ['daily summary, everything at its largest', { type: 'daily-summary', figures, quota: { limit: 999_999_999, used: 999_999_999 } }],
     ['daily summary, a quiet day, quota unknown', { type: 'daily-summary', figures: { ...figures, byMethod: [], topProducts: [], lowStock: [], lowStockCount: 0 }, quota: null }],
-  ];
-  return [
-    ...shopper.map(([name, n]): [string, messagingApi.Message] => [`shopper: ${name}`, renderShopperNotice(n)[0]!]),
-    ...owner.map(([name, n]): [string, messagingApi.Message] => [`owner: ${name}`, renderOwnerNotice(n, links)[0]!]),
+    ['daily summary with the members\' day', { type: 'daily-summary', figures, quota: null, members: { topups: 999_999, topupAmount: 999_999_999, pointsGranted: 999_999_999 } }],
+    ['points a refund could not take back', { type: 'points-shortfall', orderNo: order().order_no, userId: 'U' + 'a'.repeat(32), due: 999_999_999, taken: 0 }],
+    ['in-store charge', { type: 'member-charge', receipt }],
+    ['store device entries refused (more than are listed)', {
+      type: 'pos-rejected', deviceId: 'd'.repeat(64),
+      entries: Array.from({ length: 80 }, (_, i) => ({ txnNo: `T${'9'.repeat(30)}${i}`, amount: 999_999, reason: 'insufficient-balance' })),
+    }],
   ];
 }
+
+/** Every notice as the notifier renders it: each must be one message within LINE's limits. */
+function everyNotice(): Array<[string, messagingApi.Message]> {
+  return [
+    ...shopperNotices().flatMap(([name, n]) => renderShopperNotice(n).map((m, i): [string, messagingApi.Message] => [`shopper: ${name} (${i + 1})`, m])),
+    ...ownerNotices().flatMap(([name, n]) => renderOwnerNotice(n, links).map((m, i): [string, messagingApi.Message] => [`owner: ${name} (${i + 1})`, m])),
+  ];
+}
+
+/** Each notice type once (the compiler insists on every member of the unions). */
+const SHOPPER_NOTICE_TYPES: Record<ShopperNotice['type'], true> = {
+  'payment-instructions': true, 'payment-failed': true, 'code-issue-failed': true, receipt: true, 'paid-no-stock': true, refunded: true, shipped: true,
+  completed: true, expired: true, 'payment-reminder': true, 'topup-instructions': true, 'topup-failed': true, 'topup-credited': true, 'member-charge': true,
+};
+const OWNER_NOTICE_TYPES: Record<OwnerNotice['type'], true> = {
+  'new-order': true, 'order-closed': true, 'low-stock': true, 'sold-out': true, paid: true, 'paid-no-stock': true, mismatch: true, simulated: true,
+  'bad-expire-date': true, 'bank-paused': true, 'refund-done': true, 'refund-failed': true, 'refund-unknown': true, 'refund-unreachable': true,
+  'daily-summary': true, 'points-shortfall': true, 'member-charge': true, 'pos-rejected': true,
+};
 
 const entries = (money: boolean): LedgerEntry[] =>
   Array.from({ length: 5 }, (_, i) => ({
@@ -179,6 +221,11 @@ function everyMessage(): Array<[string, messagingApi.Message]> {
 }
 
 describe('every message the bot can send stays within LINE limits', () => {
+  test('the list of notices has every kind of notice the domain can raise', () => {
+    expect([...new Set(shopperNotices().map(([, n]) => n.type))].sort()).toEqual(Object.keys(SHOPPER_NOTICE_TYPES).sort());
+    expect([...new Set(ownerNotices().map(([, n]) => n.type))].sort()).toEqual(Object.keys(OWNER_NOTICE_TYPES).sort());
+  });
+
   test.each(everyMessage())('%s', (_name, message) => {
     expect(checkMessages([message])).toEqual([]);
   });
