@@ -21,7 +21,7 @@ type FlexComponent = messagingApi.FlexComponent;
 
 export const text = (t: string): messagingApi.TextMessage => ({ type: 'text', text: t.length > 5000 ? t.slice(0, 4999) + '…' : t });
 
-/** A bubble whose footer has nothing in it loses the footer (LINE wants a box to hold something). */
+/** A bubble with no buttons loses its footer: LINE allows an empty box, but the empty block would still take its padding. */
 function withoutEmptyFooter(b: messagingApi.FlexBubble): messagingApi.FlexBubble {
   if (!b.footer || (b.footer.type === 'box' && b.footer.contents.length > 0)) return b;
   const { footer: _footer, ...rest } = b;
