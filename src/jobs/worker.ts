@@ -91,7 +91,14 @@ export async function startWorkers(c: Container, opts: WorkerOptions = {}): Prom
   const sweeper = new Sweeper(c, opts.sweepGraceMs ?? 10_000);
   const log = c.log;
   // The crossing trigger reads the threshold from the database: one value for every process's checkouts.
-  await storeLowStockThreshold(c.db, c.config.lowStockThreshold);
+  // A database that is away at start does not stop the worker: the schedule tick tries again.
+  let thresholdStored = false;
+  const storeThreshold = () =>
+    storeLowStockThreshold(c.db, c.config.lowStockThreshold).then(
+      () => void (thresholdStored = true),
+      (err) => log.warn({ err: err instanceof Error ? err.message : String(err) }, 'low-stock threshold not stored yet'),
+    );
+  await storeThreshold();
 
   const events = new Worker(
     QUEUE_NAMES.events,
@@ -216,6 +223,7 @@ export async function startWorkers(c: Container, opts: WorkerOptions = {}): Prom
     };
     await ensureSchedules();
     scheduleTimer = setInterval(() => {
+      if (!thresholdStored) void storeThreshold();
       ensureSchedules().catch((err) => log.debug({ err: err instanceof Error ? err.message : String(err) }, 'schedules not asserted'));
     }, Math.max(every, 5_000));
     scheduleTimer.unref();
