@@ -1,26 +1,12 @@
-import crypto from 'node:crypto';
-import { execFile } from 'node:child_process';
-import fs from 'node:fs/promises';
 import os from 'node:os';
-import path from 'node:path';
-import { promisify } from 'node:util';
-import knexFactory from 'knex';
 import { createDb, Db, migrationConfig, Trx, withTransaction } from '../data/db';
 import { checkInvariants } from '../domain/invariants';
 import { setStockOnHand } from '../domain/catalog';
 import { checkout } from '../domain/orders';
 import { asStockError, InsufficientStockError } from '../errors';
+import { fmt, hotRowSettings, HotRowOptions, inBenchDatabase, median, medianBy, sumBy, pgbench, table } from './common';
 
-const run = promisify(execFile);
-
-export interface CheckoutBenchOptions {
-  /** Server-level URL used to create and drop the temporary database. */
-  adminUrl?: string;
-  seconds?: number;
-  rounds?: number;
-  clients?: number;
-  pgbench?: string;
-}
+export type CheckoutBenchOptions = HotRowOptions;
 
 export interface CheckoutBenchResult {
   /** Median over the rounds: one hot product, each checkout its own transaction (one statement). */
@@ -29,37 +15,22 @@ export interface CheckoutBenchResult {
   inTransactionPerSecond: number;
   spreadPerSecond: number;
   pgbenchTps: number;
+  /** pgbench's conditional decrement of a random one of SPREAD_PRODUCTS rows. */
+  pgbenchSpreadTps: number;
   ratio: number;
 }
 
 const TARGET_RATIO = 0.5;
 const HOT_STOCK = 100_000_000;
-
-function dbUrl(adminUrl: string, name: string): string {
-  const u = new URL(adminUrl);
-  u.pathname = `/${name}`;
-  return u.toString();
-}
-
-function table(title: string, rows: Array<[string, string]>): string {
-  const w0 = Math.max(...rows.map((r) => r[0].length));
-  const w1 = Math.max(...rows.map((r) => r[1].length));
-  const line = `+${'-'.repeat(w0 + 2)}+${'-'.repeat(w1 + 2)}+`;
-  return [title, line, ...rows.map(([k, v]) => `| ${k.padEnd(w0)} | ${v.padStart(w1)} |`), line].join('\n');
-}
-
-const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
-const median = (xs: number[]) => {
-  const a = [...xs].sort((x, y) => x - y);
-  const m = Math.floor(a.length / 2);
-  return a.length % 2 ? a[m]! : (a[m - 1]! + a[m]!) / 2;
-};
+/** The spread measurement: carts over this many products, against pgbench over as many rows. */
+const SPREAD_PRODUCTS = 1000;
+const SPREAD_TARGET = 0.3;
 
 /**
  * Carts for users `${prefix}0 .. ${prefix}(n-1)`, user i holding one unit of productIds[i % k].
  * Two statements, whatever n.
  */
-async function fillCarts(db: Db, prefix: string, n: number, productIds: number[]): Promise<void> {
+export async function fillCarts(db: Db, prefix: string, n: number, productIds: number[]): Promise<void> {
   await db.raw(`INSERT INTO carts (line_user_id) SELECT ? || g FROM generate_series(0, ? - 1) g`, [prefix, n]);
   await db.raw(
     `INSERT INTO cart_lines (cart_id, product_id, qty)
@@ -126,24 +97,6 @@ async function checkoutLoad(db: Db, prefix: string, carts: { next: number; total
   return { ok, soldOut, errors, firstError, perSecond: ok / elapsed, p50: pct(0.5), p99: pct(0.99), exhausted: carts.next >= carts.total };
 }
 
-async function pgbench(bin: string, url: string, clients: number, seconds: number): Promise<{ tps: number; transactions: number }> {
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'bench-pgbench-'));
-  const script = path.join(dir, 'hot.sql');
-  try {
-    await fs.writeFile(script, 'UPDATE hot SET stock = stock - 1 WHERE id = 1 AND stock > 0;\n');
-    const threads = Math.max(1, Math.min(2, clients));
-    const { stdout } = await run(bin, ['-n', '-f', script, '-c', String(clients), '-j', String(threads), '-T', String(seconds), url], {
-      maxBuffer: 10 * 1024 * 1024,
-    });
-    const tps = /tps = ([\d.]+)/.exec(stdout);
-    const tx = /number of transactions actually processed: (\d+)/.exec(stdout);
-    if (!tps) throw new Error(`could not read tps from pgbench output:\n${stdout}`);
-    return { tps: Number(tps[1]), transactions: tx ? Number(tx[1]) : NaN };
-  } finally {
-    await fs.rm(dir, { recursive: true, force: true });
-  }
-}
-
 /**
  * Hot-product checkout: `clients` shoppers at once checking out one product (pool of `clients`),
  * next to pgbench's single-row conditional decrement at the same client count, on the same
@@ -152,127 +105,127 @@ async function pgbench(bin: string, url: string, clients: number, seconds: numbe
  * alike; the table reports medians. Creates and drops its own database.
  */
 export async function checkoutBench(opts: CheckoutBenchOptions = {}): Promise<CheckoutBenchResult> {
-  const adminUrl = opts.adminUrl ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-  const seconds = opts.seconds ?? 5;
-  const rounds = opts.rounds ?? 3;
-  const clients = opts.clients ?? 8;
-  const bin = opts.pgbench ?? 'pgbench';
-  const name = `bench_checkout_${crypto.randomBytes(4).toString('hex')}`;
-  const url = dbUrl(adminUrl, name);
-  const admin = knexFactory({ client: 'pg', connection: adminUrl, pool: { min: 0, max: 1 } });
-  let db: Db | null = null;
+  const { adminUrl, seconds, rounds, clients, bin } = hotRowSettings(opts);
+  return inBenchDatabase(adminUrl, 'bench_checkout', async ({ url, name, admin }) => {
+    let db: Db | null = null;
+    console.log(`\n== checkout bench: ${clients} clients, pool ${clients}, ${rounds} rounds of ${seconds} s per measurement (database ${name}) ==`);
+    try {
+      db = createDb(url, { poolMax: clients, applicationName: 'bench-checkout' });
+      await db.migrate.latest(migrationConfig());
 
-  console.log(`\n== checkout bench: ${clients} clients, pool ${clients}, ${rounds} rounds of ${seconds} s per measurement (database ${name}) ==`);
-  try {
-    await admin.raw(`CREATE DATABASE ${name}`);
-    db = createDb(url, { poolMax: clients, applicationName: 'bench-checkout' });
-    await db.migrate.latest(migrationConfig());
+      const [{ id: categoryId }] = await db('categories').insert({ slug: 'bench', name: 'bench' }).returning('id');
+      const productIds: number[] = [];
+      for (let i = 0; i <= SPREAD_PRODUCTS; i++) {
+        const [{ id }] = await db('products')
+          .insert({ sku: `HOT-${i}`, category_id: categoryId, name: `熱賣商品 ${i}`, price: 100, image_url: 'https://example.com/hot.png' })
+          .returning('id');
+        await setStockOnHand(db, id, HOT_STOCK);
+        productIds.push(id);
+      }
+      const [hotId, ...spreadIds] = productIds as [number, ...number[]];
+      // Generous: more carts than the clients can check out in the time given.
+      const perMode = Math.max(20_000, Math.ceil(rounds * seconds * 6_000));
+      const WARM = 5_000;
+      await fillCarts(db, 'warm-', WARM, productIds);
+      await fillCarts(db, 'hot-', perMode, [hotId]);
+      await fillCarts(db, 'trx-', perMode, [hotId]);
+      await fillCarts(db, 'spread-', perMode, spreadIds);
 
-    const [{ id: categoryId }] = await db('categories').insert({ slug: 'bench', name: 'bench' }).returning('id');
-    const productIds: number[] = [];
-    for (let i = 0; i <= clients; i++) {
-      const [{ id }] = await db('products')
-        .insert({ sku: `HOT-${i}`, category_id: categoryId, name: `熱賣商品 ${i}`, price: 100, image_url: 'https://example.com/hot.png' })
-        .returning('id');
-      await setStockOnHand(db, id, HOT_STOCK);
-      productIds.push(id);
-    }
-    const [hotId, ...spreadIds] = productIds as [number, ...number[]];
-    // Generous: more carts than the clients can check out in the time given.
-    const perMode = Math.max(20_000, Math.ceil(rounds * seconds * 6_000));
-    const WARM = 5_000;
-    await fillCarts(db, 'warm-', WARM, productIds);
-    await fillCarts(db, 'hot-', perMode, [hotId]);
-    await fillCarts(db, 'trx-', perMode, [hotId]);
-    await fillCarts(db, 'spread-', perMode, spreadIds);
+      // The single-row table pgbench hammers, in the same database.
+      await db.raw('CREATE TABLE hot (id int PRIMARY KEY, stock int NOT NULL)');
+      await db.raw('INSERT INTO hot VALUES (1, ?)', [2_000_000_000]);
+      await db.raw('CREATE TABLE spread (id int PRIMARY KEY, stock int NOT NULL)');
+      await db.raw('INSERT INTO spread SELECT g, 2000000000 FROM generate_series(1, ?) g', [SPREAD_PRODUCTS]);
+      const spreadSql = `\\set id random(1, ${SPREAD_PRODUCTS})\nUPDATE spread SET stock = stock - 1 WHERE id = :id AND stock > 0;\n`;
 
-    // The single-row table pgbench hammers, in the same database.
-    await db.raw('CREATE TABLE hot (id int PRIMARY KEY, stock int NOT NULL)');
-    await db.raw('INSERT INTO hot VALUES (1, ?)', [2_000_000_000]);
+      // A shop that has been running: some thousands of orders, statistics that know it, and fresh
+      // connections whose cached plans (PL/pgSQL, foreign-key checks) are made for tables of that size.
+      // A fresh database's first plans are made for empty tables (sequential scans) and a 10 s run
+      // ends before autovacuum would re-analyze them.
+      const warm = await checkoutLoad(db, 'warm-', { next: 0, total: WARM }, clients, 60, 'transaction');
+      if (warm.errors) throw new Error(`warm-up checkouts failed: ${warm.firstError}`);
+      await db.raw('VACUUM ANALYZE');
+      await db.destroy();
+      db = createDb(url, { poolMax: clients, applicationName: 'bench-checkout' });
+      await Promise.all(Array.from({ length: clients }, () => db!.raw('SELECT 1')));
 
-    // A shop that has been running: some thousands of orders, statistics that know it, and fresh
-    // connections whose cached plans (PL/pgSQL, foreign-key checks) are made for tables of that size.
-    // A fresh database's first plans are made for empty tables (sequential scans) and a 10 s run
-    // ends before autovacuum would re-analyze them.
-    const warm = await checkoutLoad(db, 'warm-', { next: 0, total: WARM }, clients, 60, 'transaction');
-    if (warm.errors) throw new Error(`warm-up checkouts failed: ${warm.firstError}`);
-    await db.raw('VACUUM ANALYZE');
-    await db.destroy();
-    db = createDb(url, { poolMax: clients, applicationName: 'bench-checkout' });
-    await Promise.all(Array.from({ length: clients }, () => db!.raw('SELECT 1')));
+      const cursors = { hot: { next: 0, total: perMode }, trx: { next: 0, total: perMode }, spread: { next: 0, total: perMode } };
+      const results = { pg: [] as number[], pgSpread: [] as number[], hot: [] as LoadResult[], trx: [] as LoadResult[], spread: [] as LoadResult[] };
+      for (let round = 1; round <= rounds; round++) {
+        await admin.raw('CHECKPOINT');
+        results.pg.push((await pgbench(bin, url, clients, seconds)).tps);
+        await admin.raw('CHECKPOINT');
+        results.hot.push(await checkoutLoad(db, 'hot-', cursors.hot, clients, seconds, 'statement'));
+        await admin.raw('CHECKPOINT');
+        results.trx.push(await checkoutLoad(db, 'trx-', cursors.trx, clients, seconds, 'transaction'));
+        await admin.raw('CHECKPOINT');
+        results.spread.push(await checkoutLoad(db, 'spread-', cursors.spread, clients, seconds, 'statement'));
+        await admin.raw('CHECKPOINT');
+        results.pgSpread.push((await pgbench(bin, url, clients, seconds, spreadSql)).tps);
+        const r = results.hot.length - 1;
+        console.log(
+          `round ${round}: pgbench ${fmt(results.pg[r]!)} tps, hot ${fmt(results.hot[r]!.perSecond)}/s, ` +
+            `hot in a transaction ${fmt(results.trx[r]!.perSecond)}/s, spread ${fmt(results.spread[r]!.perSecond)}/s ` +
+            `(pgbench spread ${fmt(results.pgSpread[r]!)} tps), ` +
+            `ratio ${(results.hot[r]!.perSecond / results.pg[r]!).toFixed(2)}`,
+        );
+      }
 
-    const cursors = { hot: { next: 0, total: perMode }, trx: { next: 0, total: perMode }, spread: { next: 0, total: perMode } };
-    const results = { pg: [] as number[], hot: [] as LoadResult[], trx: [] as LoadResult[], spread: [] as LoadResult[] };
-    for (let round = 1; round <= rounds; round++) {
-      await admin.raw('CHECKPOINT');
-      results.pg.push((await pgbench(bin, url, clients, seconds)).tps);
-      await admin.raw('CHECKPOINT');
-      results.hot.push(await checkoutLoad(db, 'hot-', cursors.hot, clients, seconds, 'statement'));
-      await admin.raw('CHECKPOINT');
-      results.trx.push(await checkoutLoad(db, 'trx-', cursors.trx, clients, seconds, 'transaction'));
-      await admin.raw('CHECKPOINT');
-      results.spread.push(await checkoutLoad(db, 'spread-', cursors.spread, clients, seconds, 'statement'));
-      const r = results.hot.length - 1;
+      const invariants = await checkInvariants(db);
+      const product = await db('product_stock').where({ product_id: hotId }).first('stock_on_hand', 'stock_reserved');
+      const [{ n: hotOrders }] = await db('orders')
+        .where('line_user_id', 'like', 'hot-%')
+        .orWhere('line_user_id', 'like', 'trx-%')
+        .count<{ n: number }[]>({ n: '*' });
+      const [{ n: warmHot }] = await db('order_lines as l')
+        .join('orders as o', 'o.id', 'l.order_id')
+        .where('l.product_id', hotId)
+        .andWhere('o.line_user_id', 'like', 'warm-%')
+        .sum<{ n: number }[]>({ n: 'l.qty' });
+      await db.destroy();
+      db = null;
+
+      const med = medianBy;
+      const hot = med(results.hot, (r) => r.perSecond);
+      const trx = med(results.trx, (r) => r.perSecond);
+      const spread = med(results.spread, (r) => r.perSecond);
+      const pg = median(results.pg);
+      const pgSpread = median(results.pgSpread);
+      const ratio = hot / pg;
+      const sum = sumBy;
+
       console.log(
-        `round ${round}: pgbench ${fmt(results.pg[r]!)} tps, hot ${fmt(results.hot[r]!.perSecond)}/s, ` +
-          `hot in a transaction ${fmt(results.trx[r]!.perSecond)}/s, spread ${fmt(results.spread[r]!.perSecond)}/s, ` +
-          `ratio ${(results.hot[r]!.perSecond / results.pg[r]!).toFixed(2)}`,
+        table(`Hot-product checkout vs pgbench (${clients} clients, pool ${clients}, medians of ${rounds} interleaved rounds of ${seconds} s, same PostgreSQL, ${os.cpus().length} CPUs)`, [
+          ['checkouts/s, one hot product', fmt(hot, 1)],
+          ['  latency p50 / p99 (ms)', `${fmt(med(results.hot, (r) => r.p50), 2)} / ${fmt(med(results.hot, (r) => r.p99), 2)}`],
+          ['  completed / refused / errors', `${fmt(sum(results.hot, (r) => r.ok))} / ${fmt(sum(results.hot, (r) => r.soldOut))} / ${fmt(sum(results.hot, (r) => r.errors))}`],
+          ['checkouts/s, hot, inside BEGIN … COMMIT', fmt(trx, 1)],
+          ['  latency p50 / p99 (ms)', `${fmt(med(results.trx, (r) => r.p50), 2)} / ${fmt(med(results.trx, (r) => r.p99), 2)}`],
+          [`checkouts/s, spread over ${spreadIds.length} products`, fmt(spread, 1)],
+          ['hot-row cost (hot ÷ spread)', (hot / spread).toFixed(2)],
+          [`pgbench tps, spread over ${SPREAD_PRODUCTS} rows`, fmt(pgSpread, 1)],
+          ['RATIO spread checkouts/s ÷ pgbench spread tps', `${(spread / pgSpread).toFixed(2)} (target ≥ ${SPREAD_TARGET.toFixed(2)} ${spread / pgSpread >= SPREAD_TARGET ? 'met' : 'NOT met'})`],
+          ['pgbench tps (UPDATE hot ... stock > 0)', fmt(pg, 1)],
+          ['pgbench tps, per round', results.pg.map((t) => fmt(t)).join(' / ')],
+          ['RATIO checkouts/s ÷ pgbench tps', ratio.toFixed(2)],
+          ['  per round', results.hot.map((r, i) => (r.perSecond / results.pg[i]!).toFixed(2)).join(' / ')],
+          ['  in a transaction ÷ pgbench', (trx / pg).toFixed(2)],
+          ['target', `≥ ${TARGET_RATIO.toFixed(2)} ${ratio >= TARGET_RATIO ? 'met' : 'NOT met'}`],
+          ['hot orders / units reserved on the hot product', `${fmt(Number(hotOrders))} / ${fmt(product.stock_reserved - Number(warmHot))}`],
+          ['invariants after the run', invariants.length ? `${invariants.length} VIOLATION(S)` : 'hold'],
+        ]),
       );
+      for (const [label, rs] of [['hot', results.hot], ['in a transaction', results.trx], ['spread', results.spread]] as const) {
+        const first = rs.find((r) => r.firstError)?.firstError;
+        if (first) console.log(`${label}: first checkout error: ${first}`);
+        if (rs.some((r) => r.exhausted)) console.log(`${label}: ran out of pre-filled carts before the deadline; raise the cart count`);
+      }
+      for (const v of invariants) console.log(`VIOLATION ${v}`);
+      return { checkoutsPerSecond: hot, inTransactionPerSecond: trx, spreadPerSecond: spread, pgbenchTps: pg, pgbenchSpreadTps: pgSpread, ratio };
+    } finally {
+      if (db) await db.destroy();
     }
-
-    const invariants = await checkInvariants(db);
-    const product = await db('product_stock').where({ product_id: hotId }).first('stock_on_hand', 'stock_reserved');
-    const [{ n: hotOrders }] = await db('orders')
-      .where('line_user_id', 'like', 'hot-%')
-      .orWhere('line_user_id', 'like', 'trx-%')
-      .count<{ n: number }[]>({ n: '*' });
-    const [{ n: warmHot }] = await db('order_lines as l')
-      .join('orders as o', 'o.id', 'l.order_id')
-      .where('l.product_id', hotId)
-      .andWhere('o.line_user_id', 'like', 'warm-%')
-      .sum<{ n: number }[]>({ n: 'l.qty' });
-    await db.destroy();
-    db = null;
-
-    const med = (rs: LoadResult[], f: (r: LoadResult) => number) => median(rs.map(f));
-    const hot = med(results.hot, (r) => r.perSecond);
-    const trx = med(results.trx, (r) => r.perSecond);
-    const spread = med(results.spread, (r) => r.perSecond);
-    const pg = median(results.pg);
-    const ratio = hot / pg;
-    const sum = (rs: LoadResult[], f: (r: LoadResult) => number) => rs.reduce((a, r) => a + f(r), 0);
-
-    console.log(
-      table(`Hot-product checkout vs pgbench (${clients} clients, pool ${clients}, medians of ${rounds} interleaved rounds of ${seconds} s, same PostgreSQL, ${os.cpus().length} CPUs)`, [
-        ['checkouts/s, one hot product', fmt(hot, 1)],
-        ['  latency p50 / p99 (ms)', `${fmt(med(results.hot, (r) => r.p50), 2)} / ${fmt(med(results.hot, (r) => r.p99), 2)}`],
-        ['  completed / refused / errors', `${fmt(sum(results.hot, (r) => r.ok))} / ${fmt(sum(results.hot, (r) => r.soldOut))} / ${fmt(sum(results.hot, (r) => r.errors))}`],
-        ['checkouts/s, hot, inside BEGIN … COMMIT', fmt(trx, 1)],
-        ['  latency p50 / p99 (ms)', `${fmt(med(results.trx, (r) => r.p50), 2)} / ${fmt(med(results.trx, (r) => r.p99), 2)}`],
-        [`checkouts/s, spread over ${spreadIds.length} products`, fmt(spread, 1)],
-        ['hot-row cost (hot ÷ spread)', (hot / spread).toFixed(2)],
-        ['pgbench tps (UPDATE hot ... stock > 0)', fmt(pg, 1)],
-        ['pgbench tps, per round', results.pg.map((t) => fmt(t)).join(' / ')],
-        ['RATIO checkouts/s ÷ pgbench tps', ratio.toFixed(2)],
-        ['  per round', results.hot.map((r, i) => (r.perSecond / results.pg[i]!).toFixed(2)).join(' / ')],
-        ['  in a transaction ÷ pgbench', (trx / pg).toFixed(2)],
-        ['target', `≥ ${TARGET_RATIO.toFixed(2)} ${ratio >= TARGET_RATIO ? 'met' : 'NOT met'}`],
-        ['hot orders / units reserved on the hot product', `${fmt(Number(hotOrders))} / ${fmt(product.stock_reserved - Number(warmHot))}`],
-        ['invariants after the run', invariants.length ? `${invariants.length} VIOLATION(S)` : 'hold'],
-      ]),
-    );
-    for (const [label, rs] of [['hot', results.hot], ['in a transaction', results.trx], ['spread', results.spread]] as const) {
-      const first = rs.find((r) => r.firstError)?.firstError;
-      if (first) console.log(`${label}: first checkout error: ${first}`);
-      if (rs.some((r) => r.exhausted)) console.log(`${label}: ran out of pre-filled carts before the deadline; raise the cart count`);
-    }
-    for (const v of invariants) console.log(`VIOLATION ${v}`);
-    return { checkoutsPerSecond: hot, inTransactionPerSecond: trx, spreadPerSecond: spread, pgbenchTps: pg, ratio };
-  } finally {
-    if (db) await db.destroy();
-    await admin.raw(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch((err) => console.error(`could not drop ${name}: ${err.message}`));
-    await admin.destroy();
-  }
+  });
 }
 
 if (require.main === module) {

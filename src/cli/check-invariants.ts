@@ -7,7 +7,7 @@ async function main(): Promise<void> {
   try {
     const v = await checkInvariants(db);
     if (v.length === 0) {
-      console.log('invariants hold: stock, reservations and payments are consistent');
+      console.log('invariants hold: stock, reservations, payments and the member ledger are consistent');
       return;
     }
     for (const line of v) console.log(`VIOLATION ${line}`);

@@ -8,7 +8,10 @@ export interface Product {
   name: string;
   description: string;
   price: number;
-  image_url: string;
+  /** A photo hosted elsewhere (the demo catalog); null for products with an uploaded photo or none. */
+  image_url: string | null;
+  /** SHA-256 of the uploaded photo (product_images), if any: see photos.ts productImageUrl. */
+  image_hash?: string | null;
   active: boolean;
   stock_on_hand: number;
   stock_reserved: number;
@@ -16,9 +19,12 @@ export interface Product {
 
 export const available = (p: Pick<Product, 'stock_on_hand' | 'stock_reserved'>): number => p.stock_on_hand - p.stock_reserved;
 
-/** `products` with their stock totals; the columns are the Product interface's. */
+/** `products` with their stock totals and photo hash; the columns are the Product interface's. */
 export function productsWithStock(db: Db | Trx) {
-  return db('products as p').join('product_stock as s', 's.product_id', 'p.id').select('p.*', 's.stock_on_hand', 's.stock_reserved');
+  return db('products as p')
+    .join('product_stock as s', 's.product_id', 'p.id')
+    .leftJoin('product_images as pi', 'pi.id', 'p.image_id')
+    .select('p.*', 's.stock_on_hand', 's.stock_reserved', 'pi.sha256 as image_hash');
 }
 
 /**

@@ -1,7 +1,8 @@
 import type { Db } from '../data/db';
+import { ledgerViolations } from './members/ledger';
 
 /**
- * Stock and payment invariants. Tests run this after every file that touches orders;
+ * Stock, payment and member ledger invariants. Tests run this after every file that touches orders;
  * `npm run check:invariants` runs it against any database. Each violation is one line.
  */
 export async function checkInvariants(db: Db): Promise<string[]> {
@@ -32,7 +33,7 @@ export async function checkInvariants(db: Db): Promise<string[]> {
       WHERE e.to_status IN ('paid', 'paid_no_stock') AND e.from_status IS DISTINCT FROM e.to_status GROUP BY o.order_no HAVING count(*) > 1`)) {
     out.push(`order ${r.order_no}: marked paid ${r.n} times`);
   }
-  for (const r of await q(`SELECT order_id, count(*)::int AS n FROM payment_attempts WHERE status = 'paid' GROUP BY order_id HAVING count(*) > 1`)) {
+  for (const r of await q(`SELECT order_id, count(*)::int AS n FROM payment_attempts WHERE status = 'paid' AND order_id IS NOT NULL GROUP BY order_id HAVING count(*) > 1`)) {
     out.push(`order id ${r.order_id}: ${r.n} paid attempts`);
   }
   for (const r of await q(`SELECT id FROM reservations WHERE (committed_at IS NOT NULL AND released_at IS NOT NULL)
@@ -51,6 +52,44 @@ export async function checkInvariants(db: Db): Promise<string[]> {
       AND (SELECT coalesce(sum(qty), 0) FROM reservations r WHERE r.order_id = o.id AND r.status = 'committed')
         <> (SELECT sum(qty) FROM order_lines l WHERE l.order_id = o.id)`)) {
     out.push(`order ${r.order_no}: paid but its committed stock does not match its lines`);
+  }
+  for (const r of await q(`SELECT o.order_no, o.total, l.goods, coalesce(a.adj, 0) AS adj FROM orders o
+      JOIN (SELECT order_id, sum(line_total)::int AS goods FROM order_lines GROUP BY order_id) l ON l.order_id = o.id
+      LEFT JOIN (SELECT order_id, sum(amount)::int AS adj FROM order_adjustments GROUP BY order_id) a ON a.order_id = o.id
+      WHERE o.total <> l.goods + coalesce(a.adj, 0)`)) {
+    out.push(`order ${r.order_no}: total ${r.total} but its lines come to ${r.goods} and its fees and discounts to ${r.adj}`);
+  }
+  out.push(...(await ledgerViolations(db)), ...(await memberMoneyViolations(q)));
+  return out;
+}
+
+/** The ledger against the business records that caused its entries. */
+async function memberMoneyViolations(q: (sql: string) => Promise<Array<Record<string, unknown>>>): Promise<string[]> {
+  const out: string[] = [];
+  // Every paid top-up attempt credited once, with its amount; no credit without a paid attempt.
+  for (const r of await q(`SELECT p.id, p.amount, e.amount AS credited FROM payment_attempts p
+      LEFT JOIN member_accounts a ON a.kind = 'wallet' AND a.line_user_id = (SELECT line_user_id FROM wallet_topups t WHERE t.id = p.topup_id)
+      LEFT JOIN member_ledger e ON e.account_id = a.id AND e.source = 'topup:' || p.id
+      WHERE p.topup_id IS NOT NULL AND p.status = 'paid' AND e.amount IS DISTINCT FROM p.amount`)) {
+    out.push(`top-up attempt ${r.id}: paid ${r.amount} but credited ${r.credited ?? 'nothing'}`);
+  }
+  for (const r of await q(`SELECT e.id, e.source FROM member_ledger e WHERE e.kind = 'topup'
+      AND NOT EXISTS (SELECT 1 FROM payment_attempts p WHERE 'topup:' || p.id = e.source AND p.status = 'paid')`)) {
+    out.push(`ledger entry ${r.id}: top-up credit ${r.source} without a paid attempt`);
+  }
+  // Every order paid from the wallet was debited its total, once.
+  for (const r of await q(`SELECT o.order_no, o.paid_amount, e.amount FROM payment_attempts p JOIN orders o ON o.id = p.order_id
+      LEFT JOIN member_accounts a ON a.kind = 'wallet' AND a.line_user_id = o.line_user_id
+      LEFT JOIN member_ledger e ON e.account_id = a.id AND e.source = 'order:' || o.id || ':pay'
+      WHERE p.method = 'wallet' AND p.status = 'paid' AND e.amount IS DISTINCT FROM -o.paid_amount`)) {
+    out.push(`order ${r.order_no}: paid ${r.paid_amount} from the wallet but debited ${r.amount ?? 'nothing'}`);
+  }
+  // Points an unpaid order held are back once it closed (unless a late payment took them again).
+  for (const r of await q(`SELECT o.order_no FROM orders o JOIN member_accounts a ON a.kind = 'points' AND a.line_user_id = o.line_user_id
+      JOIN member_ledger e ON e.account_id = a.id AND e.source = 'order:' || o.id || ':redeem'
+      WHERE o.status IN ('expired', 'cancelled')
+        AND NOT EXISTS (SELECT 1 FROM member_ledger r WHERE r.account_id = a.id AND r.source = 'order:' || o.id || ':redeem-return')`)) {
+    out.push(`order ${r.order_no}: closed but the points it held were not returned`);
   }
   return out;
 }

@@ -1,5 +1,6 @@
-import type { Trx } from '../data/db';
+import type { Db, Trx } from '../data/db';
 import { AppError, InsufficientStockError } from '../errors';
+import { orderAdjustments, OrderAdjustment } from './order-adjustments';
 
 /**
  * Orders and their stock. State machine (README "Order states"):
@@ -48,6 +49,10 @@ export interface Order {
   created_at: Date;
   paid_at: Date | null;
   shipped_at: Date | null;
+  /** When the current hold was set by choosing a method (null: it started with the order). */
+  hold_set_at?: Date | null;
+  /** When the shopper was reminded to pay (once per order). */
+  reminded_at?: Date | null;
 }
 
 export interface OrderLine {
@@ -67,8 +72,19 @@ export async function lockOrder(trx: Trx, where: { id: number } | { order_no: st
   return trx('orders').where(where).forUpdate().first<Order>();
 }
 
-export async function orderLines(trx: Trx, orderId: number): Promise<OrderLine[]> {
+export async function orderLines(trx: Db | Trx, orderId: number): Promise<OrderLine[]> {
   return trx('order_lines').where({ order_id: orderId }).orderBy('id').select<OrderLine[]>('*');
+}
+
+/** What an order is made of: its goods lines and its adjustments (fees, discounts). Their sum is its total. */
+export interface OrderItems {
+  lines: OrderLine[];
+  adjustments: OrderAdjustment[];
+}
+
+export async function orderItems(db: Db | Trx, orderId: number): Promise<OrderItems> {
+  const [lines, adjustments] = [await orderLines(db, orderId), await orderAdjustments(db, orderId)];
+  return { lines, adjustments };
 }
 
 /** Guarded transition: updates only if the order is still in `from`; records history. */
@@ -102,8 +118,8 @@ export async function transition(
 // Checkout
 
 export type CheckoutResult =
-  | { kind: 'created'; order: Order; lines: OrderLine[] }
-  | { kind: 'existing'; order: Order; lines: OrderLine[] }
+  | { kind: 'created'; order: Order; items: OrderItems }
+  | { kind: 'existing'; order: Order; items: OrderItems }
   | { kind: 'stale-cart' }
   | { kind: 'empty'; pending: Order | null }
   | { kind: 'inactive'; names: string[] };
@@ -141,10 +157,10 @@ export async function checkout(
   const { kind, locked_cart_id: cartId, lines, cart, ...order } = rows[0]!;
   switch (kind) {
     case 'created':
-      return { kind, order, lines: lines! };
+      return { kind, order, items: { lines: lines!, adjustments: [] } };
     case 'stale-cart': {
       const prior = await trx('orders').where({ cart_id: cartId, cart_version: args.cartVersion }).first<Order>();
-      if (prior) return { kind: 'existing', order: prior, lines: await orderLines(trx, prior.id) };
+      if (prior) return { kind: 'existing', order: prior, items: await orderItems(trx, prior.id) };
       return { kind: 'stale-cart' };
     }
     case 'empty': {

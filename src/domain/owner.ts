@@ -1,93 +1,162 @@
-import type { messagingApi } from '@line/bot-sdk';
-import type { Config } from '../config';
-import type { Trx } from '../data/db';
-import type { Command } from '../line/command-parser';
-import type { AfterCommit } from '../line/bot';
-import { text } from '../line/views';
-import { lowStockLine, STATUS_LABEL, T, taipeiTime, twd } from '../texts';
-import { available, productsWithStock, setStockOnHand } from './catalog';
-import { notifyShopper } from './notifications';
-import { lockOrder, transition } from './orders';
-import type { PaymentService } from './payments';
+import type { Db, Trx } from '../data/db';
+import type { AfterCommit } from '../data/unit-of-work';
+import { Actor, actorName, audit } from './audit';
+import { available, productsWithStock, Product, setStockOnHand } from './catalog';
+import type { Notifier } from './notices';
+import type { OrderEvents } from './order-events';
+import { cancelOrder, lockOrder, Order, OrderStatus, transition } from './orders';
+import type { RefundRequest } from './payments';
+import type { Refunds } from './payments/refunds';
 
-type Message = messagingApi.Message;
+export type ShipResult =
+  | { kind: 'shipped'; order: Order }
+  | { kind: 'not-found'; orderNo: string }
+  | { kind: 'conflict'; orderNo: string; status: OrderStatus };
 
-export const LOW_STOCK_THRESHOLD = 5;
+export type CompleteResult =
+  | { kind: 'completed'; order: Order }
+  | { kind: 'not-found'; orderNo: string }
+  | { kind: 'conflict'; orderNo: string; status: OrderStatus };
 
-/** Shop-owner commands (only for SHOP_OWNER_LINE_USER_IDS; the bot checks before calling). */
+export type OwnerCancelResult =
+  | { kind: 'cancelled'; order: Order }
+  | { kind: 'not-found'; orderNo: string }
+  | { kind: 'conflict'; orderNo: string; status: OrderStatus };
+
+export type StockSetResult =
+  | { kind: 'set'; sku: string; productId: number; qty: number; available: number }
+  | { kind: 'unknown'; sku: string }
+  | { kind: 'below-reserved'; sku: string; reserved: number };
+
+/** Paid orders waiting to be shipped, oldest payment first. */
+export interface AwaitingShipment {
+  orders: Array<Pick<Order, 'order_no' | 'total' | 'item_count' | 'paid_at'> & { shopper_name: string | null }>;
+  /** All of them, also those past the list's limit. */
+  count: number;
+}
+
+export interface TodayOrders {
+  orders: Array<Pick<Order, 'order_no' | 'status' | 'total' | 'created_at'>>;
+  paidTotal: number;
+}
+
+/**
+ * The owner's use cases. The chat commands (line/owner-commands.ts) and the back office
+ * (web/admin/) call these same functions; each runs in the caller's transaction, records an audit
+ * row and leaves notices to the notifier. The caller checks that the actor is an owner.
+ */
 export class OwnerService {
   constructor(
-    private readonly config: Config,
-    private readonly payments: () => PaymentService,
+    private readonly notifier: Notifier,
+    private readonly refunds: Refunds,
+    private readonly events: OrderEvents,
+    /** LOW_STOCK_THRESHOLD: the owner's low-stock list shows products at or below it. */
+    readonly lowStockThreshold = 5,
   ) {}
 
-  async handle(trx: Trx, ownerId: string, cmd: Command, after: AfterCommit): Promise<Message[]> {
-    switch (cmd.kind) {
-      case 'owner-today':
-        return [text(await this.today(trx))];
-      case 'owner-ship':
-        return this.ship(trx, ownerId, cmd.orderNo, cmd.tracking, after);
-      case 'owner-complete':
-        return this.complete(trx, ownerId, cmd.orderNo, after);
-      case 'owner-stock-list':
-        return [text(await this.lowStock(trx))];
-      case 'owner-stock-set':
-        return [text(await this.setStock(trx, cmd.sku, cmd.qty))];
-      case 'owner-refund':
-        return this.payments().refundByOwner(trx, ownerId, cmd.orderNo, cmd.amount, after);
-      case 'owner-usage':
-        return [text(cmd.which === 'ship' ? T.ownerShipUsage : cmd.which === 'stock' ? T.ownerStockUsage : T.ownerRefundUsage)];
-      default:
-        return [text(T.unknown)];
-    }
+  async shipOrder(trx: Trx, after: AfterCommit, actor: Actor, args: { orderNo: string; tracking: string | null; carrier?: string | null }): Promise<ShipResult> {
+    const order = await lockOrder(trx, { order_no: args.orderNo });
+    if (!order) return { kind: 'not-found', orderNo: args.orderNo };
+    if (order.status !== 'paid') return { kind: 'conflict', orderNo: args.orderNo, status: order.status };
+    const patch = { shipped_at: trx.fn.now(), tracking_no: args.tracking, carrier: args.carrier ?? null };
+    await transition(trx, order, 'shipped', 'shipped by owner', actorName(actor), patch);
+    await audit(trx, actor, {
+      action: 'order.ship',
+      targetType: 'order',
+      targetId: order.order_no,
+      before: { status: order.status },
+      after: { status: 'shipped', tracking: args.tracking, carrier: args.carrier ?? null },
+    });
+    await this.notifier.shopper(trx, after, order.line_user_id, `order:${order.id}:shipped`, {
+      type: 'shipped',
+      orderNo: order.order_no,
+      tracking: args.tracking,
+      carrier: args.carrier ?? null,
+    });
+    return { kind: 'shipped', order: { ...order, status: 'shipped', tracking_no: args.tracking } };
   }
 
-  async today(trx: Trx): Promise<string> {
-    const rows = await trx('orders')
+  async completeOrder(trx: Trx, after: AfterCommit, actor: Actor, args: { orderNo: string }): Promise<CompleteResult> {
+    const order = await lockOrder(trx, { order_no: args.orderNo });
+    if (!order) return { kind: 'not-found', orderNo: args.orderNo };
+    if (order.status !== 'shipped') return { kind: 'conflict', orderNo: args.orderNo, status: order.status };
+    await transition(trx, order, 'completed', 'completed by owner', actorName(actor), { completed_at: trx.fn.now() });
+    await audit(trx, actor, { action: 'order.complete', targetType: 'order', targetId: order.order_no, before: { status: order.status }, after: { status: 'completed' } });
+    await this.notifier.shopper(trx, after, order.line_user_id, `order:${order.id}:completed`, { type: 'completed', orderNo: order.order_no });
+    return { kind: 'completed', order: { ...order, status: 'completed' } };
+  }
+
+  /** Cancels an unpaid order on the owner's word; its stock is released as for the shopper's own cancel. */
+  async cancelOrder(trx: Trx, after: AfterCommit, actor: Actor, args: { orderNo: string }): Promise<OwnerCancelResult> {
+    const r = await cancelOrder(trx, '', args.orderNo, actorName(actor));
+    if (r.kind === 'not-found') return { kind: 'not-found', orderNo: args.orderNo };
+    if (r.kind === 'not-allowed') return { kind: 'conflict', orderNo: args.orderNo, status: r.order.status };
+    await this.events.closed(trx, after, { order: r.order, to: 'cancelled', actor: actorName(actor) });
+    await audit(trx, actor, { action: 'order.cancel', targetType: 'order', targetId: args.orderNo, before: { status: 'pending_payment' }, after: { status: 'cancelled' } });
+    return { kind: 'cancelled', order: r.order };
+  }
+
+  async requestRefund(trx: Trx, after: AfterCommit, actor: Actor, args: { orderNo: string; amount: number | null }): Promise<RefundRequest> {
+    const r = await this.refunds.request(trx, { orderNo: args.orderNo, amount: args.amount, requestedBy: actorName(actor) }, after);
+    if (r.kind === 'requested') {
+      await audit(trx, actor, { action: 'refund.request', targetType: 'order', targetId: args.orderNo, after: { refundId: r.refundId, amount: r.amount, method: r.method } });
+    }
+    return r;
+  }
+
+  /**
+   * Sets a product's stock on hand (by SKU or id); never below what unpaid orders hold (the
+   * database refuses too). The reason is kept in the audit log.
+   */
+  async setStock(trx: Trx, actor: Actor, args: { sku?: string; productId?: number; qty: number; reason?: string | null }): Promise<StockSetResult> {
+    // Product row first, then its slots (stock_set): the order a product DELETE takes them in too.
+    const q = trx('products').forUpdate();
+    if (args.productId !== undefined) q.where({ id: args.productId });
+    else q.whereRaw('upper(sku) = ?', [(args.sku ?? '').toUpperCase()]);
+    const p = await q.first('id', 'sku');
+    if (!p) return { kind: 'unknown', sku: args.sku ?? String(args.productId) };
+    const before = await productsWithStock(trx).where('p.id', p.id).first<Product>();
+    const r = await setStockOnHand(trx, p.id, args.qty);
+    if (!r.ok) return { kind: 'below-reserved', sku: p.sku, reserved: r.reserved };
+    await trx('products').where({ id: p.id }).update({ updated_at: trx.fn.now() });
+    await audit(trx, actor, {
+      action: 'stock.set',
+      targetType: 'product',
+      targetId: p.id,
+      before: { sku: p.sku, onHand: before!.stock_on_hand, reserved: before!.stock_reserved },
+      after: { sku: p.sku, onHand: args.qty, reserved: r.reserved },
+      reason: args.reason ?? null,
+    });
+    return { kind: 'set', sku: p.sku, productId: p.id, qty: args.qty, available: args.qty - r.reserved };
+  }
+
+  async todayOrders(trx: Trx): Promise<TodayOrders> {
+    const orders = await trx('orders')
       .whereRaw("created_at >= date_trunc('day', now() AT TIME ZONE 'Asia/Taipei') AT TIME ZONE 'Asia/Taipei'")
       .orderBy('id')
       .select('order_no', 'status', 'total', 'created_at');
-    if (rows.length === 0) return T.ownerTodayEmpty;
-    const paid = rows.filter((r) => ['paid', 'shipped', 'completed'].includes(r.status)).reduce((s, r) => s + r.total, 0);
-    const lines = rows.slice(-30).map((r) => `${r.order_no} ${STATUS_LABEL[r.status] ?? r.status} ${twd(r.total)} ${taipeiTime(r.created_at).slice(11)}`);
-    return [T.ownerTodayTitle(rows.length, paid), ...lines].join('\n');
+    const paidTotal = orders.filter((r) => ['paid', 'shipped', 'completed'].includes(r.status)).reduce((s, r) => s + r.total, 0);
+    return { orders, paidTotal };
   }
 
-  private async ship(trx: Trx, ownerId: string, orderNo: string, tracking: string | null, after: AfterCommit): Promise<Message[]> {
-    const order = await lockOrder(trx, { order_no: orderNo });
-    if (!order) return [text(T.orderUnknown(orderNo))];
-    if (order.status !== 'paid') return [text(T.ownerStatusConflict(orderNo, STATUS_LABEL[order.status] ?? order.status))];
-    await transition(trx, order, 'shipped', 'shipped by owner', `owner:${ownerId}`, { shipped_at: trx.fn.now(), tracking_no: tracking });
-    await notifyShopper(trx, after, order.line_user_id, `order:${order.id}:shipped`, [text(T.shippedShopper(orderNo, tracking))]);
-    return [text(T.ownerShipped(orderNo))];
+  /** Paid orders not shipped yet, oldest payment first (the owner's 待出貨). */
+  async awaitingShipment(trx: Trx, limit = 30): Promise<AwaitingShipment> {
+    const orders = await trx('orders as o')
+      .leftJoin('line_users as u', 'u.user_id', 'o.line_user_id')
+      .where('o.status', 'paid')
+      .orderBy([{ column: 'o.paid_at' }, { column: 'o.id' }])
+      .limit(limit)
+      .select('o.order_no', 'o.total', 'o.item_count', 'o.paid_at', 'u.display_name as shopper_name');
+    const [{ n }] = await trx('orders').where('status', 'paid').count<{ n: number }[]>({ n: '*' });
+    return { orders, count: Number(n) };
   }
 
-  private async complete(trx: Trx, ownerId: string, orderNo: string, after: AfterCommit): Promise<Message[]> {
-    const order = await lockOrder(trx, { order_no: orderNo });
-    if (!order) return [text(T.orderUnknown(orderNo))];
-    if (order.status !== 'shipped') return [text(T.ownerStatusConflict(orderNo, STATUS_LABEL[order.status] ?? order.status))];
-    await transition(trx, order, 'completed', 'completed by owner', `owner:${ownerId}`, { completed_at: trx.fn.now() });
-    await notifyShopper(trx, after, order.line_user_id, `order:${order.id}:completed`, [text(T.completedShopper(orderNo))]);
-    return [text(T.ownerCompleted(orderNo))];
-  }
-
-  async lowStock(trx: Trx): Promise<string> {
+  /** Active products whose available units are at or below the threshold, fewest first. */
+  async lowStock(trx: Db | Trx, threshold = this.lowStockThreshold): Promise<Array<Product & { available: number }>> {
     const rows = await productsWithStock(trx)
       .where('p.active', true)
-      .whereRaw('s.stock_on_hand - s.stock_reserved <= ?', [LOW_STOCK_THRESHOLD])
+      .whereRaw('s.stock_on_hand - s.stock_reserved <= ?', [threshold])
       .orderByRaw('s.stock_on_hand - s.stock_reserved, p.id');
-    if (rows.length === 0) return T.ownerLowStockEmpty;
-    return [T.ownerLowStockTitle, ...rows.map((r) => lowStockLine(r.sku, r.name, available(r), r.stock_on_hand, r.stock_reserved))].join('\n');
-  }
-
-  /** Sets stock on hand; never below what is reserved by unpaid orders (the DB also refuses). */
-  private async setStock(trx: Trx, sku: string, qty: number): Promise<string> {
-    // Product row first, then its slots (stock_set): the order a product DELETE takes them in too.
-    const p = await trx('products').whereRaw('upper(sku) = ?', [sku]).forUpdate().first('id', 'sku');
-    if (!p) return T.productUnknown(sku);
-    const r = await setStockOnHand(trx, p.id, qty);
-    if (!r.ok) return T.ownerStockBelowReserved(p.sku, r.reserved);
-    await trx('products').where({ id: p.id }).update({ updated_at: trx.fn.now() });
-    return T.ownerStockSet(p.sku, qty, qty - r.reserved);
+    return (rows as Product[]).map((r) => ({ ...r, available: available(r) }));
   }
 }

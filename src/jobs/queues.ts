@@ -1,5 +1,6 @@
 import { JobsOptions, Queue } from 'bullmq';
 import type { Redis } from '../data/redis';
+import type { AfterCommit, EffectRunner } from '../data/unit-of-work';
 import type { Logger } from '../logger';
 
 /**
@@ -17,6 +18,7 @@ export const QUEUE_NAMES = {
 
 export type OrdersJob =
   | { name: 'expire-order'; data: { orderId: number } }
+  | { name: 'remind-order'; data: { orderId: number } }
   | { name: 'payment-notification'; data: { notificationId: number } }
   | { name: 'refund'; data: { refundId: number } }
   | { name: 'reconcile-attempt'; data: { attemptId: number } };
@@ -27,6 +29,8 @@ export const MAINTENANCE_JOBS = {
   expirySweep: 'expiry-sweep',
   reconcileSweep: 'reconcile-sweep',
   dailySummary: 'daily-summary',
+  reminderSweep: 'reminder-sweep',
+  stockAlerts: 'stock-alerts',
 } as const;
 
 const retrying = (attempts: number, delay: number): JobsOptions => ({
@@ -60,7 +64,7 @@ export const FAST_RECOVERY_LOCKS = { lockDuration: 5_000, lockRenewTime: 1_500, 
 /** BullMQ's failedReason for a job that stalled more than maxStalledCount times. */
 export const STALLED_TOO_OFTEN = 'job stalled more than allowable limit';
 
-export class Queues {
+export class Queues implements EffectRunner {
   readonly events: Queue;
   readonly deliveries: Queue;
   readonly orders: Queue;
@@ -108,9 +112,21 @@ export class Queues {
     }
   }
 
+  /** After COMMIT: deliver the outbox rows and run the enqueue tasks; a failure leaves the work to the sweepers. */
+  async runAfterCommit(after: AfterCommit): Promise<void> {
+    await this.tryEnqueue('deliveries', () => this.enqueueDeliveries(after.outboxIds));
+    for (const t of after.tasks) await this.tryEnqueue('after-commit task', t);
+  }
+
   async scheduleExpiry(orderId: number, at: Date): Promise<void> {
     const delay = Math.max(0, at.getTime() - Date.now());
     await this.orders.add('expire-order', { orderId }, { ...JOB_DEFAULTS.orders, delay, jobId: `expire-${orderId}-${at.getTime()}` });
+  }
+
+  /** The payment reminder of one hold: the id names the hold's reminder time, so a moved hold gets a job of its own. */
+  async scheduleReminder(orderId: number, at: Date): Promise<void> {
+    const delay = Math.max(0, at.getTime() - Date.now());
+    await this.orders.add('remind-order', { orderId }, { ...JOB_DEFAULTS.orders, delay, jobId: `remind-${orderId}-${at.getTime()}` });
   }
 
   async enqueuePaymentNotification(notificationId: number): Promise<void> {

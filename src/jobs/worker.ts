@@ -1,13 +1,11 @@
 import { DelayedError, Job, Worker } from 'bullmq';
 import type { Container } from '../container';
 import { createRedis, Redis } from '../data/redis';
-import { withTransaction } from '../data/db';
 import { DeferJob } from '../errors';
-import { notifyOwners, notifyShopper } from '../domain/notifications';
-import { expireOrder } from '../domain/orders';
-import { AfterCommit } from '../line/bot';
-import { text } from '../line/views';
-import { T } from '../texts';
+import { RateLimitedDelivery } from '../line/delivery';
+import { expireOrderAndNotify } from '../domain/expiry';
+import { dailyFigures } from '../domain/reports';
+import { storeLowStockThreshold } from '../domain/stock-alerts';
 import { FAST_RECOVERY_LOCKS, MAINTENANCE_JOBS, QUEUE_NAMES, STALLED_TOO_OFTEN } from './queues';
 
 export interface WorkerOptions {
@@ -16,6 +14,8 @@ export interface WorkerOptions {
   /** Only sweep rows older than this, so fresh work gets to its own job first. */
   sweepGraceMs?: number;
   concurrency?: number;
+  /** Deliveries to LINE in flight per worker process (HTTP-bound, so more than the other queues). */
+  deliveryConcurrency?: number;
   /** Off in tests that drive one sweep by hand. */
   schedules?: boolean;
 }
@@ -23,17 +23,7 @@ export interface WorkerOptions {
 const isFinal = (job: Job) => job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
 
 /** Expires one order if its hold has passed: stock released once, shopper told after commit. */
-export async function runExpiry(c: Container, orderId: number): Promise<boolean> {
-  const after = new AfterCommit();
-  const expired = await withTransaction(c.db, async (trx) => {
-    after.outboxIds.length = 0;
-    const o = await expireOrder(trx, orderId);
-    if (o) await notifyShopper(trx, after, o.line_user_id, `order:${o.id}:expired`, [text(T.expiredNotice(o.order_no))]);
-    return o;
-  });
-  await c.bot.runAfterCommit(after);
-  return expired !== null;
-}
+export const runExpiry = (c: Container, orderId: number): Promise<boolean> => expireOrderAndNotify(c.uow, c.notifier, c.orderEvents, orderId);
 
 export class Sweeper {
   constructor(private readonly c: Container, private readonly graceMs: number) {}
@@ -75,23 +65,24 @@ export class Sweeper {
     return n;
   }
 
-  async dailySummary(): Promise<void> {
-    const c = this.c;
-    const day = await c.db.raw<{ rows: Array<{ d: string }> }>("SELECT to_char(now() AT TIME ZONE 'Asia/Taipei', 'YYYY-MM-DD') AS d");
-    const d = day.rows[0]!.d;
-    const [stats] = await c.db('orders')
-      .whereRaw("(created_at AT TIME ZONE 'Asia/Taipei')::date = ?::date", [d])
-      .select(
-        c.db.raw('count(*)::int AS orders'),
-        c.db.raw("count(*) FILTER (WHERE paid_at IS NOT NULL)::int AS paid"),
-        c.db.raw('coalesce(sum(paid_amount), 0)::int AS amount'),
-      );
-    const after = new AfterCommit();
-    await withTransaction(c.db, (trx) =>
-      notifyOwners(trx, after, c.config, `summary:${d}`, [text(T.ownerDailySummary(d, stats.orders, stats.paid, stats.amount))]),
-    );
-    await c.bot.runAfterCommit(after);
+  /**
+   * The owner's daily summary, once per Taipei day (the outbox key `summary:<date>`, whichever
+   * worker runs it): the day's figures, the members' side of it, and LINE's count of this month's
+   * messages (asked before the transaction: no HTTP call inside one).
+   */
+  async dailySummary(): Promise<boolean> {
+    if (!this.c.config.ownerNotify.includes('summary')) return false;
+    const quota = await this.c.line.messageQuota();
+    const figures = await dailyFigures(this.c.db, this.c.config.lowStockThreshold);
+    const members = await this.c.members.day(this.c.db, figures.date);
+    await this.c.uow.run((trx, after) => this.c.notifier.owners(trx, after, `summary:${figures.date}`, { type: 'daily-summary', figures, quota, members }));
+    return true;
   }
+}
+
+/** DAILY_SUMMARY_AT as a BullMQ repeat pattern (seconds first), Taipei time. */
+export function dailySummarySchedule(config: Container['config']): { pattern: string; tz: string } {
+  return { pattern: `0 ${config.dailySummaryAt.minute} ${config.dailySummaryAt.hour} * * *`, tz: 'Asia/Taipei' };
 }
 
 /** Starts every BullMQ worker of the shop. close() stops taking jobs and waits for running ones. */
@@ -101,6 +92,15 @@ export async function startWorkers(c: Container, opts: WorkerOptions = {}): Prom
   const concurrency = opts.concurrency ?? 8;
   const sweeper = new Sweeper(c, opts.sweepGraceMs ?? 10_000);
   const log = c.log;
+  // The crossing trigger reads the threshold from the database: one value for every process's checkouts.
+  // A database that is away at start does not stop the worker: the schedule tick tries again.
+  let thresholdStored = false;
+  const storeThreshold = () =>
+    storeLowStockThreshold(c.db, c.config.lowStockThreshold).then(
+      () => void (thresholdStored = true),
+      (err) => log.warn({ err: err instanceof Error ? err.message : String(err) }, 'low-stock threshold not stored yet'),
+    );
+  await storeThreshold();
 
   const events = new Worker(
     QUEUE_NAMES.events,
@@ -130,18 +130,37 @@ export async function startWorkers(c: Container, opts: WorkerOptions = {}): Prom
       .catch(() => undefined);
   });
 
-  // A job run again after a stall was abandoned by a run that lost its lock (a dead worker): it
-  // may take over that run's outbox claim at once instead of waiting for the claim to time out.
-  const deliveries = new Worker(
+  // Sends to LINE stay under its rate limit (2,000/s per endpoint) for all workers together: BullMQ's
+  // limiter is kept in Redis. A 429 all the same pauses the whole queue briefly and puts the job
+  // back without using one of its attempts. A job run again after a stall was abandoned by a run
+  // that lost its lock (a dead worker): it may take over that run's outbox claim at once instead
+  // of waiting for the claim to time out.
+  const deliveries: Worker = new Worker(
     QUEUE_NAMES.deliveries,
-    async (job: Job<{ id: number }>) => c.delivery.deliver(job.data.id, isFinal(job), { takeOverClaim: job.stalledCounter > 0 }),
-    { connection, prefix, concurrency, ...FAST_RECOVERY_LOCKS },
+    async (job: Job<{ id: number }>) => {
+      try {
+        return await c.delivery.deliver(job.data.id, isFinal(job), { takeOverClaim: job.stalledCounter > 0 });
+      } catch (err) {
+        if (!(err instanceof RateLimitedDelivery)) throw err;
+        await deliveries.rateLimit(err.waitMs);
+        throw Worker.RateLimitError();
+      }
+    },
+    {
+      connection,
+      prefix,
+      concurrency: opts.deliveryConcurrency ?? Math.max(concurrency, 32),
+      limiter: { max: c.config.line.messagesPerSecond, duration: 1000 },
+      ...FAST_RECOVERY_LOCKS,
+    },
   );
 
   const runOrdersJob = async (job: Job) => {
     switch (job.name) {
       case 'expire-order':
         return runExpiry(c, job.data.orderId);
+      case 'remind-order':
+        return c.reminders.remind(job.data.orderId);
       case 'payment-notification':
         return c.payments.processNotification(job.data.notificationId, isFinal(job));
       case 'reconcile-attempt':
@@ -182,6 +201,10 @@ export async function startWorkers(c: Container, opts: WorkerOptions = {}): Prom
           return c.payments.reconcileSweep();
         case MAINTENANCE_JOBS.dailySummary:
           return sweeper.dailySummary();
+        case MAINTENANCE_JOBS.reminderSweep:
+          return c.reminders.sweep();
+        case MAINTENANCE_JOBS.stockAlerts:
+          return c.stockAlerts.sendPending();
         default:
           return null;
       }
@@ -215,10 +238,13 @@ export async function startWorkers(c: Container, opts: WorkerOptions = {}): Prom
         { every: Math.round(c.config.reconcileEveryMinutes * 60_000) },
         { name: MAINTENANCE_JOBS.reconcileSweep },
       );
-      await m.upsertJobScheduler(MAINTENANCE_JOBS.dailySummary, { pattern: '0 0 21 * * *', tz: 'Asia/Taipei' }, { name: MAINTENANCE_JOBS.dailySummary });
+      await m.upsertJobScheduler(MAINTENANCE_JOBS.reminderSweep, { every: Math.max(every, 1000) }, { name: MAINTENANCE_JOBS.reminderSweep });
+      await m.upsertJobScheduler(MAINTENANCE_JOBS.stockAlerts, { every }, { name: MAINTENANCE_JOBS.stockAlerts });
+      await m.upsertJobScheduler(MAINTENANCE_JOBS.dailySummary, dailySummarySchedule(c.config), { name: MAINTENANCE_JOBS.dailySummary });
     };
     await ensureSchedules();
     scheduleTimer = setInterval(() => {
+      if (!thresholdStored) void storeThreshold();
       ensureSchedules().catch((err) => log.debug({ err: err instanceof Error ? err.message : String(err) }, 'schedules not asserted'));
     }, Math.max(every, 5_000));
     scheduleTimer.unref();

@@ -1,17 +1,21 @@
 import type { messagingApi, webhook } from '@line/bot-sdk';
 import type { Config } from '../config';
 import type { Db, Trx } from '../data/db';
-import { withTransaction } from '../data/db';
+import { AfterCommit, UnitOfWork } from '../data/unit-of-work';
 import { CATALOG_PAGE_SIZE, listCatalogPage } from '../domain/catalog';
 import { changeCart, getCart } from '../domain/cart';
-import { cancelOrder, checkout, InsufficientStockError, Order, orderLines, recentOrders } from '../domain/orders';
+import { Order, orderItems, recentOrders } from '../domain/orders';
+import type { Shopping } from '../domain/shopping';
 import { OwnerService } from '../domain/owner';
-import type { PaymentService, PreparedPayment } from '../domain/payments';
+import type { Members } from '../domain/members';
+import { PaymentChoice, PaymentService, PreparedPayment, PreparedTopupPayment, TopupChoice, WALLET, WalletPayResult } from '../domain/payments';
+import type { OwnerAccess } from '../domain/owner-access';
 import type { Queues } from '../jobs/queues';
 import type { Logger } from '../logger';
-import { STATUS_LABEL, T } from '../texts';
+import { M, STATUS_LABEL, T } from '../texts';
 import { Command, OWNER_COMMANDS, parseCommand, parsePostback, Postback } from './command-parser';
-import { addOutboxMessage } from './delivery';
+import { addOutboxMessage, Delivery } from './delivery';
+import { handleOwnerCommand } from './owner-commands';
 import type { LineApi } from './line-client';
 import * as V from './views';
 
@@ -30,13 +34,16 @@ export interface BotDeps {
   queues: Queues;
   payments: PaymentService;
   owner: OwnerService;
+  /** Login links to the back office (`後台`). */
+  access: OwnerAccess;
+  uow: UnitOfWork;
+  shopping: Shopping;
+  delivery: Delivery;
+  members: Members;
 }
 
-/** Work to do after COMMIT: enqueue deliveries and delayed jobs. Never inside the transaction. */
-export class AfterCommit {
-  readonly outboxIds: number[] = [];
-  readonly tasks: Array<() => Promise<void>> = [];
-}
+/** What an event needed done before its transaction (calls to LINE or a bank). */
+type Prepared = PreparedPayment | { topup: PreparedTopupPayment } | { displayName: string | null } | null;
 
 interface Ctx {
   trx: Trx;
@@ -67,17 +74,15 @@ export class ShopBot {
 
     const prepared = await this.prepare(event, userId);
 
-    const after = new AfterCommit();
-    const done = await withTransaction(this.d.db, async (trx) => {
-      after.outboxIds.length = 0;
-      after.tasks.length = 0;
-      const locked = await trx('line_events').where({ id: inboxId }).forUpdate().first('processed_at');
-      if (locked.processed_at) return false;
-      // Marked first (same transaction, so still all-or-nothing): the fewer statements between a
-      // checkout and COMMIT, the sooner a lost stock race (raised at COMMIT) is retried.
-      await trx('line_events')
+    const done = await this.d.uow.run(async (trx, after) => {
+      // Marked first, and only if nobody did (the UPDATE locks the row; a second worker waits, then
+      // finds it processed): all-or-nothing with the effects, since it is one transaction. The
+      // fewer statements between a checkout and COMMIT, the sooner a lost stock race is retried.
+      const marked = await trx('line_events')
         .where({ id: inboxId })
+        .whereNull('processed_at')
         .update({ processed_at: trx.fn.now(), attempts: trx.raw('attempts + 1'), last_error: null });
+      if (marked === 0) return false;
       const replies = await this.apply(trx, event, userId, after, prepared);
       const replyTo = userId ?? groupOrRoomId(event);
       if (replies.length && replyTo) {
@@ -91,23 +96,26 @@ export class ShopBot {
           replyDeadline: replyToken ? replyDeadline(event, receivedAt) : null,
           replyTokenAt: replyToken ? receivedAt : null,
         });
-        if (id !== null) after.outboxIds.push(id);
+        // The reply goes out from here, right after COMMIT, not through a delivery job: one queue hop
+        // less while the shopper waits. If that try fails, the delivery queue takes over.
+        if (id !== null) after.tasks.push(() => this.deliverNow(id));
       }
       return true;
     });
-    if (!done) return 'already';
-    await this.runAfterCommit(after);
-    return 'processed';
+    return done ? 'processed' : 'already';
   }
 
-  async runAfterCommit(after: AfterCommit): Promise<void> {
-    const q = this.d.queues;
-    await q.tryEnqueue('deliveries', () => q.enqueueDeliveries(after.outboxIds));
-    for (const t of after.tasks) await q.tryEnqueue('after-commit task', t);
+  private async deliverNow(outboxId: number): Promise<void> {
+    try {
+      await this.d.delivery.deliver(outboxId);
+    } catch (err) {
+      this.d.log.debug({ outboxId, err: err instanceof Error ? err.message : String(err) }, 'reply not delivered at once; queued');
+      await this.d.queues.enqueueDeliveries([outboxId]);
+    }
   }
 
   /** Pre-transaction work that calls the outside world (profiles, bank order creation). */
-  private async prepare(event: webhook.Event, userId: string | null): Promise<PreparedPayment | { displayName: string | null } | null> {
+  private async prepare(event: webhook.Event, userId: string | null): Promise<Prepared> {
     if (event.mode === 'standby' || !userId) return null;
     if (event.type === 'follow') {
       const profile = await this.d.line.getProfile(userId);
@@ -115,9 +123,14 @@ export class ShopBot {
     }
     if (event.type === 'postback') {
       const pb = parsePostback(event.postback.data);
-      if (pb.action === 'pay') {
+      // The wallet needs no bank: it pays inside the event's transaction.
+      if (pb.action === 'pay' && pb.method !== WALLET) {
         await this.d.line.showLoading(userId, 10);
         return this.d.payments.preparePayment({ userId, orderNo: pb.orderNo, method: pb.method, requestKey: event.webhookEventId });
+      }
+      if (pb.action === 'tpay') {
+        await this.d.line.showLoading(userId, 10);
+        return { topup: await this.d.payments.topups.prepare({ userId, topupId: pb.topupId, method: pb.method, requestKey: event.webhookEventId }) };
       }
     }
     return null;
@@ -128,7 +141,7 @@ export class ShopBot {
     event: webhook.Event,
     userId: string | null,
     after: AfterCommit,
-    prepared: PreparedPayment | { displayName: string | null } | null,
+    prepared: Prepared,
   ): Promise<Message[]> {
     if (event.mode === 'standby') return []; // another channel owns the chat: send nothing
     const source = event.source;
@@ -145,7 +158,7 @@ export class ShopBot {
       case 'follow': {
         const name = prepared && 'displayName' in prepared ? prepared.displayName : null;
         if (name) await trx('line_users').where({ user_id: userId }).update({ display_name: name });
-        return [V.text(T.welcome(name)), V.text(T.help)];
+        return [V.welcomeMessage(name)];
       }
       case 'unfollow':
         return [];
@@ -153,7 +166,7 @@ export class ShopBot {
         if (event.message.type !== 'text') return [V.text(T.nonText)];
         return this.onCommand(ctx, parseCommand(event.message.text));
       case 'postback':
-        return this.onPostback(ctx, parsePostback(event.postback.data), prepared as PreparedPayment | null);
+        return this.onPostback(ctx, parsePostback(event.postback.data), prepared);
       default:
         this.d.log.debug({ type: event.type }, 'event type ignored');
         return [];
@@ -175,8 +188,8 @@ export class ShopBot {
 
   private async onCommand(ctx: Ctx, cmd: Command): Promise<Message[]> {
     if (OWNER_COMMANDS.has(cmd.kind)) {
-      if (!this.isOwner(ctx.userId)) return [V.text(T.ownerOnly)];
-      return this.d.owner.handle(ctx.trx, ctx.userId, cmd, ctx.after);
+      if (!this.isOwner(ctx.userId)) return [V.text(cmd.kind === 'owner-admin' ? T.adminRefused : T.ownerOnly)];
+      return handleOwnerCommand(this.d.owner, ctx.trx, ctx.after, ctx.userId, cmd, { access: this.d.access, publicBaseUrl: this.d.config.publicBaseUrl }, this.d.members);
     }
     switch (cmd.kind) {
       case 'menu':
@@ -198,13 +211,19 @@ export class ShopBot {
       case 'cancel':
         return this.cancel(ctx, cmd.orderNo);
       case 'help':
-        return [V.text(this.isOwner(ctx.userId) ? `${T.help}\n\n${T.ownerHelp}` : T.help)];
+        return [V.helpMessage(this.isOwner(ctx.userId))];
+      case 'points':
+        return this.points(ctx);
+      case 'wallet':
+        return this.wallet(ctx);
+      case 'member':
+        return this.memberCard(ctx);
       default:
-        return [V.text(T.unknown)];
+        return [V.unknownMessage()];
     }
   }
 
-  private async onPostback(ctx: Ctx, pb: Postback, prepared: PreparedPayment | null): Promise<Message[]> {
+  private async onPostback(ctx: Ctx, pb: Postback, prepared: Prepared): Promise<Message[]> {
     switch (pb.action) {
       case 'menu':
         return this.menu(ctx, pb.page);
@@ -222,16 +241,30 @@ export class ShopBot {
       case 'cancel':
         return this.cancel(ctx, pb.orderNo);
       case 'pay':
-        if (!prepared) return [V.text(T.unknown)];
-        return this.d.payments.completePayment(ctx.trx, prepared, ctx.after);
+        if (pb.method === WALLET) return this.payWithWallet(ctx, pb.orderNo);
+        if (!prepared || !('kind' in prepared)) return [V.unknownMessage()];
+        return paymentChoiceMessages(await this.d.payments.completePayment(ctx.trx, prepared, ctx.after));
+      case 'redeem':
+        return this.redeem(ctx, pb.orderNo);
+      case 'topup':
+        return this.topup(ctx, pb.amount);
+      case 'tpay':
+        if (!prepared || !('topup' in prepared)) return [V.unknownMessage()];
+        return topupChoiceMessages(await this.d.payments.topups.complete(ctx.trx, prepared.topup, ctx.after));
+      case 'wallet':
+        return this.wallet(ctx);
+      case 'points':
+        return this.points(ctx);
+      case 'member':
+        return this.memberCard(ctx);
       default:
-        return [V.text(T.unknown)];
+        return [V.unknownMessage()];
     }
   }
 
   private async menu(ctx: Ctx, page: number): Promise<Message[]> {
     const { products, total, pages } = await listCatalogPage(ctx.trx, page);
-    return [V.catalogMessage(products, Math.min(page, pages), pages, total, CATALOG_PAGE_SIZE)];
+    return [V.catalogMessage(products, Math.min(page, pages), pages, total, CATALOG_PAGE_SIZE, this.d.config.publicBaseUrl)];
   }
 
   private async cartChange(ctx: Ctx, ref: string | number, change: Parameters<typeof changeCart>[3], showCart = false): Promise<Message[]> {
@@ -256,49 +289,151 @@ export class ShopBot {
 
   private async checkout(ctx: Ctx, cartVersion: number | null): Promise<Message[]> {
     const methods = this.d.payments.availableMethods();
-    try {
-      // A savepoint: a checkout refused by its availability check rolls back its own writes but not
-      // the reply we write after it. Units taken by a rival between that check and our COMMIT make
-      // the COMMIT fail instead; withTransaction then runs the whole event again, and that run's
-      // check refuses here.
-      const r = await ctx.trx.transaction((sp) =>
-        checkout(sp, { userId: ctx.userId, cartVersion, holdMinutes: this.d.config.holdMinutes.default }),
-      );
-      switch (r.kind) {
+    const r = await this.d.shopping.placeOrder(ctx.trx, ctx.after, { userId: ctx.userId, cartVersion });
+    switch (r.kind) {
         case 'created':
-          ctx.after.tasks.push(() => this.d.queues.scheduleExpiry(r.order.id, r.order.hold_expires_at));
-          return [V.orderCreatedMessage(r.order, r.lines, methods)];
+          return [V.orderCreatedMessage(r.order, r.items, methods, await this.redeemOffer(ctx, r.order))];
         case 'existing':
-          if (r.order.status === 'pending_payment') return [V.orderCreatedMessage(r.order, r.lines, methods)];
-          return [V.orderDetailMessage(r.order, r.lines, methods)];
+          if (r.order.status === 'pending_payment') return [V.orderCreatedMessage(r.order, r.items, methods, await this.redeemOffer(ctx, r.order))];
+          return [V.orderDetailMessage(r.order, r.items, methods)];
         case 'stale-cart':
           return [V.text(T.checkoutCartChanged), V.cartMessage(await getCart(ctx.trx, ctx.userId))];
         case 'empty':
-          if (r.pending) return [V.orderDetailMessage(r.pending, await orderLines(ctx.trx, r.pending.id), methods)];
+          if (r.pending) return [V.orderDetailMessage(r.pending, await orderItems(ctx.trx, r.pending.id), methods)];
           return [V.text(T.cartEmpty)];
         case 'inactive':
           return [V.text(r.names.map((n) => T.productInactive(n)).join('\n'))];
-      }
-    } catch (err) {
-      if (!(err instanceof InsufficientStockError)) throw err;
-      const cart = await getCart(ctx.trx, ctx.userId);
-      const lines = cart.lines.filter((l) => l.qty > l.available).map((l) => T.notEnoughStock(l.name, Math.max(0, l.available)));
-      return [V.text(T.checkoutStockChanged(lines.length ? lines : [T.checkoutBusy])), V.cartMessage(cart)];
+        case 'insufficient': {
+          const lines = r.cart.lines.filter((l) => l.qty > l.available).map((l) => T.notEnoughStock(l.name, Math.max(0, l.available)));
+          return [V.text(T.checkoutStockChanged(lines.length ? lines : [T.checkoutBusy])), V.cartMessage(r.cart)];
+        }
     }
   }
 
   private async orderDetail(ctx: Ctx, orderNo: string): Promise<Message[]> {
     const order = await ctx.trx('orders').where({ order_no: orderNo, line_user_id: ctx.userId }).first<Order>();
     if (!order) return [V.text(T.orderUnknown(orderNo))];
-    return [V.orderDetailMessage(order, await orderLines(ctx.trx, order.id), this.d.payments.availableMethods())];
+    return [V.orderDetailMessage(order, await orderItems(ctx.trx, order.id), this.d.payments.availableMethods(), await this.redeemOffer(ctx, order))];
+  }
+
+  // ---- Members --------------------------------------------------------------------------------
+
+  /** The 「用 N 點折抵」 button for an unpaid order the shopper's points can take from, if any. */
+  private async redeemOffer(ctx: Ctx, order: Order): Promise<messagingApi.FlexComponent[]> {
+    const offer = await this.d.members.points.offer(ctx.trx, order);
+    return offer ? [V.redeemButton(order.order_no, offer)] : [];
+  }
+
+  private async redeem(ctx: Ctx, orderNo: string): Promise<Message[]> {
+    const r = await this.d.members.points.redeem(ctx.trx, { userId: ctx.userId, orderNo });
+    const methods = this.d.payments.availableMethods();
+    switch (r.kind) {
+      case 'not-found':
+        return [V.text(T.orderUnknown(r.orderNo))];
+      case 'not-pending':
+        return [V.text(M.redeemNotPending(r.order.order_no, STATUS_LABEL[r.order.status] ?? r.order.status))];
+      case 'already':
+        return [V.text(M.redeemAlready), V.orderDetailMessage(r.order, r.items, methods)];
+      case 'payment-started':
+        return [V.text(M.redeemAfterPayment)];
+      case 'no-points':
+        return [V.text(M.redeemNoPoints(r.balance))];
+      case 'redeemed':
+        return [V.text(M.redeemed(r.points, r.amount, r.balance)), V.orderCreatedMessage(r.order, r.items, methods)];
+    }
+  }
+
+  private async payWithWallet(ctx: Ctx, orderNo: string): Promise<Message[]> {
+    return walletPayMessages(await this.d.payments.wallet.payOrder(ctx.trx, ctx.after, { userId: ctx.userId, orderNo, requestKey: ctx.event.webhookEventId }));
+  }
+
+  private async topup(ctx: Ctx, amount: number): Promise<Message[]> {
+    const r = await this.d.payments.topups.request(ctx.trx, { userId: ctx.userId, amount });
+    if (r.kind === 'invalid-amount') return [V.text(M.topupInvalidAmount(r.amounts))];
+    if (r.kind === 'unavailable') return [V.text(M.topupUnavailable)];
+    return [V.topupMessage(r.topup, r.methods)];
+  }
+
+  private async wallet(ctx: Ctx): Promise<Message[]> {
+    return [V.walletMessage(await this.d.members.walletSummary(ctx.trx, ctx.userId))];
+  }
+
+  private async points(ctx: Ctx): Promise<Message[]> {
+    const m = this.d.members;
+    const s = await m.points.summary(ctx.trx, ctx.userId);
+    const hint = M.pointsHint(decimal(m.cfg.pointsPerTwd, 100), decimal(m.cfg.twdPerPoint, 1));
+    return [V.pointsMessage(s, m.cfg.tiers.indexOf(s.standing.tier), hint)];
+  }
+
+  /** The member card with a fresh 15-minute code; the QR picture's URL only over https (LINE fetches only those). */
+  private async memberCard(ctx: Ctx): Promise<Message[]> {
+    const card = await this.d.members.memberCard(ctx.trx, ctx.userId);
+    const base = this.d.config.publicBaseUrl;
+    const qrUrl = base.startsWith('https://') ? `${base}/member/qr/${card.code.qrRef}.png` : null;
+    return [V.memberCardMessage(card, this.d.members.cfg.tiers.indexOf(card.standing.tier), qrUrl)];
   }
 
   private async cancel(ctx: Ctx, orderNo: string): Promise<Message[]> {
-    const r = await cancelOrder(ctx.trx, ctx.userId, orderNo);
+    const r = await this.d.shopping.cancel(ctx.trx, ctx.after, { userId: ctx.userId, orderNo });
     if (r.kind === 'not-found') return [V.text(T.orderUnknown(orderNo))];
     if (r.kind === 'not-allowed') return [V.text(T.cancelNotAllowed(orderNo, STATUS_LABEL[r.order.status] ?? r.order.status))];
     return [V.text(T.cancelDone(orderNo))];
   }
+}
+
+/** What choosing a payment method came to, as the shopper's reply. */
+function paymentChoiceMessages(c: PaymentChoice): Message[] {
+  switch (c.kind) {
+    case 'unavailable':
+      return [V.text(T.methodUnavailable)];
+    case 'not-found':
+      return [V.text(T.orderUnknown(c.orderNo))];
+    case 'stale':
+      return [V.text(T.stalePayTap(c.orderNo, STATUS_LABEL[c.status] ?? c.status))];
+    case 'instructions':
+      return [V.paymentInstructionsMessage(c.instructions)];
+    case 'order':
+      return [V.orderDetailMessage(c.order, c.items, c.methods)];
+    case 'create-failed':
+      return [V.text(T.paymentCreateFailed), V.orderDetailMessage(c.order, c.items, c.methods)];
+  }
+}
+
+/** What paying from the wallet came to, as the shopper's reply (the receipt itself is pushed). */
+function walletPayMessages(r: WalletPayResult): Message[] {
+  switch (r.kind) {
+    case 'not-found':
+      return [V.text(T.orderUnknown(r.orderNo))];
+    case 'stale':
+      return [V.text(T.stalePayTap(r.orderNo, STATUS_LABEL[r.status] ?? r.status))];
+    case 'insufficient':
+      return [V.text(M.walletInsufficient(r.balance, r.order.total)), V.orderDetailMessage(r.order, r.items, r.methods)];
+    case 'paid':
+      return [V.text(M.walletPaid(r.order.order_no, r.order.paid_amount, r.balance))];
+  }
+}
+
+/** What choosing a method for a top-up came to, as the shopper's reply. */
+function topupChoiceMessages(c: TopupChoice): Message[] {
+  switch (c.kind) {
+    case 'unavailable':
+      return [V.text(T.methodUnavailable)];
+    case 'not-found':
+      return [V.text(M.topupUnknown)];
+    case 'stale':
+      return [V.text(c.status === 'paid' ? M.topupPaid : M.topupExpired)];
+    case 'instructions':
+      return [V.topupInstructionsMessage(c.instructions)];
+    case 'topup':
+      return [V.topupMessage(c.topup, c.methods)];
+    case 'create-failed':
+      return [V.text(T.paymentCreateFailed), V.topupMessage(c.topup, c.methods)];
+  }
+}
+
+/** A rate as a short decimal (e.g. 1 point per NT$100 from 0.01 × 100). */
+function decimal(r: { num: number; den: number }, times: number): string {
+  return String(Math.round((times * r.num * 1e6) / r.den) / 1e6);
 }
 
 /**

@@ -3,6 +3,8 @@
  * NFKC; English keywords are case-insensitive. Pure: no I/O.
  */
 
+import { SHIPMENT_LIMITS } from '../domain/order-admin';
+
 export type QtyOp = { op: 'set'; qty: number } | { op: 'add'; delta: number };
 
 export type Command =
@@ -17,12 +19,19 @@ export type Command =
   | { kind: 'cancel'; orderNo: string }
   | { kind: 'help' }
   | { kind: 'owner-today' }
+  | { kind: 'owner-to-ship' }
   | { kind: 'owner-ship'; orderNo: string; tracking: string | null }
   | { kind: 'owner-complete'; orderNo: string }
   | { kind: 'owner-stock-list' }
   | { kind: 'owner-stock-set'; sku: string; qty: number }
   | { kind: 'owner-refund'; orderNo: string; amount: number | null }
-  | { kind: 'owner-usage'; which: 'ship' | 'stock' | 'refund' }
+  | { kind: 'owner-usage'; which: 'ship' | 'stock' | 'refund' | 'charge' }
+  // Members.
+  | { kind: 'points' }
+  | { kind: 'wallet' }
+  | { kind: 'member' }
+  | { kind: 'owner-charge'; code: string; amount: number }
+  | { kind: 'owner-admin' }
   | { kind: 'unknown' };
 
 export const MAX_LINE_QTY = 99;
@@ -37,8 +46,14 @@ const CHECKOUT = new Set(['結帳', 'checkout']);
 const ORDERS = new Set(['訂單', 'orders', 'order']);
 const CANCEL = new Set(['取消', 'cancel']);
 const HELP = new Set(['說明', 'help', '?', '幫助']);
+const POINTS = new Set(['點數', 'points', '我的點數']);
+const WALLET = new Set(['錢包', 'wallet', '餘額', '儲值']);
+const MEMBER = new Set(['會員', 'member', '會員卡']);
+const ADMIN = new Set(['後台', 'admin']);
 
 const ORDER_NO = /^[A-Za-z][0-9]{6,}$/;
+/** As the back office takes them (domain/order-admin.ts parseShipment): letters, digits and dashes. */
+const TRACKING_NO = new RegExp(`^[A-Za-z0-9-]{1,${SHIPMENT_LIMITS.tracking}}$`);
 
 function parseQty(token: string): QtyOp | null {
   const m = /^([+-]?)(\d{1,6})$/.exec(token);
@@ -62,10 +77,16 @@ export function parseCommand(raw: string): Command {
     if (CHECKOUT.has(head)) return { kind: 'checkout' };
     if (ORDERS.has(head)) return { kind: 'orders' };
     if (HELP.has(head)) return { kind: 'help' };
+    if (POINTS.has(head)) return { kind: 'points' };
+    if (WALLET.has(head)) return { kind: 'wallet' };
+    if (MEMBER.has(head)) return { kind: 'member' };
+    if (head === '收款') return { kind: 'owner-usage', which: 'charge' };
     if (head === '今日訂單') return { kind: 'owner-today' };
+    if (head === '待出貨') return { kind: 'owner-to-ship' };
     if (head === '庫存') return { kind: 'owner-stock-list' };
     if (head === '出貨') return { kind: 'owner-usage', which: 'ship' };
     if (head === '退款') return { kind: 'owner-usage', which: 'refund' };
+    if (ADMIN.has(head)) return { kind: 'owner-admin' };
     if (CANCEL.has(head)) return { kind: 'unknown' };
   }
 
@@ -83,7 +104,8 @@ export function parseCommand(raw: string): Command {
   }
   if (head === '出貨') {
     if (args.length < 1 || args.length > 2 || !ORDER_NO.test(args[0]!)) return { kind: 'owner-usage', which: 'ship' };
-    return { kind: 'owner-ship', orderNo: args[0]!.toUpperCase(), tracking: args[1] ?? null };
+    if (args[1] !== undefined && !TRACKING_NO.test(args[1])) return { kind: 'owner-usage', which: 'ship' };
+    return { kind: 'owner-ship', orderNo: args[0]!.toUpperCase(), tracking: args[1]?.toUpperCase() ?? null };
   }
   if (head === '完成' && args.length === 1 && ORDER_NO.test(args[0]!)) {
     return { kind: 'owner-complete', orderNo: args[0]!.toUpperCase() };
@@ -97,17 +119,27 @@ export function parseCommand(raw: string): Command {
     if (args[1] !== undefined && !/^\d{1,7}$/.test(args[1])) return { kind: 'owner-usage', which: 'refund' };
     return { kind: 'owner-refund', orderNo: args[0]!.toUpperCase(), amount: args[1] === undefined ? null : Number(args[1]) };
   }
+  if (head === '收款') {
+    // 收款 <code> <amount>: the code may be typed in groups (1234 5678 9012 3456) or with dashes.
+    const amount = args.at(-1) ?? '';
+    const code = args.slice(0, -1).join('');
+    if (args.length < 2 || !/^\d{1,7}$/.test(amount) || !/^[\d-]{4,40}$/.test(code)) return { kind: 'owner-usage', which: 'charge' };
+    return { kind: 'owner-charge', code, amount: Number(amount) };
+  }
   return { kind: 'unknown' };
 }
 
 export const OWNER_COMMANDS: ReadonlySet<Command['kind']> = new Set([
   'owner-today',
+  'owner-to-ship',
   'owner-ship',
   'owner-complete',
   'owner-stock-list',
   'owner-stock-set',
   'owner-refund',
   'owner-usage',
+  'owner-charge',
+  'owner-admin',
 ]);
 
 /** Postback data: URL-encoded `action=<verb>&key=value`, ≤ 300 characters, self-contained. */
@@ -121,6 +153,13 @@ export type Postback =
   | { action: 'pay'; orderNo: string; method: string }
   | { action: 'order'; orderNo: string }
   | { action: 'cancel'; orderNo: string }
+  // Members.
+  | { action: 'redeem'; orderNo: string }
+  | { action: 'topup'; amount: number }
+  | { action: 'tpay'; topupId: number; method: string }
+  | { action: 'wallet' }
+  | { action: 'points' }
+  | { action: 'member' }
   | { action: 'invalid' };
 
 const int = (s: string | null, min = 0): number | null => {
@@ -157,6 +196,21 @@ export function parsePostback(data: string): Postback {
       return orderNo ? { action: 'order', orderNo } : { action: 'invalid' };
     case 'cancel':
       return orderNo ? { action: 'cancel', orderNo } : { action: 'invalid' };
+    case 'redeem':
+      return orderNo ? { action: 'redeem', orderNo } : { action: 'invalid' };
+    case 'topup': {
+      const amount = int(p.get('a'), 1);
+      return amount ? { action: 'topup', amount } : { action: 'invalid' };
+    }
+    case 'tpay': {
+      const topupId = int(p.get('t'), 1);
+      const method = p.get('m');
+      return topupId && method ? { action: 'tpay', topupId, method } : { action: 'invalid' };
+    }
+    case 'wallet':
+    case 'points':
+    case 'member':
+      return { action: p.get('action') as 'wallet' | 'points' | 'member' };
     default:
       return { action: 'invalid' };
   }
@@ -183,9 +237,20 @@ export function postbackData(pb: Exclude<Postback, { action: 'invalid' }>): stri
       break;
     case 'order':
     case 'cancel':
+    case 'redeem':
       p.set('o', pb.orderNo);
       break;
+    case 'topup':
+      p.set('a', String(pb.amount));
+      break;
+    case 'tpay':
+      p.set('t', String(pb.topupId));
+      p.set('m', pb.method);
+      break;
     case 'cart':
+    case 'wallet':
+    case 'points':
+    case 'member':
       break;
   }
   return p.toString();

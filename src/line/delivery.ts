@@ -1,6 +1,8 @@
 import type { messagingApi } from '@line/bot-sdk';
 import type { Db, Trx } from '../data/db';
+import { insertOutboxMessage, NewOutboxMessage } from '../data/outbox';
 import type { Logger } from '../logger';
+import type { Metrics } from '../metrics';
 import type { LineApi } from './line-client';
 import { checkMessages } from './message-limits';
 
@@ -16,17 +18,9 @@ import { checkMessages } from './message-limits';
  *   as undeliverable and never retried.
  */
 
-export interface NewMessage {
-  recipient: string;
+/** An outbox row whose messages are LINE Messaging API messages. */
+export interface NewMessage extends NewOutboxMessage {
   messages: messagingApi.Message[];
-  kind: string;
-  /** Unique key for notifications that must be sent once (e.g. `order:12:paid:shopper`). */
-  dedupeKey?: string;
-  replyToken?: string | null;
-  /** Until when a reply is tried at all. */
-  replyDeadline?: Date | null;
-  /** When the reply token reached us (the start of its validity). */
-  replyTokenAt?: Date | null;
 }
 
 /**
@@ -39,29 +33,34 @@ export class InvalidMessageError extends Error {
   override readonly name = 'InvalidMessageError';
 }
 
-/** Writes a message to the outbox in the caller's transaction. Returns null if dedupeKey was already used. */
+/**
+ * Writes LINE messages to the outbox in the caller's transaction, after checking them against
+ * LINE's limits (a message LINE would refuse must fail the change, not its delivery).
+ * Returns null if dedupeKey was already used.
+ */
 export async function addOutboxMessage(trx: Trx, m: NewMessage): Promise<number | null> {
   const problems = checkMessages(m.messages);
   if (problems.length) throw new InvalidMessageError(`message breaks LINE limits: ${problems.join('; ')}`);
-  const rows = await trx('outbox_messages')
-    .insert({
-      dedupe_key: m.dedupeKey ?? null,
-      kind: m.kind,
-      recipient: m.recipient,
-      reply_token: m.replyToken ?? null,
-      reply_deadline: m.replyDeadline ?? null,
-      reply_token_at: m.replyTokenAt ?? null,
-      messages: JSON.stringify(m.messages),
-    })
-    .onConflict('dedupe_key')
-    .ignore()
-    .returning('id');
-  return rows[0]?.id ?? null;
+  return insertOutboxMessage(trx, m);
 }
 
 export class RetryableDeliveryError extends Error {
   override readonly name = 'RetryableDeliveryError';
 }
+
+/**
+ * LINE refused the send for its per-second rate limit: nothing was delivered, the row is pending
+ * again, and the delivery queue should pause this long (the job's attempt is not used up).
+ */
+export class RateLimitedDelivery extends Error {
+  override readonly name = 'RateLimitedDelivery';
+  constructor(readonly waitMs: number) {
+    super(`LINE rate limit: wait ${waitMs} ms`);
+  }
+}
+
+/** No Retry-After from LINE (it documents none): its buckets refill continuously, so a short pause. */
+const RATE_LIMIT_PAUSE_MS = 250;
 
 export type DeliveryResult = 'sent' | 'skipped' | 'undeliverable';
 
@@ -79,6 +78,7 @@ export class Delivery {
     private readonly line: LineApi,
     private readonly log: Logger,
     private readonly claimSeconds = 60,
+    private readonly metrics: Metrics | null = null,
   ) {}
 
   /**
@@ -101,7 +101,11 @@ export class Delivery {
         // outcome): whether its reply reached LINE is unknown, exactly as after a lost answer.
         reply_unclear: this.db.raw("reply_unclear OR (status = 'sending' AND reply_token IS NOT NULL)"),
       })
-      .returning(['id', 'recipient', 'reply_token', 'reply_deadline', 'reply_token_at', 'reply_unclear', 'messages', 'retry_key', 'attempts', 'kind']);
+      .returning([
+        'id', 'recipient', 'reply_token', 'reply_deadline', 'reply_token_at', 'reply_unclear', 'messages', 'retry_key', 'attempts', 'kind',
+        // Whether the recipient still follows us, read in the same round trip (null: no such user row).
+        this.db.raw('(SELECT following FROM line_users WHERE user_id = outbox_messages.recipient) AS following'),
+      ]);
     const row = claimed[0] as
       | {
           id: number;
@@ -114,12 +118,12 @@ export class Delivery {
           retry_key: string;
           attempts: number;
           kind: string;
+          following: boolean | null;
         }
       | undefined;
     if (!row) return 'skipped';
 
-    const user = await this.db('line_users').where({ user_id: row.recipient }).first('following');
-    if (user && user.following === false) {
+    if (row.following === false) {
       await this.finish(row.id, 'undeliverable', { last_error: 'recipient unfollowed the account' });
       return 'undeliverable';
     }
@@ -142,7 +146,8 @@ export class Delivery {
         this.log.warn({ outboxId: row.id }, 'reply token refused after an unclear reply, too late to tell use from expiry: pushing (may repeat it)');
       }
       if (!r.invalidReplyToken) {
-        if (r.retryable) await this.db('outbox_messages').where({ id: row.id }).update({ reply_unclear: true });
+        if (r.retryable && !r.rateLimited) await this.db('outbox_messages').where({ id: row.id }).update({ reply_unclear: true });
+        if (r.rateLimited) return this.rateLimited(row.id, r.retryAfterMs, true);
         return this.failed(row.id, r.status, r.message, r.retryable, finalAttempt);
       }
       this.log.info({ outboxId: row.id }, 'reply token refused; falling back to push');
@@ -153,11 +158,22 @@ export class Delivery {
       await this.finish(row.id, 'sent', { delivered_via: 'push', line_request_id: p.requestId, last_status: p.duplicate ? 409 : 200 });
       return 'sent';
     }
+    if (p.rateLimited) return this.rateLimited(row.id, p.retryAfterMs, false);
     return this.failed(row.id, p.status, p.message, p.retryable, finalAttempt);
+  }
+
+  /** Back to pending, untouched by this try (a refused reply may be tried as a reply again). */
+  private async rateLimited(id: number, retryAfterMs: number | null, wasReply: boolean): Promise<never> {
+    this.metrics?.deliveries.inc({ via: wasReply ? 'reply' : 'push', result: 'rate-limited', status: '429' });
+    await this.db('outbox_messages')
+      .where({ id })
+      .update({ status: 'pending', claimed_until: null, attempts: this.db.raw('attempts - 1'), last_status: 429, last_error: 'rate limited' });
+    throw new RateLimitedDelivery(retryAfterMs ?? RATE_LIMIT_PAUSE_MS);
   }
 
   private async failed(id: number, status: number | null, message: string, retryable: boolean, finalAttempt: boolean): Promise<DeliveryResult> {
     if (retryable && !finalAttempt) {
+      this.metrics?.deliveries.inc({ via: 'none', result: 'retry', status: String(status ?? 'network') });
       await this.db('outbox_messages').where({ id }).update({ status: 'pending', claimed_until: null, last_status: status, last_error: message });
       throw new RetryableDeliveryError(`delivery ${id} failed (${status ?? 'network'}): ${message}`);
     }
@@ -167,6 +183,7 @@ export class Delivery {
   }
 
   private async finish(id: number, status: 'sent' | 'undeliverable' | 'failed', extra: Record<string, unknown>): Promise<void> {
+    this.metrics?.deliveries.inc({ via: String(extra.delivered_via ?? 'none'), result: status, status: String(extra.last_status ?? 'none') });
     await this.db('outbox_messages')
       .where({ id })
       .update({ status, claimed_until: null, ...(status === 'sent' ? { sent_at: this.db.fn.now() } : {}), ...extra });

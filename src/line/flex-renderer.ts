@@ -48,10 +48,27 @@ export interface TemplateVars {
     title: string; orderNo: string; methodLabel: string; method: string; amountLabel: string; amount: string;
     hint: string; buttonLabel: string; url: string;
   };
+  'admin-login': { title: string; body: string; hint: string; buttonLabel: string; url: string };
   'owner-paid': {
     title: string; orderLabel: string; orderNo: string; methodLabel: string; method: string; amountLabel: string;
-    amount: string; lines: FlexComponent[]; notes: FlexComponent[];
+    amount: string; lines: FlexComponent[]; notes: FlexComponent[]; buttons: FlexComponent[];
   };
+  /** Every other notice: a title, an optional subtitle, rows of facts, buttons. */
+  notice: { title: string; titleColor: string; subtitle: FlexComponent[]; rows: FlexComponent[]; buttons: FlexComponent[] };
+  'section-title': { text: string };
+  paragraph: { text: string };
+  'uri-button': { style: 'primary' | 'secondary' | 'link'; label: string; uri: string };
+  'message-button': { style: 'primary' | 'secondary' | 'link'; label: string; text: string };
+  'clipboard-button': { style: 'primary' | 'secondary' | 'link'; label: string; clipboardText: string };
+  ledger: {
+    color: string; title: string; subtitle: string; balanceLabel: string; balance: string; notes: FlexComponent[];
+    rows: FlexComponent[]; buttons: FlexComponent[];
+  };
+  'member-card': {
+    color: string; title: string; subtitle: string; qr: FlexComponent[]; codeLabel: string; code: string; validUntil: string;
+    rows: FlexComponent[]; hint: string; buttons: FlexComponent[];
+  };
+  'qr-image': { url: string };
 }
 
 export type TemplateName = keyof TemplateVars;
@@ -59,7 +76,7 @@ export type TemplateName = keyof TemplateVars;
 /** Which templates are whole bubbles (the rest are components inside one). */
 export const BUBBLE_TEMPLATES = [
   'product', 'catalog-more', 'cart', 'order-created', 'orders-list', 'order-detail', 'receipt', 'payment-info',
-  'pay-link', 'owner-paid',
+  'pay-link', 'owner-paid', 'admin-login', 'ledger', 'member-card', 'notice',
 ] as const satisfies readonly TemplateName[];
 type BubbleTemplate = (typeof BUBBLE_TEMPLATES)[number];
 

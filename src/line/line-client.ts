@@ -1,5 +1,9 @@
 import { HTTPFetchError, messagingApi } from '@line/bot-sdk';
+import type { MessageQuota } from '../domain/notices';
 import type { Logger } from '../logger';
+
+/** Defined with the domain's notices (the daily summary carries it); the back office reads it from here. */
+export type { MessageQuota };
 
 export type SendOutcome =
   | { ok: true; requestId: string | null; duplicate: boolean }
@@ -7,6 +11,10 @@ export type SendOutcome =
       ok: false;
       status: number | null;
       retryable: boolean;
+      /** 429 for the per-second rate limit (not the monthly limit): wait, then send again. */
+      rateLimited: boolean;
+      /** From a Retry-After header, when one came (LINE documents none; a proxy may add one). */
+      retryAfterMs: number | null;
       invalidReplyToken: boolean;
       message: string;
       requestId: string | null;
@@ -18,6 +26,8 @@ export interface LineApi {
   push(to: string, messages: messagingApi.Message[], retryKey: string): Promise<SendOutcome>;
   getProfile(userId: string): Promise<{ displayName: string } | null>;
   showLoading(chatId: string, seconds: number): Promise<void>;
+  /** This month's push quota (limit null = no limit) and use so far; null when LINE does not answer. */
+  messageQuota(): Promise<MessageQuota | null>;
 }
 
 export interface LineClientOptions {
@@ -27,9 +37,10 @@ export interface LineClientOptions {
   logger: Logger;
 }
 
-class Timeout extends Error {}
+export class Timeout extends Error {}
 
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+/** The SDK has no timeout option (spec §5.7): race the call against a timer. */
+export function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout;
   return Promise.race([
     p,
@@ -65,13 +76,22 @@ export function classifySendError(err: unknown): SendOutcome {
       ok: false,
       status: err.status,
       retryable,
+      rateLimited: err.status === 429 && !monthly,
+      retryAfterMs: retryAfterMs(err.headers?.get?.('retry-after') ?? null),
       invalidReplyToken: err.status === 400 && /reply token/i.test(message),
       message,
       requestId,
     };
   }
   const message = err instanceof Timeout ? 'timeout' : err instanceof Error ? `network: ${err.message}` : 'unknown error';
-  return { ok: false, status: null, retryable: true, invalidReplyToken: false, message, requestId: null };
+  return { ok: false, status: null, retryable: true, rateLimited: false, retryAfterMs: null, invalidReplyToken: false, message, requestId: null };
+}
+
+/** Retry-After as seconds or an HTTP date; null when absent or unreadable. Capped at 5 minutes. */
+export function retryAfterMs(v: string | null): number | null {
+  if (!v) return null;
+  const ms = /^\d+$/.test(v.trim()) ? Number(v.trim()) * 1000 : Date.parse(v) - Date.now();
+  return Number.isFinite(ms) ? Math.min(Math.max(0, ms), 300_000) : null;
 }
 
 export class LineClient implements LineApi {
@@ -125,6 +145,17 @@ export class LineClient implements LineApi {
       await withTimeout(this.api.showLoadingAnimation({ chatId, loadingSeconds: seconds }), 2000);
     } catch {
       // Cosmetic only: a missing spinner must never fail the request it decorates.
+    }
+  }
+
+  async messageQuota(): Promise<MessageQuota | null> {
+    try {
+      const ms = Math.min(this.timeoutMs, 3000);
+      const [quota, usage] = await Promise.all([withTimeout(this.api.getMessageQuota(), ms), withTimeout(this.api.getMessageQuotaConsumption(), ms)]);
+      return { limit: quota.type === 'limited' ? (quota.value ?? 0) : null, used: usage.totalUsage };
+    } catch (err) {
+      this.log.info({ err: err instanceof Error ? err.message : String(err) }, 'LINE message quota unavailable');
+      return null;
     }
   }
 }

@@ -26,6 +26,7 @@ async function main(): Promise<void> {
     `  LINE API double  ${sandbox.line.url}/__double/delivered`,
     `  SinoPac sandbox  ${sandbox.sinopac.url}/   (pay / fail ATM and card orders)`,
     `  ECPay sandbox    ${sandbox.ecpay.url}/   (pay ATM / CVS codes)`,
+    `  ECPay logistics  ${sandbox.ecpayLogistics.url}/   (move store-pickup parcels along)`,
     `  shopper ${DEV_SECRETS.shopper}, owner ${DEV_SECRETS.owner}`,
     s.databaseUrl ? '  database         DATABASE_URL' : '  database         embedded PGlite in .data/pglite',
     sandbox.privateRedisPid !== null

@@ -7,10 +7,12 @@ import { Container, createContainer } from '../container';
 import { createDb, Db, migrationConfig } from '../data/db';
 import { seedDemoCatalog } from '../data/seed';
 import { startWorkers } from '../jobs/worker';
+import { formatRichMenuSummary, loadRichMenuImages, setupRichMenus } from '../line/rich-menu-setup';
 import { createLogger, Logger } from '../logger';
 import { PROJECT_ROOT } from '../paths';
 import { createApp } from '../web/app';
 import { ChatSimulator, startChatSimulator } from './chat-simulator';
+import { EcpayLogisticsSandbox, startEcpayLogisticsSandbox } from './ecpay-logistics-sandbox';
 import { EcpaySandbox, startEcpaySandbox } from './ecpay-sandbox';
 import { LineApiDouble, startLineApiDouble } from './line-api-double';
 import { PrivateRedis, RedisNotInstalledError, redisAnswers } from './private-redis';
@@ -42,6 +44,11 @@ export const DEV_SECRETS = {
   },
   // creditCheckCode is the sandbox's own (stage has no CreditDetail/QueryTrade/V2): refunds read the capture state.
   ecpay: { merchantId: '3002607', hashKey: 'pwFHCqoQZGmho4w6', hashIv: 'EkRm7iFT261dpevs', creditCheckCode: '10000001' },
+  // ECPay logistics stage C2C account (specs/ecpay-logistics.md §2); the sender is the SDK examples'.
+  ecpayLogistics: {
+    merchantId: '2000933', hashKey: 'XBERn1YOvpM9nfZc', hashIv: 'h1ONHk4P4yqbl5LK', kind: 'C2C' as const,
+    senderName: '陳大明', senderCellPhone: '0911222333',
+  },
 };
 
 export interface DevSandbox {
@@ -54,6 +61,7 @@ export interface DevSandbox {
   line: LineApiDouble;
   sinopac: SinopacSandbox;
   ecpay: EcpaySandbox;
+  ecpayLogistics: EcpayLogisticsSandbox;
   container: Container;
   close(): Promise<void>;
 }
@@ -138,6 +146,7 @@ async function startOnRedis(o: DevSandboxOptions, log: Logger, redis: { url: str
   const line = await startLineApiDouble({ channelAccessToken: DEV_SECRETS.accessToken, host });
   const sinopac = await startSinopacSandbox({ shops: [DEV_SECRETS.sinopac], host, notifyRetryDelaysMs: [2000, 5000, 15000] });
   const ecpay = await startEcpaySandbox({ merchants: [DEV_SECRETS.ecpay], notifyRetryDelaysMs: [2000, 5000, 15000] });
+  const ecpayLogistics = await startEcpayLogisticsSandbox({ merchants: [DEV_SECRETS.ecpayLogistics], notifyRetryDelaysMs: [2000, 5000, 15000] });
 
   let handler: http.RequestListener = (_q, s) => s.end();
   const server = http.createServer((q, s) => handler(q, s));
@@ -153,7 +162,7 @@ async function startOnRedis(o: DevSandboxOptions, log: Logger, redis: { url: str
     LINE_CHANNEL_SECRET: DEV_SECRETS.channelSecret,
     LINE_CHANNEL_ACCESS_TOKEN: DEV_SECRETS.accessToken,
     LINE_API_BASE_URL: line.url,
-    LINE_DATA_API_BASE_URL: line.url,
+    LINE_DATA_API_BASE_URL: line.dataUrl,
     SHOP_OWNER_LINE_USER_IDS: DEV_SECRETS.owner,
     SINOPAC_SHOP_NO: DEV_SECRETS.sinopac.shopNo,
     SINOPAC_HASH_A1: DEV_SECRETS.sinopac.hashA1,
@@ -167,6 +176,12 @@ async function startOnRedis(o: DevSandboxOptions, log: Logger, redis: { url: str
     ECPAY_HASH_IV: DEV_SECRETS.ecpay.hashIv,
     ECPAY_API_BASE_URL: ecpay.url,
     ECPAY_CREDIT_CHECK_CODE: DEV_SECRETS.ecpay.creditCheckCode,
+    ECPAY_LOGISTICS_MERCHANT_ID: DEV_SECRETS.ecpayLogistics.merchantId,
+    ECPAY_LOGISTICS_HASH_KEY: DEV_SECRETS.ecpayLogistics.hashKey,
+    ECPAY_LOGISTICS_HASH_IV: DEV_SECRETS.ecpayLogistics.hashIv,
+    ECPAY_LOGISTICS_SENDER_NAME: DEV_SECRETS.ecpayLogistics.senderName,
+    ECPAY_LOGISTICS_SENDER_CELLPHONE: DEV_SECRETS.ecpayLogistics.senderCellPhone,
+    ECPAY_LOGISTICS_API_BASE_URL: ecpayLogistics.url,
     RECONCILE_AFTER_MINUTES: '2',
     RECONCILE_EVERY_MINUTES: '1',
     ...o.env,
@@ -174,6 +189,21 @@ async function startOnRedis(o: DevSandboxOptions, log: Logger, redis: { url: str
   const container = createContainer(config, { log, db });
   handler = createApp(container) as unknown as http.RequestListener;
   const workers = await startWorkers(container, { sweepEveryMs: 5000, sweepGraceMs: 3000 });
+
+  // The same setup as `npm run richmenu`, against the double: the simulator shows the menus.
+  try {
+    const menus = await setupRichMenus({
+      channelAccessToken: config.line.channelAccessToken,
+      apiBaseUrl: config.line.apiBaseUrl,
+      dataApiBaseUrl: config.line.dataApiBaseUrl,
+      ownerUserIds: config.ownerLineUserIds,
+      images: loadRichMenuImages(),
+    });
+    log.info({ richMenus: formatRichMenuSummary(menus).split('\n') }, 'rich menus set up');
+  } catch (err) {
+    await workers.close();
+    throw err;
+  }
 
   let simulator: ChatSimulator;
   try {
@@ -204,6 +234,7 @@ async function startOnRedis(o: DevSandboxOptions, log: Logger, redis: { url: str
     line,
     sinopac,
     ecpay,
+    ecpayLogistics,
     container,
     async close() {
       await simulator.close();
@@ -217,6 +248,7 @@ async function startOnRedis(o: DevSandboxOptions, log: Logger, redis: { url: str
       await line.close();
       await sinopac.close();
       await ecpay.close();
+      await ecpayLogistics.close();
       if (embedded) await embedded.stop();
       await redis.private?.stop();
     },

@@ -1,12 +1,10 @@
-import { randomInt } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
-import { createServer, type Server } from 'node:http';
-import axios from 'axios';
 import express, { type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import { checkMacValue, verifyCheckMacValue } from '../gateways/ecpay/check-mac-value';
 import { escapeHtml, formatEcpayDate, formatEcpayDateTime } from '../gateways/ecpay/ecpay-client';
 import { doActionBlockedForMs, nextDailyCapture, parseEcpayDate } from '../gateways/ecpay/ecpay-gateway';
+import { autoSubmitPage, digits, errorPage, formatTwd, listenSandbox, listPage, page, stringFields } from './ecpay-sandbox-pages';
+import { FormNotifier, type FormDelivery } from './form-notifier';
 
 /**
  * A local stand-in for ECPay's AIO payment host (specs/ecpay-aio.md), for tests and `npm run dev`.
@@ -125,18 +123,10 @@ export interface SandboxTrade {
   checkoutFields: Record<string, string>;
 }
 
-export interface SandboxNotification {
+/** One delivery of ReturnURL or PaymentInfoURL (url, attempt, fields, the shop's answer). */
+export interface SandboxNotification extends FormDelivery {
   kind: 'ReturnURL' | 'PaymentInfoURL';
-  url: string;
   merchantTradeNo: string;
-  /** 1 for the first delivery of a chain. */
-  attempt: number;
-  fields: Record<string, string>;
-  /** HTTP status of the shop's answer, null when the request failed. */
-  status: number | null;
-  body: string | null;
-  error?: string;
-  at: Date;
 }
 
 export interface PayOptions {
@@ -247,80 +237,6 @@ const EXTRA_FIELD_NAMES = [
   'WebATMBankName',
 ] as const;
 
-function digits(n: number): string {
-  let s = '';
-  for (let i = 0; i < n; i++) s += String(randomInt(10));
-  return s;
-}
-
-function formatTwd(n: number): string {
-  return `NT$ ${String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ',')}`;
-}
-
-function stringFields(body: unknown): Record<string, string> | null {
-  if (body === null || typeof body !== 'object') return null;
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(body as Record<string, unknown>)) {
-    if (typeof v !== 'string') return null;
-    out[k] = v;
-  }
-  return out;
-}
-
-function page(title: string, body: string): string {
-  return `<!DOCTYPE html>
-<html lang="zh-Hant-TW">
-<head>
-  <meta charset="utf-8">
-  <meta name="viewport" content="width=device-width, initial-scale=1">
-  <title>${escapeHtml(title)}</title>
-  <style>
-    body { font-family: system-ui, -apple-system, "PingFang TC", "Noto Sans TC", "Microsoft JhengHei", sans-serif; margin: 0 auto; max-width: 46rem; padding: 1.5rem 1rem; color: #222; }
-    h1 { font-size: 1.3rem; border-bottom: 3px solid #00a29a; padding-bottom: .4rem; }
-    .sandbox { background: #fff4d6; border: 1px solid #e6c35c; padding: .4rem .7rem; border-radius: .4rem; font-size: .9rem; }
-    dl { display: grid; grid-template-columns: max-content 1fr; gap: .4rem 1rem; }
-    dt { color: #666; } dd { margin: 0; font-weight: 600; word-break: break-all; }
-    button { font-size: 1rem; padding: .55rem 1.4rem; border-radius: .4rem; border: 0; background: #00a29a; color: #fff; margin: .2rem; }
-    button.secondary { background: #999; }
-    table { border-collapse: collapse; width: 100%; font-size: .9rem; }
-    th, td { border-bottom: 1px solid #ddd; padding: .35rem .3rem; text-align: left; vertical-align: top; }
-    form.inline { display: inline; }
-  </style>
-</head>
-<body>
-  <p class="sandbox">綠界模擬環境（Sandbox）：不會產生真實交易。</p>
-${body}
-</body>
-</html>
-`;
-}
-
-function errorPage(code: string, message: string): string {
-  return page(
-    '綠界科技 - 交易失敗',
-    `  <h1>交易失敗</h1>
-  <dl>
-    <dt>訊息代碼 Message code</dt><dd id="message-code">${escapeHtml(code)}</dd>
-    <dt>訊息說明 Message</dt><dd id="message">${escapeHtml(message)}</dd>
-  </dl>`,
-  );
-}
-
-function autoSubmitPage(action: string, fields: Record<string, string>, text: string): string {
-  const inputs = Object.entries(fields)
-    .map(([k, v]) => `    <input type="hidden" name="${escapeHtml(k)}" value="${escapeHtml(v)}">`)
-    .join('\n');
-  return page(
-    text,
-    `  <p>${escapeHtml(text)}</p>
-  <form id="result" method="post" action="${escapeHtml(action)}">
-${inputs}
-    <button type="submit">繼續</button>
-  </form>
-  <script>document.getElementById('result').submit();</script>`,
-  );
-}
-
 function backLink(trade: SandboxTrade): string {
   return trade.clientBackUrl ? `  <p><a href="${escapeHtml(trade.clientBackUrl)}">返回商店</a></p>` : '';
 }
@@ -363,34 +279,9 @@ export async function startEcpaySandbox(opts: EcpaySandboxOptions): Promise<Ecpa
   /** `${merchantId}\n${merchantTradeNo}` → TradeNo; never deleted, so a MerchantTradeNo is unique forever. */
   const tradeIndex = new Map<string, string>();
   const notifications: SandboxNotification[] = [];
-  const pending = new Set<Promise<unknown>>();
-  const sleepers = new Set<{ timer: NodeJS.Timeout; wake: () => void }>();
-  const abort = new AbortController();
-  let closed = false;
+  const notifier = new FormNotifier({ retryDelaysMs: retryDelays, timeoutMs: notifyTimeoutMs, now });
 
   const key = (merchantId: string, merchantTradeNo: string) => `${merchantId}\n${merchantTradeNo}`;
-
-  function track<T>(p: Promise<T>): Promise<T> {
-    pending.add(p);
-    void p.then(
-      () => pending.delete(p),
-      () => pending.delete(p),
-    );
-    return p;
-  }
-
-  function sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const entry = {
-        timer: setTimeout(() => {
-          sleepers.delete(entry);
-          resolve();
-        }, ms),
-        wake: () => resolve(),
-      };
-      sleepers.add(entry);
-    });
-  }
 
   function find(merchantTradeNo: string, merchantId?: string): SandboxTrade | undefined {
     if (merchantId !== undefined) {
@@ -506,48 +397,20 @@ export async function startEcpaySandbox(opts: EcpaySandboxOptions): Promise<Ecpa
     return sign(t, f);
   }
 
-  async function deliver(
-    kind: SandboxNotification['kind'],
-    t: SandboxTrade,
-    url: string,
-    fields: Record<string, string>,
-    attempt: number,
-  ): Promise<SandboxNotification> {
-    const rec: SandboxNotification = {
-      kind,
-      url,
-      merchantTradeNo: t.merchantTradeNo,
-      attempt,
-      fields,
-      status: null,
-      body: null,
-      at: now(),
-    };
-    try {
-      const res = await axios.post<string>(url, new URLSearchParams(fields).toString(), {
-        headers: { 'Content-Type': 'application/x-www-form-urlencoded', Accept: 'text/html' },
-        timeout: notifyTimeoutMs,
-        responseType: 'text',
-        transformResponse: [(d: unknown) => d],
-        validateStatus: () => true,
-        // ECPay does not follow redirects: a 301/302/308 loses the notification.
-        maxRedirects: 0,
-        signal: abort.signal,
-      });
-      rec.status = res.status;
-      rec.body = typeof res.data === 'string' ? res.data : String(res.data ?? '');
-    } catch (err) {
-      rec.error = err instanceof Error ? err.message : String(err);
-    }
+  function record(kind: SandboxNotification['kind'], t: SandboxTrade, d: FormDelivery): SandboxNotification {
+    const rec: SandboxNotification = { kind, merchantTradeNo: t.merchantTradeNo, ...d };
     notifications.push(rec);
     log?.info(
-      { kind, merchantTradeNo: t.merchantTradeNo, attempt, status: rec.status, error: rec.error },
+      { kind, merchantTradeNo: t.merchantTradeNo, attempt: d.attempt, status: d.status, error: d.error },
       'ecpay sandbox notification delivered',
     );
     return rec;
   }
 
-  const acknowledged = (n: SandboxNotification) => n.status === 200 && n.body === '1|OK';
+  /** One delivery, outside any retry chain (the 重送通知 button, notifyAgain). */
+  function deliver(kind: SandboxNotification['kind'], t: SandboxTrade, url: string, fields: Record<string, string>): Promise<SandboxNotification> {
+    return notifier.track(notifier.deliver(url, fields, 1).then((d) => record(kind, t, d)));
+  }
 
   /**
    * Delivers a notification and keeps re-sending it in the background until `1|OK` (at most 5
@@ -559,22 +422,7 @@ export async function startEcpaySandbox(opts: EcpaySandboxOptions): Promise<Ecpa
     url: string,
     fieldsFor: (attempt: number) => Record<string, string>,
   ): Promise<SandboxNotification> {
-    let resolveFirst!: (n: SandboxNotification) => void;
-    const first = new Promise<SandboxNotification>((r) => (resolveFirst = r));
-    void track(
-      (async () => {
-        const n1 = await deliver(kind, t, url, fieldsFor(1), 1);
-        resolveFirst(n1);
-        if (acknowledged(n1)) return;
-        for (let i = 0; i < retryDelays.length; i++) {
-          await sleep(retryDelays[i]!);
-          if (closed) return;
-          const n = await deliver(kind, t, url, fieldsFor(i + 2), i + 2);
-          if (acknowledged(n) || closed) return;
-        }
-      })(),
-    );
-    return first;
+    return notifier.send(url, fieldsFor, (d) => record(kind, t, d));
   }
 
   function sendReturnUrl(t: SandboxTrade): Promise<SandboxNotification> {
@@ -810,9 +658,9 @@ ${backLink(t)}`,
     try {
       if (action === 'pay') await payTrade(t, {});
       else if (action === 'fail') failTrade(t);
-      else if (t.status === 'paid') await track(deliver('ReturnURL', t, t.returnUrl, returnFields(t, 'paid'), 1));
+      else if (t.status === 'paid') await deliver('ReturnURL', t, t.returnUrl, returnFields(t, 'paid'));
       else if (t.status === 'code-issued' && t.paymentInfoUrl) {
-        await track(deliver('PaymentInfoURL', t, t.paymentInfoUrl, paymentInfoFields(t), 1));
+        await deliver('PaymentInfoURL', t, t.paymentInfoUrl, paymentInfoFields(t));
       }
     } catch (err) {
       return sendHtml(res, errorPage(ERR_PARAMETER, err instanceof Error ? err.message : String(err)), 409);
@@ -1026,31 +874,10 @@ ${backLink(t)}`,
     </tr>`;
       })
       .join('\n');
-    sendHtml(
-      res,
-      page(
-        '綠界模擬環境 - 交易列表',
-        `  <h1>交易列表</h1>
-  <table>
-    <thead><tr><th>建立時間</th><th>訂單編號</th><th>付款方式</th><th>金額</th><th>商品</th><th>狀態</th><th>繳費資訊</th><th>操作</th></tr></thead>
-    <tbody>
-${rows || '    <tr><td colspan="8">尚無交易</td></tr>'}
-    </tbody>
-  </table>`,
-      ),
-    );
+    sendHtml(res, listPage('綠界模擬環境 - 交易列表', '交易列表', ['建立時間', '訂單編號', '付款方式', '金額', '商品', '狀態', '繳費資訊', '操作'], rows, '尚無交易'));
   });
 
-  const server: Server = createServer(app);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port ?? 0, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const { port } = server.address() as AddressInfo;
-  const url = `http://${host}:${port}`;
+  const { url, close } = await listenSandbox(app, opts.port ?? 0, host, notifier);
   log?.info({ url, merchants: [...merchants.keys()] }, 'ecpay sandbox listening');
 
   return {
@@ -1064,9 +891,9 @@ ${rows || '    <tr><td colspan="8">尚無交易</td></tr>'}
     fail: (merchantTradeNo, o = {}) => failTrade(mustFind(merchantTradeNo, o.merchantId)),
     notifyAgain: async (merchantTradeNo, o = {}) => {
       const t = mustFind(merchantTradeNo, o.merchantId);
-      if (t.status === 'paid') return track(deliver('ReturnURL', t, t.returnUrl, returnFields(t, 'paid'), 1));
+      if (t.status === 'paid') return deliver('ReturnURL', t, t.returnUrl, returnFields(t, 'paid'));
       if (t.status === 'code-issued' && t.paymentInfoUrl) {
-        return track(deliver('PaymentInfoURL', t, t.paymentInfoUrl, paymentInfoFields(t), 1));
+        return deliver('PaymentInfoURL', t, t.paymentInfoUrl, paymentInfoFields(t));
       }
       throw new Error(`ecpay sandbox: ${merchantTradeNo} has nothing to notify`);
     },
@@ -1077,23 +904,7 @@ ${rows || '    <tr><td colspan="8">尚無交易</td></tr>'}
     trades: () => [...tradesByNo.values()].map((t) => snapshot(settle(t))),
     refunds: (merchantTradeNo, o = {}) => (find(merchantTradeNo, o.merchantId)?.refunds ?? []).map((r) => ({ ...r })),
     actions: (merchantTradeNo, o = {}) => (find(merchantTradeNo, o.merchantId)?.actions ?? []).map((a) => ({ ...a })),
-    idle: async () => {
-      while (pending.size > 0) await Promise.allSettled([...pending]);
-    },
-    close: async () => {
-      if (closed) return;
-      closed = true;
-      for (const s of sleepers) {
-        clearTimeout(s.timer);
-        s.wake();
-      }
-      sleepers.clear();
-      abort.abort();
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
-      await Promise.allSettled([...pending]);
-    },
+    idle: () => notifier.idle(),
+    close,
   };
 }

@@ -13,12 +13,30 @@
  *   LINE-style `{"message":"The request body has N error(s)","details":[...]}` bodies.
  * - 2 MB body limit (413), malformed JSON (400), non-JSON content type (415).
  * - Failure injection per path (status responses or hangs) and full request recording.
+ * - Rich menus (line-rich-menu-double.ts): create/validate/list/get/delete, default menu, per-user
+ *   and bulk links, image upload and download on a second origin standing for api-data.line.me
+ *   (`dataUrl`), with LINE's object and image checks.
  *
- * Inspection endpoints (no auth, not recorded): `GET /__double/delivered`, `GET /__double/requests`.
+ * Inspection endpoints (no auth, not recorded): `GET /__double/delivered`, `GET /__double/requests`,
+ * `GET /__double/richmenus`.
  */
 import http from 'node:http';
 import { randomBytes, randomInt, randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
+import {
+  byteLength,
+  checkOptionalString,
+  checkRequiredString,
+  type Detail,
+  detailsBody,
+  isObject,
+  type JsonObject,
+  type LabelRule,
+  type Outcome,
+  USER_ID_RE,
+  validateAction,
+} from './line-api-shared';
+import { createRichMenuDouble, type DoubleRichMenu } from './line-rich-menu-double';
 
 // ---------------------------------------------------------------------------
 // Public types
@@ -27,22 +45,35 @@ import type { AddressInfo } from 'node:net';
 export interface LineApiDoubleOptions {
   /** The only token accepted in `Authorization: Bearer <token>`. */
   channelAccessToken: string;
-  /** Port to listen on; 0 (default) picks a free port. */
+  /** Port of the API origin (api.line.me); 0 (default) picks a free port. */
   port?: number;
+  /** Port of the data origin (api-data.line.me: rich menu images); 0 (default) picks a free port. */
+  dataPort?: number;
   /** Interface to bind; default '127.0.0.1'. */
   host?: string;
   /** Lifetime of tokens from `issueReplyToken`; default 60 000 ms. */
   replyTokenTtlMs?: number;
+  /**
+   * LINE's per-endpoint rate limit for reply, push and multicast (spec §2.5: a token bucket, 2,000/s
+   * for reply and push): requests beyond it get 429 `The API rate limit has been exceeded`. Off by
+   * default; `setRateLimit` changes it at run time.
+   */
+  rateLimitPerSecond?: number | null;
 }
 
 export interface RecordedRequest {
+  /** Which of LINE's two origins received it: api.line.me or api-data.line.me. */
+  origin: Origin;
   at: Date;
   method: string;
   /** Path without query string, e.g. '/v2/bot/message/push'. */
   path: string;
   /** Lower-cased header names; repeated headers joined with ', '. */
   headers: Record<string, string>;
-  /** Parsed JSON body; the raw string if it was not valid JSON; undefined when empty or over the limit. */
+  /**
+   * Parsed JSON body; the raw string if it was not valid JSON; `<N bytes of image/png>` for a binary
+   * upload; undefined when empty or over the limit.
+   */
   body: unknown;
   /** Status code the double answered (or will answer, for a hung request). */
   status: number;
@@ -63,7 +94,8 @@ export interface Delivery {
 }
 
 export type InjectedFailure =
-  | { status: number; body?: object }
+  /** Answered instead of handling the request; `headers` e.g. a Retry-After a proxy in front of LINE might add. */
+  | { status: number; body?: object; headers?: Record<string, string> }
   /** Hold the response this long; the request itself is handled (and accepted) normally. */
   | { hangMs: number };
 
@@ -74,9 +106,15 @@ export interface DoubleProfile {
   language?: string;
 }
 
+export type Origin = 'api' | 'data';
+
+export type { DoubleRichMenu, RichMenuImage, RichMenuResponse } from './line-rich-menu-double';
+
 export interface LineApiDouble {
-  /** Origin only, e.g. 'http://127.0.0.1:41234'. */
+  /** Origin only, e.g. 'http://127.0.0.1:41234': stands for https://api.line.me (LINE_API_BASE_URL). */
   readonly url: string;
+  /** The data origin, standing for https://api-data.line.me (LINE_DATA_API_BASE_URL): rich menu images. */
+  readonly dataUrl: string;
   /** Live list of every request received (including rejected and injected ones), in order of answer. */
   readonly requests: RecordedRequest[];
   /** Closes the server and every connection, including hung ones. Idempotent. */
@@ -88,12 +126,31 @@ export interface LineApiDouble {
   deliveredTo(userId: string): Delivery[];
   /** Text of text/textV2 messages and altText of flex/template messages sent to `userId`, in order. */
   textsTo(userId: string): string[];
-  /** Clears recorded requests, deliveries, reply tokens, retry keys and pending injections (not profiles). */
+  /** Rich menus created through the API, oldest first, with their uploaded images. */
+  richMenus(): DoubleRichMenu[];
+  richMenu(richMenuId: string): DoubleRichMenu | null;
+  defaultRichMenuId(): string | null;
+  /** The per-user link set by POST /v2/bot/user/{userId}/richmenu/{id}, if any. */
+  linkedRichMenuId(userId: string): string | null;
+  /** The menu LINE would show `userId`: the per-user link, else the default menu. */
+  richMenuFor(userId: string): DoubleRichMenu | null;
+  /**
+   * Clears recorded requests, deliveries, reply tokens, retry keys, pending injections and rich
+   * menus with their default and links (not profiles).
+   */
   reset(): void;
   /** Sets the profile returned for `userId`; `null` makes the profile unavailable (404). */
   setProfile(userId: string, profile: DoubleProfile | null): void;
-  /** Queues failures for the next requests to `path` (exact path, e.g. '/v2/bot/message/push'), one each, in order. */
-  injectFailures(path: string, failures: InjectedFailure[]): void;
+  /**
+   * Queues failures for the next requests to `path`, one each, in order: an exact path (e.g.
+   * '/v2/bot/message/push'), or a RegExp for paths with ids in them (e.g. /\/content$/). An exact
+   * path's queue is used before any pattern's.
+   */
+  injectFailures(path: string | RegExp, failures: InjectedFailure[]): void;
+  /** The plan's monthly push limit that GET /v2/bot/message/quota reports (`limited`); null (default) = `none`. */
+  setMessageQuota(limit: number | null): void;
+  /** Rate limit of the message endpoints per second (token bucket, 100 ms of burst); null = none. */
+  setRateLimit(perSecond: number | null): void;
 }
 
 // ---------------------------------------------------------------------------
@@ -111,7 +168,6 @@ const MAX_CAROUSEL_BYTES = 50_000;
 const AUTH_FAILED_MESSAGE =
   'Authentication failed due to the following reason: invalid token. Confirm that the access token in the authorization header is valid.';
 
-const USER_ID_RE = /^U[0-9a-f]{32}$/;
 const TO_ID_RE = /^[UCR][0-9a-f]{32}$/;
 const RETRY_KEY_RE = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 
@@ -129,17 +185,6 @@ const MESSAGE_TYPES = [
   'coupon',
 ] as const;
 const QUOTABLE_TYPES = new Set(['text', 'textV2', 'sticker', 'image', 'video', 'audio', 'location']);
-const ACTION_TYPES = [
-  'postback',
-  'message',
-  'uri',
-  'datetimepicker',
-  'camera',
-  'cameraRoll',
-  'location',
-  'richmenuswitch',
-  'clipboard',
-] as const;
 const TEMPLATE_TYPES = ['buttons', 'confirm', 'carousel', 'image_carousel'] as const;
 
 const PATHS = {
@@ -156,118 +201,11 @@ const PATHS = {
 // Validation helpers
 // ---------------------------------------------------------------------------
 
-interface Detail {
-  message: string;
-  property: string;
-}
-
-type JsonObject = Record<string, unknown>;
-
-function isObject(v: unknown): v is JsonObject {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function byteLength(v: unknown): number {
-  return Buffer.byteLength(JSON.stringify(v) ?? '', 'utf8');
-}
-
-/** Required string with 1..max UTF-16 code units. */
-function checkRequiredString(obj: JsonObject, key: string, max: number, base: string, out: Detail[]): void {
-  const v = obj[key];
-  const property = `${base}.${key}`;
-  if (v === undefined || v === null) {
-    out.push({ message: 'Must be specified', property });
-  } else if (typeof v !== 'string') {
-    out.push({ message: 'Must be a string', property });
-  } else if (v.length === 0) {
-    out.push({ message: 'May not be empty', property });
-  } else if (v.length > max) {
-    out.push({ message: `Length must be between 0 and ${max}`, property });
-  }
-}
-
-/** Optional string with at most max UTF-16 code units. */
-function checkOptionalString(obj: JsonObject, key: string, max: number, base: string, out: Detail[]): void {
-  const v = obj[key];
-  if (v === undefined) return;
-  const property = `${base}.${key}`;
-  if (typeof v !== 'string') {
-    out.push({ message: 'Must be a string', property });
-  } else if (v.length > max) {
-    out.push({ message: `Length must be between 0 and ${max}`, property });
-  }
-}
-
 function checkHttpsUrl(obj: JsonObject, key: string, base: string, out: Detail[]): void {
   const before = out.length;
   checkRequiredString(obj, key, 2000, base, out);
   if (out.length === before && !String(obj[key]).startsWith('https://')) {
     out.push({ message: 'Must be an HTTPS URL', property: `${base}.${key}` });
-  }
-}
-
-interface LabelRule {
-  max: number;
-  required: boolean;
-}
-
-function validateAction(action: unknown, path: string, label: LabelRule | undefined, out: Detail[]): void {
-  if (!isObject(action)) {
-    out.push({ message: 'Must be an object', property: path });
-    return;
-  }
-  const type = action.type;
-  if (typeof type !== 'string' || !(ACTION_TYPES as readonly string[]).includes(type)) {
-    out.push({
-      message: type === undefined ? 'Must be specified' : `Must be one of the following values: [${ACTION_TYPES.join(', ')}]`,
-      property: `${path}.type`,
-    });
-    return;
-  }
-  if (label) {
-    if (label.required) checkRequiredString(action, 'label', label.max, path, out);
-    else checkOptionalString(action, 'label', label.max, path, out);
-  }
-  switch (type) {
-    case 'postback':
-      if (action.data === undefined || action.data === null) {
-        out.push({ message: 'Must be specified', property: `${path}.data` });
-      } else {
-        checkOptionalString(action, 'data', 300, path, out);
-      }
-      checkOptionalString(action, 'displayText', 300, path, out);
-      checkOptionalString(action, 'text', 300, path, out);
-      checkOptionalString(action, 'fillInText', 300, path, out);
-      if (action.displayText !== undefined && action.text !== undefined) {
-        out.push({ message: 'displayText and text cannot be specified at the same time', property: `${path}.text` });
-      }
-      break;
-    case 'message':
-      checkRequiredString(action, 'text', 300, path, out);
-      break;
-    case 'uri': {
-      const before = out.length;
-      checkRequiredString(action, 'uri', 1000, path, out);
-      if (out.length === before && !/^(https?|line|tel):/i.test(String(action.uri))) {
-        out.push({ message: 'Must be a URI with the scheme http, https, line or tel', property: `${path}.uri` });
-      }
-      break;
-    }
-    case 'datetimepicker':
-      checkRequiredString(action, 'data', 300, path, out);
-      if (!['date', 'time', 'datetime'].includes(String(action.mode))) {
-        out.push({ message: 'Must be one of the following values: [date, time, datetime]', property: `${path}.mode` });
-      }
-      break;
-    case 'richmenuswitch':
-      checkRequiredString(action, 'richMenuAliasId', 32, path, out);
-      checkRequiredString(action, 'data', 300, path, out);
-      break;
-    case 'clipboard':
-      checkRequiredString(action, 'clipboardText', 1000, path, out);
-      break;
-    default:
-      break;
   }
 }
 
@@ -463,10 +401,6 @@ function validateNotificationDisabled(body: JsonObject, out: Detail[]): void {
   }
 }
 
-function detailsBody(details: Detail[]): { message: string; details: Detail[] } {
-  return { message: `The request body has ${details.length} error(s)`, details };
-}
-
 // ---------------------------------------------------------------------------
 // Misc helpers
 // ---------------------------------------------------------------------------
@@ -566,12 +500,6 @@ interface AcceptedKey {
   sentMessages?: Array<{ id: string; quoteToken?: string }>;
 }
 
-interface Outcome {
-  status: number;
-  body: unknown;
-  headers?: Record<string, string>;
-}
-
 export async function startLineApiDouble(opts: LineApiDoubleOptions): Promise<LineApiDouble> {
   if (typeof opts.channelAccessToken !== 'string' || opts.channelAccessToken.length === 0) {
     throw new TypeError('startLineApiDouble: channelAccessToken must be a non-empty string');
@@ -585,9 +513,12 @@ export async function startLineApiDouble(opts: LineApiDoubleOptions): Promise<Li
   const replyTokens = new Map<string, ReplyTokenState>();
   const retryKeys = new Map<string, AcceptedKey>();
   const injections = new Map<string, InjectedFailure[]>();
+  const patternInjections: Array<{ pattern: RegExp; queue: InjectedFailure[] }> = [];
   const profiles = new Map<string, (DoubleProfile & { userId: string }) | null>();
   const hangTimers = new Set<NodeJS.Timeout>();
+  const richMenus = createRichMenuDouble();
   let totalUsage = 0;
+  let quotaLimit: number | null = null;
   let closed = false;
 
   function authorized(headers: Record<string, string>): boolean {
@@ -754,29 +685,53 @@ export async function startLineApiDouble(opts: LineApiDoubleOptions): Promise<Li
     };
   }
 
-  /** Routes an authenticated, size-checked request. */
+  /** Routes an authenticated, size-checked request to the API origin or the data origin. */
+  // One token bucket per message endpoint (LINE counts per method + path), refilled continuously.
+  let rateLimitPerSecond = opts.rateLimitPerSecond ?? null;
+  const buckets = new Map<string, { tokens: number; at: number }>();
+  function overRateLimit(path: string): boolean {
+    if (rateLimitPerSecond === null || (path !== PATHS.reply && path !== PATHS.push && path !== PATHS.multicast)) return false;
+    const capacity = Math.max(1, rateLimitPerSecond / 10);
+    const now = performance.now();
+    const b = buckets.get(path) ?? { tokens: capacity, at: now };
+    b.tokens = Math.min(capacity, b.tokens + ((now - b.at) / 1000) * rateLimitPerSecond);
+    b.at = now;
+    buckets.set(path, b);
+    if (b.tokens < 1) return true;
+    b.tokens -= 1;
+    return false;
+  }
+
   function route(
+    origin: Origin,
     method: string,
     path: string,
     headers: Record<string, string>,
-    rawText: string,
+    raw: Buffer,
     requestId: string,
     at: Date,
   ): Outcome {
-    type Route = { method: string; json: boolean; run: (body: JsonObject) => Outcome };
+    type Route = { method: string; body: 'json' | 'binary' | 'none'; run: (json: JsonObject) => Outcome };
     let r: Route | undefined;
-    if (path === PATHS.reply) {
-      r = { method: 'POST', json: true, run: (b) => handleReply(b, requestId, at) };
+    if (origin === 'data') {
+      // api-data.line.me serves content only (reference "Domain name").
+      const rm = richMenus.routeData(method, path);
+      if (rm) {
+        const contentType = headers['content-type'] ?? '';
+        r = { method: rm.method, body: rm.body, run: (json) => rm.run({ json, bytes: raw, contentType }) };
+      }
+    } else if (path === PATHS.reply) {
+      r = { method: 'POST', body: 'json', run: (b) => handleReply(b, requestId, at) };
     } else if (path === PATHS.push) {
-      r = { method: 'POST', json: true, run: (b) => handlePush(b, headers, requestId, at) };
+      r = { method: 'POST', body: 'json', run: (b) => handlePush(b, headers, requestId, at) };
     } else if (path === PATHS.multicast) {
-      r = { method: 'POST', json: true, run: (b) => handleMulticast(b, headers, requestId, at) };
+      r = { method: 'POST', body: 'json', run: (b) => handleMulticast(b, headers, requestId, at) };
     } else if (path === PATHS.loading) {
-      r = { method: 'POST', json: true, run: (b) => handleLoading(b) };
+      r = { method: 'POST', body: 'json', run: (b) => handleLoading(b) };
     } else if (path === PATHS.quota) {
-      r = { method: 'GET', json: false, run: () => ({ status: 200, body: { type: 'none' } }) };
+      r = { method: 'GET', body: 'none', run: () => ({ status: 200, body: quotaLimit === null ? { type: 'none' } : { type: 'limited', value: quotaLimit } }) };
     } else if (path === PATHS.consumption) {
-      r = { method: 'GET', json: false, run: () => ({ status: 200, body: { totalUsage } }) };
+      r = { method: 'GET', body: 'none', run: () => ({ status: 200, body: { totalUsage } }) };
     } else if (path.startsWith(PATHS.profilePrefix) && path.length > PATHS.profilePrefix.length) {
       let userId: string | undefined;
       try {
@@ -786,8 +741,11 @@ export async function startLineApiDouble(opts: LineApiDoubleOptions): Promise<Li
       }
       if (userId !== undefined && !userId.includes('/')) {
         const id = userId;
-        r = { method: 'GET', json: false, run: () => handleProfile(id) };
+        r = { method: 'GET', body: 'none', run: () => handleProfile(id) };
       }
+    } else {
+      const rm = richMenus.routeApi(method, path);
+      if (rm) r = { method: rm.method, body: rm.body, run: (json) => rm.run({ json, bytes: raw, contentType: '' }) };
     }
     if (!r) return { status: 404, body: { message: 'Not found' } };
     if (method !== r.method) return { status: 405, body: { message: 'Method Not Allowed' }, headers: { allow: r.method } };
@@ -797,7 +755,8 @@ export async function startLineApiDouble(opts: LineApiDoubleOptions): Promise<Li
       return { status: 400, body: { message: 'The X-Line-Retry-Key header is not supported for this API' } };
     }
 
-    if (!r.json) return r.run({});
+    if (r.body !== 'json') return r.run({});
+    const rawText = raw.toString('utf8');
     const contentType = headers['content-type'] ?? '';
     if (rawText.length > 0 && !/^application\/json\b/i.test(contentType)) {
       return { status: 415, body: { message: `The content type, ${contentType || '(none)'}, is not supported` } };
@@ -814,18 +773,20 @@ export async function startLineApiDouble(opts: LineApiDoubleOptions): Promise<Li
     return r.run(parsed);
   }
 
+  /** Writes a JSON answer, or raw bytes when the body is a Buffer (a downloaded image). */
   function writeJson(res: http.ServerResponse, outcome: Outcome): void {
     if (res.headersSent || res.destroyed) return;
-    const payload = JSON.stringify(outcome.body);
+    const binary = Buffer.isBuffer(outcome.body);
+    const payload = binary ? (outcome.body as Buffer) : JSON.stringify(outcome.body);
     res.writeHead(outcome.status, {
-      'content-type': 'application/json; charset=utf-8',
+      'content-type': binary ? 'application/octet-stream' : 'application/json; charset=utf-8',
       'content-length': Buffer.byteLength(payload),
       ...(outcome.headers ?? {}),
     });
     res.end(payload);
   }
 
-  async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  async function handle(origin: Origin, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const requestId = randomUUID();
     const at = new Date();
     res.setHeader('x-line-request-id', requestId);
@@ -840,6 +801,8 @@ export async function startLineApiDouble(opts: LineApiDoubleOptions): Promise<Li
         writeJson(res, { status: 200, body: deliveries });
       } else if (method === 'GET' && path === '/__double/requests') {
         writeJson(res, { status: 200, body: requests });
+      } else if (method === 'GET' && path === '/__double/richmenus') {
+        writeJson(res, { status: 200, body: richMenuSummary() });
       } else {
         writeJson(res, { status: 404, body: { message: 'Not found' } });
       }
@@ -851,29 +814,34 @@ export async function startLineApiDouble(opts: LineApiDoubleOptions): Promise<Li
       raw = await readBody(req);
     } catch {
       // The client went away mid-body; record it with nginx's "client closed request" code.
-      requests.push({ at, method, path, headers, body: undefined, status: 499, requestId });
+      requests.push({ origin, at, method, path, headers, body: undefined, status: 499, requestId });
       return;
     }
-    const rawText = raw.buf.toString('utf8');
     let recordedBody: unknown = undefined;
-    if (!raw.tooLarge && rawText.length > 0) {
-      try {
-        recordedBody = JSON.parse(rawText);
-      } catch {
-        recordedBody = rawText;
+    if (!raw.tooLarge && raw.size > 0) {
+      const type = headers['content-type'] ?? '';
+      if (/^(image|video|audio)\/|^application\/octet-stream/i.test(type)) {
+        recordedBody = `<${raw.size} bytes of ${type}>`;
+      } else {
+        const rawText = raw.buf.toString('utf8');
+        try {
+          recordedBody = JSON.parse(rawText);
+        } catch {
+          recordedBody = rawText;
+        }
       }
     }
 
     let delayMs = 0;
     let outcome: Outcome | undefined;
-    const queue = injections.get(path);
+    const queue = injections.get(path) ?? patternInjections.find((p) => p.queue.length > 0 && p.pattern.test(path))?.queue;
     const injected = queue?.shift();
     if (queue && queue.length === 0) injections.delete(path);
     if (injected) {
       if ('hangMs' in injected) {
         delayMs = injected.hangMs;
       } else {
-        outcome = { status: injected.status, body: injected.body ?? defaultFailureBody(injected.status) };
+        outcome = { status: injected.status, body: injected.body ?? defaultFailureBody(injected.status), headers: injected.headers };
       }
     }
 
@@ -882,12 +850,14 @@ export async function startLineApiDouble(opts: LineApiDoubleOptions): Promise<Li
         outcome = { status: 413, body: { message: 'Request Entity Too Large' } };
       } else if (!authorized(headers)) {
         outcome = { status: 401, body: { message: AUTH_FAILED_MESSAGE } };
+      } else if (overRateLimit(path)) {
+        outcome = { status: 429, body: defaultFailureBody(429) };
       } else {
-        outcome = route(method, path, headers, rawText, requestId, at);
+        outcome = route(origin, method, path, headers, raw.buf, requestId, at);
       }
     }
 
-    requests.push({ at, method, path, headers, body: recordedBody, status: outcome.status, requestId });
+    requests.push({ origin, at, method, path, headers, body: recordedBody, status: outcome.status, requestId });
 
     if (delayMs > 0) {
       // The request was already handled (and, if valid, accepted); only the answer is late.
@@ -902,26 +872,50 @@ export async function startLineApiDouble(opts: LineApiDoubleOptions): Promise<Li
     }
   }
 
-  const server = http.createServer((req, res) => {
-    handle(req, res).catch((err: unknown) => {
-      const message = err instanceof Error ? err.message : String(err);
-      writeJson(res, { status: 500, body: { message: `LINE API double internal error: ${message}` } });
-    });
-  });
+  function richMenuSummary() {
+    return {
+      defaultRichMenuId: richMenus.defaultRichMenuId(),
+      links: richMenus.links(),
+      richmenus: richMenus.list().map(({ menu, image }) => ({
+        ...menu,
+        image: image ? { contentType: image.contentType, width: image.width, height: image.height, bytes: image.bytes.length } : null,
+      })),
+    };
+  }
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port ?? 0, host, () => {
-      server.off('error', reject);
-      resolve();
+  async function listen(origin: Origin, port: number): Promise<{ server: http.Server; url: string }> {
+    const server = http.createServer((req, res) => {
+      handle(origin, req, res).catch((err: unknown) => {
+        const message = err instanceof Error ? err.message : String(err);
+        writeJson(res, { status: 500, body: { message: `LINE API double internal error: ${message}` } });
+      });
     });
-  });
-  const address = server.address() as AddressInfo;
-  const hostForUrl = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  const url = `http://${hostForUrl}:${address.port}`;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    const address = server.address() as AddressInfo;
+    const hostForUrl = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+    return { server, url: `http://${hostForUrl}:${address.port}` };
+  }
+
+  // Two origins like LINE's: api.line.me and api-data.line.me (rich menu images, content).
+  const apiOrigin = await listen('api', opts.port ?? 0);
+  let dataOrigin: { server: http.Server; url: string };
+  try {
+    dataOrigin = await listen('data', opts.dataPort ?? 0);
+  } catch (err) {
+    await new Promise((r) => apiOrigin.server.close(r));
+    throw err;
+  }
+  const url = apiOrigin.url;
 
   const api: LineApiDouble = {
     url,
+    dataUrl: dataOrigin.url,
     get requests() {
       return requests;
     },
@@ -930,10 +924,15 @@ export async function startLineApiDouble(opts: LineApiDoubleOptions): Promise<Li
       closed = true;
       for (const t of hangTimers) clearTimeout(t);
       hangTimers.clear();
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
+      await Promise.all(
+        [apiOrigin.server, dataOrigin.server].map(
+          (server) =>
+            new Promise<void>((resolve) => {
+              server.close(() => resolve());
+              server.closeAllConnections();
+            }),
+        ),
+      );
     },
     issueReplyToken(userId: string): string {
       if (typeof userId !== 'string' || userId.length === 0) {
@@ -961,18 +960,29 @@ export async function startLineApiDouble(opts: LineApiDoubleOptions): Promise<Li
       }
       return texts;
     },
+    setRateLimit(perSecond: number | null) {
+      rateLimitPerSecond = perSecond;
+      buckets.clear();
+    },
     reset() {
       requests.length = 0;
       deliveries.length = 0;
       replyTokens.clear();
       retryKeys.clear();
       injections.clear();
+      patternInjections.length = 0;
+      richMenus.reset();
       totalUsage = 0;
     },
+    richMenus: () => richMenus.list(),
+    richMenu: (richMenuId: string) => richMenus.get(richMenuId),
+    defaultRichMenuId: () => richMenus.defaultRichMenuId(),
+    linkedRichMenuId: (userId: string) => richMenus.linkedRichMenuId(userId),
+    richMenuFor: (userId: string) => richMenus.richMenuFor(userId),
     setProfile(userId: string, profile: DoubleProfile | null) {
       profiles.set(userId, profile === null ? null : { ...profile, userId });
     },
-    injectFailures(path: string, failures: InjectedFailure[]) {
+    injectFailures(path: string | RegExp, failures: InjectedFailure[]) {
       for (const f of failures) {
         if ('hangMs' in f) {
           if (!Number.isFinite(f.hangMs) || f.hangMs < 0) throw new RangeError('injectFailures: hangMs must be >= 0');
@@ -980,9 +990,17 @@ export async function startLineApiDouble(opts: LineApiDoubleOptions): Promise<Li
           throw new RangeError('injectFailures: status must be an HTTP status code');
         }
       }
+      if (path instanceof RegExp) {
+        // A sticky or global RegExp would remember lastIndex between tests of different paths.
+        patternInjections.push({ pattern: new RegExp(path.source, path.flags.replace(/[gy]/g, '')), queue: [...failures] });
+        return;
+      }
       const queue = injections.get(path) ?? [];
       queue.push(...failures);
       injections.set(path, queue);
+    },
+    setMessageQuota(limit: number | null) {
+      quotaLimit = limit;
     },
   };
   return api;

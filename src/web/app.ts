@@ -2,7 +2,11 @@ import express, { NextFunction, Request, Response } from 'express';
 import type { Container } from '../container';
 import { T } from '../texts';
 import { lineWebhookRouter, webhookErrorHandler } from './line-webhook';
+import { memberRouter } from './member-routes';
+import { adminRouter } from './admin/routes';
+import { mediaRouter } from './media-routes';
 import { paymentRouter } from './payment-routes';
+import { requestMetrics } from './request-metrics';
 
 /** The web process: webhook, bank callbacks, shopper pages, health. No business logic here. */
 export function createApp(c: Container): express.Express {
@@ -21,8 +25,16 @@ export function createApp(c: Container): express.Express {
     res.status(pg && redis ? 200 : 503).json({ postgres: pg, redis });
   });
 
-  app.use(lineWebhookRouter({ db: c.db, queues: c.queues, channelSecret: c.config.line.channelSecret, log: c.log }));
+  app.get('/metrics', async (_req, res) => {
+    res.type(c.metrics.registry.contentType).send(await c.metrics.registry.metrics());
+  });
+  app.use(requestMetrics(c.metrics));
+
+  app.use(lineWebhookRouter({ db: c.db, queues: c.queues, channelSecret: c.config.line.channelSecret, log: c.log, metrics: c.metrics }));
   app.use(paymentRouter({ config: c.config, payments: c.payments, log: c.log }));
+  app.use(memberRouter({ config: c.config, db: c.db, members: c.members, log: c.log }));
+  app.use(mediaRouter(c.db));
+  app.use(adminRouter(c));
 
   app.use((_req, res) => {
     res.status(404).json({ message: 'not found' });

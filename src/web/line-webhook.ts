@@ -1,9 +1,11 @@
 import express, { NextFunction, Request, Response, Router } from 'express';
 import { JSONParseError, middleware, SignatureValidationFailed, webhook } from '@line/bot-sdk';
 import type { Db } from '../data/db';
+import { InboxWriter, isDataError } from '../data/inbox-writer';
 import { storableJson } from '../data/jsonb';
 import type { Queues } from '../jobs/queues';
 import type { Logger } from '../logger';
+import type { Metrics } from '../metrics';
 
 /**
  * LINE counts a webhook as failed when it gets no answer within 2 s. A database that is slow to
@@ -25,12 +27,23 @@ function withinBudget<T>(p: Promise<T>, ms: number): Promise<T> {
 
 /**
  * POST /webhook/line: verify the signature on the raw body (SDK middleware, this route only),
- * store every event in the PostgreSQL inbox (unique on webhookEventId), answer 200, then try to
- * enqueue. If Redis is away the events wait in the inbox for the sweeper; only a database that
+ * store every event in the PostgreSQL inbox (unique on webhookEventId; concurrent requests share
+ * one INSERT, see InboxWriter), answer 200 once committed, then enqueue. If Redis is away the events wait in the inbox for the sweeper; only a database that
  * cannot take the events makes us answer 503 (so LINE's redelivery, when enabled, tries again).
  */
-export function lineWebhookRouter(deps: { db: Db; queues: Queues; channelSecret: string; log: Logger }): Router {
+export function lineWebhookRouter(deps: { db: Db; queues: Queues; channelSecret: string; log: Logger; metrics?: Metrics; inbox?: InboxWriter }): Router {
   const router = Router();
+  // Concurrent requests share INSERTs (group commit); the events of each committed INSERT are
+  // enqueued in one call after their requests were answered. Redis away: the sweeper enqueues them.
+  const inbox =
+    deps.inbox ??
+    new InboxWriter(deps.db, {
+      onStored: (ids) => {
+        deps.metrics?.webhookEvents.inc(ids.length);
+        deps.metrics?.inboxInserts.inc();
+        void deps.queues.tryEnqueue('line events', () => deps.queues.enqueueEvents(ids));
+      },
+    });
   router.post(
     '/webhook/line',
     express.raw({ type: () => true, limit: '2mb' }),
@@ -65,20 +78,12 @@ export function lineWebhookRouter(deps: { db: Db; queues: Queues; channelSecret:
           payload_original: changed ? JSON.stringify(original) : null,
         };
       });
-      let ids: number[];
       try {
-        const insert = deps.db('line_events')
-          .insert(rowsToStore)
-          .onConflict('webhook_event_id')
-          .ignore()
-          .returning('id')
-          .then((rows) => rows as Array<{ id: number }>);
-        const rows = await withinBudget(insert, WEBHOOK_STORE_BUDGET_MS);
-        ids = rows.map((r) => r.id);
+        await withinBudget(inbox.store(rowsToStore), WEBHOOK_STORE_BUDGET_MS);
       } catch (err) {
         // A refused value (SQLSTATE class 22) is a bug of ours, not an outage: say which it is.
         const code = (err as { code?: unknown })?.code;
-        const refused = typeof code === 'string' && code.startsWith('22');
+        const refused = isDataError(err);
         deps.log.error(
           { err: err instanceof Error ? err.message : String(err), code, timeout: err instanceof StoreTimeout },
           refused ? 'webhook events refused by PostgreSQL as invalid data' : 'webhook events could not be stored: PostgreSQL unreachable or too slow',
@@ -87,8 +92,6 @@ export function lineWebhookRouter(deps: { db: Db; queues: Queues; channelSecret:
         return;
       }
       res.status(200).json({});
-      // After the 200: enqueue; failure is fine, the inbox sweeper enqueues what is left.
-      if (ids.length) await deps.queues.tryEnqueue('line events', () => deps.queues.enqueueEvents(ids));
     },
   );
   return router;

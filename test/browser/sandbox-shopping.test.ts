@@ -3,6 +3,7 @@ import { startDevSandbox, DevSandbox, DEV_SECRETS } from '../../src/sandbox/dev-
 import { silentLogger } from '../../src/logger';
 import { checkInvariants } from '../../src/domain/invariants';
 import { createTestDb, dropQueueKeys, TestDb, testQueuePrefix } from '../helpers/test-db';
+import { T } from '../../src/texts';
 import { waitFor } from '../helpers/shop';
 
 /**
@@ -66,7 +67,27 @@ describe('the sandbox in a browser', () => {
     const paid = await sandbox.container.db('orders').where({ id: order.id }).first();
     expect(paid).toMatchObject({ status: 'paid', paid_amount: 680 });
     const owner = sandbox.line.textsTo(DEV_SECRETS.owner);
-    expect(owner.filter((t) => t.includes(order.order_no))).toHaveLength(1);
+    // One push for the new order, one for its payment.
+    expect(owner.filter((t) => t.includes(order.order_no))).toHaveLength(2);
+    expect(owner.filter((t) => t === T.ownerPaidAlt(order.order_no, 680))).toHaveLength(1);
     expect(await checkInvariants(sandbox.container.db)).toEqual([]);
+  });
+
+  test('the rich menu under the chat: the shopper taps 說明 on the default menu; the owner gets the owner menu', async () => {
+    await page.goto(sandbox.simulatorUrl);
+    const menu = page.locator('#rm');
+    await menu.getByRole('button', { name: '說明' }).click();
+    await page.locator('.msg.user', { hasText: /^說明$/ }).last().waitFor();
+    await page.locator('.msg.bot', { hasText: '🛒 購物說明' }).last().waitFor();
+    expect(await page.locator('#rmbar').textContent()).toBe('購物選單 ▾');
+    await page.screenshot({ path: '/tmp/sandbox-rich-menu.png' });
+
+    await page.selectOption('#user', DEV_SECRETS.owner);
+    await menu.getByRole('button', { name: '今日訂單' }).click();
+    await page.locator('.msg.bot', { hasText: /今日訂單 \d+ 筆|今天還沒有訂單/ }).last().waitFor();
+    expect(await page.locator('#rmbar').textContent()).toBe('店長選單 ▾');
+    // The chat bar folds the menu away, as in LINE.
+    await page.locator('#rmbar').click();
+    expect(await menu.isHidden()).toBe(true);
   });
 });

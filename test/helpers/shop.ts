@@ -131,7 +131,7 @@ export async function startShop(o: ShopOptions): Promise<TestShop> {
     LINE_CHANNEL_SECRET: CHANNEL_SECRET,
     LINE_CHANNEL_ACCESS_TOKEN: ACCESS_TOKEN,
     LINE_API_BASE_URL: line.url,
-    LINE_DATA_API_BASE_URL: line.url,
+    LINE_DATA_API_BASE_URL: line.dataUrl,
     SHOP_OWNER_LINE_USER_IDS: (o.owners ?? []).join(','),
     ...(sinopac
       ? {

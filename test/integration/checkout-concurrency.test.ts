@@ -590,12 +590,12 @@ describe('order transitions happen exactly once', () => {
     if (r.kind !== 'created') throw new Error(r.kind);
     expect(r.order).toMatchObject({ status: 'pending_payment', total: 2 * 120 + 3 * 40, item_count: 5, line_user_id: user, cart_version: before.cart.version });
     expect(r.order.hold_expires_at).toBeInstanceOf(Date);
-    expect(r.lines.map((l) => [l.product_id, l.qty, l.unit_price, l.line_total])).toEqual([[a, 2, 120, 240], [b, 3, 40, 120]]);
+    expect(r.items.lines.map((l) => [l.product_id, l.qty, l.unit_price, l.line_total])).toEqual([[a, 2, 120, 240], [b, 3, 40, 120]]);
     expect(await db('order_lines').where({ order_id: r.order.id }).orderBy('id').select('id', 'sku', 'name', 'unit_price', 'qty')).toEqual(
-      r.lines.map((l) => ({ id: l.id, sku: l.sku, name: l.name, unit_price: l.unit_price, qty: l.qty })),
+      r.items.lines.map((l) => ({ id: l.id, sku: l.sku, name: l.name, unit_price: l.unit_price, qty: l.qty })),
     );
     expect(await db('reservations').where({ order_id: r.order.id }).orderBy('id').select('order_line_id', 'product_id', 'qty', 'status')).toEqual(
-      r.lines.map((l) => ({ order_line_id: l.id, product_id: l.product_id, qty: l.qty, status: 'held' })),
+      r.items.lines.map((l) => ({ order_line_id: l.id, product_id: l.product_id, qty: l.qty, status: 'held' })),
     );
     expect(await db('orders').where({ id: r.order.id }).first()).toEqual(r.order);
     expect(await db('cart_lines').join('carts', 'carts.id', 'cart_lines.cart_id').where('carts.line_user_id', user).count({ n: '*' })).toEqual([{ n: 0 }]);

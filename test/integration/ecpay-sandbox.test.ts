@@ -1,5 +1,4 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
 import axios from 'axios';
 import express from 'express';
 import type { EcpayConfig } from '../../src/config';
@@ -16,6 +15,7 @@ import { EcpayGateway, parseEcpayDate } from '../../src/gateways/ecpay/ecpay-gat
 import { taipeiAt, TestClock } from '../helpers/shop';
 import { GatewayError } from '../../src/gateways/payment-gateway';
 import { startEcpaySandbox, type EcpaySandbox } from '../../src/sandbox/ecpay-sandbox';
+import { browserPost, closeServer, formAction, hiddenInputs, listen } from '../helpers/html-forms';
 
 const MERCHANT = { merchantId: '3002607', hashKey: 'pwFHCqoQZGmho4w6', hashIv: 'EkRm7iFT261dpevs' };
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -30,55 +30,8 @@ function tradeNo(): string {
   return `IT${Date.now().toString(36).toUpperCase()}${seq}`.slice(0, 20);
 }
 
-function unescapeHtml(s: string): string {
-  return s
-    .replace(/&quot;/g, '"')
-    .replace(/&#39;/g, "'")
-    .replace(/&lt;/g, '<')
-    .replace(/&gt;/g, '>')
-    .replace(/&amp;/g, '&');
-}
-
-function hiddenInputs(html: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const m of html.matchAll(/<input type="hidden" name="([^"]*)" value="([^"]*)">/g)) {
-    out[unescapeHtml(m[1]!)] = unescapeHtml(m[2]!);
-  }
-  return out;
-}
-
-function formAction(html: string, id: string): string {
-  const m = new RegExp(`<form id="${id}"[^>]*action="([^"]+)"`).exec(html);
-  if (!m) throw new Error(`no form #${id} in page`);
-  return unescapeHtml(m[1]!);
-}
-
-/** Posts a form as the shopper's browser would and returns the HTML page. */
-async function browserPost(url: string, fields: Record<string, string>): Promise<{ status: number; html: string }> {
-  const res = await axios.post<string>(url, new URLSearchParams(fields).toString(), {
-    headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
-    responseType: 'text',
-    validateStatus: () => true,
-  });
-  return { status: res.status, html: res.data };
-}
-
 function messageCode(html: string): string | undefined {
   return /<dd id="message-code">([^<]*)<\/dd>/.exec(html)?.[1];
-}
-
-async function listen(app: express.Express | ((req: never, res: never) => void)): Promise<{ server: Server; url: string }> {
-  const server = createServer(app as Parameters<typeof createServer>[0]);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return { server, url: `http://127.0.0.1:${port}` };
-}
-
-async function closeServer(server: Server): Promise<void> {
-  await new Promise<void>((resolve) => {
-    server.close(() => resolve());
-    server.closeAllConnections();
-  });
 }
 
 interface Received {

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { HTTPFetchError, messagingApi } from '@line/bot-sdk';
+import { messagingApi } from '@line/bot-sdk';
+import { httpError, type LineErrorBody, parseBody } from '../helpers/line-errors';
 import { startLineApiDouble, type LineApiDouble } from '../../src/sandbox/line-api-double';
 
 const TOKEN = 'test-channel-access-token';
@@ -10,24 +11,6 @@ const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 
 const text = (t: string): messagingApi.TextMessage => ({ type: 'text', text: t });
 
-/** Awaits a promise that must reject with the SDK's HTTPFetchError and returns the error. */
-async function httpError(p: Promise<unknown>): Promise<HTTPFetchError> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof HTTPFetchError) return err;
-    throw err;
-  }
-  throw new Error('expected the call to fail with HTTPFetchError');
-}
-
-interface ErrorBody {
-  message: string;
-  details?: Array<{ message: string; property: string }>;
-  sentMessages?: Array<{ id: string; quoteToken?: string }>;
-}
-
-const parseBody = (err: HTTPFetchError): ErrorBody => JSON.parse(err.body) as ErrorBody;
 
 function bubble(label = 'Buy', data = 'act=add&sku=X'): messagingApi.FlexBubble {
   return {
@@ -416,7 +399,7 @@ describe('LINE API double (driven through @line/bot-sdk)', () => {
         body: '{"to": "x", ',
       });
       expect(badJson.status).toBe(400);
-      expect(((await badJson.json()) as ErrorBody).message).toMatch(/^The request body could not be parsed as JSON/);
+      expect(((await badJson.json()) as LineErrorBody).message).toMatch(/^The request body could not be parsed as JSON/);
 
       const huge = await fetch(`${double.url}/v2/bot/message/push`, {
         method: 'POST',

@@ -139,13 +139,20 @@ describe('processes: migrate, seed, web, worker, check:invariants', () => {
   test('check:invariants reports a consistent database, and a corrupted one', async () => {
     const ok = run('cli/check-invariants.js', { DATABASE_URL: tdb.url });
     expect(ok.code).toBe(0);
-    expect(ok.out).toBe('invariants hold: stock, reservations and payments are consistent');
+    expect(ok.out).toBe('invariants hold: stock, reservations, payments and the member ledger are consistent');
     const tea = tdb.db('stock_slots').where({ slot: 0, product_id: tdb.db('products').select('id').where({ sku: 'TEA-001' }) });
     await tea.clone().update({ reserved: 2 });
     const bad = run('cli/check-invariants.js', { DATABASE_URL: tdb.url });
     expect(bad.code).toBe(1);
     expect(bad.out).toBe('VIOLATION product TEA-001 slot 0: reserved 2 but held reservations sum to 0');
     await tea.clone().update({ reserved: 0 });
+    // A wallet whose balance is not the sum of its entries.
+    await tdb.db.raw("SELECT ledger_post('Uinvariants', 'wallet', 'adjust', 100, 'test:invariants')");
+    await tdb.db('member_accounts').where({ line_user_id: 'Uinvariants' }).update({ balance: 50 });
+    const ledger = run('cli/check-invariants.js', { DATABASE_URL: tdb.url });
+    expect(ledger.code).toBe(1);
+    expect(ledger.out).toBe('VIOLATION member Uinvariants wallet account: balance 50 but its entries sum to 100');
+    await tdb.db('member_accounts').where({ line_user_id: 'Uinvariants' }).update({ balance: 100 });
   });
 
   test('migrate:rollback undoes the last batch', () => {

@@ -442,7 +442,7 @@ describe('SinoPac QPay end to end', () => {
       expect(await orderRow(shop, order.id)).toMatchObject({ status: 'pending_payment', paid_amount: 0 });
       expect(ownerTexts(shop).filter((t) => t === T.ownerMismatch('sinopac', attempt.trade_no, '商店代號不符'))).toHaveLength(1);
       expect(receiptsFor(shop, user, order)).toHaveLength(0);
-      expect(error).toHaveBeenCalledWith(expect.objectContaining({ tradeNo: attempt.trade_no, problems: ['商店代號不符'] }), 'bank result does not match our attempt');
+      expect(error).toHaveBeenCalledWith(expect.objectContaining({ tradeNo: attempt.trade_no, problems: ['merchant'] }), 'bank result does not match our attempt');
       error.mockRestore();
     });
 

@@ -8,6 +8,7 @@ import { encryptMessage, hashId, sign } from '../../src/gateways/sinopac/sinopac
 import { SinopacClient } from '../../src/gateways/sinopac/sinopac-client';
 import { SinopacGateway } from '../../src/gateways/sinopac/sinopac-gateway';
 import { SINOPAC_SANDBOX_OTHER_SHOP_NO, startSinopacSandbox, type SinopacSandbox } from '../../src/sandbox/sinopac-sandbox';
+import { unescapeHtml } from '../helpers/html-forms';
 
 // The 2021 iThome contest sandbox shop (spec §9.1 V-H2) and the public example X-Key.
 const SHOP = {
@@ -76,15 +77,6 @@ async function expectGatewayError(p: Promise<unknown>): Promise<GatewayError> {
     return err as GatewayError;
   }
   throw new Error('expected a GatewayError');
-}
-
-function unescapeHtml(s: string): string {
-  return s
-    .replace(/&quot;/g, '"')
-    .replace(/&#39;/g, "'")
-    .replace(/&lt;/g, '<')
-    .replace(/&gt;/g, '>')
-    .replace(/&amp;/g, '&');
 }
 
 function formsOf(html: string): Array<{ action: string; method: string; fields: Record<string, string> }> {

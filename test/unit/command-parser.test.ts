@@ -16,6 +16,9 @@ describe('chat commands', () => {
     ['訂單 L2611221001', { kind: 'order', orderNo: 'L2611221001' }],
     ['取消 l2611221001', { kind: 'cancel', orderNo: 'L2611221001' }],
     ['cancel L2611221001', { kind: 'cancel', orderNo: 'L2611221001' }],
+    ['後台', { kind: 'owner-admin' }],
+    ['Admin', { kind: 'owner-admin' }],
+    ['後台 x', { kind: 'unknown' }],
   ])('%s', (text, cmd) => expect(parseCommand(text)).toEqual(cmd));
 
   test('the seed grammar: cart <productId or SKU> <qty | +n | -n>, full-width digits and spaces accepted', () => {
@@ -45,6 +48,11 @@ describe('chat commands', () => {
     expect(parseCommand('出貨 L2611221001 123456789')).toEqual({ kind: 'owner-ship', orderNo: 'L2611221001', tracking: '123456789' });
     expect(parseCommand('出貨 L2611221001')).toEqual({ kind: 'owner-ship', orderNo: 'L2611221001', tracking: null });
     expect(parseCommand('出貨')).toEqual({ kind: 'owner-usage', which: 'ship' });
+    // A tracking number is letters, digits and dashes, at most 60, as the back office takes it (shown, copied, put in a link).
+    expect(parseCommand('出貨 L2611221001 ｅｅ１２３４５６７８９ＴＷ')).toEqual({ kind: 'owner-ship', orderNo: 'L2611221001', tracking: 'EE123456789TW' });
+    expect(parseCommand(`出貨 L2611221001 ${'9'.repeat(61)}`)).toEqual({ kind: 'owner-usage', which: 'ship' });
+    expect(parseCommand('出貨 L2611221001 <script>')).toEqual({ kind: 'owner-usage', which: 'ship' });
+    expect(parseCommand('待出貨')).toEqual({ kind: 'owner-to-ship' });
     expect(parseCommand('庫存 tea-001 20')).toEqual({ kind: 'owner-stock-set', sku: 'TEA-001', qty: 20 });
     expect(parseCommand('庫存')).toEqual({ kind: 'owner-stock-list' });
     expect(parseCommand('庫存 TEA-001 -1')).toEqual({ kind: 'owner-usage', which: 'stock' });

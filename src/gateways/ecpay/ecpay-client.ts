@@ -1,10 +1,9 @@
 import { escapeHtml } from '../../html';
 import { PAGE } from '../../texts';
-import axios, { AxiosError } from 'axios';
-import type { Logger } from 'pino';
 import type { EcpayConfig } from '../../config';
 import { GatewayError } from '../payment-gateway';
 import { checkMacValue, verifyCheckMacValue } from './check-mac-value';
+import { EcpayHostClient, renderAutoSubmitPage, type EcpayForm, type EcpayHostOptions } from './ecpay-http';
 
 /**
  * ECPay AIO protocol client (specs/ecpay-aio.md). Builds the browser-posted AioCheckOut form,
@@ -15,40 +14,10 @@ import { checkMacValue, verifyCheckMacValue } from './check-mac-value';
 export type EcpayChoosePayment = 'Credit' | 'ATM' | 'CVS';
 export type EcpayDoActionType = 'C' | 'R' | 'E' | 'N';
 
-/**
- * ECPay answers HTTP 403 when its query/action APIs are called too fast and asks for a pause of
- * about 30 minutes (spec §1.1, §11). The pause is shared by every process that calls ECPay (the
- * shop keeps it in Redis); while it lasts, no request is sent at all.
- */
-export interface EcpayCallGate {
-  /** Milliseconds until ECPay may be called again; 0 when it may be called now. */
-  pausedForMs(): Promise<number>;
-  /** Send nothing to ECPay for this long. */
-  pause(ms: number): Promise<void>;
-}
+export { MemoryCallGate, RATE_LIMIT_PAUSE_MS, type EcpayCallGate } from './ecpay-http';
 
-/** A pause kept in this process only (tests and tools; the shop shares one through Redis). */
-export class MemoryCallGate implements EcpayCallGate {
-  private until = 0;
-  async pausedForMs(): Promise<number> {
-    return Math.max(0, this.until - Date.now());
-  }
-  async pause(ms: number): Promise<void> {
-    this.until = Math.max(this.until, Date.now() + ms);
-  }
-}
-
-/** How long to leave ECPay alone after an HTTP 403 (spec §11: "rate-limited; wait 30 min"). */
-export const RATE_LIMIT_PAUSE_MS = 30 * 60_000;
-
-export interface EcpayClientOptions {
+export interface EcpayClientOptions extends EcpayHostOptions {
   config: EcpayConfig;
-  /** Per-request timeout for server-to-server calls. */
-  timeoutMs?: number;
-  logger?: Logger;
-  now?: () => Date;
-  /** Shared pause after an HTTP 403; defaults to one kept in memory. */
-  gate?: EcpayCallGate;
 }
 
 export interface CheckoutFormInput {
@@ -77,12 +46,8 @@ export interface CheckoutFormInput {
   merchantTradeDate?: Date;
 }
 
-export interface EcpayCheckoutForm {
-  /** Absolute URL of AioCheckOut/V5 on the configured host. */
-  action: string;
-  /** Every field to post, CheckMacValue included. */
-  fields: Record<string, string>;
-}
+/** The AioCheckOut/V5 form: `action` is its absolute URL on the configured host. */
+export type EcpayCheckoutForm = EcpayForm;
 
 export type EcpayCallbackVerification =
   | { ok: true; fields: Record<string, string> }
@@ -206,34 +171,12 @@ export function parseEcpayRawBody(body: string): Record<string, string> {
 
 // ---------------------------------------------------------------------------------------------
 
-export class EcpayClient {
+export class EcpayClient extends EcpayHostClient {
   private readonly config: EcpayConfig;
-  private readonly origin: string;
-  private readonly timeoutMs: number;
-  private readonly logger: Logger | undefined;
-  private readonly now: () => Date;
-  private readonly gate: EcpayCallGate;
 
   constructor(opts: EcpayClientOptions) {
+    super(opts.config.apiBaseUrl, opts);
     this.config = opts.config;
-    this.origin = opts.config.apiBaseUrl.replace(/\/+$/, '');
-    this.timeoutMs = opts.timeoutMs ?? 15000;
-    this.logger = opts.logger;
-    this.now = opts.now ?? (() => new Date());
-    this.gate = opts.gate ?? new MemoryCallGate();
-  }
-
-  /**
-   * Milliseconds until ECPay may be called again after an HTTP 403 (0: now). A gate that cannot be
-   * read (Redis away) does not stop the shop: the calls go ahead, and a new 403 says so again.
-   */
-  async pausedForMs(): Promise<number> {
-    try {
-      return await this.gate.pausedForMs();
-    } catch (err) {
-      this.logger?.warn({ err: err instanceof Error ? err.message : String(err) }, 'ecpay pause not readable; calling anyway');
-      return 0;
-    }
   }
 
   get merchantId(): string {
@@ -285,33 +228,11 @@ export class EcpayClient {
 
   /** A complete UTF-8 page that posts the form on load, with a button in case scripts are off. */
   renderAutoSubmitPage(form: EcpayCheckoutForm, opts: { title?: string } = {}): string {
-    const title = escapeHtml(opts.title ?? PAGE.ecpayRedirectTitle);
-    const inputs = Object.entries(form.fields)
-      .map(([k, v]) => `      <input type="hidden" name="${escapeHtml(k)}" value="${escapeHtml(v)}">`)
-      .join('\n');
-    return `<!DOCTYPE html>
-<html lang="zh-Hant-TW">
-<head>
-  <meta charset="utf-8">
-  <meta name="viewport" content="width=device-width, initial-scale=1">
-  <meta name="referrer" content="no-referrer">
-  <title>${title}</title>
-  <style>
-    body { font-family: system-ui, -apple-system, "PingFang TC", "Noto Sans TC", "Microsoft JhengHei", sans-serif; margin: 0; padding: 2.5rem 1.25rem; text-align: center; color: #222; }
-    p { margin: 0 0 1.5rem; }
-    button { font-size: 1.1rem; padding: .8rem 2.2rem; border: 0; border-radius: .5rem; background: #06c755; color: #fff; }
-  </style>
-</head>
-<body>
-  <p>${escapeHtml(PAGE.ecpayRedirectBody)}</p>
-  <form id="ecpay-checkout" method="post" action="${escapeHtml(form.action)}" accept-charset="UTF-8">
-${inputs}
-    <button type="submit">${escapeHtml(PAGE.ecpayRedirectButton)}</button>
-  </form>
-  <script>document.getElementById('ecpay-checkout').submit();</script>
-</body>
-</html>
-`;
+    return renderAutoSubmitPage(
+      form,
+      { title: opts.title ?? PAGE.ecpayRedirectTitle, body: PAGE.ecpayRedirectBody, button: PAGE.ecpayRedirectButton },
+      'ecpay-checkout',
+    );
   }
 
   /**
@@ -441,70 +362,5 @@ ${inputs}
     }
     const value = o.RtnValue && typeof o.RtnValue === 'object' ? o.RtnValue : null;
     return { RtnMsg: o.RtnMsg, RtnValue: value };
-  }
-
-  /** POSTs a form and returns the body text; transport failures become GatewayError. */
-  private async post(path: string, params: Record<string, string>, op: string, idempotent: boolean): Promise<string> {
-    const url = `${this.origin}${path}`;
-    const pausedMs = await this.pausedForMs();
-    if (pausedMs > 0) {
-      // Nothing is sent while ECPay asked us to wait: always safe to try again after the pause.
-      throw new GatewayError('PAUSED', `ECPay calls are paused for ${Math.ceil(pausedMs / 1000)} s after an HTTP 403`, true, {
-        op,
-        retryAfterMs: pausedMs,
-      });
-    }
-    const started = Date.now();
-    let res;
-    try {
-      res = await axios.post<string>(url, new URLSearchParams(params).toString(), {
-        timeout: this.timeoutMs,
-        headers: { 'Content-Type': 'application/x-www-form-urlencoded', Accept: 'text/html, text/plain, */*' },
-        responseType: 'text',
-        transformResponse: [(d: unknown) => d],
-        validateStatus: () => true,
-        maxRedirects: 0,
-      });
-    } catch (err) {
-      const e = err as AxiosError;
-      const code = e.code ?? 'UNKNOWN';
-      const timedOut = code === 'ECONNABORTED' || code === 'ETIMEDOUT';
-      // Nothing reached ECPay when the connection could not even be opened: always safe to retry.
-      const notSent = code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EAI_AGAIN';
-      this.logger?.warn({ op, merchantTradeNo: params.MerchantTradeNo, code, ms: Date.now() - started }, 'ecpay call failed');
-      if (timedOut) {
-        throw new GatewayError('TIMEOUT', `ECPay ${op} timed out after ${this.timeoutMs} ms`, idempotent, { op });
-      }
-      throw new GatewayError('NETWORK', `ECPay ${op} network error (${code})`, idempotent || notSent, { op, code });
-    }
-    const text = typeof res.data === 'string' ? res.data : String(res.data ?? '');
-    this.logger?.debug({ op, merchantTradeNo: params.MerchantTradeNo, status: res.status, ms: Date.now() - started }, 'ecpay call');
-    if (res.status === 403) {
-      // ECPay's rate limit: it did not act on the request; no process calls it again for 30 minutes.
-      try {
-        await this.gate.pause(RATE_LIMIT_PAUSE_MS);
-      } catch (err) {
-        this.logger?.warn({ err: err instanceof Error ? err.message : String(err) }, 'ecpay pause not stored');
-      }
-      this.logger?.warn({ op, merchantTradeNo: params.MerchantTradeNo, pauseMs: RATE_LIMIT_PAUSE_MS }, 'ecpay answered 403: pausing every ECPay call');
-      throw new GatewayError('HTTP_STATUS', `ECPay ${op} answered HTTP 403 (rate limit)`, true, {
-        op,
-        status: 403,
-        retryAfterMs: RATE_LIMIT_PAUSE_MS,
-        body: text.slice(0, 200),
-      });
-    }
-    if (res.status !== 200) {
-      // 5xx is theirs and may pass; other statuses will not improve. An action that moves money
-      // (DoAction) is sent again only after a 503, the one 5xx that says the request was not served:
-      // after a 500 or 504 ECPay may have acted, and a second refund must never happen.
-      const retryable = res.status >= 500 && (idempotent || res.status === 503);
-      throw new GatewayError('HTTP_STATUS', `ECPay ${op} answered HTTP ${res.status}`, retryable, {
-        op,
-        status: res.status,
-        body: text.slice(0, 200),
-      });
-    }
-    return text;
   }
 }

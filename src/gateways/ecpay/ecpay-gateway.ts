@@ -177,7 +177,8 @@ function intOrNull(s: string | undefined): number | null {
   return Number(s);
 }
 
-function dateOrNull(s: string | undefined): Date | null {
+/** An ECPay date, or null when it is missing or unreadable. */
+export function dateOrNull(s: string | undefined): Date | null {
   if (!s) return null;
   try {
     return parseEcpayDate(s);
