@@ -102,11 +102,26 @@ export async function startWorkers(c: Container, opts: WorkerOptions = {}): Prom
     );
   await storeThreshold();
 
+  // The event's reply goes out from its own job right after COMMIT. A job run again after a stall
+  // finding its event done means the run that lost its lock died after that COMMIT, maybe while
+  // replying: deliver the reply now, taking over that run's claim (a delivery job would wait for it
+  // to time out, past the reply token's life).
+  const resumeReply = async (inboxId: number) => {
+    const event = await c.db('line_events').where({ id: inboxId }).first('webhook_event_id');
+    const outboxId = event ? await c.delivery.undeliveredEventReply(event.webhook_event_id) : null;
+    if (outboxId === null) return;
+    await c.delivery
+      .deliver(outboxId, false, { takeOverClaim: true })
+      .catch(() => c.queues.tryEnqueue('deliveries', () => c.queues.enqueueDeliveries([outboxId])));
+  };
+
   const events = new Worker(
     QUEUE_NAMES.events,
     async (job: Job<{ id: number }>) => {
       try {
-        return await c.bot.processInboxEvent(job.data.id);
+        const outcome = await c.bot.processInboxEvent(job.data.id);
+        if (outcome === 'already' && job.stalledCounter > 0) await resumeReply(job.data.id);
+        return outcome;
       } catch (err) {
         const message = err instanceof Error ? err.message : String(err);
         await c.db('line_events')

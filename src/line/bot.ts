@@ -14,7 +14,7 @@ import type { Queues } from '../jobs/queues';
 import type { Logger } from '../logger';
 import { M, STATUS_LABEL, T } from '../texts';
 import { Command, OWNER_COMMANDS, parseCommand, parsePostback, Postback } from './command-parser';
-import { addOutboxMessage, Delivery } from './delivery';
+import { addOutboxMessage, Delivery, eventReplyKey } from './delivery';
 import { handleOwnerCommand } from './owner-commands';
 import type { LineApi } from './line-client';
 import * as V from './views';
@@ -91,7 +91,7 @@ export class ShopBot {
           recipient: replyTo,
           messages: replies.slice(0, 5),
           kind: 'reply',
-          dedupeKey: `event:${row.webhook_event_id}:reply`,
+          dedupeKey: eventReplyKey(row.webhook_event_id),
           replyToken,
           replyDeadline: replyToken ? replyDeadline(event, receivedAt) : null,
           replyTokenAt: replyToken ? receivedAt : null,

@@ -72,6 +72,9 @@ export interface DeliverOptions {
   takeOverClaim?: boolean;
 }
 
+/** The outbox dedupe key of the reply to a webhook event (one reply per event). */
+export const eventReplyKey = (webhookEventId: string): string => `event:${webhookEventId}:reply`;
+
 export class Delivery {
   constructor(
     private readonly db: Db,
@@ -80,6 +83,12 @@ export class Delivery {
     private readonly claimSeconds = 60,
     private readonly metrics: Metrics | null = null,
   ) {}
+
+  /** The event's reply if it is not delivered yet (pending, or claimed by an attempt that may have died). */
+  async undeliveredEventReply(webhookEventId: string): Promise<number | null> {
+    const row = await this.db('outbox_messages').where({ dedupe_key: eventReplyKey(webhookEventId) }).whereIn('status', ['pending', 'sending']).first('id');
+    return row?.id ?? null;
+  }
 
   /**
    * Delivers one outbox message. Throws RetryableDeliveryError when trying again later can help;

@@ -235,6 +235,29 @@ describe('a worker killed with SIGKILL while it holds jobs', () => {
     expect(answeredAfterMs).toBeLessThan(10_000);
   });
 
+  test('a push in flight in its delivery job when it dies is taken over at once and counted once (same retry key: 409)', async () => {
+    const user = newUserId();
+    const [{ id }] = await shop.c.db('outbox_messages')
+      .insert({ kind: 'test', recipient: user, messages: JSON.stringify([{ type: 'text', text: '出貨通知' }]) })
+      .returning('id');
+    // LINE takes the push but its answer never reaches the worker, which dies waiting.
+    shop.line.injectFailures('/v2/bot/message/push', [{ hangMs: 30_000 }]);
+    const first = startWorker();
+    await shop.c.queues.enqueueDeliveries([id]);
+    await waitFor(() => shop.line.requests.some((r) => r.path === '/v2/bot/message/push' && (r.body as { to?: string })?.to === user), 'the push in flight', 20_000);
+    await kill(first);
+
+    startWorker();
+    const restartedAt = Date.now();
+    const row = await waitFor(async () => {
+      const r = await shop.c.db('outbox_messages').where({ id }).first('status', 'delivered_via', 'last_status');
+      return r?.status === 'sent' ? r : null;
+    }, 'the push settled within 10 s of the restart', 10_000);
+    expect(Date.now() - restartedAt).toBeLessThan(10_000);
+    expect(row).toEqual({ status: 'sent', delivered_via: 'push', last_status: 409 });
+    expect(shop.line.deliveredTo(user)).toHaveLength(1);
+  });
+
   test('a reply in flight when it dies is neither sent twice nor pushed: the restarted worker settles it as a reply within 10 s', async () => {
     const user = newUserId();
     // LINE takes the reply but its answer never reaches the worker, which dies waiting.
