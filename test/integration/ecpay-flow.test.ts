@@ -1052,6 +1052,25 @@ describe('ECPay card refunds follow the capture state (spec §10.2): ECPay captu
     expect(shop.line.textsTo(owner)).toContain(`已退款 NT$680（訂單 ${order.order_no} 累計退款 NT$680）。`);
   });
 
+  test('two partial refunds of one authorised trade sent at the same moment: one asks for the capture (C), each refunds once (R, R), neither is refused', async () => {
+    const { order, tradeNo } = await paidAt('09:40');
+    shop.ecpayClock.set(taipeiAt('11:30'));
+    // Both requested in one transaction, so both jobs are enqueued together and run side by side.
+    await shop.c.uow.run(async (trx, after) => {
+      const actor = { userId: owner, source: 'line' as const };
+      expect((await shop.c.owner.requestRefund(trx, after, actor, { orderNo: order.order_no, amount: 300 })).kind).toBe('requested');
+      expect((await shop.c.owner.requestRefund(trx, after, actor, { orderNo: order.order_no, amount: 380 })).kind).toBe('requested');
+    });
+    await waitFor(async () => (await shop.c.db('refunds').where({ order_id: order.id, status: 'pending' })).length === 0, 'both refunds settled', 30_000);
+    await quiet(shop);
+    const actions = actionsOf(tradeNo);
+    expect(actions[0]).toEqual(['C', 680, 'authorised']);
+    expect(actions.slice(1).map((a) => a[0])).toEqual(['R', 'R']);
+    expect(actions.slice(1).map((a) => a[1]).sort()).toEqual([300, 380]);
+    expect((await shop.c.db('refunds').where({ order_id: order.id })).map((r) => r.status)).toEqual(['succeeded', 'succeeded']);
+    expect(await orderById(shop, order.id)).toMatchObject({ status: 'refunded', refunded_amount: 680 });
+  });
+
   test('same day, before the capture: a partial refund requests the capture first (C, then R); a second partial is just R', async () => {
     const { order, tradeNo, user } = await paidAt('09:30');
     shop.ecpayClock.set(taipeiAt('11:00'));

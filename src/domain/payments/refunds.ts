@@ -7,6 +7,9 @@ import { alertOwners, noteGatewayError, PaymentContext } from './context';
 import { post } from '../members/ledger';
 import { PaymentAttempt, WALLET } from './types';
 
+/** How long a refund waits for a sibling refund of the same trade that is at the bank. */
+const SIBLING_WAIT_MS = 2000;
+
 export type RefundRequest =
   | { kind: 'requested'; refundId: number; orderNo: string; amount: number; method: string }
   /** A wallet-paid order: refunded to the wallet at once, in the owner's transaction. */
@@ -71,11 +74,27 @@ export class Refunds {
     // before the answer was recorded) must not send again. An earlier try that got part of the
     // way (e.g. ECPay's C went through, its R did not) left its progress: the claim keeps it.
     const progress: unknown = refund.gateway_response?.outcome === 'retry' ? refund.gateway_response.progress : undefined;
-    const claimed = await db('refunds')
-      .where({ id: refundId, status: 'pending' })
-      .andWhere((q) => q.whereNull('gateway_response').orWhereRaw("gateway_response->>'outcome' = 'retry'"))
-      .update({ gateway_response: JSON.stringify({ outcome: 'sending', at: new Date().toISOString(), progress }) });
-    if (claimed === 0) {
+    // One refund of a trade at the bank at a time: each reads the trade's capture state to choose
+    // its actions (a C for an authorised trade), so two at once would both send C and ECPay would
+    // refuse the second. The trade's attempt row, locked, orders the claims; a refund that finds a
+    // sibling in flight waits (not an attempt used) and then reads the state the sibling left.
+    const claim = await db.transaction(async (trx) => {
+      await trx('payment_attempts').where({ id: attempt.id }).forUpdate().first('id');
+      const sibling = await trx('refunds')
+        .where({ attempt_id: attempt.id, status: 'pending' })
+        .whereNot({ id: refundId })
+        .whereRaw("gateway_response->>'outcome' = 'sending'")
+        .whereRaw("(gateway_response->>'at')::timestamptz > now() - interval '10 minutes'")
+        .first('id');
+      if (sibling) return 'busy' as const;
+      const n = await trx('refunds')
+        .where({ id: refundId, status: 'pending' })
+        .andWhere((q) => q.whereNull('gateway_response').orWhereRaw("gateway_response->>'outcome' = 'retry'"))
+        .update({ gateway_response: JSON.stringify({ outcome: 'sending', at: new Date().toISOString(), progress }) });
+      return n === 1 ? ('claimed' as const) : ('taken' as const);
+    });
+    if (claim === 'busy') throw new DeferJob(SIBLING_WAIT_MS, 'another refund of this trade is at the bank');
+    if (claim === 'taken') {
       log.error({ refundId }, 'refund was sent before without a recorded answer; not sending again');
       return unknownOutcome('INTERRUPTED', 'sent before, answer not recorded');
     }
