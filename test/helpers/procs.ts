@@ -298,6 +298,7 @@ export async function quiescent(shop: ProcShop, timeoutMs: number): Promise<void
 }
 
 interface Req {
+  at: Date;
   path: string;
   status: number;
   headers: Record<string, string>;
@@ -312,7 +313,7 @@ interface Req {
  * - every outbox message is sent and was accepted by LINE exactly once.
  * Returns counts for the test's log.
  */
-export async function expectExactlyOnce(shop: ProcShop, events: TestEvent[]): Promise<{ events: number; replies: number; pushes: number }> {
+export async function expectExactlyOnce(shop: ProcShop, events: TestEvent[]): Promise<{ events: number; replies: number; pushes: number; answerMs: { p50: number; p99: number; max: number } }> {
   const db = shop.tdb.db;
   const ids = [...new Set(events.map((e) => e.webhookEventId))];
   const reqs = shop.line.requests as unknown as Req[];
@@ -320,9 +321,11 @@ export async function expectExactlyOnce(shop: ProcShop, events: TestEvent[]): Pr
   const replies = accepted('/v2/bot/message/reply');
   const pushes = accepted('/v2/bot/message/push');
   const repliesByToken = new Map<string, number>();
+  const replyAt = new Map<string, number>();
   for (const r of replies) {
     const t = (r.body as { replyToken: string }).replyToken;
     repliesByToken.set(t, (repliesByToken.get(t) ?? 0) + 1);
+    replyAt.set(t, r.at.getTime());
   }
   const pushesByKey = new Map<string, Req[]>();
   for (const p of pushes) {
@@ -337,6 +340,8 @@ export async function expectExactlyOnce(shop: ProcShop, events: TestEvent[]): Pr
   const rows = await db('outbox_messages').whereIn('dedupe_key', ids.map(eventReplyKey)).select('dedupe_key', 'status', 'retry_key', 'delivered_via');
   const rowByKey = new Map(rows.map((r) => [r.dedupe_key as string, r]));
   const tokenOf = new Map(events.map((e) => [e.webhookEventId, e.replyToken as string]));
+  const sentAt = new Map(events.map((e) => [e.webhookEventId, e.timestamp as number]));
+  const latencies: number[] = [];
   for (const id of ids) {
     const row = rowByKey.get(eventReplyKey(id));
     if (!row) {
@@ -345,6 +350,8 @@ export async function expectExactlyOnce(shop: ProcShop, events: TestEvent[]): Pr
     }
     const n = (repliesByToken.get(tokenOf.get(id)!) ?? 0) + (pushesByKey.get(row.retry_key)?.length ?? 0);
     if (row.status !== 'sent' || n !== 1) problems.push(`event ${id}: reply ${row.status} via ${row.delivered_via}, answered ${n} times`);
+    const at = replyAt.get(tokenOf.get(id)!) ?? pushesByKey.get(row.retry_key)?.[0]?.at.getTime();
+    if (at !== undefined) latencies.push(at - sentAt.get(id)!);
   }
   for (const [k, list] of pushesByKey) if (list.length !== 1) problems.push(`retry key ${k}: ${list.length} accepted pushes`);
   const byContent = new Map<string, number>();
@@ -368,7 +375,9 @@ export async function expectExactlyOnce(shop: ProcShop, events: TestEvent[]): Pr
   const keys = new Set((await db('outbox_messages').whereNotNull('retry_key').pluck('retry_key')) as string[]);
   for (const k of pushesByKey.keys()) if (!keys.has(k)) problems.push(`a push with retry key ${k} that no outbox row has`);
   expect(problems).toEqual([]);
-  return { events: ids.length, replies: replies.length, pushes: pushes.length };
+  latencies.sort((a, b) => a - b);
+  const q = (f: number) => latencies[Math.min(latencies.length - 1, Math.floor(f * latencies.length))] ?? 0;
+  return { events: ids.length, replies: replies.length, pushes: pushes.length, answerMs: { p50: q(0.5), p99: q(0.99), max: latencies.at(-1) ?? 0 } };
 }
 
 /** Per order that should be paid: paid once (one history row, one paid attempt), one receipt to the shopper and one notice to the owner. */
