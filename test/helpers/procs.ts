@@ -285,16 +285,24 @@ export async function payAtBank(shop: ProcShop, attempt: { trade_no: string; pub
 }
 
 /** Waits until nothing is left to do: every event processed, every bank notification handled, every message settled. */
-export async function quiescent(shop: ProcShop, timeoutMs: number): Promise<void> {
+export async function quiescent(shop: ProcShop, timeoutMs: number): Promise<{ waitedMs: number; pending: string }> {
+  const t0 = Date.now();
   await shop.ecpay.idle();
   const db = shop.tdb.db;
+  // What was still pending 3 s into the wait, if anything: names what a slow settlement waited for.
+  let pending = '';
   await waitFor(async () => {
     const n = async (q: ReturnType<typeof db>) => Number((await q.count<{ n: number }[]>({ n: '*' }))[0]!.n);
     const events = await n(db('line_events').whereNull('processed_at').whereNull('failed_at'));
     const notes = await n(db('payment_notifications').whereNull('processed_at'));
     const out = await n(db('outbox_messages').whereIn('status', ['pending', 'sending']));
+    if (!pending && Date.now() - t0 > 3000) {
+      const which = await db('payment_notifications').whereNull('processed_at').select('provider', 'kind');
+      pending = `${events} events, ${notes} bank notifications${which.length ? ` (${which.map((w) => `${w.provider} ${w.kind}`).join(', ')})` : ''}, ${out} messages`;
+    }
     return events + notes + out === 0;
   }, 'every event, bank notification and message settled', timeoutMs);
+  return { waitedMs: Date.now() - t0, pending };
 }
 
 interface Req {

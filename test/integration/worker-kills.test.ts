@@ -2,6 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import { newUserId, TestEvent } from '../helpers/shop';
 import {
   attemptOf,
+  payAtBank,
   expectExactlyOnce,
   expectInvariants,
   expectPaidOnce,
@@ -18,7 +19,8 @@ import {
 /**
  * The worker SIGKILLed 20 times at random moments while shoppers use the shop through the real web
  * process: 300 shopper events (50 shoppers × 6, plus LINE's redeliveries of some), 50 checkouts and
- * 30 bank notifications (25 SinoPac ATM payments, 5 of them notified again). After each kill a new
+ * 30 bank notifications (25 payments by SinoPac ATM, SinoPac card and ECPay card in turn, 5 of them
+ * notified again). After each kill a new
  * worker starts. Afterwards: every event answered exactly once, every payment confirmed once, every
  * push sent once (by retry key and by content), stock right, invariants clean.
  *
@@ -29,6 +31,8 @@ const KILLS = 20;
 const SHOPPERS = 50;
 const PAYERS = 25;
 const REPLAYS = 5;
+/** The payers' methods in turn: each payment is one notification (BackendURL / ReturnURL). */
+const PAY_METHODS = ['sinopac-atm', 'sinopac-card', 'ecpay-credit'] as const;
 const OWNER = newUserId();
 // Plenty for the 25 payers (1–2 each); the other 25 fight over 8 units.
 const STOCK = { 'TEA-001': 30, 'SNK-001': 40, 'SNK-002': 35, 'GDS-003': 3, 'SNK-003': 5 };
@@ -122,15 +126,20 @@ describe('a worker SIGKILLed 20 times under shopper traffic', () => {
         if (i < PAYERS) {
           if (!order || order.status !== 'pending_payment') throw new Error(`shopper ${i}: checkout of ${p.sku} × ${p.qty} made no order`);
           let eventId = '';
-          await step(4, async () => (eventId = await s.tap(`action=pay&o=${order.order_no}&m=sinopac-atm`)));
+          const method = PAY_METHODS[i % PAY_METHODS.length]!;
+          await step(4, async () => (eventId = await s.tap(`action=pay&o=${order.order_no}&m=${method}`)));
           const attempt = await attemptOf(shop, eventId);
-          if (!attempt) throw new Error(`shopper ${i}: no ATM attempt`);
-          if (!(await shop.sinopac.payAtm(attempt.trade_no).delivered)) throw new Error('SinoPac could not notify');
+          if (!attempt) throw new Error(`shopper ${i}: no ${method} attempt`);
+          const tradeNo = await payAtBank(shop, attempt);
           notifications++;
           paid.push({ user: s.user, orderNo: order.order_no });
           if (i < REPLAYS) {
             // The bank notifies once more (a replay), while the worker may be down.
-            if (!(await shop.sinopac.notifyAgain(attempt.trade_no).delivered)) throw new Error('SinoPac could not notify again');
+            if (method.startsWith('sinopac')) {
+              if (!(await shop.sinopac.notifyAgain(tradeNo).delivered)) throw new Error('SinoPac could not notify again');
+            } else {
+              await shop.ecpay.notifyAgain(tradeNo);
+            }
             notifications++;
           }
         } else {
@@ -144,7 +153,7 @@ describe('a worker SIGKILLed 20 times under shopper traffic', () => {
     const redelivered = await Promise.all(redeliveries);
     expect(redelivered.every((st) => st === 200)).toBe(true);
     const flowMs = Date.now() - started;
-    await quiescent(shop, 90_000);
+    const settle = await quiescent(shop, 100_000);
     // Anything sent twice (a job run again after its worker died) would arrive now.
     await sleep(2000);
     watcher.stop();
@@ -166,7 +175,7 @@ describe('a worker SIGKILLed 20 times under shopper traffic', () => {
     console.log(
       `worker-kills (seed ${SEED}): ${kills} kills (${killsWithWorkInFlight} with work in flight), ${counts.events} events (${redeliveries.length} redelivered), ${checkouts} checkouts, ` +
         `${notifications} bank notifications; ${counts.replies} replies + ${counts.pushes} pushes accepted by LINE ` +
-        `(${viaPush} answers went out as pushes; event → answer p50 ${counts.answerMs.p50} ms, p99 ${counts.answerMs.p99} ms, max ${counts.answerMs.max} ms); flow ${flowMs} ms, settled after ${Date.now() - started} ms`,
+        `(${viaPush} answers went out as pushes; event → answer p50 ${counts.answerMs.p50} ms, p99 ${counts.answerMs.p99} ms, max ${counts.answerMs.max} ms); flow ${flowMs} ms, settled ${settle.waitedMs} ms later${settle.pending ? ` (pending 3 s in: ${settle.pending})` : ''}`,
     );
   });
 });
