@@ -45,6 +45,17 @@ export interface ProcShopOptions {
   workerEnv?: Record<string, string>;
 }
 
+/** The sum of a Prometheus counter's series (all labels) in a /metrics text, optionally only series whose labels contain `labels`. */
+export async function counterSum(url: string, name: string, labels = ''): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    const m = new RegExp(`^${name}(\\{[^}]*\\})? (\\S+)$`).exec(line);
+    if (m && (m[1] ?? '').includes(labels)) sum += Number(m[2]);
+  }
+  return sum;
+}
+
 export interface WebProc {
   url: string;
   proc: ChildProcess;
@@ -58,9 +69,11 @@ export interface ProcShop {
   ecpay: EcpaySandbox;
   webs: WebProc[];
   workers: ChildProcess[];
+  /** `http://127.0.0.1:<WORKER_METRICS_PORT>` of each worker started with one (the first ones), in order. */
+  workerMetricsUrls: string[];
   /** stderr of every process this shop started (LOG_LEVEL=error): an unexpected error shows up here. */
   logs(): string;
-  startWorker(webIndex?: number): ChildProcess;
+  startWorker(webIndex?: number, metricsPort?: number): ChildProcess;
   /** SIGKILL (no goodbye) and wait until the process is gone. */
   kill(p: ChildProcess): Promise<void>;
   textEvent(user: string, text: string): TestEvent;
@@ -124,19 +137,21 @@ export async function startProcShop(o: ProcShopOptions): Promise<ProcShop> {
   }
   const workers: ChildProcess[] = [];
   let workerSeq = 0;
-  const startWorker = (webIndex?: number) => {
+  const workerMetricsUrls: string[] = [];
+  const startWorker = (webIndex?: number, metricsPort?: number) => {
     // A worker names a web in the callback URLs of the trades it creates: spread them over the webs.
     const web = webs[(webIndex ?? workerSeq++) % webs.length]!;
-    const p = spawnProc('main/worker.js', { PUBLIC_BASE_URL: web.url, ...o.workerEnv });
+    const p = spawnProc('main/worker.js', { PUBLIC_BASE_URL: web.url, ...(metricsPort ? { WORKER_METRICS_PORT: String(metricsPort) } : {}), ...o.workerEnv });
+    if (metricsPort) workerMetricsUrls.push(`http://127.0.0.1:${metricsPort}`);
     workers.push(p);
     return p;
   };
-  for (let i = 0; i < o.workers; i++) startWorker();
+  for (let i = 0; i < o.workers; i++) startWorker(undefined, await freePort());
   for (const w of webs) await waitFor(() => fetch(`${w.url}/readyz`).then((r) => r.status === 200, () => false), `web ${w.url} ready`, 30_000);
 
   let rr = 0;
   const shop: ProcShop = {
-    tdb, prefix, line, sinopac, ecpay, webs, workers,
+    tdb, prefix, line, sinopac, ecpay, webs, workers, workerMetricsUrls,
     logs: () => logs,
     startWorker,
     async kill(p) {

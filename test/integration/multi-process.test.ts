@@ -3,6 +3,7 @@ import type { InjectedFailure } from '../../src/sandbox/line-api-double';
 import { newUserId, TestEvent } from '../helpers/shop';
 import {
   attemptOf,
+  counterSum,
   expectExactlyOnce,
   expectInvariants,
   expectPaidOnce,
@@ -126,6 +127,9 @@ describe('2 web and 2 worker processes, shoppers paying by every method', () => 
     expect(Object.fromEntries(byMethod.map((r) => [r.payment_method, Number(r.n)]))).toEqual(Object.fromEntries(METHODS.map((m) => [m, 4])));
     const walletDebits = await db('member_ledger as e').join('member_accounts as a', 'a.id', 'e.account_id').where({ 'a.kind': 'wallet' }).whereNot('e.kind', 'adjust').count<{ n: number }[]>({ n: '*' });
     expect(Number(walletDebits[0]!.n)).toBe(4);
+    // Both web processes took webhooks, both workers delivered messages.
+    for (const w of shop.webs) expect({ web: w.url, answered: (await counterSum(w.url, 'lineshop_webhook_requests_total', 'status="200"')) > 10 }).toEqual({ web: w.url, answered: true });
+    for (const u of shop.workerMetricsUrls) expect({ worker: u, sent: (await counterSum(u, 'lineshop_line_deliveries_total', 'result="sent"')) > 10 }).toEqual({ worker: u, sent: true });
     const oversold = await db('product_stock').where('stock_on_hand', '<', 0).count<{ n: number }[]>({ n: '*' });
     expect(Number(oversold[0]!.n)).toBe(0);
     expectInvariants(shop);
