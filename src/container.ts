@@ -13,6 +13,8 @@ import { PaymentReminders } from './domain/reminders';
 import { StockAlerts } from './domain/stock-alerts';
 import { OwnerAccess } from './domain/owner-access';
 import { Shopping } from './domain/shopping';
+import { DeliveryCheckout } from './domain/delivery';
+import { EcpayLogisticsClient, type LogisticsPort } from './gateways/ecpay-logistics';
 import { Gateways, PaymentService } from './domain/payments';
 import { buildGateways } from './gateways/build-gateways';
 import { Queues } from './jobs/queues';
@@ -54,6 +56,10 @@ export interface Container {
   catalogAdmin: CatalogAdmin;
   bot: ShopBot;
   gateways: Gateways;
+  /** ECPay logistics (store map, shipments); null when not configured: home delivery only. */
+  logistics: LogisticsPort | null;
+  /** Delivery details at checkout (method, recipient, store or address, fee). */
+  deliveryCheckout: DeliveryCheckout;
   close(): Promise<void>;
 }
 
@@ -98,10 +104,22 @@ export function createContainer(config: Config, opts: ContainerOptions = {}): Co
   orderEvents.listen(members.orderListener());
   // After the members' listener: the new-order notice reads the order back, with its tier discount and points.
   orderEvents.listen(ownerNoticesListener(notifier));
-  const bot = new ShopBot({ db, config, log, line, queues, payments, owner, access, uow, shopping, delivery, members });
+  const logistics: LogisticsPort | null = config.ecpayLogistics
+    ? new EcpayLogisticsClient({
+        config: config.ecpayLogistics,
+        timeoutMs: opts.gatewayTimeoutMs,
+        logger: log,
+        // The logistics host is not the payment host: its own 403 pause.
+        gate: new RedisCallGate(redis, `${ecpayPauseKey(config.queuePrefix)}:logistics`),
+      })
+    : null;
+  const deliveryCheckout = new DeliveryCheckout({
+    uow, notifier, shipping: config.shipping, logistics, publicBaseUrl: config.publicBaseUrl, paymentMethods: () => payments.availableMethods(),
+  });
+  const bot = new ShopBot({ db, config, log, line, queues, payments, owner, access, uow, shopping, delivery, members, deliveryCheckout });
   return {
     config, log, metrics, db, redis, queues, uow, notifier, orderEvents, shopping, members, line, delivery, payments, owner, access, catalogAdmin,
-    reminders, stockAlerts, bot, gateways,
+    reminders, stockAlerts, bot, gateways, logistics, deliveryCheckout,
     async close() {
       await queues.close().catch(() => undefined);
       redis.disconnect();

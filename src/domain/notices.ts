@@ -5,6 +5,7 @@ import type { PaymentMethod, PaymentProvider } from '../gateways/payment-gateway
 import type { Order, OrderItems } from './orders';
 import type { PaymentAttempt, ShopMethod, WalletTopup } from './payments/types';
 import type { DailyFigures } from './reports';
+import type { DeliveryDetails } from './delivery';
 
 /**
  * What the shop tells people when its state changes, as data. The domain decides that a notice is
@@ -38,7 +39,12 @@ export type ShopperNotice =
   | { type: 'topup-instructions'; instructions: TopupInstructions }
   | { type: 'topup-failed'; topup: WalletTopup; methods: PaymentMethod[] }
   | { type: 'topup-credited'; amount: number; balance: number }
-  | { type: 'member-charge'; receipt: MemberChargeReceipt };
+  | { type: 'member-charge'; receipt: MemberChargeReceipt }
+  // Delivery at checkout.
+  /** The delivery details are complete: the summary, and the payment methods to choose from. */
+  | { type: 'delivery-ready'; order: Order; items: OrderItems; delivery: DeliveryDetails; methods: ShopMethod[]; storeChosen: boolean }
+  /** A store was chosen on the map; the recipient is still to be filled in on the page. */
+  | { type: 'delivery-store'; orderNo: string; chain: string; storeName: string; storeAddress: string };
 
 /** How a shopper can pay a wallet top-up: the attempt's account, code or link, and the other methods. */
 export interface TopupInstructions {

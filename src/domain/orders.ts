@@ -53,6 +53,19 @@ export interface Order {
   hold_set_at?: Date | null;
   /** When the shopper was reminded to pay (once per order). */
   reminded_at?: Date | null;
+  // Delivery (migration 20261205000100; see domain/delivery.ts).
+  delivery_method?: string | null;
+  delivery_sub_type?: string | null;
+  recipient_name?: string | null;
+  recipient_phone?: string | null;
+  recipient_zip?: string | null;
+  recipient_address?: string | null;
+  store_id?: string | null;
+  store_name?: string | null;
+  store_address?: string | null;
+  store_outside?: boolean | null;
+  /** Set once the delivery details are complete: payment methods are offered only after it. */
+  delivery_ready_at?: Date | null;
 }
 
 export interface OrderLine {

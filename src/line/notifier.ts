@@ -3,7 +3,7 @@ import type { Config } from '../config';
 import type { Trx } from '../data/db';
 import type { AfterCommit } from '../data/unit-of-work';
 import { MemberChargeReceipt, MismatchProblem, Notifier, OwnerNotice, ownerNoticeKind, ShopperNotice } from '../domain/notices';
-import { M, METHOD_LABEL, MISMATCH, T } from '../texts';
+import { DELIVERY_TEXT, M, METHOD_LABEL, MISMATCH, T } from '../texts';
 import { addOutboxMessage } from './delivery';
 import * as V from './views';
 
@@ -68,6 +68,10 @@ export function renderShopperNotice(n: ShopperNotice): Message[] {
       return [V.text(M.topupCredited(n.amount, n.balance))];
     case 'member-charge':
       return [V.text(M.chargeShopper(n.receipt))];
+    case 'delivery-ready':
+      return [V.deliveryReadyMessage(n.order, n.items, n.delivery, n.methods, n.storeChosen)];
+    case 'delivery-store':
+      return [V.text(`${DELIVERY_TEXT.storeChosen(n.chain, n.storeName, n.storeAddress)}\n${DELIVERY_TEXT.storeChosenNext}`)];
   }
 }
 

@@ -74,7 +74,9 @@ export type PreparedPayment =
   | { kind: 'existing'; orderNo: string; attemptId: number }
   | { kind: 'not-found'; orderNo: string }
   | { kind: 'stale'; orderNo: string; status: string }
-  | { kind: 'unavailable'; orderNo: string };
+  | { kind: 'unavailable'; orderNo: string }
+  /** The order's delivery details are not complete yet: no bank was asked. */
+  | { kind: 'delivery-needed'; orderNo: string; orderId: number };
 
 export type PreparedTopupPayment =
   | { kind: 'ready'; topupId: number; attemptId: number; method: PaymentMethod; result: CreatePaymentResult; holdExpiresAt: Date }
