@@ -811,7 +811,6 @@ export const DELIVERY_TEXT = {
   cvs: (chain: string) => `${chain} 取貨`,
   feeLabel: (method: string) => `運費（${method}）`,
   free: '免運費',
-  feeText: (fee: number, free: boolean) => (free ? '免運費' : `運費 ${twd(fee)}`),
   chooseTitle: '請選擇寄送方式',
   choosePrompt: '選好寄送方式並填寫收件資料後，就可以付款。',
   freeOver: (amount: number) => `商品滿 ${twd(amount)} 免運費`,

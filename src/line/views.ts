@@ -198,7 +198,7 @@ function deliveryChoiceButtons(c: DeliveryChoices): FlexComponent[] {
     buttons.push(
       render('postback-button', {
         style: !c.last && i === 0 ? 'primary' : 'secondary',
-        label: clip(`${deliveryLabel(o)}（${DELIVERY_TEXT.feeText(o.effectiveFee, o.effectiveFee === 0)}）`, 20),
+        label: clip(`${deliveryLabel(o)}（${o.effectiveFee === 0 ? DELIVERY_TEXT.free : twd(o.effectiveFee)}）`, 20),
         data: postbackData({ action: 'dlv', orderNo: c.order.order_no, method: o.key }),
       }),
     ),

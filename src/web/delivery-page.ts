@@ -25,8 +25,8 @@ main{padding:12px 16px 32px;max-width:520px;margin:0 auto}
 .opt input{width:20px;height:20px;margin:0;accent-color:#06C755}
 .opt span{flex:1}
 .opt small{color:#06C755;font-weight:bold}
-label.f{display:block;font-weight:bold;margin:12px 0 4px}
-label.f:first-child{margin-top:0}
+label.f{display:block;font-weight:bold;margin:14px 0 4px}
+.card>div:first-child>label.f{margin-top:0}
 input.t,textarea{width:100%;font-size:16px;padding:10px 12px;border:1px solid #ccc;border-radius:8px;background:#fff}
 textarea{min-height:64px;resize:vertical}
 .hint{font-size:13px;color:#888;margin:4px 0 0}
@@ -135,9 +135,9 @@ ${err('store')}
 <section class="card">
 <div class="sum"><span>${esc(DELIVERY_FORM.goods)}</span><span>${esc(twd(goods))}</span></div>
 ${state.items.adjustments
-  .filter((a) => a.kind !== 'shipping')
   .map((a) => `<div class="sum"><span>${esc(a.label)}</span><span>${a.amount < 0 ? '−' : ''}${esc(twd(Math.abs(a.amount)))}</span></div>`)
   .join('\n')}
+${state.ready ? `<div class="sum total"><span>${esc(DELIVERY_FORM.total)}</span><span id="total">${esc(twd(state.order.total))}</span></div>` : ''}
 <p class="note">${esc(DELIVERY_FORM.holdUntil(taipeiTime(state.order.hold_expires_at)))}</p>
 </section>
 <button class="btn" type="submit" name="op" value="save" id="submit">${esc(DELIVERY_FORM.submit)}</button>
