@@ -314,10 +314,11 @@ export function orderDetailMessage(order: Order, items: OrderItems, methods: rea
       orderNo: order.order_no,
       statusText: STATUS_LABEL[order.status] ?? order.status,
       statusColor: STATUS_COLOR[order.status] ?? '#888888',
-      lines: [...lineRows(items), ...deliveryRows(order, shipment)],
+      lines: lineRows(items),
       totalLabel: T.total,
       total: twd(order.total),
-      notes,
+      // Under the total: how and to whom it ships (and the shipment), then the notes.
+      notes: [...deliveryRows(order, shipment), ...notes],
       buttons,
     }),
   );
