@@ -149,8 +149,9 @@ describe('delivery at checkout', () => {
     expect(again.status).toBe(200);
     expect(again.html).toContain('鑫忠孝門市');
     const form = { _csrf: csrfOf(again.html), op: 'save', key: 'UNIMARTC2C', name: '林美玲', phone: '0933222111', zip: '', address: '' };
-    for (let i = 0; i < 2; i++) {
-      const saved = await postPage(backUrl, form);
+    // Twice at the same moment (a double tap): the order row serialises them.
+    const saves = await Promise.all([postPage(backUrl, form), postPage(backUrl, form)]);
+    for (const saved of saves) {
       expect(saved.status).toBe(303);
       expect(saved.location).toContain('?saved=1');
     }
@@ -259,6 +260,18 @@ describe('delivery at checkout', () => {
     expect(saved.status).toBe(303);
     o = await orderRow(order.id);
     expect(o).toMatchObject({ recipient_name: 'Alice', total: 320 + 60 });
+
+    // Changed to home delivery before paying: the fee follows (one shipping line, recomputed), the store goes.
+    const edit = await getPage(backUrl);
+    expect((await postPage(backUrl, { _csrf: csrfOf(edit.html), op: 'save', key: 'home', name: 'Alice', phone: '0987654321', zip: '', address: '新北市板橋區中山路一段161號' })).status).toBe(303);
+    expect(await orderRow(order.id)).toMatchObject({ delivery_method: 'home', store_id: null, total: 320 + 100 });
+    expect(await shippingRows(order.id)).toEqual([expect.objectContaining({ amount: 100, label: '運費（宅配）' })]);
+    // And back to the store (the map again): 60 again.
+    const reply2 = await pickStore(backUrl, csrfOf((await getPage(backUrl)).html), 'FAMIC2C', '006598');
+    expect((await postReply(reply2)).status).toBe(303);
+    o = await orderRow(order.id);
+    expect(o).toMatchObject({ delivery_method: 'cvs', store_id: '006598', recipient_name: 'Alice', total: 320 + 60 });
+    expect(await shippingRows(order.id)).toEqual([expect.objectContaining({ amount: 60 })]);
 
     await settled(shop, await shop.say(user, `訂單 ${order.order_no}`));
     let detail = JSON.stringify(shop.line.deliveredTo(user).at(-1)!.messages);
