@@ -2,6 +2,7 @@ import { DelayedError, Job, Worker } from 'bullmq';
 import type { Container } from '../container';
 import { createRedis, Redis } from '../data/redis';
 import { DeferJob } from '../errors';
+import { pruneExpired } from '../domain/housekeeping';
 import { RateLimitedDelivery } from '../line/delivery';
 import { expireOrderAndNotify } from '../domain/expiry';
 import { dailyFigures } from '../domain/reports';
@@ -220,6 +221,8 @@ export async function startWorkers(c: Container, opts: WorkerOptions = {}): Prom
           return c.reminders.sweep();
         case MAINTENANCE_JOBS.stockAlerts:
           return c.stockAlerts.sendPending();
+        case MAINTENANCE_JOBS.prune:
+          return pruneExpired(c.db);
         default:
           return null;
       }
@@ -256,6 +259,7 @@ export async function startWorkers(c: Container, opts: WorkerOptions = {}): Prom
       await m.upsertJobScheduler(MAINTENANCE_JOBS.reminderSweep, { every: Math.max(every, 1000) }, { name: MAINTENANCE_JOBS.reminderSweep });
       await m.upsertJobScheduler(MAINTENANCE_JOBS.stockAlerts, { every }, { name: MAINTENANCE_JOBS.stockAlerts });
       await m.upsertJobScheduler(MAINTENANCE_JOBS.dailySummary, dailySummarySchedule(c.config), { name: MAINTENANCE_JOBS.dailySummary });
+      await m.upsertJobScheduler(MAINTENANCE_JOBS.prune, { every: 3_600_000 }, { name: MAINTENANCE_JOBS.prune });
     };
     await ensureSchedules();
     scheduleTimer = setInterval(() => {
