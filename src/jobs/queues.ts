@@ -31,6 +31,7 @@ export const MAINTENANCE_JOBS = {
   dailySummary: 'daily-summary',
   reminderSweep: 'reminder-sweep',
   stockAlerts: 'stock-alerts',
+  prune: 'prune',
 } as const;
 
 const retrying = (attempts: number, delay: number): JobsOptions => ({
