@@ -505,6 +505,8 @@ export class DeliveryCheckout {
     return this.d.uow.run(async (trx, after): Promise<MapReplyOutcome> => {
       const link = await trx('delivery_links').where({ map_token: s.token }).first<LinkRow>();
       if (!link) return { kind: 'rejected', reason: 'unknown map token' };
+      // The chain whose map was opened from the page (§5.3: check the sub-type is the one requested).
+      if (link.draft?.key && isCvsSubType(link.draft.key) && link.draft.key !== s.subType) return { kind: 'rejected', reason: 'LogisticsSubType is not the one requested' };
       const ref = link.map_token!;
       const order = (await lockOrder(trx, { id: link.order_id }))!;
       const closed = (await this.closedReason(trx, order)) ?? (this.linkExpired(link) ? 'link-expired' : null);

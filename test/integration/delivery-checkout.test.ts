@@ -248,6 +248,9 @@ describe('delivery at checkout', () => {
     const page = await getPage(url);
     // Store chosen before the recipient: the store is on the order, the details not yet complete.
     const reply = await pickStore(url, csrfOf(page.html), 'FAMIC2C', '006598');
+    // A reply for another chain than the map that was opened is refused.
+    expect((await postReply({ ...reply, LogisticsSubType: 'UNIMARTC2C', CVSStoreID: '131386' })).status).toBe(400);
+    expect((await orderRow(order.id)).store_id).toBeNull();
     const back = await postReply(reply);
     expect(back.status).toBe(303);
     let o = await orderRow(order.id);
