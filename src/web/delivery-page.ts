@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
-import { deliveryLabel, type FormErrors, type PageState } from '../domain/delivery';
+import { deliveryLabel, maskPhone, type DeliveryDetails, type FormErrors, type PageState } from '../domain/delivery';
 import { escapeHtml } from '../html';
-import { DELIVERY_FORM, PAGE, taipeiTime, twd } from '../texts';
+import { DELIVERY_FORM, DELIVERY_TEXT, PAGE, taipeiTime, twd } from '../texts';
 
 /**
  * The delivery details page (GET/POST /delivery/:ref): a small zh-TW form for LINE's in-app
@@ -158,11 +158,24 @@ ${body}
 }
 
 /** A page that says why the form cannot be used (or that something went wrong), never a stack trace. */
-export function deliveryMessagePage(title: string, body: string, tone: 'ok' | 'bad'): string {
+export function deliveryMessagePage(title: string, body: string, tone: 'ok' | 'bad', delivery: DeliveryDetails | null = null): string {
   const color = tone === 'ok' ? '#06C755' : '#E74C3C';
   const css = `body{font-family:-apple-system,"PingFang TC","Noto Sans TC",sans-serif;margin:0;padding:40px 24px;text-align:center;color:#222}
-h1{color:${color};font-size:21px}p{line-height:1.6}small{color:#888}`;
-  return layout(title, css, `<h1>${esc(title)}</h1><p>${esc(body)}</p><p><small>${esc(PAGE.backToLine)}</small></p>`);
+h1{color:${color};font-size:21px}p{line-height:1.6}small{color:#888}
+dl{display:inline-grid;grid-template-columns:auto auto;gap:6px 14px;text-align:left;margin:8px auto 16px;padding:12px 16px;background:#f5f6f7;border-radius:10px}
+dt{color:#888}dd{margin:0;font-weight:bold}`;
+  // What the order will ship with (phone masked): a paid order's details stay visible, read-only.
+  const rows = delivery
+    ? [
+        [DELIVERY_TEXT.method, deliveryLabel(delivery)],
+        [DELIVERY_TEXT.recipient, `${delivery.recipientName} ${maskPhone(delivery.recipientPhone)}`],
+        delivery.method === 'cvs'
+          ? [DELIVERY_TEXT.store, `${delivery.storeName ?? ''} ${delivery.storeAddress ?? ''}`]
+          : [DELIVERY_TEXT.address, `${delivery.recipientZip ?? ''} ${delivery.recipientAddress ?? ''}`.trim()],
+      ]
+    : [];
+  const summary = rows.length ? `<dl id="delivery">${rows.map(([k, v]) => `<dt>${esc(k!)}</dt><dd>${esc(v!)}</dd>`).join('')}</dl>` : '';
+  return layout(title, css, `<h1>${esc(title)}</h1><p>${esc(body)}</p>${summary}<p><small>${esc(PAGE.backToLine)}</small></p>`);
 }
 
 export const closedBody: Record<string, string> = {

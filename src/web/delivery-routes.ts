@@ -1,6 +1,6 @@
 import express, { Request, Response, Router } from 'express';
 import type { Config } from '../config';
-import type { DeliveryCheckout, DeliveryForm } from '../domain/delivery';
+import type { DeliveryCheckout, DeliveryDetails, DeliveryForm } from '../domain/delivery';
 import type { Logger } from '../logger';
 import { DELIVERY_FORM } from '../texts';
 import { sameOrigin } from './admin/security';
@@ -28,8 +28,12 @@ export function deliveryRouter(deps: { config: Config; delivery: DeliveryCheckou
     res.setHeader('Cache-Control', 'no-store');
     res.status(status).type('text/html; charset=utf-8').send(html);
   };
-  const closed = (res: Response, reason: string) =>
-    send(res, reason === 'not-found' ? 404 : 410, deliveryMessagePage(DELIVERY_FORM.closedTitle, closedBody[reason] ?? DELIVERY_FORM.notFoundBody, reason === 'order-paid' ? 'ok' : 'bad'));
+  const closed = (res: Response, reason: string, details: DeliveryDetails | null = null) =>
+    send(
+      res,
+      reason === 'not-found' ? 404 : 410,
+      deliveryMessagePage(DELIVERY_FORM.closedTitle, closedBody[reason] ?? DELIVERY_FORM.notFoundBody, reason === 'order-paid' ? 'ok' : 'bad', details),
+    );
   const failed = (res: Response, err: unknown, what: string) => {
     log.error({ err: err instanceof Error ? err.message : String(err) }, what);
     send(res, 500, deliveryMessagePage(DELIVERY_FORM.errorTitle, DELIVERY_FORM.errorBody, 'bad'));
@@ -38,7 +42,7 @@ export function deliveryRouter(deps: { config: Config; delivery: DeliveryCheckou
   r.get('/delivery/:ref', async (req: Request, res: Response) => {
     try {
       const state = await delivery.page(String(req.params.ref));
-      if (state.kind === 'closed') return closed(res, state.reason);
+      if (state.kind === 'closed') return closed(res, state.reason, state.reason === 'order-paid' || state.reason === 'payment-started' ? (state.delivery ?? null) : null);
       return send(res, 200, deliveryFormPage(state, { saved: req.query.saved === '1' }));
     } catch (err) {
       return failed(res, err, 'delivery page failed');

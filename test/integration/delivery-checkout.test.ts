@@ -179,6 +179,13 @@ describe('delivery at checkout', () => {
     expect(locked.status).toBe(410);
     expect(locked.html).toContain(DELIVERY_FORM.paymentStartedBody);
     expect((await postReply(reply)).status).toBe(410);
+    // Opened again: the details, read-only, phone masked.
+    const view = await getPage(backUrl);
+    expect(view.status).toBe(410);
+    expect(view.html).toContain(DELIVERY_FORM.paymentStartedBody);
+    expect(view.html).toContain('林美玲 0933***111');
+    expect(view.html).toContain('鑫忠孝門市');
+    expect(view.html).not.toContain('name="name"');
     expect(await checkInvariants(shop.c.db)).toEqual([]);
   });
 
