@@ -379,9 +379,12 @@ export class DeliveryCheckout {
     if (closed) return { kind: 'closed', reason: closed, order, delivery: orderDelivery(o) };
     if (this.linkExpired(link)) return { kind: 'closed', reason: 'link-expired', order };
     const profile = await this.lastDetails(trx, order.line_user_id);
-    const fromOrder = o.delivery_method ? o : null;
+    // The method shown: what was typed before the map, else the order's complete details, else the
+    // method tapped in the chat for this link, else whatever the order has so far.
+    const orderKey = o.delivery_method ? (o.delivery_sub_type ?? o.delivery_method) : null;
+    const linkKey = link.sub_type ?? link.method;
     const values: DeliveryForm = posted ?? {
-      key: link.draft?.key ?? (fromOrder ? (o.delivery_sub_type ?? o.delivery_method ?? '') : (link.sub_type ?? link.method ?? '')) ?? '',
+      key: link.draft?.key ?? (o.delivery_ready_at ? orderKey : (linkKey ?? orderKey)) ?? '',
       name: link.draft?.name ?? o.recipient_name ?? profile?.recipientName ?? '',
       phone: link.draft?.phone ?? o.recipient_phone ?? profile?.recipientPhone ?? '',
       zip: link.draft?.zip ?? o.recipient_zip ?? profile?.recipientZip ?? '',
