@@ -15,6 +15,8 @@ import { OwnerAccess } from './domain/owner-access';
 import { Shopping } from './domain/shopping';
 import { Gateways, PaymentService } from './domain/payments';
 import { buildGateways } from './gateways/build-gateways';
+import { EcpayLogisticsClient, type LogisticsPort } from './gateways/ecpay-logistics';
+import { Shipments } from './domain/shipments';
 import { Queues } from './jobs/queues';
 import { ShopBot } from './line/bot';
 import { Delivery } from './line/delivery';
@@ -54,6 +56,10 @@ export interface Container {
   catalogAdmin: CatalogAdmin;
   bot: ShopBot;
   gateways: Gateways;
+  /** ECPay logistics (store pickup); null when ECPAY_LOGISTICS_* are not set. */
+  logistics: LogisticsPort | null;
+  /** Shipping orders: ECPay store-pickup shipments, their status notifications and reconciliation. */
+  shipments: Shipments;
   close(): Promise<void>;
 }
 
@@ -91,7 +97,26 @@ export function createContainer(config: Config, opts: ContainerOptions = {}): Co
   const stockAlerts = new StockAlerts(uow, notifier);
   const shopping = new Shopping(orderEvents, queues, config.holdMinutes.default, reminders);
   const payments = new PaymentService({ db, config, gateways, queues, log, uow, notifier, events: orderEvents, reminders });
-  const owner = new OwnerService(notifier, payments.refunds, orderEvents, config.lowStockThreshold);
+  const logistics: LogisticsPort | null = config.ecpayLogistics
+    ? new EcpayLogisticsClient({
+        config: config.ecpayLogistics,
+        timeoutMs: opts.gatewayTimeoutMs,
+        logger: log,
+        now: opts.ecpayNow,
+        gate: new RedisCallGate(redis, `${ecpayPauseKey(config.queuePrefix)}:logistics`),
+      })
+    : null;
+  const shipments = new Shipments({
+    db,
+    uow,
+    notifier,
+    queues,
+    log,
+    logistics,
+    notifyUrl: `${config.publicBaseUrl}/logistics/ecpay/notify`,
+    reconcileAfterMinutes: config.logisticsReconcile.afterMinutes,
+  });
+  const owner = new OwnerService(notifier, payments.refunds, orderEvents, config.lowStockThreshold, shipments);
   const access = new OwnerAccess((userId) => config.ownerLineUserIds.includes(userId));
   const catalogAdmin = new CatalogAdmin(owner);
   const members = new Members(config.members, notifier, uow);
@@ -101,7 +126,7 @@ export function createContainer(config: Config, opts: ContainerOptions = {}): Co
   const bot = new ShopBot({ db, config, log, line, queues, payments, owner, access, uow, shopping, delivery, members });
   return {
     config, log, metrics, db, redis, queues, uow, notifier, orderEvents, shopping, members, line, delivery, payments, owner, access, catalogAdmin,
-    reminders, stockAlerts, bot, gateways,
+    reminders, stockAlerts, bot, gateways, logistics, shipments,
     async close() {
       await queues.close().catch(() => undefined);
       redis.disconnect();

@@ -122,7 +122,7 @@ export async function orderDetail(db: Db | Trx, orderNo: string): Promise<OrderD
   // Refundable online: an ECPay card payment, or the wallet (refunded to it at once).
   const paidCard = attempts.find((a) => a.status === 'paid' && (a.method === 'ecpay-credit' || a.method === 'wallet'));
   const committed = refunds.filter((r) => r.status !== 'failed').reduce((s, r) => s + r.amount, 0);
-  const refundStatus = ['paid', 'shipped', 'completed', 'paid_no_stock'].includes(order.status);
+  const refundStatus = ['paid', 'shipped', 'at_store', 'returned', 'completed', 'paid_no_stock'].includes(order.status);
   return {
     order,
     shopper: { userId: order.line_user_id, displayName: user?.display_name ?? null, following: user?.following ?? null },
@@ -133,7 +133,7 @@ export async function orderDetail(db: Db | Trx, orderNo: string): Promise<OrderD
     audit,
     actions: {
       ship: order.status === 'paid',
-      complete: order.status === 'shipped',
+      complete: order.status === 'shipped' || order.status === 'at_store',
       cancel: order.status === 'pending_payment',
       refundable: paidCard && refundStatus ? Math.max(0, order.paid_amount - committed) : null,
     },

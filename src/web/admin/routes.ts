@@ -12,7 +12,7 @@ import { MAX_UPLOAD_BYTES, NormalizedPhoto, normalizePhoto } from '../../domain/
 import { productImageUrl } from '../../domain/photo-urls';
 import { balancesOf } from '../../domain/members/ledger';
 import { normalizeCode } from '../../domain/members/member-codes';
-import { chargeText, refundText } from '../../line/owner-commands';
+import { chargeText, refundText, shipText } from '../../line/owner-commands';
 import { ADMIN, ADMIN_MEMBERS, METHOD_LABEL, STATUS_LABEL, T, taipeiTime } from '../../texts';
 import { ASSETS } from './assets';
 import { streamCsv } from './csv';
@@ -381,8 +381,9 @@ export function adminRouter(c: Container): Router {
       : await runForm<ActionForms>(res, key, async (trx, after) => {
           const r = await c.owner.shipOrder(trx, after, actorOf(req, session(res)), { orderNo, tracking: s.tracking, carrier: s.carrier });
           if (r.kind === 'not-found') return { kind: 'done', redirect: '/admin/orders', flash: { tone: 'bad', text: T.orderUnknown(orderNo) } };
-          if (r.kind === 'conflict') return { kind: 'done', redirect: orderPath(orderNo), flash: { tone: 'bad', text: T.ownerStatusConflict(orderNo, STATUS_LABEL[r.status] ?? r.status) } };
-          return { kind: 'done', redirect: orderPath(orderNo), flash: { tone: 'ok', text: T.ownerShipped(orderNo) } };
+          // Store pickup ignores carrier and tracking: ECPay's shipment number is the tracking number.
+          const good = r.kind === 'shipped' || r.kind === 'shipping' || r.kind === 'already';
+          return { kind: 'done', redirect: orderPath(orderNo), flash: { tone: good ? 'ok' : 'bad', text: shipText(r) } };
         });
     await finish(req, res, key, out, (forms, ctx) => renderOrder(orderNo, ctx, forms));
   }));

@@ -96,7 +96,7 @@ ${field({ label: D.amount, name: 'amount', value: forms.refund?.amount ?? '', in
     a.complete ? html`<form method="post" action="/admin/orders/${o.order_no}/complete">${formGuard(ctx)}<button class="primary" type="submit">${D.complete}</button></form>` : '',
     a.cancel ? html`<form method="post" action="/admin/orders/${o.order_no}/cancel" data-confirm="${D.confirmCancel}">${formGuard(ctx)}<button class="danger" type="submit">${D.cancel}</button></form>` : '',
   ].filter(Boolean);
-  const paidNotCard = a.refundable === null && o.paid_amount > 0 && ['paid', 'shipped', 'completed', 'paid_no_stock'].includes(o.status);
+  const paidNotCard = a.refundable === null && o.paid_amount > 0 && ['paid', 'shipped', 'at_store', 'returned', 'completed', 'paid_no_stock'].includes(o.status);
   return page(
     ctx,
     'orders',
