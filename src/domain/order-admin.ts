@@ -1,3 +1,4 @@
+import type { DeliveryDetail, Shipments } from './shipments';
 import type { Db, Knex, Trx } from '../data/db';
 import { listAudit, AuditRow } from './audit';
 import type { OrderAdjustment } from './order-adjustments';
@@ -105,9 +106,11 @@ export interface OrderDetail {
   events: OrderEventRow[];
   audit: AuditRow[];
   actions: OrderActions;
+  /** Method, recipient (masked phone), store or address, shipments with their status history; null when not read. */
+  delivery: DeliveryDetail | null;
 }
 
-export async function orderDetail(db: Db | Trx, orderNo: string): Promise<OrderDetail | null> {
+export async function orderDetail(db: Db | Trx, orderNo: string, shipments?: Shipments): Promise<OrderDetail | null> {
   const order = await db('orders').whereRaw('upper(order_no) = upper(?)', [orderNo]).first();
   if (!order) return null;
   const user = await db('line_users').where({ user_id: order.line_user_id }).first('display_name', 'following');
@@ -137,6 +140,7 @@ export async function orderDetail(db: Db | Trx, orderNo: string): Promise<OrderD
       cancel: order.status === 'pending_payment',
       refundable: paidCard && refundStatus ? Math.max(0, order.paid_amount - committed) : null,
     },
+    delivery: shipments ? await shipments.delivery(db, order) : null,
   };
 }
 

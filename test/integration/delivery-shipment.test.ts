@@ -4,6 +4,7 @@ import { signLogistics } from '../../src/gateways/ecpay-logistics/logistics-mac'
 import { formatEcpayDateTime } from '../../src/gateways/ecpay/ecpay-client';
 import { SHIPMENT, T } from '../../src/texts';
 import { LOGISTICS_C2C, LogisticsShop, paidPickupOrder, startLogisticsShop } from '../helpers/delivery';
+import { loggedIn } from '../helpers/admin';
 import { paidOrder } from '../helpers/orders';
 import { count, newUserId, settled, waitFor } from '../helpers/shop';
 
@@ -324,5 +325,43 @@ describe('logistics reconciliation', () => {
     expect(creates()).toBe(c0 + 1);
     expect(await count(shop.c, 'shipments', { order_id: order.id })).toBe(1);
     expect(await orderOf(order.id)).toMatchObject({ status: 'shipped' });
+  });
+});
+
+describe('back office', () => {
+  it('shows the delivery section and ships a store-pickup order with its 出貨 button, through the same use case', async () => {
+    const admin = await loggedIn(shop, owner);
+    const user = newUserId();
+    const order = await paidPickupOrder(shop, user);
+    const before = await admin.get(`/admin/orders/${order.order_no}`);
+    expect(before.status).toBe(200);
+    expect(before.text).toContain(SHIPMENT.cvs('7-ELEVEN'));
+    expect(before.text).toContain('王小美');
+    expect(before.text).toContain('0933***111');
+    expect(before.text).not.toContain('0933222111');
+    expect(before.text).toContain('鑫忠孝門市 (131386)');
+    expect(before.text).toContain('id="ship-cvs-form"');
+    // No carrier or tracking fields for store pickup.
+    expect(before.text).not.toContain('id="ship-form"');
+
+    const c0 = creates();
+    const res = await admin.post(`/admin/orders/${order.order_no}/ship`, {});
+    expect(res.status).toBe(303);
+    expect((await admin.get(res.headers.get('location')!)).text).toContain(SHIPMENT.creating(order.order_no));
+    const s = await createdShipment(order.id);
+    expect(creates()).toBe(c0 + 1);
+    await shop.logistics.advance(s.logistics_id!, 'next'); // 2068 dropped off
+    await drained();
+
+    const after = await admin.get(`/admin/orders/${order.order_no}`);
+    const code = `${s.shipment_no}${s.validation_no}`;
+    expect(after.text).toContain(`<code class="drop-off-code">${code}</code>`);
+    expect(after.text).toContain(`<code>${s.shipment_no}</code>`);
+    expect(after.text).toContain('2068 賣家已到門市寄件');
+    expect(after.text).toContain(SHIPMENT.status.shipped!);
+    expect(after.text).not.toContain('id="ship-cvs-form"');
+    const audits = await db()('audit_log').where({ action: 'order.ship', target_id: order.order_no });
+    expect(audits).toHaveLength(1);
+    expect(audits[0]).toMatchObject({ source: 'web', actor: `owner:${owner}` });
   });
 });

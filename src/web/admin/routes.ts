@@ -360,12 +360,12 @@ export function adminRouter(c: Container): Router {
   }));
 
   const renderOrder = async (orderNo: string, ctx: PageContext, forms: ActionForms = {}) => {
-    const d = await orderDetail(c.db, orderNo);
+    const d = await orderDetail(c.db, orderNo, c.shipments);
     if (!d) return messagePage(ADMIN.notFoundTitle, T.orderUnknown(orderNo), '🔍', { href: '/admin/orders', label: ADMIN.back });
     return orderDetailPage(ctx, d, await ownerNames(), forms);
   };
   router.get('/admin/orders/:orderNo', h(async (req, res) => {
-    const d = await orderDetail(c.db, str(req.params.orderNo));
+    const d = await orderDetail(c.db, str(req.params.orderNo), c.shipments);
     if (!d) return void send(res, 404, messagePage(ADMIN.notFoundTitle, T.orderUnknown(str(req.params.orderNo)), '🔍', { href: '/admin/orders', label: ADMIN.back }));
     send(res, 200, orderDetailPage(await ctxFor(req, res), d, await ownerNames()));
   }));
