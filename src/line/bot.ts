@@ -14,7 +14,7 @@ import type { Queues } from '../jobs/queues';
 import type { Logger } from '../logger';
 import { M, STATUS_LABEL, T } from '../texts';
 import { Command, OWNER_COMMANDS, parseCommand, parsePostback, Postback } from './command-parser';
-import { addOutboxMessage, Delivery, eventReplyKey } from './delivery';
+import { addClaimedReply, ClaimedMessage, Delivery, eventReplyKey } from './delivery';
 import { handleOwnerCommand } from './owner-commands';
 import type { LineApi } from './line-client';
 import * as V from './views';
@@ -87,30 +87,36 @@ export class ShopBot {
       const replyTo = userId ?? groupOrRoomId(event);
       if (replies.length && replyTo) {
         const replyToken = 'replyToken' in event ? (event.replyToken ?? null) : null;
-        const id = await addOutboxMessage(trx, {
-          recipient: replyTo,
-          messages: replies.slice(0, 5),
-          kind: 'reply',
-          dedupeKey: eventReplyKey(row.webhook_event_id),
-          replyToken,
-          replyDeadline: replyToken ? replyDeadline(event, receivedAt) : null,
-          replyTokenAt: replyToken ? receivedAt : null,
-        });
+        const claimed = await addClaimedReply(
+          trx,
+          {
+            recipient: replyTo,
+            messages: replies.slice(0, 5),
+            kind: 'reply',
+            dedupeKey: eventReplyKey(row.webhook_event_id),
+            replyToken,
+            replyDeadline: replyToken ? replyDeadline(event, receivedAt) : null,
+            replyTokenAt: replyToken ? receivedAt : null,
+          },
+          this.d.delivery.claimDurationSeconds,
+        );
         // The reply goes out from here, right after COMMIT, not through a delivery job: one queue hop
-        // less while the shopper waits. If that try fails, the delivery queue takes over.
-        if (id !== null) after.tasks.push(() => this.deliverNow(id));
+        // less while the shopper waits. It is written already claimed by this run (no claiming round
+        // trip). If that try fails, the delivery queue takes over; if this run dies, the re-run job
+        // takes the claim over (worker.ts resumeReply) or the outbox sweeper finds it when it runs out.
+        if (claimed !== null) after.tasks.push(() => this.deliverNow(claimed));
       }
       return true;
     });
     return done ? 'processed' : 'already';
   }
 
-  private async deliverNow(outboxId: number): Promise<void> {
+  private async deliverNow(claimed: ClaimedMessage): Promise<void> {
     try {
-      await this.d.delivery.deliver(outboxId);
+      await this.d.delivery.deliverClaimed(claimed);
     } catch (err) {
-      this.d.log.debug({ outboxId, err: err instanceof Error ? err.message : String(err) }, 'reply not delivered at once; queued');
-      await this.d.queues.enqueueDeliveries([outboxId]);
+      this.d.log.debug({ outboxId: claimed.id, err: err instanceof Error ? err.message : String(err) }, 'reply not delivered at once; queued');
+      await this.d.queues.enqueueDeliveries([claimed.id]);
     }
   }
 
