@@ -735,6 +735,7 @@ export const ADMIN = {
       'order.ship': '出貨',
       'order.complete': '完成訂單',
       'order.cancel': '取消訂單',
+      'order.store': '更新取件門市',
       'refund.request': '申請退款',
       'stock.set': '設定庫存',
       'product.create': '新增商品',
@@ -854,7 +855,7 @@ export const SHIPMENT = {
     `訂單 ${orderNo} 的包裹買家沒有到「${store}」取貨，已退回。請到寄件門市取回包裹，並和買家聯絡是否重寄或退款（退款：退款 ${orderNo}）。`,
   storeClosedTitle: '取件門市關轉',
   storeClosed: (orderNo: string, store: string) =>
-    `訂單 ${orderNo} 的取件門市「${store}」已關轉或暫停營業。請聯絡買家改選同一家超商的其他門市，再到綠界物流後台（或 UpdateStoreInfo）更新取件門市；若沒有更新，包裹會被退回。`,
+    `訂單 ${orderNo} 的取件門市「${store}」已關轉或暫停營業。請聯絡買家改選同一家超商的其他門市，再到後台這張訂單的「更新取件門市」填入新門市（會通知綠界）；若沒有更新，包裹會被退回。`,
   problemTitle: '物流異常',
   problem: (orderNo: string, code: string, msg: string) => `訂單 ${orderNo} 的包裹有異常（${code} ${msg}），請到綠界物流後台查看。`,
   // Shopper pushes.
@@ -880,6 +881,15 @@ export const SHIPMENT = {
   pickupDeadline: '取貨期限',
   history: '物流紀錄',
   noHistory: '尚無物流紀錄',
+  changeStore: '更新取件門市',
+  changeStoreHint: '取件門市關轉了：請買家改選同一家超商的門市，填入新門市後送出，系統會通知綠界。',
+  storeIdLabel: '門市代號',
+  storeNameLabel: '門市名稱',
+  storeIdInvalid: '門市代號是 4 到 6 位數字。',
+  storeNameInvalid: '請填寫門市名稱（最多 10 個字）。',
+  storeUpdated: (orderNo: string, name: string) => `已把 ${orderNo} 的取件門市改為「${name}」，並通知綠界。`,
+  storeUpdateRefused: (orderNo: string, msg: string) => `綠界沒有接受 ${orderNo} 的新門市：${msg}`,
+  storeUpdateNotPossible: (orderNo: string) => `${orderNo} 目前沒有需要更新門市的包裹。`,
   shipCvs: '出貨（建立超商寄件單）',
   shipCvsHint: '會向綠界建立寄件單，寄件代碼會顯示在這裡並傳到 LINE。',
   status: {

@@ -1,4 +1,5 @@
 import type { Db, Trx } from '../data/db';
+import { storableJson, storableString } from '../data/jsonb';
 import type { AfterCommit, UnitOfWork } from '../data/unit-of-work';
 import {
   dropOffCode,
@@ -6,6 +7,7 @@ import {
   LOGISTICS_ACK,
   logisticsNack,
   LogisticsRejectedError,
+  mapStatus,
   newLogisticsTradeNo,
   type CreateShipmentInput,
   type LogisticsPort,
@@ -16,6 +18,7 @@ import { isCvsSubType, type CvsSubType } from '../gateways/ecpay-logistics/sub-t
 import { GatewayError } from '../gateways/payment-gateway';
 import type { Queues } from '../jobs/queues';
 import type { Logger } from '../logger';
+import { audit, type Actor } from './audit';
 import type { Notifier, ShipmentFailure } from './notices';
 import { lockOrder, Order, orderLines, OrderStatus, transition, TRANSITIONS } from './orders';
 
@@ -139,6 +142,26 @@ export type ShipStart =
 
 export type CreationOutcome = 'created' | 'failed' | 'unknown' | 'skipped';
 
+export type StoreChangeResult =
+  | { kind: 'updated'; orderNo: string }
+  | { kind: 'not-found'; orderNo: string }
+  /** No parcel waiting for a new store (or a chain without UpdateStoreInfo). */
+  | { kind: 'not-possible'; orderNo: string }
+  | { kind: 'refused'; orderNo: string; message: string };
+
+/** ECPay can take a new pickup store for this parcel: its store closed, and its chain has UpdateStoreInfo (§8). */
+export function canChangeStore(s: ShipmentRow): boolean {
+  const sub = s.delivery_sub_type ?? '';
+  return (
+    s.provider === 'ecpay' &&
+    !!s.logistics_id &&
+    !!s.shipment_no &&
+    (s.status === 'created' || s.status === 'shipped') &&
+    (sub === 'UNIMARTC2C' || sub === 'FAMIC2C' || sub === 'OKMARTC2C') &&
+    mapStatus(sub, s.last_rtn_code ?? '').state === 'store_closed'
+  );
+}
+
 export interface ShipmentsDeps {
   db: Db;
   uow: UnitOfWork;
@@ -173,6 +196,8 @@ export interface DeliveryDetail {
   shipments: ShipmentDetail[];
   /** The back office may start a store-pickup shipment now. */
   canShipCvs: boolean;
+  /** The parcel's pickup store closed: the back office may record a new one. */
+  canChangeStore: boolean;
 }
 
 /** 0912345678 → 0912***678. */
@@ -456,12 +481,12 @@ export class Shipments {
          VALUES (?, ?, ?, ?, ?, ?, ?, 'applied', ?)
          ON CONFLICT (shipment_id, rtn_code, update_status_date) WHERE outcome = 'applied' DO NOTHING
          RETURNING id`,
-        [s.id, e.logisticsId, s.merchant_trade_no, e.rtnCode, e.rtnMsg.slice(0, 200), e.updateStatusDate, JSON.stringify(e.payload), e.source],
+        [s.id, e.logisticsId, s.merchant_trade_no, e.rtnCode, storableString(e.rtnMsg.slice(0, 200)), storableString(e.updateStatusDate), JSON.stringify(storableJson(e.payload).value), e.source],
       );
       if (inserted.rows.length === 0) {
         await trx('logistics_notifications').insert({
-          shipment_id: s.id, logistics_id: e.logisticsId, merchant_trade_no: s.merchant_trade_no, rtn_code: e.rtnCode, rtn_msg: e.rtnMsg.slice(0, 200),
-          update_status_date: e.updateStatusDate, payload: JSON.stringify(e.payload), outcome: 'duplicate', reason: e.source,
+          shipment_id: s.id, logistics_id: e.logisticsId, merchant_trade_no: s.merchant_trade_no, rtn_code: e.rtnCode, rtn_msg: storableString(e.rtnMsg.slice(0, 200)),
+          update_status_date: storableString(e.updateStatusDate), payload: JSON.stringify(storableJson(e.payload).value), outcome: 'duplicate', reason: e.source,
         });
         await trx('shipments').where({ id: s.id }).update({ last_checked_at: trx.fn.now() });
         return false;
@@ -475,12 +500,12 @@ export class Shipments {
   private async apply(trx: Trx, after: AfterCommit, order: DeliveryOrder, s: ShipmentRow, e: StatusEvent, notificationId: number): Promise<void> {
     const notifier = this.d.notifier;
     const at = e.at ?? this.now();
-    const patch: Record<string, unknown> = {
-      last_rtn_code: e.rtnCode,
-      last_rtn_msg: e.rtnMsg.slice(0, 500),
-      last_checked_at: trx.fn.now(),
-      updated_at: trx.fn.now(),
-    };
+    const patch: Record<string, unknown> = { last_checked_at: trx.fn.now(), updated_at: trx.fn.now() };
+    // A 7-ELEVEN store-change notice has no status code of its own: the last code stays the status's.
+    if (/^\d+$/.test(e.rtnCode)) {
+      patch.last_rtn_code = e.rtnCode;
+      patch.last_rtn_msg = storableString(e.rtnMsg.slice(0, 500));
+    }
     if (!s.logistics_id && e.logisticsId) patch.logistics_id = e.logisticsId;
     if (!s.shipment_no && e.cvsPaymentNo) patch.shipment_no = e.cvsPaymentNo;
     if (!s.validation_no && e.cvsValidationNo) patch.validation_no = e.cvsValidationNo;
@@ -662,6 +687,48 @@ export class Shipments {
   }
 
   // -------------------------------------------------------------------------------------------
+  // A new pickup store after store_closed (§8)
+
+  /**
+   * Records a new pickup store for a store-pickup parcel whose store closed: Express/UpdateStoreInfo
+   * (7-ELEVEN, FamilyMart, OK C2C) outside any transaction, then the order's store and an audit row.
+   * Sending the same store twice is harmless (the second one is refused by ECPay or changes nothing).
+   */
+  async changePickupStore(actor: Actor, args: { orderNo: string; storeId: string; storeName: string }): Promise<StoreChangeResult> {
+    const logistics = this.d.logistics;
+    const order = await this.d.db('orders').whereRaw('upper(order_no) = upper(?)', [args.orderNo]).first<DeliveryOrder>();
+    if (!order) return { kind: 'not-found', orderNo: args.orderNo };
+    const s = await this.live(this.d.db, order.id);
+    if (!logistics || !s || !canChangeStore(s)) return { kind: 'not-possible', orderNo: order.order_no };
+    try {
+      await logistics.updateStore({
+        subType: s.delivery_sub_type as CvsSubType,
+        allPayLogisticsId: s.logistics_id!,
+        cvsPaymentNo: s.shipment_no!,
+        cvsValidationNo: s.validation_no ?? undefined,
+        store: 'pickup',
+        storeId: args.storeId,
+      });
+    } catch (err) {
+      if (err instanceof LogisticsRejectedError) return { kind: 'refused', orderNo: order.order_no, message: err.rtnMsg.slice(0, 200) };
+      if (err instanceof RangeError) return { kind: 'refused', orderNo: order.order_no, message: err.message };
+      throw err;
+    }
+    await this.d.uow.run(async (trx) => {
+      const locked = (await lockOrder(trx, { id: order.id })) as DeliveryOrder;
+      await trx('orders').where({ id: order.id }).update({ store_id: args.storeId, store_name: args.storeName, store_address: null, updated_at: trx.fn.now() });
+      await audit(trx, actor, {
+        action: 'order.store',
+        targetType: 'order',
+        targetId: order.order_no,
+        before: { storeId: locked.store_id, storeName: locked.store_name },
+        after: { storeId: args.storeId, storeName: args.storeName, shipmentId: s.id },
+      });
+    });
+    return { kind: 'updated', orderNo: order.order_no };
+  }
+
+  // -------------------------------------------------------------------------------------------
   // Reading
 
   async delivery(db: Db | Trx, order: DeliveryOrder): Promise<DeliveryDetail> {
@@ -689,6 +756,7 @@ export class Shipments {
         history: history.filter((h) => h.shipment_id === s.id),
       })),
       canShipCvs: order.delivery_method === 'cvs' && order.status === 'paid' && live.length === 0 && this.d.logistics !== null,
+      canChangeStore: this.d.logistics !== null && live.some(canChangeStore),
     };
   }
 }
@@ -696,7 +764,8 @@ export class Shipments {
 function stringFieldsOf(body: unknown): Record<string, string> {
   const out: Record<string, string> = {};
   if (body && typeof body === 'object') {
-    for (const [k, v] of Object.entries(body as Record<string, unknown>).slice(0, 60)) out[k.slice(0, 60)] = String(v).slice(0, 300);
+    // Text and jsonb cannot hold U+0000 or a lone surrogate: such characters are stored as U+FFFD.
+    for (const [k, v] of Object.entries(body as Record<string, unknown>).slice(0, 60)) out[storableString(k.slice(0, 60))] = storableString(String(v).slice(0, 300));
   }
   return out;
 }

@@ -128,6 +128,26 @@ describe('shipping a store-pickup order', () => {
     expect(creates()).toBe(c0 + 1);
   });
 
+  it('a Create that never reached ECPay is tried again under a new MerchantTradeNo only after Query says no such trade', async () => {
+    const user = newUserId();
+    const order = await paidPickupOrder(shop, user);
+    const [c0, q0, n0] = [creates(), queries(), shop.logistics.shipments().length];
+    // A gateway in front of ECPay answers 502: nothing was created there.
+    shop.logistics.injectHttpStatus('/Express/Create', 502, 1);
+    await say(owner, `出貨 ${order.order_no}`);
+    const s = await createdShipment(order.id);
+    const paths = shop.logistics.apiRequests.slice(-10).map((r) => r.path);
+    expect(creates()).toBe(c0 + 2);
+    expect(queries()).toBe(q0 + 1);
+    // The query came between the two creates.
+    expect(paths.lastIndexOf('/Helper/QueryLogisticsTradeInfo/V5')).toBeLessThan(paths.lastIndexOf('/Express/Create'));
+    expect(shop.logistics.shipments().length).toBe(n0 + 1);
+    const atEcpay = shop.logistics.getShipment({ merchantTradeNo: s.merchant_trade_no! })!;
+    expect(atEcpay.allPayLogisticsId).toBe(s.logistics_id);
+    expect(await count(shop.c, 'shipments', { order_id: order.id })).toBe(1);
+    expect(await orderOf(order.id)).toMatchObject({ status: 'shipped' });
+  });
+
   it('a refused Create fails with a clear reason to the owner, and the owner can ship again', async () => {
     const user = newUserId();
     const order = await paidPickupOrder(shop, user, { storeId: '896539', storeName: '港墘門市' });
@@ -198,7 +218,7 @@ describe('status notifications', () => {
     expect(await db()('shipments').where({ id: shipment.id }).first()).toMatchObject({ status: 'picked_up' });
   });
 
-  it('a closed store tells the owner how to go on; an uncollected parcel is returned: shopper and owner told once', async () => {
+  it('a closed store tells the owner how to go on, who records a new one; an uncollected parcel is returned: shopper and owner told once', async () => {
     const user = newUserId();
     const { order, shipment } = await shippedPickupOrder(user);
     const id = shipment.logistics_id!;
@@ -207,12 +227,36 @@ describe('status notifications', () => {
     expect(shop.line.textsTo(owner).filter((t) => t === SHIPMENT.storeClosed(order.order_no, '鑫忠孝門市'))).toHaveLength(1);
     expect(await orderOf(order.id)).toMatchObject({ status: 'shipped' });
 
+    // The owner records a new store in the back office: ECPay is told (UpdateStoreInfo), the order keeps it.
+    const admin = await loggedIn(shop, owner);
+    const page = await admin.get(`/admin/orders/${order.order_no}`);
+    expect(page.text).toContain('id="store-form"');
+    const bad = await admin.post(`/admin/orders/${order.order_no}/store`, { store_id: '12', store_name: '' });
+    expect(bad.status).toBe(422);
+    expect(bad.text).toContain(SHIPMENT.storeIdInvalid);
+    const updates0 = shop.logistics.apiRequests.filter((r) => r.path === '/Express/UpdateStoreInfo').length;
+    const ok = await admin.post(`/admin/orders/${order.order_no}/store`, { store_id: '896539', store_name: '港墘門市' });
+    expect(ok.status).toBe(303);
+    expect((await admin.get(ok.headers.get('location')!)).text).toContain(SHIPMENT.storeUpdated(order.order_no, '港墘門市'));
+    expect(shop.logistics.apiRequests.filter((r) => r.path === '/Express/UpdateStoreInfo').length).toBe(updates0 + 1);
+    expect(shop.logistics.getShipment({ allPayLogisticsId: id })!.receiverStoreId).toBe('896539');
+    expect(await orderOf(order.id)).toMatchObject({ store_id: '896539', store_name: '港墘門市' });
+    expect(await db()('audit_log').where({ action: 'order.store', target_id: order.order_no })).toHaveLength(1);
+    await drained();
+    expect((await admin.get(`/admin/orders/${order.order_no}`)).text).not.toContain('id="store-form"');
+
+    // It reaches the new store, and nobody collects it.
+    await shop.logistics.advance(id, 'next'); // 2068 dropped off (the store closed before it was)
+    await shop.logistics.advance(id, 'next'); // 2030 warehouse
+    await shop.logistics.advance(id, 'next'); // 2073 at the new store
+    await drained();
+    expect(pushTexts(user, (t) => t.startsWith(`你的訂單 ${order.order_no} 已送達「港墘門市」`))).toHaveLength(1);
     await shop.logistics.advance(id, 'return'); // 2074 not collected
     await shop.logistics.notifyAgain(id);
     await drained();
     expect(await orderOf(order.id)).toMatchObject({ status: 'returned' });
     expect(pushTexts(user, (t) => t === SHIPMENT.returned(order.order_no))).toHaveLength(1);
-    expect(shop.line.textsTo(owner).filter((t) => t === SHIPMENT.returnedOwner(order.order_no, '鑫忠孝門市'))).toHaveLength(1);
+    expect(shop.line.textsTo(owner).filter((t) => t === SHIPMENT.returnedOwner(order.order_no, '港墘門市'))).toHaveLength(1);
     await shop.logistics.advance(id, 'next'); // 2072 back at the sender's store: still returned, nothing new
     await drained();
     expect(pushTexts(user, (t) => t === SHIPMENT.returned(order.order_no))).toHaveLength(1);

@@ -13,7 +13,7 @@ import { productImageUrl } from '../../domain/photo-urls';
 import { balancesOf } from '../../domain/members/ledger';
 import { normalizeCode } from '../../domain/members/member-codes';
 import { chargeText, refundText, shipText } from '../../line/owner-commands';
-import { ADMIN, ADMIN_MEMBERS, METHOD_LABEL, STATUS_LABEL, T, taipeiTime } from '../../texts';
+import { ADMIN, ADMIN_MEMBERS, METHOD_LABEL, SHIPMENT, STATUS_LABEL, T, taipeiTime } from '../../texts';
 import { ASSETS } from './assets';
 import { streamCsv } from './csv';
 import type { Html } from './html';
@@ -385,6 +385,34 @@ export function adminRouter(c: Container): Router {
           const good = r.kind === 'shipped' || r.kind === 'shipping' || r.kind === 'already';
           return { kind: 'done', redirect: orderPath(orderNo), flash: { tone: good ? 'ok' : 'bad', text: shipText(r) } };
         });
+    await finish(req, res, key, out, (forms, ctx) => renderOrder(orderNo, ctx, forms));
+  }));
+
+  // A new pickup store after the old one closed: ECPay is told first (outside any transaction), then
+  // the order's store and the audit row are recorded; the form's key makes a double submit one result.
+  router.post('/admin/orders/:orderNo/store', form, h(async (req, res) => {
+    const orderNo = str(req.params.orderNo);
+    const key = str(req.body._key);
+    const storeId = str(req.body.store_id).normalize('NFKC').trim();
+    const storeName = str(req.body.store_name).normalize('NFC').trim().replace(/\s+/g, ' ');
+    const idError = /^\d{4,6}$/.test(storeId) ? null : SHIPMENT.storeIdInvalid;
+    const nameError = storeName && [...storeName].length <= 10 ? null : SHIPMENT.storeNameInvalid;
+    let out: Outcome<ActionForms> | null;
+    if (idError || nameError) {
+      out = { kind: 'render', render: { store: { storeId, storeName, idError, nameError } } };
+    } else {
+      const r = await c.shipments.changePickupStore(actorOf(req, session(res)), { orderNo, storeId, storeName });
+      const text =
+        r.kind === 'updated' ? SHIPMENT.storeUpdated(r.orderNo, storeName)
+        : r.kind === 'refused' ? SHIPMENT.storeUpdateRefused(r.orderNo, r.message)
+        : r.kind === 'not-found' ? T.orderUnknown(r.orderNo)
+        : SHIPMENT.storeUpdateNotPossible(r.orderNo);
+      out = await runForm<ActionForms>(res, key, async () => ({
+        kind: 'done',
+        redirect: r.kind === 'not-found' ? '/admin/orders' : orderPath(orderNo),
+        flash: { tone: r.kind === 'updated' ? 'ok' : 'bad', text },
+      }));
+    }
     await finish(req, res, key, out, (forms, ctx) => renderOrder(orderNo, ctx, forms));
   }));
 

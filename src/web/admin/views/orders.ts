@@ -50,7 +50,7 @@ export function actorLabel(actor: string, names: Map<string, string>): string {
  * number, drop-off code and status history, and for a paid store-pickup order the 出貨 button
  * (the same owner use case as the chat's 出貨).
  */
-export function deliverySection(d: OrderDetail, ctx: PageContext): Html | '' {
+export function deliverySection(d: OrderDetail, ctx: PageContext, forms: ActionForms = {}): Html | '' {
   const v = d.delivery;
   if (!v) return '';
   const S = SHIPMENT;
@@ -70,18 +70,25 @@ ${s.pickup_deadline ? html`<dt>${S.pickupDeadline}</dt><dd>${when_(s.pickup_dead
   const ship = v.canShipCvs
     ? html`<form method="post" action="/admin/orders/${d.order.order_no}/ship" id="ship-cvs-form">${formGuard(ctx)}<p class="small muted">${S.shipCvsHint}</p><div class="actions"><button class="primary" type="submit">${S.shipCvs}</button></div></form>`
     : '';
+  const changeStore = v.canChangeStore
+    ? html`<form method="post" action="/admin/orders/${d.order.order_no}/store" id="store-form">${formGuard(ctx)}<h3>${S.changeStore}</h3><p class="small muted">${S.changeStoreHint}</p>
+${field({ label: S.storeIdLabel, name: 'store_id', value: forms.store?.storeId ?? '', inputmode: 'numeric', maxlength: 6, error: forms.store?.idError })}
+${field({ label: S.storeNameLabel, name: 'store_name', value: forms.store?.storeName ?? '', maxlength: 10, error: forms.store?.nameError })}
+<div class="actions"><button class="primary" type="submit">${S.changeStore}</button></div></form>`
+    : '';
   return html`<div class="card"><h2>${S.section}</h2><dl class="kv small">
 <dt>${S.method}</dt><dd>${method}</dd>
 ${v.recipientName ? html`<dt>${S.recipient}</dt><dd>${v.recipientName}</dd>` : ''}
 ${v.recipientPhone ? html`<dt>${S.phone}</dt><dd>${v.recipientPhone}</dd>` : ''}
 ${v.method === 'cvs' ? html`<dt>${S.store}</dt><dd>${v.storeName ?? ''}${v.storeId ? ` (${v.storeId})` : ''}${v.storeAddress ? html`<div class="small muted">${v.storeAddress}</div>` : ''}</dd>` : ''}
 ${v.address ? html`<dt>${S.address}</dt><dd>${v.address}</dd>` : ''}
-</dl>${shipments}${ship}</div>`;
+</dl>${shipments}${ship}${changeStore}</div>`;
 }
 
 export interface ActionForms {
   ship?: { carrier: string; tracking: string; error?: string | null };
   refund?: { amount: string; error?: string | null };
+  store?: { storeId: string; storeName: string; idError?: string | null; nameError?: string | null };
 }
 
 export function orderDetailPage(ctx: PageContext, d: OrderDetail, names: Map<string, string>, forms: ActionForms = {}): Html {
@@ -140,7 +147,7 @@ ${o.refunded_amount ? html`<dt>${D.refundedAmount}</dt><dd>${money(o.refunded_am
 </dl>${paidNotCard ? html`<p class="small muted">${D.refundOffline}</p>` : ''}${simple.length ? html`<div class="actions">${simple}</div>` : ''}</section>
 ${ship}${refund}
 <section class="card"><h2>${D.lines}</h2><table class="lines"><tbody>${lines}<tr class="total"><td>${D.total}</td><td class="num">${money(o.total)}</td></tr></tbody></table></section>
-<section id="delivery">${deliverySection(d, ctx)}</section>
+<section id="delivery">${deliverySection(d, ctx, forms)}</section>
 <section class="card"><h2>${D.payments}</h2>${
       attempts.length ? html`<ul class="olist">${attempts}</ul>` : html`<p class="muted small">${D.noPayments}</p>`
     }</section>
