@@ -881,6 +881,8 @@ export const SHIPMENT = {
   pickupDeadline: '取貨期限',
   history: '物流紀錄',
   noHistory: '尚無物流紀錄',
+  printLabel: '列印寄件單',
+  noLabel: '這張訂單目前沒有可列印的寄件單。',
   changeStore: '更新取件門市',
   changeStoreHint: '取件門市關轉了：請買家改選同一家超商的門市，填入新門市後送出，系統會通知綠界。',
   storeIdLabel: '門市代號',

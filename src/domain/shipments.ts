@@ -149,6 +149,11 @@ export type StoreChangeResult =
   | { kind: 'not-possible'; orderNo: string }
   | { kind: 'refused'; orderNo: string; message: string };
 
+/** The parcel has a label to print: created at ECPay and not handed over yet. */
+export function canPrintLabel(s: ShipmentRow): boolean {
+  return s.provider === 'ecpay' && !!s.logistics_id && !!s.shipment_no && s.status === 'created';
+}
+
 /** ECPay can take a new pickup store for this parcel: its store closed, and its chain has UpdateStoreInfo (§8). */
 export function canChangeStore(s: ShipmentRow): boolean {
   const sub = s.delivery_sub_type ?? '';
@@ -180,6 +185,8 @@ export interface ShipmentsDeps {
 export interface ShipmentDetail {
   shipment: ShipmentRow;
   dropOffCode: string | null;
+  /** A label can be printed (GET /admin/orders/:orderNo/label). */
+  printable: boolean;
   history: Array<{ id: number; rtn_code: string | null; rtn_msg: string | null; update_status_date: string | null; outcome: string; received_at: Date }>;
 }
 
@@ -728,6 +735,25 @@ export class Shipments {
     return { kind: 'updated', orderNo: order.order_no };
   }
 
+  /**
+   * The signed form that opens ECPay's printable label of the order's parcel (§10), or null when
+   * it has none yet (not created, or home delivery). Open it top-level in a new tab.
+   */
+  async labelPage(orderNo: string): Promise<{ html: string; action: string } | null> {
+    const logistics = this.d.logistics;
+    if (!logistics) return null;
+    const order = await this.d.db('orders').whereRaw('upper(order_no) = upper(?)', [orderNo]).first<DeliveryOrder>();
+    const s = order ? await this.live(this.d.db, order.id) : undefined;
+    if (!s || !canPrintLabel(s)) return null;
+    const form = logistics.printForm({
+      subType: s.delivery_sub_type as CvsSubType,
+      allPayLogisticsId: s.logistics_id!,
+      cvsPaymentNo: s.shipment_no ?? '',
+      cvsValidationNo: s.validation_no ?? undefined,
+    });
+    return { html: logistics.renderFormPage(form, 'print'), action: form.action };
+  }
+
   // -------------------------------------------------------------------------------------------
   // Reading
 
@@ -753,6 +779,7 @@ export class Shipments {
       shipments: shipments.map((s) => ({
         shipment: s,
         dropOffCode: s.provider === 'ecpay' ? shipmentDropOffCode(s) : null,
+        printable: this.d.logistics !== null && canPrintLabel(s),
         history: history.filter((h) => h.shipment_id === s.id),
       })),
       canShipCvs: order.delivery_method === 'cvs' && order.status === 'paid' && live.length === 0 && this.d.logistics !== null,

@@ -394,6 +394,20 @@ describe('back office', () => {
     expect((await admin.get(res.headers.get('location')!)).text).toContain(SHIPMENT.creating(order.order_no));
     const s = await createdShipment(order.id);
     expect(creates()).toBe(c0 + 1);
+    // The label, printed at home instead of at the kiosk: our page posts the signed print form to ECPay.
+    const created = await admin.get(`/admin/orders/${order.order_no}`);
+    expect(created.text).toContain(`href="/admin/orders/${order.order_no}/label"`);
+    const label = await admin.get(`/admin/orders/${order.order_no}/label`);
+    expect(label.status).toBe(200);
+    expect(label.headers.get('content-security-policy')).toContain(`form-action ${shop.logistics.url}`);
+    const action = /<form id="ecpay-print" method="post" action="([^"]*)"/.exec(label.text)![1]!;
+    expect(action).toBe(`${shop.logistics.url}/Express/PrintUniMartC2COrderInfo`);
+    const fields = Object.fromEntries([...label.text.matchAll(/<input type="hidden" name="([^"]*)" value="([^"]*)">/g)].map((m) => [m[1]!, m[2]!]));
+    const printed = await fetch(action, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(fields).toString() });
+    expect(printed.status).toBe(200);
+    expect(await printed.text()).toContain(s.shipment_no!);
+    expect((await fetch(`${shop.url}/admin/orders/${order.order_no}/label`)).status).toBe(401);
+
     await shop.logistics.advance(s.logistics_id!, 'next'); // 2068 dropped off
     await drained();
 
@@ -404,6 +418,7 @@ describe('back office', () => {
     expect(after.text).toContain('2068 賣家已到門市寄件');
     expect(after.text).toContain(SHIPMENT.status.shipped!);
     expect(after.text).not.toContain('id="ship-cvs-form"');
+    expect(after.text).not.toContain('id="print-label"');
     const audits = await db()('audit_log').where({ action: 'order.ship', target_id: order.order_no });
     expect(audits).toHaveLength(1);
     expect(audits[0]).toMatchObject({ source: 'web', actor: `owner:${owner}` });

@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import express, { NextFunction, Request, Response, Router } from 'express';
 import type { Container } from '../../container';
 import type { Trx } from '../../data/db';
@@ -386,6 +387,19 @@ export function adminRouter(c: Container): Router {
           return { kind: 'done', redirect: orderPath(orderNo), flash: { tone: good ? 'ok' : 'bad', text: shipText(r) } };
         });
     await finish(req, res, key, out, (forms, ctx) => renderOrder(orderNo, ctx, forms));
+  }));
+
+  // The parcel's label at ECPay (§10): a page that posts the signed print form to ECPay's host, top
+  // level in its own tab. Its policy allows exactly that form and its one inline script (by hash).
+  router.get('/admin/orders/:orderNo/label', h(async (req, res) => {
+    const label = await c.shipments.labelPage(str(req.params.orderNo));
+    if (!label) return void send(res, 404, messagePage(ADMIN.notFoundTitle, SHIPMENT.noLabel, '🔍', { href: orderPath(str(req.params.orderNo)), label: ADMIN.back }));
+    const scripts = [...label.html.matchAll(/<script>([\s\S]*?)<\/script>/g)].map((m) => `'sha256-${crypto.createHash('sha256').update(m[1]!).digest('base64')}'`);
+    res.setHeader(
+      'Content-Security-Policy',
+      ["default-src 'none'", "style-src 'unsafe-inline'", `script-src ${scripts.join(' ') || "'none'"}`, `form-action ${new URL(label.action).origin}`, "frame-ancestors 'none'", "base-uri 'none'"].join('; '),
+    );
+    res.status(200).type('text/html; charset=utf-8').send(label.html);
   }));
 
   // A new pickup store after the old one closed: ECPay is told first (outside any transaction), then

@@ -55,7 +55,7 @@ export function deliverySection(d: OrderDetail, ctx: PageContext, forms: ActionF
   if (!v) return '';
   const S = SHIPMENT;
   const method = v.method === 'cvs' ? S.cvs(chainName(v.subType)) : v.method === 'home' ? S.home : S.none;
-  const shipments = v.shipments.map(({ shipment: s, dropOffCode, history }) => {
+  const shipments = v.shipments.map(({ shipment: s, dropOffCode, printable, history }) => {
     const rows = history.map(
       (h) => html`<li><div>${h.rtn_code ?? ''} ${h.rtn_msg ?? ''}</div><div class="small muted">${h.update_status_date && h.update_status_date !== 'query' ? h.update_status_date : when_(h.received_at)} ・ ${S.outcome[h.outcome] ?? h.outcome}</div></li>`,
     );
@@ -65,7 +65,7 @@ ${s.provider !== 'ecpay' ? html`<dt>${D.carrier}</dt><dd>${s.provider}</dd>` : '
 ${s.shipment_no ? html`<dt>${S.shipmentNo}</dt><dd><code>${s.shipment_no}</code>${s.validation_no ? html` / <code>${s.validation_no}</code>` : ''}</dd>` : ''}
 ${dropOffCode && s.provider === 'ecpay' ? html`<dt>${S.dropOffCode}</dt><dd><code class="drop-off-code">${dropOffCode}</code></dd>` : ''}
 ${s.pickup_deadline ? html`<dt>${S.pickupDeadline}</dt><dd>${when_(s.pickup_deadline)}</dd>` : ''}
-</dl>${s.provider === 'ecpay' ? html`<h3 class="small">${S.history}</h3>${rows.length ? html`<ul class="timeline">${rows}</ul>` : html`<p class="muted small">${S.noHistory}</p>`}` : ''}</div>`;
+</dl>${printable ? html`<p><a class="btn" id="print-label" href="/admin/orders/${d.order.order_no}/label" target="_blank" rel="noopener">${S.printLabel}</a></p>` : ''}${s.provider === 'ecpay' ? html`<h3 class="small">${S.history}</h3>${rows.length ? html`<ul class="timeline">${rows}</ul>` : html`<p class="muted small">${S.noHistory}</p>`}` : ''}</div>`;
   });
   const ship = v.canShipCvs
     ? html`<form method="post" action="/admin/orders/${d.order.order_no}/ship" id="ship-cvs-form">${formGuard(ctx)}<p class="small muted">${S.shipCvsHint}</p><div class="actions"><button class="primary" type="submit">${S.shipCvs}</button></div></form>`
