@@ -632,8 +632,10 @@ export class Shipments {
   async applyQueryInfo(shipmentId: number, info: ShipmentInfo): Promise<boolean> {
     const s = await this.d.db('shipments').where({ id: shipmentId }).first<ShipmentRow>();
     if (!s) return false;
-    const code = info.statusCode === null ? '' : String(info.statusCode);
-    const known = code !== '' && code === s.last_rtn_code && s.status !== 'creating' && s.status !== 'unknown';
+    const pending = s.status === 'creating' || s.status === 'unknown';
+    // ECPay answered for this trade: it exists, even should the answer lack a status code.
+    const code = info.statusCode === null ? (pending ? '300' : '') : String(info.statusCode);
+    const known = code !== '' && code === s.last_rtn_code && !pending;
     if (code === '' || known) {
       await this.d.db('shipments').where({ id: s.id }).update({ last_checked_at: this.d.db.fn.now() });
       return false;
@@ -643,7 +645,7 @@ export class Shipments {
       logisticsId: info.allPayLogisticsId,
       rtnCode: code,
       rtnMsg: info.fields.LogisticsStatusName ?? info.fields.RtnMsg ?? '',
-      state: info.status.state === 'unknown' && (s.status === 'creating' || s.status === 'unknown') ? 'created' : info.status.state,
+      state: info.status.state === 'unknown' && pending ? 'created' : info.status.state,
       updateStatusDate: 'query',
       at: null,
       cvsPaymentNo: info.cvsPaymentNo,

@@ -1,3 +1,4 @@
+import { checkInvariants } from '../../src/domain/invariants';
 import type { Order } from '../../src/domain/orders';
 import type { ShipmentRow } from '../../src/domain/shipments';
 import { signLogistics } from '../../src/gateways/ecpay-logistics/logistics-mac';
@@ -15,8 +16,8 @@ beforeAll(async () => {
   shop = await startLogisticsShop({
     label: 'delivery_shipment',
     owners: [owner],
-    // Reconciliation asks about any open shipment at once here; the scheduled sweep runs once at start.
-    env: { LOGISTICS_RECONCILE_AFTER_MINUTES: '0.0001', LOGISTICS_RECONCILE_EVERY_MINUTES: '600' },
+    // The scheduled sweep stays out of the way (default 4 hours without news); tests sweep by hand.
+    env: { LOGISTICS_RECONCILE_EVERY_MINUTES: '600' },
   });
 });
 afterAll(async () => {
@@ -337,14 +338,19 @@ describe('logistics reconciliation', () => {
     shop.logistics.advanceSilently(id, 'next'); // 2073 at the store, never told
     await drained();
     expect(await orderOf(order.id)).toMatchObject({ status: 'shipped' });
-
+    // Nothing from ECPay for longer than LOGISTICS_RECONCILE_AFTER_MINUTES (240).
+    const quiet = () => db()('shipments').where({ id: shipment.id }).update({ last_checked_at: db().raw("now() - interval '5 hours'"), status_at: db().raw("now() - interval '5 hours'") });
+    await quiet();
+    const q0 = queries();
     await shop.c.shipments.reconcileSweep();
+    expect(queries()).toBe(q0 + 1); // only this shipment had no news for that long
     await drained();
     expect(await orderOf(order.id)).toMatchObject({ status: 'at_store' });
     expect(await db()('shipments').where({ id: shipment.id }).first()).toMatchObject({ status: 'arrived_at_store', last_rtn_code: '2073' });
     expect(pushTexts(user, (t) => t.startsWith(`你的訂單 ${order.order_no} 已送達`))).toHaveLength(1);
 
     // Asking again finds nothing new; the real notification arriving late changes nothing either.
+    await quiet();
     await shop.c.shipments.reconcileSweep();
     await shop.logistics.notifyAgain(id);
     await drained();
@@ -422,5 +428,13 @@ describe('back office', () => {
     const audits = await db()('audit_log').where({ action: 'order.ship', target_id: order.order_no });
     expect(audits).toHaveLength(1);
     expect(audits[0]).toMatchObject({ source: 'web', actor: `owner:${owner}` });
+  });
+});
+
+describe('afterwards', () => {
+  it('the database invariants hold for every order shipped, picked up or returned above', async () => {
+    expect(await count(shop.c, 'orders', { status: 'at_store' })).toBeGreaterThan(0);
+    expect(await count(shop.c, 'orders', { status: 'returned' })).toBeGreaterThan(0);
+    expect(await checkInvariants(shop.c.db)).toEqual([]);
   });
 });
