@@ -848,6 +848,7 @@ export const SHIPMENT = {
   reasonMac: '綠界物流金鑰不正確（請確認 ECPAY_LOGISTICS_HASH_KEY / HASH_IV，物流金鑰和金流不同）。',
   reasonOther: (msg: string) => `綠界回覆「${msg}」。`,
   reasonRecipient: '收件人姓名或手機不符合綠界規定，請和買家確認。',
+  reasonExpired: '包裹沒有在寄件期限內交寄，這張寄件單已失效，需要重新建立。',
   unknownTitle: '寄件單狀態未明',
   unknown: (orderNo: string) => `訂單 ${orderNo} 建立寄件單時綠界沒有回應，系統會再向綠界查詢，查到結果會通知你。`,
   returnedOwnerTitle: '包裹退回',

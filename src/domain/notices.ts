@@ -142,7 +142,7 @@ export interface ShipmentCreatedInfo {
 }
 
 /** Why ECPay refused a shipment, as the owner is told. */
-export type ShipmentFailure = 'store' | 'mac' | 'recipient' | 'other';
+export type ShipmentFailure = 'store' | 'mac' | 'recipient' | 'expired' | 'other';
 
 /** The members' side of a day: wallet top-ups credited, points granted. */
 export interface MembersDay {

@@ -75,7 +75,8 @@ export class OwnerService {
     if (order.delivery_method === 'cvs' && this.shipments) {
       const live = await this.shipments.live(trx, order.id);
       if (live) return { kind: 'already', order, shipment: live };
-      if (order.status !== 'paid') return { kind: 'conflict', orderNo: args.orderNo, status: order.status };
+      // A shipped order without a live shipment: its parcel's drop-off window passed; ship it again.
+      if (order.status !== 'paid' && order.status !== 'shipped') return { kind: 'conflict', orderNo: args.orderNo, status: order.status };
       const r = await this.shipments.startCvs(trx, after, order);
       if (r.kind === 'no-logistics' || r.kind === 'no-store') return { kind: r.kind, orderNo: order.order_no };
       if (r.kind === 'existing') return { kind: 'already', order, shipment: r.shipment };

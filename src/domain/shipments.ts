@@ -115,6 +115,8 @@ export const PICKUP_DAYS = 7;
 const DROP_OFF_DAYS: Record<string, number> = { UNIMARTC2C: 5, FAMIC2C: 6, HILIFEC2C: 7, OKMARTC2C: 7, UNIMART: 5, UNIMARTFREEZE: 5, FAMI: 6, HILIFE: 7 };
 
 const DAY_MS = 86_400_000;
+/** 訂單超過驗收期限（賣家未出貨）: the parcel was never dropped off in time; a new shipment is needed (§6.3). */
+export const DROP_OFF_EXPIRED_CODES: ReadonlySet<string> = new Set(['7013', '2036']);
 /** A creation run holds its shipment this long (Express/Create and Query each time out well before). */
 const CREATION_CLAIM_S = 60;
 /** A status event as every source reports it. */
@@ -526,7 +528,10 @@ export class Shipments {
       const validationNo = (patch.validation_no as string | undefined) ?? s.validation_no ?? '';
       const chainLabel = s.delivery_sub_type ?? '';
       // The carrier is the ECPay sub-type: line/carriers.ts knows it (label, tracking page).
-      if (await this.moveOrder(trx, order, 'shipped', 'store-pickup shipment created', { shipped_at: trx.fn.now(), tracking_no: shipmentNo || null, carrier: chainLabel })) {
+      if (order.status === 'shipped' || order.status === 'at_store') {
+        // A new shipment after the first one's drop-off window passed: the order keeps its state, takes the new number.
+        await trx('orders').where({ id: order.id }).update({ tracking_no: shipmentNo || null, updated_at: trx.fn.now() });
+      } else if (await this.moveOrder(trx, order, 'shipped', 'store-pickup shipment created', { shipped_at: trx.fn.now(), tracking_no: shipmentNo || null, carrier: chainLabel })) {
         await notifier.shopper(trx, after, order.line_user_id, `order:${order.id}:shipped`, {
           type: 'shipped',
           orderNo: order.order_no,
@@ -600,6 +605,12 @@ export class Shipments {
         break;
       case 'failed':
       case 'unknown':
+        if (e.state === 'failed' && DROP_OFF_EXPIRED_CODES.has(e.rtnCode) && status === 'created') {
+          // Never handed over in time: this shipment is dead, 出貨 makes a new one (the order stays shipped).
+          status = 'failed';
+          await notifier.owners(trx, after, `shipment:${s.id}:expired`, { type: 'shipment-failed', orderNo: order.order_no, reason: 'expired', message: e.rtnMsg.slice(0, 200) });
+          break;
+        }
         // A person must look (lost, damaged, expired drop-off window…), or a code the table does not know yet.
         this.d.log.warn({ shipmentId: s.id, rtnCode: e.rtnCode, rtnMsg: e.rtnMsg }, 'logistics status needs attention');
         await notifier.owners(trx, after, `lnotif:${notificationId}`, { type: 'shipment-problem', orderNo: order.order_no, code: e.rtnCode, message: e.rtnMsg.slice(0, 200) });
@@ -784,7 +795,8 @@ export class Shipments {
         printable: this.d.logistics !== null && canPrintLabel(s),
         history: history.filter((h) => h.shipment_id === s.id),
       })),
-      canShipCvs: order.delivery_method === 'cvs' && order.status === 'paid' && live.length === 0 && this.d.logistics !== null,
+      // shipped without a live shipment: the parcel's drop-off window passed, it needs a new one.
+      canShipCvs: order.delivery_method === 'cvs' && (order.status === 'paid' || order.status === 'shipped') && live.length === 0 && this.d.logistics !== null,
       canChangeStore: this.d.logistics !== null && live.some(canChangeStore),
     };
   }

@@ -179,6 +179,8 @@ export function failureText(reason: ShipmentFailure, message: string): string {
       return SHIPMENT.reasonMac;
     case 'recipient':
       return SHIPMENT.reasonRecipient;
+    case 'expired':
+      return SHIPMENT.reasonExpired;
     case 'other':
       return SHIPMENT.reasonOther(message);
   }

@@ -171,6 +171,38 @@ describe('shipping a store-pickup order', () => {
     expect(await orderOf(order.id)).toMatchObject({ status: 'shipped' });
   });
 
+  it('a parcel not dropped off in time (7013) ends its shipment; 出貨 then creates a new one for the shipped order', async () => {
+    const user = newUserId();
+    const { order, shipment } = await shippedPickupOrder(user);
+    const expired = signLogistics(
+      {
+        MerchantID: LOGISTICS_C2C.merchantId, MerchantTradeNo: shipment.merchant_trade_no!, RtnCode: '7013', RtnMsg: '訂單超過驗收期限（賣家未出貨）',
+        AllPayLogisticsID: shipment.logistics_id!, LogisticsType: 'CVS', LogisticsSubType: 'UNIMARTC2C', GoodsAmount: String(order.total),
+        UpdateStatusDate: formatEcpayDateTime(new Date()), ReceiverName: '王小美', ReceiverPhone: '', ReceiverCellPhone: '0933222111', ReceiverEmail: '',
+        ReceiverAddress: '', CVSPaymentNo: shipment.shipment_no!, CVSValidationNo: shipment.validation_no ?? '', BookingNote: '',
+      },
+      { hashKey: LOGISTICS_C2C.hashKey, hashIv: LOGISTICS_C2C.hashIv },
+    );
+    const res = await fetch(`${shop.url}/logistics/ecpay/notify`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(expired).toString() });
+    expect(await res.text()).toBe('1|OK');
+    await drained();
+    expect(await db()('shipments').where({ id: shipment.id }).first()).toMatchObject({ status: 'failed', last_rtn_code: '7013' });
+    expect(shop.line.textsTo(owner)).toContain(SHIPMENT.failed(order.order_no, SHIPMENT.reasonExpired));
+    expect(await orderOf(order.id)).toMatchObject({ status: 'shipped' });
+
+    const c0 = creates();
+    await say(owner, `出貨 ${order.order_no}`);
+    expect(shop.line.textsTo(owner)).toContain(SHIPMENT.creating(order.order_no));
+    const again = await createdShipment(order.id);
+    expect(again.id).not.toBe(shipment.id);
+    expect(again.merchant_trade_no).not.toBe(shipment.merchant_trade_no);
+    expect(creates()).toBe(c0 + 1);
+    expect(await orderOf(order.id)).toMatchObject({ status: 'shipped', tracking_no: again.shipment_no });
+    expect(shop.line.textsTo(owner).filter((t) => t.includes(`到店寄件代碼：${again.shipment_no}${again.validation_no}`))).toHaveLength(1);
+    // The shopper was told "shipped" once, for the first shipment.
+    expect(pushTexts(user, (t) => t.startsWith(`你的訂單 ${order.order_no} 已出貨`))).toHaveLength(1);
+  });
+
   it('home delivery keeps the carrier and tracking number, recorded as a shipment', async () => {
     const user = newUserId();
     const order = await paidOrder(shop, user);
