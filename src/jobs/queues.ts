@@ -33,6 +33,7 @@ export const MAINTENANCE_JOBS = {
   reminderSweep: 'reminder-sweep',
   stockAlerts: 'stock-alerts',
   logisticsReconcile: 'logistics-reconcile',
+  prune: 'prune',
 } as const;
 
 const retrying = (attempts: number, delay: number): JobsOptions => ({

@@ -2,6 +2,7 @@ import { DelayedError, Job, Worker } from 'bullmq';
 import type { Container } from '../container';
 import { createRedis, Redis } from '../data/redis';
 import { DeferJob } from '../errors';
+import { pruneExpired } from '../domain/housekeeping';
 import { RateLimitedDelivery } from '../line/delivery';
 import { expireOrderAndNotify } from '../domain/expiry';
 import { dailyFigures } from '../domain/reports';
@@ -225,6 +226,8 @@ export async function startWorkers(c: Container, opts: WorkerOptions = {}): Prom
           return c.stockAlerts.sendPending();
         case MAINTENANCE_JOBS.logisticsReconcile:
           return c.shipments.reconcileSweep();
+        case MAINTENANCE_JOBS.prune:
+          return pruneExpired(c.db);
         default:
           return null;
       }
@@ -266,6 +269,7 @@ export async function startWorkers(c: Container, opts: WorkerOptions = {}): Prom
         { name: MAINTENANCE_JOBS.logisticsReconcile },
       );
       await m.upsertJobScheduler(MAINTENANCE_JOBS.dailySummary, dailySummarySchedule(c.config), { name: MAINTENANCE_JOBS.dailySummary });
+      await m.upsertJobScheduler(MAINTENANCE_JOBS.prune, { every: 3_600_000 }, { name: MAINTENANCE_JOBS.prune });
     };
     await ensureSchedules();
     scheduleTimer = setInterval(() => {
