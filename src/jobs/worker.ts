@@ -1,7 +1,7 @@
 import { DelayedError, Job, Worker } from 'bullmq';
 import type { Container } from '../container';
 import { createRedis, Redis } from '../data/redis';
-import { DeferJob } from '../errors';
+import { DeferJob, isDatabaseUnavailable } from '../errors';
 import { pruneExpired } from '../domain/housekeeping';
 import { RateLimitedDelivery } from '../line/delivery';
 import { expireOrderAndNotify } from '../domain/expiry';
@@ -22,6 +22,14 @@ export interface WorkerOptions {
 }
 
 const isFinal = (job: Job) => job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+
+/**
+ * Whether an event whose job failed is given up for good (failed_at: no sweeper takes it again).
+ * Only when its last attempt failed for a reason of its own: an event that failed because the
+ * database was away (a PostgreSQL outage longer than the job's retries) stays unprocessed, and the
+ * inbox sweeper runs it again once the database is back.
+ */
+export const failsForGood = (job: Pick<Job, 'attemptsMade' | 'opts'>, err: unknown): boolean => isFinal(job as Job) && !isDatabaseUnavailable(err);
 
 /** Expires one order if its hold has passed: stock released once, shopper told after commit. */
 export const runExpiry = (c: Container, orderId: number): Promise<boolean> => expireOrderAndNotify(c.uow, c.notifier, c.orderEvents, orderId);
@@ -127,7 +135,7 @@ export async function startWorkers(c: Container, opts: WorkerOptions = {}): Prom
         const message = err instanceof Error ? err.message : String(err);
         await c.db('line_events')
           .where({ id: job.data.id })
-          .update({ attempts: c.db.raw('attempts + 1'), last_error: message.slice(0, 500), ...(isFinal(job) ? { failed_at: c.db.fn.now() } : {}) })
+          .update({ attempts: c.db.raw('attempts + 1'), last_error: message.slice(0, 500), ...(failsForGood(job, err) ? { failed_at: c.db.fn.now() } : {}) })
           .catch(() => undefined);
         throw err;
       }
