@@ -22,6 +22,8 @@ export const STATUS_LABEL: Record<string, string> = {
   cancelled: '已取消',
   paid_no_stock: '已收款・缺貨待退款',
   refunded: '已退款',
+  at_store: '已到店待取',
+  returned: '已退回',
 };
 
 export const METHOD_LABEL: Record<string, string> = {
@@ -733,6 +735,7 @@ export const ADMIN = {
       'order.ship': '出貨',
       'order.complete': '完成訂單',
       'order.cancel': '取消訂單',
+      'order.store': '更新取件門市',
       'refund.request': '申請退款',
       'stock.set': '設定庫存',
       'product.create': '新增商品',
@@ -910,4 +913,90 @@ export const DELIVERY_PAGE = {
   printRedirectTitle: '列印寄件單',
   printRedirectBody: '正在開啟綠界寄件單，請稍候…',
   printRedirectButton: '開啟寄件單',
+} as const;
+
+/** Shipping an order: store pickup at ECPay (drop-off codes, status changes) and home delivery. */
+export const SHIPMENT = {
+  // Owner: answers to 出貨 (chat and back office).
+  creating: (orderNo: string) => `正在向綠界建立 ${orderNo} 的超商寄件單，完成後會傳寄件代碼給你。`,
+  alreadyCreating: (orderNo: string) => `${orderNo} 的寄件單正在建立中，完成後會傳寄件代碼給你。`,
+  alreadyCreated: (orderNo: string, code: string) => `${orderNo} 已建立寄件單，寄件代碼：${code}`,
+  noLogistics: (orderNo: string) => `${orderNo} 是超商取貨訂單，但尚未設定綠界物流（ECPAY_LOGISTICS_*），無法建立寄件單。`,
+  noStore: (orderNo: string) => `${orderNo} 還沒有取件門市，無法建立寄件單。`,
+  // Owner pushes.
+  createdTitle: '寄件單已建立',
+  created: (a: { orderNo: string; chain: string; store: string; shipmentNo: string; validationNo: string; code: string; deadline: string }) =>
+    [
+      `訂單 ${a.orderNo} 的超商寄件單已建立。`,
+      `超商：${a.chain}`,
+      `取件門市：${a.store}`,
+      `寄件編號：${a.shipmentNo}${a.validationNo ? `（驗證碼 ${a.validationNo}）` : ''}`,
+      `到店寄件代碼：${a.code}`,
+      `請在 ${a.deadline} 前到任一家${a.chain}門市，用店內機台（${a.chain === '7-ELEVEN' ? 'ibon' : a.chain === '全家' ? 'FamiPort' : a.chain === '萊爾富' ? 'Life-ET' : 'OK.go'}）輸入寄件代碼列印寄件單後交寄。`,
+    ].join('\n'),
+  failedTitle: '寄件單建立失敗',
+  failed: (orderNo: string, reason: string) => `訂單 ${orderNo} 的超商寄件單沒有建立成功：${reason}\n處理後可再輸入「出貨 ${orderNo}」重試。`,
+  reasonStore: '取件門市不存在或已關轉，請聯絡買家改選門市。',
+  reasonMac: '綠界物流金鑰不正確（請確認 ECPAY_LOGISTICS_HASH_KEY / HASH_IV，物流金鑰和金流不同）。',
+  reasonOther: (msg: string) => `綠界回覆「${msg}」。`,
+  reasonRecipient: '收件人姓名或手機不符合綠界規定，請和買家確認。',
+  reasonExpired: '包裹沒有在寄件期限內交寄，這張寄件單已失效，需要重新建立。',
+  unknownTitle: '寄件單狀態未明',
+  unknown: (orderNo: string) => `訂單 ${orderNo} 建立寄件單時綠界沒有回應，系統會再向綠界查詢，查到結果會通知你。`,
+  returnedOwnerTitle: '包裹退回',
+  returnedOwner: (orderNo: string, store: string) =>
+    `訂單 ${orderNo} 的包裹買家沒有到「${store}」取貨，已退回。請到寄件門市取回包裹，並和買家聯絡是否重寄或退款（退款：退款 ${orderNo}）。`,
+  storeClosedTitle: '取件門市關轉',
+  storeClosed: (orderNo: string, store: string) =>
+    `訂單 ${orderNo} 的取件門市「${store}」已關轉或暫停營業。請聯絡買家改選同一家超商的其他門市，再到後台這張訂單的「更新取件門市」填入新門市（會通知綠界）；若沒有更新，包裹會被退回。`,
+  problemTitle: '物流異常',
+  problem: (orderNo: string, code: string, msg: string) => `訂單 ${orderNo} 的包裹有異常（${code} ${msg}），請到綠界物流後台查看。`,
+  // Shopper pushes.
+  arrivedTitle: '包裹已到店',
+  arrived: (orderNo: string, store: string, deadline: string) => `你的訂單 ${orderNo} 已送達「${store}」，請在 ${deadline} 前帶證件到店取貨。`,
+  returnedTitle: '包裹已退回',
+  returned: (orderNo: string) =>
+    `你的訂單 ${orderNo} 的包裹沒有在期限內取貨，已退回給店家。店家會和你聯絡重新寄送或退款；也可以直接在這裡留言。`,
+  pickupCarrier: (chain: string) => `${chain} 店到店`,
+  // Back office.
+  section: '配送',
+  method: '配送方式',
+  home: '宅配',
+  cvs: (chain: string) => `超商取貨（${chain}）`,
+  none: '未選擇',
+  recipient: '收件人',
+  phone: '手機',
+  address: '地址',
+  store: '取件門市',
+  shipmentNo: '寄件編號',
+  dropOffCode: '寄件代碼',
+  shipmentStatus: '物流狀態',
+  pickupDeadline: '取貨期限',
+  history: '物流紀錄',
+  noHistory: '尚無物流紀錄',
+  printLabel: '列印寄件單',
+  noLabel: '這張訂單目前沒有可列印的寄件單。',
+  changeStore: '更新取件門市',
+  changeStoreHint: '取件門市關轉了：請買家改選同一家超商的門市，填入新門市後送出，系統會通知綠界。',
+  storeIdLabel: '門市代號',
+  storeNameLabel: '門市名稱',
+  storeIdInvalid: '門市代號是 4 到 6 位數字。',
+  storeNameInvalid: '請填寫門市名稱（最多 10 個字）。',
+  storeUpdated: (orderNo: string, name: string) => `已把 ${orderNo} 的取件門市改為「${name}」，並通知綠界。`,
+  storeUpdateRefused: (orderNo: string, msg: string) => `綠界沒有接受 ${orderNo} 的新門市：${msg}`,
+  storeUpdateNotPossible: (orderNo: string) => `${orderNo} 目前沒有需要更新門市的包裹。`,
+  shipCvs: '出貨（建立超商寄件單）',
+  shipCvsHint: '會向綠界建立寄件單，寄件代碼會顯示在這裡並傳到 LINE。',
+  status: {
+    creating: '建立中',
+    unknown: '查詢中',
+    created: '待寄件',
+    shipped: '運送中',
+    arrived_at_store: '已到店',
+    picked_up: '已取貨',
+    returned: '已退回',
+    failed: '建立失敗',
+    cancelled: '已取消',
+  } as Record<string, string>,
+  outcome: { applied: '已套用', duplicate: '重複', rejected: '拒絕' } as Record<string, string>,
 } as const;

@@ -556,6 +556,7 @@ export class DeliveryCheckout {
 
 /** The latest shipment of an order (read-only here; the shipments half writes them). */
 export async function latestShipment(db: Db | Trx, orderId: number): Promise<ShipmentView | null> {
-  const row = await db('shipments').where({ order_id: orderId }).orderBy('id', 'desc').first('provider', 'shipment_no', 'validation_no', 'status');
+  // A refused creation is the owner's business (出貨 makes a new one): shoppers see the live shipment.
+  const row = await db('shipments').where({ order_id: orderId }).whereNot({ status: 'failed' }).orderBy('id', 'desc').first('provider', 'shipment_no', 'validation_no', 'status');
   return (row as ShipmentView | undefined) ?? null;
 }

@@ -32,6 +32,10 @@ export type ShopperNotice =
   /** `carrier` as the owner named it (free text or a known code; line/carriers.ts knows tracking pages). */
   | { type: 'shipped'; orderNo: string; tracking: string | null; carrier: string | null }
   | { type: 'completed'; orderNo: string }
+  /** Store pickup: the parcel waits at the store until pickupDeadline (null when unknown). */
+  | { type: 'arrived'; orderNo: string; storeName: string; storeAddress: string | null; pickupDeadline: Date | null }
+  /** Store pickup: never collected, back with the seller. */
+  | { type: 'returned'; orderNo: string }
   | { type: 'expired'; orderNo: string }
   /** Still unpaid shortly before the hold ends: how to pay now (the pending attempt), or the methods to choose from. */
   | { type: 'payment-reminder'; order: Order; instructions: PaymentInstructions | null; methods: ShopMethod[] }
@@ -119,7 +123,32 @@ export type OwnerNotice =
   // Members.
   | { type: 'points-shortfall'; orderNo: string; userId: string; due: number; taken: number }
   | { type: 'member-charge'; receipt: MemberChargeReceipt }
-  | { type: 'pos-rejected'; deviceId: string; entries: Array<{ txnNo: string; amount: number; reason: string }> };
+  | { type: 'pos-rejected'; deviceId: string; entries: Array<{ txnNo: string; amount: number; reason: string }> }
+  // Shipments (store pickup at ECPay).
+  | { type: 'shipment-created'; shipment: ShipmentCreatedInfo }
+  | { type: 'shipment-failed'; orderNo: string; reason: ShipmentFailure; message: string }
+  | { type: 'shipment-unknown'; orderNo: string }
+  | { type: 'parcel-returned'; orderNo: string; storeName: string }
+  | { type: 'store-closed'; orderNo: string; storeName: string }
+  | { type: 'shipment-problem'; orderNo: string; code: string; message: string };
+
+/** A store-pickup shipment ECPay accepted: what the owner needs to hand the parcel in. */
+export interface ShipmentCreatedInfo {
+  orderNo: string;
+  subType: string;
+  storeName: string;
+  /** CVSPaymentNo (B2C: ShipmentNo). */
+  shipmentNo: string;
+  /** CVSValidationNo (7-ELEVEN C2C), '' otherwise. */
+  validationNo: string;
+  /** What to type at the store's kiosk (specs/ecpay-logistics.md §10). */
+  dropOffCode: string;
+  /** Last day to drop the parcel off (§6.3). */
+  dropOffBy: Date;
+}
+
+/** Why ECPay refused a shipment, as the owner is told. */
+export type ShipmentFailure = 'store' | 'mac' | 'recipient' | 'expired' | 'other';
 
 /** The members' side of a day: wallet top-ups credited, points granted. */
 export interface MembersDay {
@@ -153,7 +182,14 @@ export function ownerNoticeKind(n: OwnerNotice): OwnerNotifyKind | null {
     case 'bank-paused':
     case 'points-shortfall':
     case 'pos-rejected':
+    case 'shipment-unknown':
+    case 'parcel-returned':
+    case 'store-closed':
+    case 'shipment-problem':
       return 'alert';
+    case 'shipment-created':
+    case 'shipment-failed':
+      return null;
     case 'refund-done':
     case 'refund-failed':
     case 'refund-unknown':

@@ -191,6 +191,9 @@ export async function startWorkers(c: Container, opts: WorkerOptions = {}): Prom
         return c.payments.reconcileAttempt(job.data.attemptId);
       case 'refund':
         return c.payments.executeRefund(job.data.refundId, isFinal(job));
+      case 'create-shipment':
+        // An outcome left unknown (no answer from ECPay, even to the query) goes to the logistics sweep.
+        return c.shipments.runCreation(job.data.shipmentId);
       default:
         throw new Error(`unknown orders job ${job.name}`);
     }
@@ -229,6 +232,8 @@ export async function startWorkers(c: Container, opts: WorkerOptions = {}): Prom
           return c.reminders.sweep();
         case MAINTENANCE_JOBS.stockAlerts:
           return c.stockAlerts.sendPending();
+        case MAINTENANCE_JOBS.logisticsReconcile:
+          return c.shipments.reconcileSweep();
         case MAINTENANCE_JOBS.prune:
           return pruneExpired(c.db);
         default:
@@ -266,6 +271,11 @@ export async function startWorkers(c: Container, opts: WorkerOptions = {}): Prom
       );
       await m.upsertJobScheduler(MAINTENANCE_JOBS.reminderSweep, { every: Math.max(every, 1000) }, { name: MAINTENANCE_JOBS.reminderSweep });
       await m.upsertJobScheduler(MAINTENANCE_JOBS.stockAlerts, { every }, { name: MAINTENANCE_JOBS.stockAlerts });
+      await m.upsertJobScheduler(
+        MAINTENANCE_JOBS.logisticsReconcile,
+        { every: Math.max(1000, Math.round(c.config.logisticsReconcile.everyMinutes * 60_000)) },
+        { name: MAINTENANCE_JOBS.logisticsReconcile },
+      );
       await m.upsertJobScheduler(MAINTENANCE_JOBS.dailySummary, dailySummarySchedule(c.config), { name: MAINTENANCE_JOBS.dailySummary });
       await m.upsertJobScheduler(MAINTENANCE_JOBS.prune, { every: 3_600_000 }, { name: MAINTENANCE_JOBS.prune });
     };

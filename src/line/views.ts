@@ -10,7 +10,7 @@ import type { Order, OrderItems } from '../domain/orders';
 import { deliveryLabel, maskPhone, orderDelivery, type DeliveryChoices, type DeliveryDetails, type OrderDeliveryColumns, type ShipmentView } from '../domain/delivery';
 import type { PaymentAttempt, ShopMethod, WalletTopup } from '../domain/payments/types';
 import type { PaymentMethod } from '../gateways/payment-gateway';
-import { COMMAND, DELIVERY_TEXT, LABEL, M, METHOD_LABEL, QUICK, SHIPMENT_STATE_LABEL, STATUS_LABEL, T, taipeiTime, twd } from '../texts';
+import { COMMAND, DELIVERY_TEXT, LABEL, M, METHOD_LABEL, QUICK, SHIPMENT, SHIPMENT_STATE_LABEL, STATUS_LABEL, T, taipeiTime, twd } from '../texts';
 import { findCarrier } from './carriers';
 import { postbackData } from './command-parser';
 import { render } from './flex-renderer';
@@ -291,6 +291,8 @@ const STATUS_COLOR: Record<string, string> = {
   pending_payment: '#E67E22',
   paid: '#06C755',
   shipped: '#2980B9',
+  at_store: '#2980B9',
+  returned: '#E67E22',
   completed: '#06C755',
   paid_no_stock: '#E74C3C',
 };
@@ -739,5 +741,37 @@ export function dailySummaryMessage(f: DailyFigures, quota: MessageQuota | null,
       render('message-button', { style: 'secondary', label: QUICK.ownerToday, text: COMMAND.ownerToday }),
       render('message-button', { style: 'secondary', label: QUICK.ownerToShip, text: COMMAND.ownerToShip }),
     ],
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Store pickup
+
+/** The parcel waits at the pickup store: which store, until when. */
+export function arrivedMessage(orderNo: string, storeName: string, storeAddress: string | null, pickupDeadline: Date | null): Message {
+  const deadline = pickupDeadline ? taipeiTime(pickupDeadline).slice(0, 10) : '-';
+  const rows = [row(LABEL.order, orderNo), row(SHIPMENT.store, storeName)];
+  if (storeAddress) rows.push(row(SHIPMENT.address, storeAddress));
+  rows.push(row(SHIPMENT.pickupDeadline, deadline), para(SHIPMENT.arrived(orderNo, storeName, deadline)));
+  return notice(SHIPMENT.arrived(orderNo, storeName, deadline), { title: SHIPMENT.arrivedTitle, color: 'good', rows, buttons: [viewOrderButton(orderNo)] });
+}
+
+/** The parcel was not collected and went back to the seller. */
+export function returnedMessage(orderNo: string): Message {
+  return notice(SHIPMENT.returned(orderNo), {
+    title: SHIPMENT.returnedTitle,
+    color: 'warn',
+    rows: [row(LABEL.order, orderNo), para(SHIPMENT.returned(orderNo))],
+    buttons: [viewOrderButton(orderNo)],
+  });
+}
+
+/** The owner's drop-off instructions for a new store-pickup shipment, with the code to copy. */
+export function ownerShipmentCreatedMessage(body: string, code: string, orderUrl: string | null): Message {
+  return notice(body, {
+    title: SHIPMENT.createdTitle,
+    color: 'good',
+    rows: [para(body)],
+    buttons: [render('clipboard-button', { style: 'primary', label: T.copyCode, clipboardText: clip(code, 1000) }), ...backOfficeButtons(orderUrl)],
   });
 }

@@ -11,7 +11,7 @@ export const TEST_RECIPIENT = { name: '王小美', phone: '0912345678', zip: '11
  * the delivery page ends in (DeliveryCheckout.complete: details, fee adjustment, profile,
  * delivery_ready_at), without the page or a push: for tests whose subject is what comes after.
  */
-export async function completeDelivery(shop: TestShop, order: Pick<Order, 'id'>, details: Partial<DeliveryDetails> = {}): Promise<Order> {
+export async function completeDelivery(shop: Pick<TestShop, 'c'>, order: Pick<Order, 'id'>, details: Partial<DeliveryDetails> = {}): Promise<Order> {
   return shop.c.uow.run(async (trx, after) => {
     const locked = (await lockOrder(trx, { id: order.id }))!;
     return shop.c.deliveryCheckout.complete(

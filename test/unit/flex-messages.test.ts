@@ -124,6 +124,9 @@ function shopperNotices(): Array<[string, ShopperNotice]> {
     ['shipped, unknown carrier with a long name', { type: 'shipped', orderNo: order().order_no, tracking: '9'.repeat(60), carrier: long(300) }],
     ['shipped, no tracking number', { type: 'shipped', orderNo: order().order_no, tracking: null, carrier: null }],
     ['completed', { type: 'completed', orderNo: order().order_no }],
+    ['arrived at the store', { type: 'arrived', orderNo: order().order_no, storeName: long(10), storeAddress: long(60), pickupDeadline: new Date() }],
+    ['arrived, no address or deadline', { type: 'arrived', orderNo: order().order_no, storeName: long(10), storeAddress: null, pickupDeadline: null }],
+    ['returned', { type: 'returned', orderNo: order().order_no }],
     ['refunded in part to a card', { type: 'refunded', orderNo: order().order_no, amount: 9_999_999, method: 'ecpay-credit', full: false }],
     ['refunded in full, no method', { type: 'refunded', orderNo: order().order_no, amount: 9_999_999, method: null, full: true }],
   ];
@@ -159,6 +162,20 @@ function ownerNotices(): Array<[string, OwnerNotice]> {
       type: 'pos-rejected', deviceId: 'd'.repeat(64),
       entries: Array.from({ length: 80 }, (_, i) => ({ txnNo: `T${'9'.repeat(30)}${i}`, amount: 999_999, reason: 'insufficient-balance' })),
     }],
+    ['shipment created (7-ELEVEN)', {
+      type: 'shipment-created',
+      shipment: { orderNo: order().order_no, subType: 'UNIMARTC2C', storeName: long(10), shipmentNo: 'C9680734', validationNo: '4551', dropOffCode: 'C96807344551', dropOffBy: new Date() },
+    }],
+    ['shipment created (FamilyMart)', {
+      type: 'shipment-created',
+      shipment: { orderNo: order().order_no, subType: 'FAMIC2C', storeName: long(10), shipmentNo: '09936343518', validationNo: '', dropOffCode: '09936343518', dropOffBy: new Date() },
+    }],
+    ['shipment refused, store', { type: 'shipment-failed', orderNo: order().order_no, reason: 'store', message: 'ReceiverStoreID Is Error' }],
+    ['shipment refused, other', { type: 'shipment-failed', orderNo: order().order_no, reason: 'other', message: long(100) }],
+    ['shipment unknown', { type: 'shipment-unknown', orderNo: order().order_no }],
+    ['parcel returned', { type: 'parcel-returned', orderNo: order().order_no, storeName: long(10) }],
+    ['store closed', { type: 'store-closed', orderNo: order().order_no, storeName: long(10) }],
+    ['shipment problem', { type: 'shipment-problem', orderNo: order().order_no, code: '7006', message: long(100) }],
   ];
 }
 
@@ -174,12 +191,13 @@ function everyNotice(): Array<[string, messagingApi.Message]> {
 const SHOPPER_NOTICE_TYPES: Record<ShopperNotice['type'], true> = {
   'payment-instructions': true, 'payment-failed': true, 'code-issue-failed': true, receipt: true, 'paid-no-stock': true, refunded: true, shipped: true,
   completed: true, expired: true, 'payment-reminder': true, 'topup-instructions': true, 'topup-failed': true, 'topup-credited': true, 'member-charge': true,
-  'delivery-ready': true, 'delivery-store': true,
+  'delivery-ready': true, 'delivery-store': true, arrived: true, returned: true,
 };
 const OWNER_NOTICE_TYPES: Record<OwnerNotice['type'], true> = {
   'new-order': true, 'order-closed': true, 'low-stock': true, 'sold-out': true, paid: true, 'paid-no-stock': true, mismatch: true, simulated: true,
   'bad-expire-date': true, 'bank-paused': true, 'refund-done': true, 'refund-failed': true, 'refund-unknown': true, 'refund-unreachable': true,
   'daily-summary': true, 'points-shortfall': true, 'member-charge': true, 'pos-rejected': true,
+  'shipment-created': true, 'shipment-failed': true, 'shipment-unknown': true, 'parcel-returned': true, 'store-closed': true, 'shipment-problem': true,
 };
 
 const entries = (money: boolean): LedgerEntry[] =>

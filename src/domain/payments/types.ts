@@ -118,7 +118,7 @@ export type ApplyOutcome =
 export const DEADLINE_GRACE_MS = 10 * 60_000;
 
 /** Order states in which money has been received for the order. */
-export const PAID_STATES = ['paid', 'shipped', 'completed', 'paid_no_stock', 'refunded'] as const;
+export const PAID_STATES = ['paid', 'shipped', 'at_store', 'returned', 'completed', 'paid_no_stock', 'refunded'] as const;
 
 /**
  * A fresh bank trade number: provider letter, base-36 milliseconds, 8 random hex digits (17
