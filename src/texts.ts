@@ -224,6 +224,8 @@ export const T = {
 
   ownerNewOrderAlt: (orderNo: string, total: number, shopper: string | null) => `🛒 新訂單 ${orderNo}：${twd(total)}${shopper ? `（${shopper}）` : ''}`,
   ownerNewOrderTitle: '🛒 新訂單',
+  ownerNewOrderNoShipping: '未含運費：顧客選好寄送方式後加計，付款金額以訂單頁為準。',
+  ownerNewOrderAltNoShipping: '（未含運費）',
   shopperUnnamed: '（未提供名稱）',
   ownerExpiredAlt: (orderNo: string, total: number) => `⌛ 訂單 ${orderNo} 逾期未付款，已自動取消（${twd(total)}）`,
   ownerExpiredTitle: '⌛ 訂單逾期未付',

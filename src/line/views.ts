@@ -656,13 +656,16 @@ export function refundedMessage(orderNo: string, amount: number, method: string 
 }
 
 export function ownerNewOrderMessage(order: Order, items: OrderItems, shopperName: string | null, orderUrl: string | null): Message {
-  return notice(T.ownerNewOrderAlt(order.order_no, order.total, shopperName), {
+  // The owner hears of an order when it is placed; its delivery fee comes with the delivery details.
+  const feePending = !order.delivery_ready_at;
+  return notice(T.ownerNewOrderAlt(order.order_no, order.total, shopperName) + (feePending ? T.ownerNewOrderAltNoShipping : ''), {
     title: T.ownerNewOrderTitle,
     color: 'good',
     rows: [
       row(LABEL.order, order.order_no),
       row(LABEL.shopper, shopperName ?? T.shopperUnnamed),
       row(LABEL.amount, twd(order.total)),
+      ...(feePending ? [para(T.ownerNewOrderNoShipping)] : []),
       row(LABEL.holdUntil, taipeiTime(order.hold_expires_at)),
       render('section-title', { text: T.itemCount(order.item_count) }),
       ...lineRows(items),
