@@ -124,6 +124,8 @@ const envSchema = z.object({
   HOLD_MINUTES_CVS: minutes(10080),
   RECONCILE_AFTER_MINUTES: minutes(40),
   RECONCILE_EVERY_MINUTES: minutes(5),
+  LOGISTICS_RECONCILE_AFTER_MINUTES: minutes(240),
+  LOGISTICS_RECONCILE_EVERY_MINUTES: minutes(30),
   SHOP_OWNER_LINE_USER_IDS: z.string().default(''),
   SINOPAC_SHOP_NO: optionalString,
   SINOPAC_HASH_A1: optionalString,
@@ -241,6 +243,11 @@ export interface Config {
   };
   readonly reconcileAfterMinutes: number;
   readonly reconcileEveryMinutes: number;
+  /**
+   * Store-pickup shipments with no status news for this long are asked about with
+   * QueryLogisticsTradeInfo/V5, on a sweep this often (LOGISTICS_RECONCILE_*).
+   */
+  readonly logisticsReconcile: { readonly afterMinutes: number; readonly everyMinutes: number };
   readonly ownerLineUserIds: readonly string[];
   /** A product is low on stock at this many available units or fewer (owner push once per crossing). */
   readonly lowStockThreshold: number;
@@ -389,6 +396,7 @@ export function parseConfig(env: Env): Config {
     },
     reconcileAfterMinutes: e.RECONCILE_AFTER_MINUTES,
     reconcileEveryMinutes: e.RECONCILE_EVERY_MINUTES,
+    logisticsReconcile: { afterMinutes: e.LOGISTICS_RECONCILE_AFTER_MINUTES, everyMinutes: e.LOGISTICS_RECONCILE_EVERY_MINUTES },
     ownerLineUserIds: ownerIds(e.SHOP_OWNER_LINE_USER_IDS),
     lowStockThreshold: e.LOW_STOCK_THRESHOLD,
     dailySummaryAt: { hour: Number(e.DAILY_SUMMARY_AT.split(':')[0]), minute: Number(e.DAILY_SUMMARY_AT.split(':')[1]) },

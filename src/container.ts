@@ -13,8 +13,11 @@ import { PaymentReminders } from './domain/reminders';
 import { StockAlerts } from './domain/stock-alerts';
 import { OwnerAccess } from './domain/owner-access';
 import { Shopping } from './domain/shopping';
+import { DeliveryCheckout } from './domain/delivery';
 import { Gateways, PaymentService } from './domain/payments';
 import { buildGateways } from './gateways/build-gateways';
+import { EcpayLogisticsClient, type LogisticsPort } from './gateways/ecpay-logistics';
+import { Shipments } from './domain/shipments';
 import { Queues } from './jobs/queues';
 import { ShopBot } from './line/bot';
 import { Delivery } from './line/delivery';
@@ -54,6 +57,12 @@ export interface Container {
   catalogAdmin: CatalogAdmin;
   bot: ShopBot;
   gateways: Gateways;
+  /** ECPay logistics (store pickup); null when ECPAY_LOGISTICS_* are not set: checkout offers home delivery only. */
+  logistics: LogisticsPort | null;
+  /** Shipping orders: ECPay store-pickup shipments, their status notifications and reconciliation. */
+  shipments: Shipments;
+  /** Delivery details at checkout (method, recipient, store or address, fee). */
+  deliveryCheckout: DeliveryCheckout;
   close(): Promise<void>;
 }
 
@@ -91,17 +100,39 @@ export function createContainer(config: Config, opts: ContainerOptions = {}): Co
   const stockAlerts = new StockAlerts(uow, notifier);
   const shopping = new Shopping(orderEvents, queues, config.holdMinutes.default, reminders);
   const payments = new PaymentService({ db, config, gateways, queues, log, uow, notifier, events: orderEvents, reminders });
-  const owner = new OwnerService(notifier, payments.refunds, orderEvents, config.lowStockThreshold);
+  const logistics: LogisticsPort | null = config.ecpayLogistics
+    ? new EcpayLogisticsClient({
+        config: config.ecpayLogistics,
+        timeoutMs: opts.gatewayTimeoutMs,
+        logger: log,
+        now: opts.ecpayNow,
+        gate: new RedisCallGate(redis, `${ecpayPauseKey(config.queuePrefix)}:logistics`),
+      })
+    : null;
+  const shipments = new Shipments({
+    db,
+    uow,
+    notifier,
+    queues,
+    log,
+    logistics,
+    notifyUrl: `${config.publicBaseUrl}/logistics/ecpay/notify`,
+    reconcileAfterMinutes: config.logisticsReconcile.afterMinutes,
+  });
+  const owner = new OwnerService(notifier, payments.refunds, orderEvents, config.lowStockThreshold, shipments);
   const access = new OwnerAccess((userId) => config.ownerLineUserIds.includes(userId));
   const catalogAdmin = new CatalogAdmin(owner);
   const members = new Members(config.members, notifier, uow);
   orderEvents.listen(members.orderListener());
   // After the members' listener: the new-order notice reads the order back, with its tier discount and points.
   orderEvents.listen(ownerNoticesListener(notifier));
-  const bot = new ShopBot({ db, config, log, line, queues, payments, owner, access, uow, shopping, delivery, members });
+  const deliveryCheckout = new DeliveryCheckout({
+    uow, notifier, shipping: config.shipping, logistics, publicBaseUrl: config.publicBaseUrl, paymentMethods: () => payments.availableMethods(),
+  });
+  const bot = new ShopBot({ db, config, log, line, queues, payments, owner, access, uow, shopping, delivery, members, deliveryCheckout });
   return {
     config, log, metrics, db, redis, queues, uow, notifier, orderEvents, shopping, members, line, delivery, payments, owner, access, catalogAdmin,
-    reminders, stockAlerts, bot, gateways,
+    reminders, stockAlerts, bot, gateways, logistics, shipments, deliveryCheckout,
     async close() {
       await queues.close().catch(() => undefined);
       redis.disconnect();

@@ -37,6 +37,25 @@ export function isRetryablePgError(err: unknown): boolean {
   return typeof err === 'object' && err !== null && RETRYABLE_PG.has((err as { code?: string }).code ?? '');
 }
 
+/** Socket-level failures: the database (or the network to it) was away, not the work wrong. */
+const UNAVAILABLE_NODE = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
+
+/**
+ * The database was unavailable, so the work never had its chance: connection exceptions (class
+ * 08), an administrator or crash shutdown or start-up (57P01-57P03), too many connections
+ * (53300), a connection lost mid-query, no pooled connection in time. Retrying later can succeed
+ * without any change; work that failed only this way must never be given up for good.
+ */
+export function isDatabaseUnavailable(err: unknown): boolean {
+  if (typeof err !== 'object' || err === null) return false;
+  const e = err as { code?: string; name?: string; message?: string };
+  const code = e.code ?? '';
+  if (code.startsWith('08') || ['57P01', '57P02', '57P03', '53300'].includes(code)) return true;
+  if (UNAVAILABLE_NODE.has(code)) return true;
+  if (e.name === 'KnexTimeoutError') return true;
+  return /Connection terminated|connection is closed|Client has encountered a connection error/i.test(e.message ?? '');
+}
+
 export function isUniqueViolation(err: unknown, constraint?: string): boolean {
   if (typeof err !== 'object' || err === null) return false;
   const e = err as { code?: string; constraint?: string };

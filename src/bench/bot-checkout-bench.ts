@@ -7,7 +7,7 @@ import { startLineApiDouble } from '../sandbox/line-api-double';
 import { fillCarts } from './checkout-bench';
 import { fmt, median, pgbench, table } from './common';
 import { load } from './load';
-import { benchDatabase, dropKeys, freePort, spawnNode, stop, waitFor200 } from './procs';
+import { benchDatabase, cpuAccount, dropKeys, freePort, spawnNode, stop, waitFor200 } from './procs';
 
 const SECRET = 'bench-channel-secret';
 const TOKEN = 'bench-access-token';
@@ -78,8 +78,23 @@ export async function botCheckoutBench(opts: { seconds?: number; clients?: numbe
     const cursor = { next: 0 };
     await inProcess(3, cursor); // warm-up
     const pgA = (await pgbench(bin, bench.url, clients, seconds)).tps;
+    // Statements per checkout event, counted on the connection pool while measuring.
+    let statements = 0;
+    const countStatement = () => void statements++;
+    bench.db.on('query', countStatement);
+    const before = cursor.next;
+    const cpu0 = process.cpuUsage();
     const inproc = await inProcess(seconds, cursor);
+    const cpu1 = process.cpuUsage(cpu0);
+    const nodeMsPerEvent = (cpu1.user + cpu1.system) / 1000 / (cursor.next - before);
+    bench.db.removeListener('query', countStatement);
+    const perEvent = statements / (cursor.next - before);
     const pgB = (await pgbench(bin, bench.url, clients, seconds)).tps;
+    // The same shape for pgbench: a transaction of as many round trips, the hot UPDATE among them.
+    const fillers = Math.max(0, Math.round(perEvent) - 3);
+    const sameShape = (
+      await pgbench(bin, bench.url, clients, seconds, `BEGIN;\n${'SELECT 1;\n'.repeat(fillers)}UPDATE hot SET stock = stock - 1 WHERE id = 1 AND stock > 0;\nCOMMIT;\n`)
+    ).tps;
 
     // End to end: the webhook and a worker, each its own process.
     const port = await freePort();
@@ -93,12 +108,14 @@ export async function botCheckoutBench(opts: { seconds?: number; clients?: numbe
     };
     const ordersOf = async () => Number((await bench.db('orders').where('line_user_id', 'like', 'e2e-%').count<{ n: number }[]>({ n: '*' }))[0]!.n);
     const t0 = Date.now();
+    const cpu = cpuAccount({ web, worker });
     const posted = await load({ url: `http://127.0.0.1:${port}/webhook/line`, seconds, connections: 50, request });
     let orders = await ordersOf();
     while (orders < posted.requests && Date.now() - t0 < seconds * 1000 + 120_000) {
       await new Promise((r) => setTimeout(r, 200));
       orders = await ordersOf();
     }
+    const cpuReport = cpu.report(orders, 'checkout');
     const last = await bench.db('orders').where('line_user_id', 'like', 'e2e-%').max<{ m: Date }[]>({ m: 'created_at' });
     const e2e = orders / ((last[0]!.m.getTime() - t0) / 1000);
     const pgC = (await pgbench(bin, bench.url, clients, seconds)).tps;
@@ -112,8 +129,13 @@ export async function botCheckoutBench(opts: { seconds?: number; clients?: numbe
         ['RATIO in process ÷ pgbench', (inproc / pg).toFixed(2)],
         ['RATIO end to end ÷ pgbench', (e2e / pg).toFixed(2)],
         ['target', '≥ 0.50'],
+        ['statements per checkout event (round trips, in process)', fmt(perEvent, 1)],
+        [`pgbench, same shape: BEGIN, ${fillers} × SELECT 1, the UPDATE, COMMIT (tps)`, fmt(sameShape)],
+        ['RATIO in process ÷ pgbench same shape', (inproc / sameShape).toFixed(2)],
+        ['in process: CPU of this node process per event (ms)', fmt(nodeMsPerEvent, 2)],
       ]),
     );
+    console.log(`end to end, ${cpuReport}`);
   } finally {
     await stop(web);
     await stop(worker);

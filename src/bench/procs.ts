@@ -110,3 +110,63 @@ export async function stop(child: ChildProcess | null): Promise<void> {
   await exited;
   clearTimeout(timer);
 }
+
+/** CPU time (user + system) a process has used so far, in ms, from /proc (Linux); 0 once it is gone. */
+export function cpuMs(pid: number): number {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after "pid (comm) ".
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+  } catch {
+    return 0;
+  }
+}
+const CLOCK_TICKS = 100;
+
+/** CPU time used so far by every process of one command name (e.g. all `postgres` backends). */
+export function cpuMsByName(comm: string): number {
+  let total = 0;
+  for (const d of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      if (fs.readFileSync(`/proc/${d}/comm`, 'utf8').trim() === comm) total += cpuMs(Number(d));
+    } catch {
+      /* gone */
+    }
+  }
+  return total;
+}
+
+/**
+ * Where the CPU went during a measured stretch: each named process, every PostgreSQL and Redis
+ * process, and this benchmark process (load generator and LINE double). A process that exits in
+ * between loses its share, so take the end snapshot while they run. PostgreSQL and Redis are
+ * shared: on a machine doing other work their figures include it.
+ */
+export function cpuAccount(procs: Record<string, ChildProcess | null>): { report(units: number, unit: string): string } {
+  const snap = () => {
+    const s: Record<string, number> = {};
+    for (const [name, p] of Object.entries(procs)) s[name] = p?.pid ? cpuMs(p.pid) : 0;
+    s.postgres = cpuMsByName('postgres');
+    s['redis-server'] = cpuMsByName('redis-server');
+    const own = process.cpuUsage();
+    s['bench (client + LINE double)'] = (own.user + own.system) / 1000;
+    return s;
+  };
+  const start = snap();
+  const t0 = Date.now();
+  return {
+    report(units: number, unit: string) {
+      const end = snap();
+      const wall = Date.now() - t0;
+      const parts = Object.keys(end).map((k) => [k, end[k]! - (start[k] ?? 0)] as const);
+      const total = parts.reduce((a, [, v]) => a + v, 0);
+      const lines = parts.map(([k, v]) => `  ${k.padEnd(30)} ${(v / units).toFixed(2).padStart(7)} ms/${unit}  ${((100 * v) / wall).toFixed(0).padStart(4)}% of a core`);
+      return [
+        `CPU in the measured ${(wall / 1000).toFixed(1)} s (2 cores = 200%): ${((100 * total) / wall).toFixed(0)}% in all, ${(total / units).toFixed(2)} ms per ${unit}`,
+        ...lines,
+      ].join('\n');
+    },
+  };
+}

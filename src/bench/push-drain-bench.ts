@@ -3,7 +3,7 @@ import { createRedis } from '../data/redis';
 import { Queues } from '../jobs/queues';
 import { silentLogger } from '../logger';
 import { startLineApiDouble } from '../sandbox/line-api-double';
-import { benchDatabase, dropKeys, spawnNode, stop } from './procs';
+import { benchDatabase, cpuAccount, dropKeys, spawnNode, stop } from './procs';
 
 const TOKEN = 'bench-access-token';
 
@@ -44,12 +44,14 @@ export async function pushDrainBench(opts: { count?: number; limit?: number } = 
       LINE_API_BASE_URL: line.url, LINE_DATA_API_BASE_URL: line.dataUrl, QUEUE_PREFIX: queuePrefix, LOG_LEVEL: 'silent',
     });
     let first = 0;
+    const cpu = cpuAccount({ worker });
     for (;;) {
       const n = line.delivered().length;
       if (n > 0 && !first) first = Date.now();
       if (n >= count || Date.now() - t0 > 180_000) break;
       await new Promise((r) => setTimeout(r, 50));
     }
+    const cpuReport = cpu.report(line.delivered().length, 'push');
     const last = Math.max(...line.delivered().map((d) => d.at.getTime()));
     const seconds = (last - first) / 1000;
     await new Promise((r) => setTimeout(r, 1000));
@@ -62,6 +64,7 @@ export async function pushDrainBench(opts: { count?: number; limit?: number } = 
     const rate = (delivered.length - 1) / seconds;
     console.log(`\npush drain: ${count.toLocaleString('en-US')} queued pushes, one worker process, LINE double limited to ${limit}/s (429 beyond)`);
     console.log(`delivered ${delivered.length} in ${seconds.toFixed(2)} s (first to last): ${rate.toFixed(0)}/s, ratio to the limit ${(rate / limit).toFixed(2)} (target >= 0.9)`);
+    console.log(cpuReport);
     console.log(`lost ${count - Number(sent)} (rows not sent), duplicated ${duplicated} (recipients with more than one), 429 answers ${refused}`);
   } finally {
     await stop(worker);

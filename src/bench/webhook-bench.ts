@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import { seedDemoCatalog } from '../data/seed';
 import { startLineApiDouble } from '../sandbox/line-api-double';
 import { load } from './load';
-import { benchDatabase, dropKeys, freePort, rssSampler, spawnNode, stop, waitFor200 } from './procs';
+import { benchDatabase, cpuAccount, dropKeys, freePort, rssSampler, spawnNode, stop, waitFor200 } from './procs';
 
 const SECRET = 'bench-channel-secret';
 const TOKEN = 'bench-access-token';
@@ -65,7 +65,9 @@ export async function webhookBench(opts: { seconds?: number; connections?: numbe
     const bareRssPeak = bareRss.stop();
     const before = await bench.db('line_events').count<{ n: number }[]>({ n: '*' });
     const ourRss = rssSampler(web.pid!);
+    const cpu = cpuAccount({ web, worker });
     const o = await load({ url: ourUrl, seconds, connections, request });
+    const cpuReport = cpu.report(o.requests, 'webhook');
     const ourRssPeak = ourRss.stop();
     const after = await bench.db('line_events').count<{ n: number }[]>({ n: '*' });
     const processedDuring = await bench.db('line_events').whereNotNull('processed_at').count<{ n: number }[]>({ n: '*' });
@@ -79,6 +81,7 @@ export async function webhookBench(opts: { seconds?: number; connections?: numbe
     console.log(`events stored in the run: ${after[0]!.n - before[0]!.n}; processed by the worker by its end: ${processedDuring[0]!.n} of ${after[0]!.n} in all`);
     console.log(`web RSS peak under load: ours ${ourRssPeak.toFixed(1)} MB, bare ${bareRssPeak.toFixed(1)} MB, ratio ${(ourRssPeak / bareRssPeak).toFixed(2)} (target <= 2)`);
     console.log(`web process start to first /readyz 200: ${readyMs} ms (target <= 2000)`);
+    console.log(`during our run, ${cpuReport}`);
   } finally {
     await stop(web);
     await stop(worker);

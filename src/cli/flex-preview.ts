@@ -8,6 +8,7 @@ import type { LedgerEntry } from '../domain/members/ledger';
 import { PAYMENT_METHODS } from '../gateways/payment-gateway';
 import { checkMessages } from '../line/message-limits';
 import * as V from '../line/views';
+import { renderOwnerNotice } from '../line/notifier';
 
 /**
  * `npm run flex:preview [name]`: the bot's Flex messages rendered from flex-templates/ with demo
@@ -95,6 +96,13 @@ export const PREVIEWS: Record<string, () => messagingApi.Message> = {
   reminder: () => V.paymentReminderMessage(order(), null, PAYMENT_METHODS),
   shipped: () => V.shippedMessage('L2612011001', '903221488720', '黑貓宅急便'),
   completed: () => V.completedMessage('L2612011001'),
+  arrived: () => V.arrivedMessage('L2612011001', '鑫忠孝門市', '臺北市中正區忠孝西路一段50號1樓', new Date(Date.now() + 7 * 86_400_000)),
+  returned: () => V.returnedMessage('L2612011001'),
+  'owner-shipment-created': () =>
+    renderOwnerNotice(
+      { type: 'shipment-created', shipment: { orderNo: 'L2612011001', subType: 'UNIMARTC2C', storeName: '鑫忠孝門市', shipmentNo: 'C9680734', validationNo: '4551', dropOffCode: 'C96807344551', dropOffBy: new Date(Date.now() + 5 * 86_400_000) } },
+      { order: (no) => `https://shop.example.com/admin/orders/${no}` },
+    )[0]!,
   refunded: () => V.refundedMessage('L2612011001', 680, 'ecpay-credit', false),
   'owner-new-order': () => V.ownerNewOrderMessage(order(), items, '小美', 'https://shop.example.com/admin/orders/L2612011001'),
   'owner-cancelled': () => V.ownerOrderClosedMessage(order('cancelled'), 'cancelled', { kind: 'shopper', name: '小美' }, 'https://shop.example.com/admin/orders/L2612011001'),

@@ -17,12 +17,28 @@ export interface NewOutboxMessage {
   replyDeadline?: Date | null;
   /** When the reply token reached us (the start of its validity). */
   replyTokenAt?: Date | null;
+  /**
+   * Written already claimed for this many seconds (status `sending`, first attempt) by the caller
+   * that will deliver it right after COMMIT: no claiming round trip then. If that caller dies, the
+   * claim runs out and a sweeper (or the re-run job, taking the claim over) delivers it.
+   */
+  claimSeconds?: number;
 }
 
 /** Inserts one outbox row. Returns its id, or null when dedupeKey was already used. */
 export async function insertOutboxMessage(trx: Trx, m: NewOutboxMessage): Promise<number | null> {
+  return (await insertOutboxRow(trx, m))?.id ?? null;
+}
+
+/** Inserts one outbox row; returns its id and retry key, or null when dedupeKey was already used. */
+export async function insertOutboxRow(trx: Trx, m: NewOutboxMessage): Promise<{ id: number; retry_key: string } | null> {
+  const claim =
+    m.claimSeconds === undefined
+      ? {}
+      : { status: 'sending', attempts: 1, claimed_until: trx.raw(`now() + make_interval(secs => ?)`, [m.claimSeconds]) };
   const rows = await trx('outbox_messages')
     .insert({
+      ...claim,
       dedupe_key: m.dedupeKey ?? null,
       kind: m.kind,
       recipient: m.recipient,
@@ -33,6 +49,6 @@ export async function insertOutboxMessage(trx: Trx, m: NewOutboxMessage): Promis
     })
     .onConflict('dedupe_key')
     .ignore()
-    .returning('id');
-  return rows[0]?.id ?? null;
+    .returning(['id', 'retry_key']);
+  return rows[0] ?? null;
 }

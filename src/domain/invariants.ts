@@ -44,11 +44,11 @@ export async function checkInvariants(db: Db): Promise<string[]> {
   for (const r of await q(`SELECT o.order_no, o.status, r.status AS rstatus, count(*)::int AS n FROM orders o JOIN reservations r ON r.order_id = o.id
       WHERE (o.status = 'pending_payment' AND r.status <> 'held')
          OR (o.status IN ('expired', 'cancelled') AND r.status = 'held')
-         OR (o.status IN ('paid', 'shipped', 'completed') AND r.status = 'held')
+         OR (o.status IN ('paid', 'shipped', 'at_store', 'returned', 'completed') AND r.status = 'held')
       GROUP BY o.order_no, o.status, r.status`)) {
     out.push(`order ${r.order_no} (${r.status}) has ${r.n} ${r.rstatus} reservation(s)`);
   }
-  for (const r of await q(`SELECT o.order_no FROM orders o WHERE o.status IN ('paid', 'shipped', 'completed')
+  for (const r of await q(`SELECT o.order_no FROM orders o WHERE o.status IN ('paid', 'shipped', 'at_store', 'returned', 'completed')
       AND (SELECT coalesce(sum(qty), 0) FROM reservations r WHERE r.order_id = o.id AND r.status = 'committed')
         <> (SELECT sum(qty) FROM order_lines l WHERE l.order_id = o.id)`)) {
     out.push(`order ${r.order_no}: paid but its committed stock does not match its lines`);

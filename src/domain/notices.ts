@@ -5,6 +5,7 @@ import type { PaymentMethod, PaymentProvider } from '../gateways/payment-gateway
 import type { Order, OrderItems } from './orders';
 import type { PaymentAttempt, ShopMethod, WalletTopup } from './payments/types';
 import type { DailyFigures } from './reports';
+import type { DeliveryDetails } from './delivery';
 
 /**
  * What the shop tells people when its state changes, as data. The domain decides that a notice is
@@ -31,6 +32,10 @@ export type ShopperNotice =
   /** `carrier` as the owner named it (free text or a known code; line/carriers.ts knows tracking pages). */
   | { type: 'shipped'; orderNo: string; tracking: string | null; carrier: string | null }
   | { type: 'completed'; orderNo: string }
+  /** Store pickup: the parcel waits at the store until pickupDeadline (null when unknown). */
+  | { type: 'arrived'; orderNo: string; storeName: string; storeAddress: string | null; pickupDeadline: Date | null }
+  /** Store pickup: never collected, back with the seller. */
+  | { type: 'returned'; orderNo: string }
   | { type: 'expired'; orderNo: string }
   /** Still unpaid shortly before the hold ends: how to pay now (the pending attempt), or the methods to choose from. */
   | { type: 'payment-reminder'; order: Order; instructions: PaymentInstructions | null; methods: ShopMethod[] }
@@ -38,7 +43,12 @@ export type ShopperNotice =
   | { type: 'topup-instructions'; instructions: TopupInstructions }
   | { type: 'topup-failed'; topup: WalletTopup; methods: PaymentMethod[] }
   | { type: 'topup-credited'; amount: number; balance: number }
-  | { type: 'member-charge'; receipt: MemberChargeReceipt };
+  | { type: 'member-charge'; receipt: MemberChargeReceipt }
+  // Delivery at checkout.
+  /** The delivery details are complete: the summary, and the payment methods to choose from. */
+  | { type: 'delivery-ready'; order: Order; items: OrderItems; delivery: DeliveryDetails; methods: ShopMethod[]; storeChosen: boolean }
+  /** A store was chosen on the map; the recipient is still to be filled in on the page. */
+  | { type: 'delivery-store'; orderNo: string; chain: string; storeName: string; storeAddress: string };
 
 /** How a shopper can pay a wallet top-up: the attempt's account, code or link, and the other methods. */
 export interface TopupInstructions {
@@ -113,7 +123,32 @@ export type OwnerNotice =
   // Members.
   | { type: 'points-shortfall'; orderNo: string; userId: string; due: number; taken: number }
   | { type: 'member-charge'; receipt: MemberChargeReceipt }
-  | { type: 'pos-rejected'; deviceId: string; entries: Array<{ txnNo: string; amount: number; reason: string }> };
+  | { type: 'pos-rejected'; deviceId: string; entries: Array<{ txnNo: string; amount: number; reason: string }> }
+  // Shipments (store pickup at ECPay).
+  | { type: 'shipment-created'; shipment: ShipmentCreatedInfo }
+  | { type: 'shipment-failed'; orderNo: string; reason: ShipmentFailure; message: string }
+  | { type: 'shipment-unknown'; orderNo: string }
+  | { type: 'parcel-returned'; orderNo: string; storeName: string }
+  | { type: 'store-closed'; orderNo: string; storeName: string }
+  | { type: 'shipment-problem'; orderNo: string; code: string; message: string };
+
+/** A store-pickup shipment ECPay accepted: what the owner needs to hand the parcel in. */
+export interface ShipmentCreatedInfo {
+  orderNo: string;
+  subType: string;
+  storeName: string;
+  /** CVSPaymentNo (B2C: ShipmentNo). */
+  shipmentNo: string;
+  /** CVSValidationNo (7-ELEVEN C2C), '' otherwise. */
+  validationNo: string;
+  /** What to type at the store's kiosk (specs/ecpay-logistics.md §10). */
+  dropOffCode: string;
+  /** Last day to drop the parcel off (§6.3). */
+  dropOffBy: Date;
+}
+
+/** Why ECPay refused a shipment, as the owner is told. */
+export type ShipmentFailure = 'store' | 'mac' | 'recipient' | 'expired' | 'other';
 
 /** The members' side of a day: wallet top-ups credited, points granted. */
 export interface MembersDay {
@@ -147,7 +182,14 @@ export function ownerNoticeKind(n: OwnerNotice): OwnerNotifyKind | null {
     case 'bank-paused':
     case 'points-shortfall':
     case 'pos-rejected':
+    case 'shipment-unknown':
+    case 'parcel-returned':
+    case 'store-closed':
+    case 'shipment-problem':
       return 'alert';
+    case 'shipment-created':
+    case 'shipment-failed':
+      return null;
     case 'refund-done':
     case 'refund-failed':
     case 'refund-unknown':

@@ -1,3 +1,4 @@
+import type { DeliveryDetail, Shipments } from './shipments';
 import type { Db, Knex, Trx } from '../data/db';
 import { listAudit, AuditRow } from './audit';
 import type { OrderAdjustment } from './order-adjustments';
@@ -105,9 +106,11 @@ export interface OrderDetail {
   events: OrderEventRow[];
   audit: AuditRow[];
   actions: OrderActions;
+  /** Method, recipient (masked phone), store or address, shipments with their status history; null when not read. */
+  delivery: DeliveryDetail | null;
 }
 
-export async function orderDetail(db: Db | Trx, orderNo: string): Promise<OrderDetail | null> {
+export async function orderDetail(db: Db | Trx, orderNo: string, shipments?: Shipments): Promise<OrderDetail | null> {
   const order = await db('orders').whereRaw('upper(order_no) = upper(?)', [orderNo]).first();
   if (!order) return null;
   const user = await db('line_users').where({ user_id: order.line_user_id }).first('display_name', 'following');
@@ -122,7 +125,7 @@ export async function orderDetail(db: Db | Trx, orderNo: string): Promise<OrderD
   // Refundable online: an ECPay card payment, or the wallet (refunded to it at once).
   const paidCard = attempts.find((a) => a.status === 'paid' && (a.method === 'ecpay-credit' || a.method === 'wallet'));
   const committed = refunds.filter((r) => r.status !== 'failed').reduce((s, r) => s + r.amount, 0);
-  const refundStatus = ['paid', 'shipped', 'completed', 'paid_no_stock'].includes(order.status);
+  const refundStatus = ['paid', 'shipped', 'at_store', 'returned', 'completed', 'paid_no_stock'].includes(order.status);
   return {
     order,
     shopper: { userId: order.line_user_id, displayName: user?.display_name ?? null, following: user?.following ?? null },
@@ -133,10 +136,11 @@ export async function orderDetail(db: Db | Trx, orderNo: string): Promise<OrderD
     audit,
     actions: {
       ship: order.status === 'paid',
-      complete: order.status === 'shipped',
+      complete: order.status === 'shipped' || order.status === 'at_store',
       cancel: order.status === 'pending_payment',
       refundable: paidCard && refundStatus ? Math.max(0, order.paid_amount - committed) : null,
     },
+    delivery: shipments ? await shipments.delivery(db, order) : null,
   };
 }
 

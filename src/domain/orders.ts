@@ -6,7 +6,9 @@ import { orderAdjustments, OrderAdjustment } from './order-adjustments';
  * Orders and their stock. State machine (README "Order states"):
  *   pending_payment → paid | expired | cancelled
  *   expired | cancelled → paid (late payment, stock re-reserved) | paid_no_stock (late payment, no stock)
- *   paid → shipped → completed;  paid | shipped | paid_no_stock → refunded (full refund)
+ *   paid → shipped → completed;  paid | shipped | at_store | returned | paid_no_stock → refunded (full refund)
+ *   store pickup: shipped → at_store (waits at the pickup store) → completed (picked up);
+ *                 shipped | at_store → returned (never collected, back with the seller)
  * Every transition is a guarded UPDATE (only from the expected states) plus an order_events row.
  * Lock order, always: cart row, then order row, then stock slot rows by ascending (product id, slot).
  */
@@ -19,14 +21,20 @@ export type OrderStatus =
   | 'expired'
   | 'cancelled'
   | 'paid_no_stock'
-  | 'refunded';
+  | 'refunded'
+  /** Store pickup: the parcel waits at the pickup store. */
+  | 'at_store'
+  /** Store pickup: the parcel was not collected and went back to the seller. */
+  | 'returned';
 
 export const TRANSITIONS: Record<OrderStatus, readonly OrderStatus[]> = {
   pending_payment: ['paid', 'expired', 'cancelled'],
   expired: ['paid', 'paid_no_stock'],
   cancelled: ['paid', 'paid_no_stock'],
   paid: ['shipped', 'refunded'],
-  shipped: ['completed', 'refunded'],
+  shipped: ['completed', 'refunded', 'at_store', 'returned'],
+  at_store: ['completed', 'returned', 'refunded'],
+  returned: ['refunded'],
   paid_no_stock: ['refunded'],
   completed: [],
   refunded: [],
@@ -53,6 +61,19 @@ export interface Order {
   hold_set_at?: Date | null;
   /** When the shopper was reminded to pay (once per order). */
   reminded_at?: Date | null;
+  // Delivery (migration 20261205000100; see domain/delivery.ts).
+  delivery_method?: string | null;
+  delivery_sub_type?: string | null;
+  recipient_name?: string | null;
+  recipient_phone?: string | null;
+  recipient_zip?: string | null;
+  recipient_address?: string | null;
+  store_id?: string | null;
+  store_name?: string | null;
+  store_address?: string | null;
+  store_outside?: boolean | null;
+  /** Set once the delivery details are complete: payment methods are offered only after it. */
+  delivery_ready_at?: Date | null;
 }
 
 export interface OrderLine {

@@ -7,9 +7,16 @@ import type { OrderEvents } from './order-events';
 import { cancelOrder, lockOrder, Order, OrderStatus, transition } from './orders';
 import type { RefundRequest } from './payments';
 import type { Refunds } from './payments/refunds';
+import type { DeliveryOrder, ShipmentRow, Shipments } from './shipments';
 
 export type ShipResult =
   | { kind: 'shipped'; order: Order }
+  /** Store pickup: the shipment is being created at ECPay (the owner is pushed the drop-off code). */
+  | { kind: 'shipping'; order: Order; shipment: ShipmentRow }
+  /** Store pickup: the order already has a live shipment (a second 出貨). */
+  | { kind: 'already'; order: Order; shipment: ShipmentRow }
+  | { kind: 'no-logistics'; orderNo: string }
+  | { kind: 'no-store'; orderNo: string }
   | { kind: 'not-found'; orderNo: string }
   | { kind: 'conflict'; orderNo: string; status: OrderStatus };
 
@@ -52,14 +59,40 @@ export class OwnerService {
     private readonly events: OrderEvents,
     /** LOW_STOCK_THRESHOLD: the owner's low-stock list shows products at or below it. */
     readonly lowStockThreshold = 5,
+    /** Shipments (store pickup at ECPay, home delivery records); without it every order ships the home way. */
+    private readonly shipments: Shipments | null = null,
   ) {}
 
+  /**
+   * Ships a paid order. Store pickup (delivery_method cvs): starts the ECPay shipment (created after
+   * commit; the owner gets the drop-off code when ECPay answers) — a second 出貨 finds the live
+   * shipment and answers with it. Home delivery and orders without a method: the carrier and
+   * tracking number the owner gives, recorded as a shipment too.
+   */
   async shipOrder(trx: Trx, after: AfterCommit, actor: Actor, args: { orderNo: string; tracking: string | null; carrier?: string | null }): Promise<ShipResult> {
-    const order = await lockOrder(trx, { order_no: args.orderNo });
+    const order = (await lockOrder(trx, { order_no: args.orderNo })) as DeliveryOrder | undefined;
     if (!order) return { kind: 'not-found', orderNo: args.orderNo };
+    if (order.delivery_method === 'cvs' && this.shipments) {
+      const live = await this.shipments.live(trx, order.id);
+      if (live) return { kind: 'already', order, shipment: live };
+      // A shipped order without a live shipment: its parcel's drop-off window passed; ship it again.
+      if (order.status !== 'paid' && order.status !== 'shipped') return { kind: 'conflict', orderNo: args.orderNo, status: order.status };
+      const r = await this.shipments.startCvs(trx, after, order);
+      if (r.kind === 'no-logistics' || r.kind === 'no-store') return { kind: r.kind, orderNo: order.order_no };
+      if (r.kind === 'existing') return { kind: 'already', order, shipment: r.shipment };
+      await audit(trx, actor, {
+        action: 'order.ship',
+        targetType: 'order',
+        targetId: order.order_no,
+        before: { status: order.status },
+        after: { delivery: 'cvs', shipmentId: r.shipment.id, merchantTradeNo: r.shipment.merchant_trade_no, subType: order.delivery_sub_type, storeId: order.store_id },
+      });
+      return { kind: 'shipping', order, shipment: r.shipment };
+    }
     if (order.status !== 'paid') return { kind: 'conflict', orderNo: args.orderNo, status: order.status };
     const patch = { shipped_at: trx.fn.now(), tracking_no: args.tracking, carrier: args.carrier ?? null };
     await transition(trx, order, 'shipped', 'shipped by owner', actorName(actor), patch);
+    await this.shipments?.recordHome(trx, order, args.carrier ?? null, args.tracking);
     await audit(trx, actor, {
       action: 'order.ship',
       targetType: 'order',
@@ -79,7 +112,7 @@ export class OwnerService {
   async completeOrder(trx: Trx, after: AfterCommit, actor: Actor, args: { orderNo: string }): Promise<CompleteResult> {
     const order = await lockOrder(trx, { order_no: args.orderNo });
     if (!order) return { kind: 'not-found', orderNo: args.orderNo };
-    if (order.status !== 'shipped') return { kind: 'conflict', orderNo: args.orderNo, status: order.status };
+    if (order.status !== 'shipped' && order.status !== 'at_store') return { kind: 'conflict', orderNo: args.orderNo, status: order.status };
     await transition(trx, order, 'completed', 'completed by owner', actorName(actor), { completed_at: trx.fn.now() });
     await audit(trx, actor, { action: 'order.complete', targetType: 'order', targetId: order.order_no, before: { status: order.status }, after: { status: 'completed' } });
     await this.notifier.shopper(trx, after, order.line_user_id, `order:${order.id}:completed`, { type: 'completed', orderNo: order.order_no });
@@ -135,7 +168,7 @@ export class OwnerService {
       .whereRaw("created_at >= date_trunc('day', now() AT TIME ZONE 'Asia/Taipei') AT TIME ZONE 'Asia/Taipei'")
       .orderBy('id')
       .select('order_no', 'status', 'total', 'created_at');
-    const paidTotal = orders.filter((r) => ['paid', 'shipped', 'completed'].includes(r.status)).reduce((s, r) => s + r.total, 0);
+    const paidTotal = orders.filter((r) => ['paid', 'shipped', 'at_store', 'returned', 'completed'].includes(r.status)).reduce((s, r) => s + r.total, 0);
     return { orders, paidTotal };
   }
 

@@ -21,7 +21,8 @@ export type OrdersJob =
   | { name: 'remind-order'; data: { orderId: number } }
   | { name: 'payment-notification'; data: { notificationId: number } }
   | { name: 'refund'; data: { refundId: number } }
-  | { name: 'reconcile-attempt'; data: { attemptId: number } };
+  | { name: 'reconcile-attempt'; data: { attemptId: number } }
+  | { name: 'create-shipment'; data: { shipmentId: number } };
 
 export const MAINTENANCE_JOBS = {
   inboxSweep: 'inbox-sweep',
@@ -31,6 +32,8 @@ export const MAINTENANCE_JOBS = {
   dailySummary: 'daily-summary',
   reminderSweep: 'reminder-sweep',
   stockAlerts: 'stock-alerts',
+  logisticsReconcile: 'logistics-reconcile',
+  prune: 'prune',
 } as const;
 
 const retrying = (attempts: number, delay: number): JobsOptions => ({
@@ -139,6 +142,14 @@ export class Queues implements EffectRunner {
 
   async enqueueReconcile(attemptId: number, bucket: number): Promise<void> {
     await this.orders.add('reconcile-attempt', { attemptId }, { ...JOB_DEFAULTS.orders, attempts: 3, jobId: `rec-${attemptId}-${bucket}` });
+  }
+
+  /**
+   * Creates one store-pickup shipment at ECPay. The id names the shipment row and its trade number:
+   * the same attempt is enqueued once; a fresh trade number after a refusal is a new row anyway.
+   */
+  async enqueueShipmentCreation(shipmentId: number): Promise<void> {
+    await this.orders.add('create-shipment', { shipmentId }, { ...JOB_DEFAULTS.orders, attempts: 3, jobId: `ship-${shipmentId}` });
   }
 
   async close(): Promise<void> {

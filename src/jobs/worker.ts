@@ -1,7 +1,8 @@
 import { DelayedError, Job, Worker } from 'bullmq';
 import type { Container } from '../container';
 import { createRedis, Redis } from '../data/redis';
-import { DeferJob } from '../errors';
+import { DeferJob, isDatabaseUnavailable } from '../errors';
+import { pruneExpired } from '../domain/housekeeping';
 import { RateLimitedDelivery } from '../line/delivery';
 import { expireOrderAndNotify } from '../domain/expiry';
 import { dailyFigures } from '../domain/reports';
@@ -21,6 +22,14 @@ export interface WorkerOptions {
 }
 
 const isFinal = (job: Job) => job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+
+/**
+ * Whether an event whose job failed is given up for good (failed_at: no sweeper takes it again).
+ * Only when its last attempt failed for a reason of its own: an event that failed because the
+ * database was away (a PostgreSQL outage longer than the job's retries) stays unprocessed, and the
+ * inbox sweeper runs it again once the database is back.
+ */
+export const failsForGood = (job: Pick<Job, 'attemptsMade' | 'opts'>, err: unknown): boolean => isFinal(job as Job) && !isDatabaseUnavailable(err);
 
 /** Expires one order if its hold has passed: stock released once, shopper told after commit. */
 export const runExpiry = (c: Container, orderId: number): Promise<boolean> => expireOrderAndNotify(c.uow, c.notifier, c.orderEvents, orderId);
@@ -126,7 +135,7 @@ export async function startWorkers(c: Container, opts: WorkerOptions = {}): Prom
         const message = err instanceof Error ? err.message : String(err);
         await c.db('line_events')
           .where({ id: job.data.id })
-          .update({ attempts: c.db.raw('attempts + 1'), last_error: message.slice(0, 500), ...(isFinal(job) ? { failed_at: c.db.fn.now() } : {}) })
+          .update({ attempts: c.db.raw('attempts + 1'), last_error: message.slice(0, 500), ...(failsForGood(job, err) ? { failed_at: c.db.fn.now() } : {}) })
           .catch(() => undefined);
         throw err;
       }
@@ -182,6 +191,9 @@ export async function startWorkers(c: Container, opts: WorkerOptions = {}): Prom
         return c.payments.reconcileAttempt(job.data.attemptId);
       case 'refund':
         return c.payments.executeRefund(job.data.refundId, isFinal(job));
+      case 'create-shipment':
+        // An outcome left unknown (no answer from ECPay, even to the query) goes to the logistics sweep.
+        return c.shipments.runCreation(job.data.shipmentId);
       default:
         throw new Error(`unknown orders job ${job.name}`);
     }
@@ -220,6 +232,10 @@ export async function startWorkers(c: Container, opts: WorkerOptions = {}): Prom
           return c.reminders.sweep();
         case MAINTENANCE_JOBS.stockAlerts:
           return c.stockAlerts.sendPending();
+        case MAINTENANCE_JOBS.logisticsReconcile:
+          return c.shipments.reconcileSweep();
+        case MAINTENANCE_JOBS.prune:
+          return pruneExpired(c.db);
         default:
           return null;
       }
@@ -255,7 +271,13 @@ export async function startWorkers(c: Container, opts: WorkerOptions = {}): Prom
       );
       await m.upsertJobScheduler(MAINTENANCE_JOBS.reminderSweep, { every: Math.max(every, 1000) }, { name: MAINTENANCE_JOBS.reminderSweep });
       await m.upsertJobScheduler(MAINTENANCE_JOBS.stockAlerts, { every }, { name: MAINTENANCE_JOBS.stockAlerts });
+      await m.upsertJobScheduler(
+        MAINTENANCE_JOBS.logisticsReconcile,
+        { every: Math.max(1000, Math.round(c.config.logisticsReconcile.everyMinutes * 60_000)) },
+        { name: MAINTENANCE_JOBS.logisticsReconcile },
+      );
       await m.upsertJobScheduler(MAINTENANCE_JOBS.dailySummary, dailySummarySchedule(c.config), { name: MAINTENANCE_JOBS.dailySummary });
+      await m.upsertJobScheduler(MAINTENANCE_JOBS.prune, { every: 3_600_000 }, { name: MAINTENANCE_JOBS.prune });
     };
     await ensureSchedules();
     scheduleTimer = setInterval(() => {

@@ -6,15 +6,16 @@ import { CATALOG_PAGE_SIZE, listCatalogPage } from '../domain/catalog';
 import { changeCart, getCart } from '../domain/cart';
 import { Order, orderItems, recentOrders } from '../domain/orders';
 import type { Shopping } from '../domain/shopping';
+import { deliveryLabel, latestShipment, type DeliveryCheckout } from '../domain/delivery';
 import { OwnerService } from '../domain/owner';
 import type { Members } from '../domain/members';
 import { PaymentChoice, PaymentService, PreparedPayment, PreparedTopupPayment, TopupChoice, WALLET, WalletPayResult } from '../domain/payments';
 import type { OwnerAccess } from '../domain/owner-access';
 import type { Queues } from '../jobs/queues';
 import type { Logger } from '../logger';
-import { M, STATUS_LABEL, T } from '../texts';
+import { DELIVERY_TEXT, M, STATUS_LABEL, T } from '../texts';
 import { Command, OWNER_COMMANDS, parseCommand, parsePostback, Postback } from './command-parser';
-import { addOutboxMessage, Delivery, eventReplyKey } from './delivery';
+import { addClaimedReply, ClaimedMessage, Delivery, eventReplyKey } from './delivery';
 import { handleOwnerCommand } from './owner-commands';
 import type { LineApi } from './line-client';
 import * as V from './views';
@@ -40,6 +41,8 @@ export interface BotDeps {
   shopping: Shopping;
   delivery: Delivery;
   members: Members;
+  /** Delivery details at checkout (the chat's side: methods, links, one-tap reuse). */
+  deliveryCheckout: DeliveryCheckout;
 }
 
 /** What an event needed done before its transaction (calls to LINE or a bank). */
@@ -87,30 +90,36 @@ export class ShopBot {
       const replyTo = userId ?? groupOrRoomId(event);
       if (replies.length && replyTo) {
         const replyToken = 'replyToken' in event ? (event.replyToken ?? null) : null;
-        const id = await addOutboxMessage(trx, {
-          recipient: replyTo,
-          messages: replies.slice(0, 5),
-          kind: 'reply',
-          dedupeKey: eventReplyKey(row.webhook_event_id),
-          replyToken,
-          replyDeadline: replyToken ? replyDeadline(event, receivedAt) : null,
-          replyTokenAt: replyToken ? receivedAt : null,
-        });
+        const claimed = await addClaimedReply(
+          trx,
+          {
+            recipient: replyTo,
+            messages: replies.slice(0, 5),
+            kind: 'reply',
+            dedupeKey: eventReplyKey(row.webhook_event_id),
+            replyToken,
+            replyDeadline: replyToken ? replyDeadline(event, receivedAt) : null,
+            replyTokenAt: replyToken ? receivedAt : null,
+          },
+          this.d.delivery.claimDurationSeconds,
+        );
         // The reply goes out from here, right after COMMIT, not through a delivery job: one queue hop
-        // less while the shopper waits. If that try fails, the delivery queue takes over.
-        if (id !== null) after.tasks.push(() => this.deliverNow(id));
+        // less while the shopper waits. It is written already claimed by this run (no claiming round
+        // trip). If that try fails, the delivery queue takes over; if this run dies, the re-run job
+        // takes the claim over (worker.ts resumeReply) or the outbox sweeper finds it when it runs out.
+        if (claimed !== null) after.tasks.push(() => this.deliverNow(claimed));
       }
       return true;
     });
     return done ? 'processed' : 'already';
   }
 
-  private async deliverNow(outboxId: number): Promise<void> {
+  private async deliverNow(claimed: ClaimedMessage): Promise<void> {
     try {
-      await this.d.delivery.deliver(outboxId);
+      await this.d.delivery.deliverClaimed(claimed);
     } catch (err) {
-      this.d.log.debug({ outboxId, err: err instanceof Error ? err.message : String(err) }, 'reply not delivered at once; queued');
-      await this.d.queues.enqueueDeliveries([outboxId]);
+      this.d.log.debug({ outboxId: claimed.id, err: err instanceof Error ? err.message : String(err) }, 'reply not delivered at once; queued');
+      await this.d.queues.enqueueDeliveries([claimed.id]);
     }
   }
 
@@ -240,10 +249,15 @@ export class ShopBot {
         return this.orderDetail(ctx, pb.orderNo);
       case 'cancel':
         return this.cancel(ctx, pb.orderNo);
-      case 'pay':
+      case 'pay': {
         if (pb.method === WALLET) return this.payWithWallet(ctx, pb.orderNo);
         if (!prepared || !('kind' in prepared)) return [V.unknownMessage()];
-        return paymentChoiceMessages(await this.d.payments.completePayment(ctx.trx, prepared, ctx.after));
+        const choice = await this.d.payments.completePayment(ctx.trx, prepared, ctx.after);
+        if (choice.kind === 'delivery-needed') return this.deliveryFirst(ctx, choice.order);
+        return paymentChoiceMessages(choice);
+      }
+      case 'dlv':
+        return this.deliveryTap(ctx, pb.orderNo, pb.method);
       case 'redeem':
         return this.redeem(ctx, pb.orderNo);
       case 'topup':
@@ -292,9 +306,11 @@ export class ShopBot {
     const r = await this.d.shopping.placeOrder(ctx.trx, ctx.after, { userId: ctx.userId, cartVersion });
     switch (r.kind) {
         case 'created':
-          return [V.orderCreatedMessage(r.order, r.items, methods, await this.redeemOffer(ctx, r.order))];
+          return [V.orderCreatedMessage(r.order, r.items, methods, await this.redeemOffer(ctx, r.order), await this.deliveryChoices(ctx, r.order))];
         case 'existing':
-          if (r.order.status === 'pending_payment') return [V.orderCreatedMessage(r.order, r.items, methods, await this.redeemOffer(ctx, r.order))];
+          if (r.order.status === 'pending_payment') {
+            return [V.orderCreatedMessage(r.order, r.items, methods, await this.redeemOffer(ctx, r.order), await this.deliveryChoices(ctx, r.order))];
+          }
           return [V.orderDetailMessage(r.order, r.items, methods)];
         case 'stale-cart':
           return [V.text(T.checkoutCartChanged), V.cartMessage(await getCart(ctx.trx, ctx.userId))];
@@ -313,7 +329,60 @@ export class ShopBot {
   private async orderDetail(ctx: Ctx, orderNo: string): Promise<Message[]> {
     const order = await ctx.trx('orders').where({ order_no: orderNo, line_user_id: ctx.userId }).first<Order>();
     if (!order) return [V.text(T.orderUnknown(orderNo))];
-    return [V.orderDetailMessage(order, await orderItems(ctx.trx, order.id), this.d.payments.availableMethods(), await this.redeemOffer(ctx, order))];
+    const shipment = await latestShipment(ctx.trx, order.id);
+    return [V.orderDetailMessage(order, await orderItems(ctx.trx, order.id), this.d.payments.availableMethods(), await this.redeemOffer(ctx, order), shipment)];
+  }
+
+  // ---- Delivery at checkout -------------------------------------------------------------------
+
+  /** The delivery choices of an unpaid order still without details (null once they are complete). */
+  private async deliveryChoices(ctx: Ctx, order: Order) {
+    if (order.status !== 'pending_payment' || order.delivery_ready_at) return null;
+    return this.d.deliveryCheckout.choices(ctx.trx, order);
+  }
+
+  /** A payment method tapped before the delivery details were complete. */
+  private async deliveryFirst(ctx: Ctx, order: Order): Promise<Message[]> {
+    return [V.text(DELIVERY_TEXT.deliveryFirst(order.order_no)), V.deliveryChoiceMessage(await this.d.deliveryCheckout.choices(ctx.trx, order))];
+  }
+
+  /** `dlv` taps: the choices, one method's page link, or the last details at once. */
+  private async deliveryTap(ctx: Ctx, orderNo: string, method: string | null): Promise<Message[]> {
+    const dc = this.d.deliveryCheckout;
+    const closedText = (reason: string, order: Order) =>
+      reason === 'payment-started' ? DELIVERY_TEXT.paymentStarted(order.order_no) : DELIVERY_TEXT.closed(order.order_no, STATUS_LABEL[order.status] ?? order.status);
+    if (method === null) {
+      const order = await ctx.trx('orders').where({ order_no: orderNo, line_user_id: ctx.userId }).first<Order>();
+      if (!order) return [V.text(T.orderUnknown(orderNo))];
+      if (order.status !== 'pending_payment' || order.hold_expires_at.getTime() <= Date.now()) return [V.text(closedText('order-closed', order))];
+      return [V.deliveryChoiceMessage(await dc.choices(ctx.trx, order))];
+    }
+    if (method === 'last') {
+      const r = await dc.useLast(ctx.trx, ctx.after, { userId: ctx.userId, orderNo });
+      switch (r.kind) {
+        case 'not-found':
+          return [V.text(T.orderUnknown(orderNo))];
+        case 'closed':
+          return [V.text(closedText(r.reason, r.order))];
+        case 'no-profile': {
+          const order = (await ctx.trx('orders').where({ order_no: orderNo }).first<Order>())!;
+          return [V.text(DELIVERY_TEXT.noProfile), V.deliveryChoiceMessage(await dc.choices(ctx.trx, order))];
+        }
+        case 'ready':
+          return [V.deliveryReadyMessage(r.order, r.items, r.delivery, r.methods)];
+      }
+    }
+    const r = await dc.openLink(ctx.trx, { userId: ctx.userId, orderNo, key: method });
+    switch (r.kind) {
+      case 'unavailable':
+        return [V.text(DELIVERY_TEXT.methodUnavailable)];
+      case 'not-found':
+        return [V.text(T.orderUnknown(orderNo))];
+      case 'closed':
+        return [V.text(closedText(r.reason, r.order))];
+      case 'link':
+        return [V.deliveryLinkMessage(r.order.order_no, deliveryLabel(r.option), r.url, r.expiresAt)];
+    }
   }
 
   // ---- Members --------------------------------------------------------------------------------
@@ -344,7 +413,9 @@ export class ShopBot {
   }
 
   private async payWithWallet(ctx: Ctx, orderNo: string): Promise<Message[]> {
-    return walletPayMessages(await this.d.payments.wallet.payOrder(ctx.trx, ctx.after, { userId: ctx.userId, orderNo, requestKey: ctx.event.webhookEventId }));
+    const r = await this.d.payments.wallet.payOrder(ctx.trx, ctx.after, { userId: ctx.userId, orderNo, requestKey: ctx.event.webhookEventId });
+    if (r.kind === 'delivery-needed') return this.deliveryFirst(ctx, r.order);
+    return walletPayMessages(r);
   }
 
   private async topup(ctx: Ctx, amount: number): Promise<Message[]> {
@@ -382,7 +453,7 @@ export class ShopBot {
 }
 
 /** What choosing a payment method came to, as the shopper's reply. */
-function paymentChoiceMessages(c: PaymentChoice): Message[] {
+function paymentChoiceMessages(c: Exclude<PaymentChoice, { kind: 'delivery-needed' }>): Message[] {
   switch (c.kind) {
     case 'unavailable':
       return [V.text(T.methodUnavailable)];
@@ -400,7 +471,7 @@ function paymentChoiceMessages(c: PaymentChoice): Message[] {
 }
 
 /** What paying from the wallet came to, as the shopper's reply (the receipt itself is pushed). */
-function walletPayMessages(r: WalletPayResult): Message[] {
+function walletPayMessages(r: Exclude<WalletPayResult, { kind: 'delivery-needed' }>): Message[] {
   switch (r.kind) {
     case 'not-found':
       return [V.text(T.orderUnknown(r.orderNo))];

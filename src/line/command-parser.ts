@@ -160,6 +160,8 @@ export type Postback =
   | { action: 'wallet' }
   | { action: 'points' }
   | { action: 'member' }
+  // Delivery at checkout: no method shows the choices; `home`, a store sub-type, or `last`.
+  | { action: 'dlv'; orderNo: string; method: string | null }
   | { action: 'invalid' };
 
 const int = (s: string | null, min = 0): number | null => {
@@ -194,6 +196,11 @@ export function parsePostback(data: string): Postback {
     }
     case 'order':
       return orderNo ? { action: 'order', orderNo } : { action: 'invalid' };
+    case 'dlv': {
+      const m = p.get('m');
+      if (!orderNo || (m !== null && !/^[A-Za-z0-9]{1,20}$/.test(m))) return { action: 'invalid' };
+      return { action: 'dlv', orderNo, method: m };
+    }
     case 'cancel':
       return orderNo ? { action: 'cancel', orderNo } : { action: 'invalid' };
     case 'redeem':
@@ -242,6 +249,10 @@ export function postbackData(pb: Exclude<Postback, { action: 'invalid' }>): stri
       break;
     case 'topup':
       p.set('a', String(pb.amount));
+      break;
+    case 'dlv':
+      p.set('o', pb.orderNo);
+      if (pb.method) p.set('m', pb.method);
       break;
     case 'tpay':
       p.set('t', String(pb.topupId));

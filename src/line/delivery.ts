@@ -1,6 +1,6 @@
 import type { messagingApi } from '@line/bot-sdk';
 import type { Db, Trx } from '../data/db';
-import { insertOutboxMessage, NewOutboxMessage } from '../data/outbox';
+import { insertOutboxMessage, insertOutboxRow, NewOutboxMessage } from '../data/outbox';
 import type { Logger } from '../logger';
 import type { Metrics } from '../metrics';
 import type { LineApi } from './line-client';
@@ -42,6 +42,47 @@ export async function addOutboxMessage(trx: Trx, m: NewMessage): Promise<number 
   const problems = checkMessages(m.messages);
   if (problems.length) throw new InvalidMessageError(`message breaks LINE limits: ${problems.join('; ')}`);
   return insertOutboxMessage(trx, m);
+}
+
+/** An outbox row as a delivery attempt holds it (claimed: status `sending`). */
+export interface ClaimedMessage {
+  id: number;
+  recipient: string;
+  reply_token: string | null;
+  reply_deadline: Date | null;
+  reply_token_at: Date | null;
+  reply_unclear: boolean;
+  messages: messagingApi.Message[];
+  retry_key: string;
+  attempts: number;
+  kind: string;
+  /** Whether the recipient still follows us (null: no such user row). */
+  following: boolean | null;
+}
+
+/**
+ * Writes an event's reply already claimed by the caller, who delivers it with deliverClaimed()
+ * right after COMMIT (one round trip less than claiming it then). Null if the reply exists.
+ * The recipient must be a follower known in this transaction (the event touched its row).
+ */
+export async function addClaimedReply(trx: Trx, m: NewMessage, claimSeconds: number): Promise<ClaimedMessage | null> {
+  const problems = checkMessages(m.messages);
+  if (problems.length) throw new InvalidMessageError(`message breaks LINE limits: ${problems.join('; ')}`);
+  const row = await insertOutboxRow(trx, { ...m, claimSeconds });
+  if (!row) return null;
+  return {
+    id: row.id,
+    recipient: m.recipient,
+    reply_token: m.replyToken ?? null,
+    reply_deadline: m.replyDeadline ?? null,
+    reply_token_at: m.replyTokenAt ?? null,
+    reply_unclear: false,
+    messages: m.messages,
+    retry_key: row.retry_key,
+    attempts: 1,
+    kind: m.kind,
+    following: true,
+  };
 }
 
 export class RetryableDeliveryError extends Error {
@@ -115,23 +156,21 @@ export class Delivery {
         // Whether the recipient still follows us, read in the same round trip (null: no such user row).
         this.db.raw('(SELECT following FROM line_users WHERE user_id = outbox_messages.recipient) AS following'),
       ]);
-    const row = claimed[0] as
-      | {
-          id: number;
-          recipient: string;
-          reply_token: string | null;
-          reply_deadline: Date | null;
-          reply_token_at: Date | null;
-          reply_unclear: boolean;
-          messages: messagingApi.Message[];
-          retry_key: string;
-          attempts: number;
-          kind: string;
-          following: boolean | null;
-        }
-      | undefined;
+    const row = claimed[0] as ClaimedMessage | undefined;
     if (!row) return 'skipped';
+    return this.send(row, finalAttempt);
+  }
 
+  /** Delivers a message its caller claimed when writing it (addClaimedReply). */
+  deliverClaimed(row: ClaimedMessage): Promise<DeliveryResult> {
+    return this.send(row, false);
+  }
+
+  get claimDurationSeconds(): number {
+    return this.claimSeconds;
+  }
+
+  private async send(row: ClaimedMessage, finalAttempt: boolean): Promise<DeliveryResult> {
     if (row.following === false) {
       await this.finish(row.id, 'undeliverable', { last_error: 'recipient unfollowed the account' });
       return 'undeliverable';

@@ -2,8 +2,9 @@ import type { messagingApi } from '@line/bot-sdk';
 import type { Config } from '../config';
 import type { Trx } from '../data/db';
 import type { AfterCommit } from '../data/unit-of-work';
-import { MemberChargeReceipt, MismatchProblem, Notifier, OwnerNotice, ownerNoticeKind, ShopperNotice } from '../domain/notices';
-import { M, METHOD_LABEL, MISMATCH, T } from '../texts';
+import { MemberChargeReceipt, MismatchProblem, Notifier, OwnerNotice, ownerNoticeKind, ShipmentCreatedInfo, ShipmentFailure, ShopperNotice } from '../domain/notices';
+import { CHAIN_OF, isCvsSubType, type CvsSubType } from '../gateways/ecpay-logistics/sub-types';
+import { CVS_CHAIN_NAME, DELIVERY_TEXT, M, METHOD_LABEL, MISMATCH, SHIPMENT, T, taipeiTime } from '../texts';
 import { addOutboxMessage } from './delivery';
 import * as V from './views';
 
@@ -56,6 +57,10 @@ export function renderShopperNotice(n: ShopperNotice): Message[] {
       return [V.shippedMessage(n.orderNo, n.tracking, n.carrier)];
     case 'completed':
       return [V.completedMessage(n.orderNo)];
+    case 'arrived':
+      return [V.arrivedMessage(n.orderNo, n.storeName, n.storeAddress, n.pickupDeadline)];
+    case 'returned':
+      return [V.returnedMessage(n.orderNo)];
     case 'expired':
       return [V.text(T.expiredNotice(n.orderNo))];
     case 'payment-reminder':
@@ -68,6 +73,10 @@ export function renderShopperNotice(n: ShopperNotice): Message[] {
       return [V.text(M.topupCredited(n.amount, n.balance))];
     case 'member-charge':
       return [V.text(M.chargeShopper(n.receipt))];
+    case 'delivery-ready':
+      return [V.deliveryReadyMessage(n.order, n.items, n.delivery, n.methods, n.storeChosen)];
+    case 'delivery-store':
+      return [V.text(`${DELIVERY_TEXT.storeChosen(n.chain, n.storeName, n.storeAddress)}\n${DELIVERY_TEXT.storeChosenNext}`)];
   }
 }
 
@@ -132,6 +141,52 @@ export function renderOwnerNotice(n: OwnerNotice, links: OwnerLinks): Message[] 
       return [V.text(chargeOwnerText(n.receipt))];
     case 'pos-rejected':
       return [V.text(M.ownerPosRejected(n.deviceId, n.entries.slice(0, 50).map((e) => M.posRejectedLine(e.txnNo, e.amount, e.reason))))];
+    case 'shipment-created':
+      return [V.ownerShipmentCreatedMessage(shipmentCreatedText(n.shipment), n.shipment.dropOffCode, links.order(n.shipment.orderNo))];
+    case 'shipment-failed':
+      return [V.ownerAlertMessage(SHIPMENT.failedTitle, SHIPMENT.failed(n.orderNo, failureText(n.reason, n.message)), links.order(n.orderNo), 'bad')];
+    case 'shipment-unknown':
+      return [V.ownerAlertMessage(SHIPMENT.unknownTitle, SHIPMENT.unknown(n.orderNo), links.order(n.orderNo))];
+    case 'parcel-returned':
+      return [V.ownerAlertMessage(SHIPMENT.returnedOwnerTitle, SHIPMENT.returnedOwner(n.orderNo, n.storeName), links.order(n.orderNo), 'bad')];
+    case 'store-closed':
+      return [V.ownerAlertMessage(SHIPMENT.storeClosedTitle, SHIPMENT.storeClosed(n.orderNo, n.storeName), links.order(n.orderNo), 'bad')];
+    case 'shipment-problem':
+      return [V.ownerAlertMessage(SHIPMENT.problemTitle, SHIPMENT.problem(n.orderNo, n.code, n.message), links.order(n.orderNo), 'bad')];
+  }
+}
+
+/** The chain of a sub-type as shoppers know it (7-ELEVEN, 全家…). */
+export function chainName(subType: string | null | undefined): string {
+  return isCvsSubType(subType ?? '') ? CVS_CHAIN_NAME[CHAIN_OF[subType as CvsSubType]] : (subType ?? '');
+}
+
+/** The owner's drop-off instructions (the push after 出貨, and the back office). */
+export function shipmentCreatedText(s: ShipmentCreatedInfo): string {
+  return SHIPMENT.created({
+    orderNo: s.orderNo,
+    chain: chainName(s.subType),
+    store: s.storeName,
+    shipmentNo: s.shipmentNo,
+    validationNo: s.validationNo,
+    code: s.dropOffCode,
+    deadline: taipeiTime(s.dropOffBy).slice(0, 10),
+  });
+}
+
+/** Why ECPay refused a shipment, in the owner's words. */
+export function failureText(reason: ShipmentFailure, message: string): string {
+  switch (reason) {
+    case 'store':
+      return SHIPMENT.reasonStore;
+    case 'mac':
+      return SHIPMENT.reasonMac;
+    case 'recipient':
+      return SHIPMENT.reasonRecipient;
+    case 'expired':
+      return SHIPMENT.reasonExpired;
+    case 'other':
+      return SHIPMENT.reasonOther(message);
   }
 }
 

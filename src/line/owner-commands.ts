@@ -2,11 +2,12 @@ import type { messagingApi } from '@line/bot-sdk';
 import type { Trx } from '../data/db';
 import type { AfterCommit } from '../data/unit-of-work';
 import type { Actor } from '../domain/audit';
-import type { OwnerService } from '../domain/owner';
+import type { OwnerService, ShipResult } from '../domain/owner';
+import { shipmentDropOffCode } from '../domain/shipments';
 import type { ChargeResult, Members } from '../domain/members';
 import type { OwnerAccess } from '../domain/owner-access';
 import type { RefundRequest } from '../domain/payments';
-import { lowStockLine, M, METHOD_LABEL, STATUS_LABEL, T, taipeiTime, twd } from '../texts';
+import { lowStockLine, M, METHOD_LABEL, SHIPMENT, STATUS_LABEL, T, taipeiTime, twd } from '../texts';
 import type { Command } from './command-parser';
 import { chargeOwnerText } from './notifier';
 import { adminLoginMessage, text } from './views';
@@ -46,10 +47,7 @@ export async function handleOwnerCommand(owner: OwnerService, trx: Trx, after: A
       return [text([T.ownerToShipTitle(r.count), ...lines, '', T.ownerToShipHint].join('\n'))];
     }
     case 'owner-ship': {
-      const r = await owner.shipOrder(trx, after, actor, { orderNo: cmd.orderNo, tracking: cmd.tracking });
-      if (r.kind === 'not-found') return [text(T.orderUnknown(r.orderNo))];
-      if (r.kind === 'conflict') return [text(T.ownerStatusConflict(r.orderNo, status(r.status)))];
-      return [text(T.ownerShipped(r.order.order_no))];
+      return [text(shipText(await owner.shipOrder(trx, after, actor, { orderNo: cmd.orderNo, tracking: cmd.tracking })))];
     }
     case 'owner-complete': {
       const r = await owner.completeOrder(trx, after, actor, { orderNo: cmd.orderNo });
@@ -77,6 +75,28 @@ export async function handleOwnerCommand(owner: OwnerService, trx: Trx, after: A
       return [text(USAGE[cmd.which])];
     default:
       return [text(T.unknown)];
+  }
+}
+
+/** What 出貨 came to, in the owner's words (chat and back office alike). */
+export function shipText(r: ShipResult): string {
+  switch (r.kind) {
+    case 'not-found':
+      return T.orderUnknown(r.orderNo);
+    case 'conflict':
+      return T.ownerStatusConflict(r.orderNo, status(r.status));
+    case 'shipped':
+      return T.ownerShipped(r.order.order_no);
+    case 'shipping':
+      return SHIPMENT.creating(r.order.order_no);
+    case 'already': {
+      const code = shipmentDropOffCode(r.shipment);
+      return code ? SHIPMENT.alreadyCreated(r.order.order_no, code) : SHIPMENT.alreadyCreating(r.order.order_no);
+    }
+    case 'no-logistics':
+      return SHIPMENT.noLogistics(r.orderNo);
+    case 'no-store':
+      return SHIPMENT.noStore(r.orderNo);
   }
 }
 

@@ -7,9 +7,10 @@ import type { ClosedBy, MessageQuota, PaymentInstructions, StockProduct, TopupIn
 import { productImageUrl } from '../domain/photo-urls';
 import type { DailyFigures } from '../domain/reports';
 import type { Order, OrderItems } from '../domain/orders';
+import { deliveryLabel, maskPhone, orderDelivery, type DeliveryChoices, type DeliveryDetails, type OrderDeliveryColumns, type ShipmentView } from '../domain/delivery';
 import type { PaymentAttempt, ShopMethod, WalletTopup } from '../domain/payments/types';
 import type { PaymentMethod } from '../gateways/payment-gateway';
-import { COMMAND, LABEL, M, METHOD_LABEL, QUICK, STATUS_LABEL, T, taipeiTime, twd } from '../texts';
+import { COMMAND, DELIVERY_TEXT, LABEL, M, METHOD_LABEL, QUICK, SHIPMENT, SHIPMENT_STATE_LABEL, STATUS_LABEL, T, taipeiTime, twd } from '../texts';
 import { findCarrier } from './carriers';
 import { postbackData } from './command-parser';
 import { render } from './flex-renderer';
@@ -153,23 +154,119 @@ export function paymentButtons(order: Pick<Order, 'order_no'>, methods: readonly
   );
 }
 
-/** `extra`: buttons above the payment methods (e.g. redeeming points). */
-export function orderCreatedMessage(order: Order, items: OrderItems, methods: readonly ShopMethod[], extra: FlexComponent[] = []): Message {
+/**
+ * What an unpaid order's bubble offers: the payment methods once its delivery details are complete,
+ * else the way to them (the delivery choices when given, or one button that asks for them).
+ */
+function orderButtons(order: Order, methods: readonly ShopMethod[], choices?: DeliveryChoices | null): FlexComponent[] {
+  if (!needsDelivery(order)) return paymentButtons(order, methods);
+  return choices ? deliveryChoiceButtons(choices) : [fillDeliveryButton(order.order_no, 'primary')];
+}
+
+const needsDelivery = (order: Order) => order.status === 'pending_payment' && !(order as Order & OrderDeliveryColumns).delivery_ready_at;
+
+const fillDeliveryButton = (orderNo: string, style: 'primary' | 'secondary' | 'link') =>
+  render('postback-button', { style, label: DELIVERY_TEXT.fillDetails, data: postbackData({ action: 'dlv', orderNo, method: null }) });
+
+/** `extra`: buttons above the payment methods (e.g. redeeming points); `choices`: the delivery methods, while the details are missing. */
+export function orderCreatedMessage(order: Order, items: OrderItems, methods: readonly ShopMethod[], extra: FlexComponent[] = [], choices: DeliveryChoices | null = null): Message {
   const cancel = render('postback-button', { style: 'link', label: T.cancelOrder, data: postbackData({ action: 'cancel', orderNo: order.order_no }) });
+  const delivery = needsDelivery(order);
   const m = flex(
     T.orderCreatedAlt(order.order_no, order.total),
     render('order-created', {
       title: T.orderCreatedTitle,
       orderNo: order.order_no,
-      lines: lineRows(items),
+      lines: [...lineRows(items), ...deliveryRows(order)],
       totalLabel: T.total,
       total: twd(order.total),
       holdText: T.holdUntil(order.hold_expires_at),
-      prompt: methods.length ? T.choosePayment : T.noPaymentMethods,
-      buttons: [...extra, ...paymentButtons(order, methods), cancel],
+      prompt: delivery ? `${DELIVERY_TEXT.chooseTitle}：${DELIVERY_TEXT.choosePrompt}` : methods.length ? T.choosePayment : T.noPaymentMethods,
+      buttons: [...extra, ...orderButtons(order, methods, choices), cancel],
     }),
   );
   return withQuickReply(m, ['orders', 'menu', 'help']);
+}
+
+/** The delivery methods as buttons: the shopper's last details first (one tap completes), then each method with its fee. */
+function deliveryChoiceButtons(c: DeliveryChoices): FlexComponent[] {
+  const buttons: FlexComponent[] = [];
+  if (c.last) {
+    buttons.push(render('postback-button', { style: 'primary', label: DELIVERY_TEXT.useLastLabel, data: postbackData({ action: 'dlv', orderNo: c.order.order_no, method: 'last' }) }));
+  }
+  c.options.forEach((o, i) =>
+    buttons.push(
+      render('postback-button', {
+        style: !c.last && i === 0 ? 'primary' : 'secondary',
+        label: clip(`${deliveryLabel(o)}（${o.effectiveFee === 0 ? DELIVERY_TEXT.free : twd(o.effectiveFee)}）`, 20),
+        data: postbackData({ action: 'dlv', orderNo: c.order.order_no, method: o.key }),
+      }),
+    ),
+  );
+  return buttons;
+}
+
+/** One line summing up delivery details: 7-ELEVEN 取貨・王小美 0912***678・台北信義店. */
+export function deliverySummary(d: DeliveryDetails): string {
+  const where = d.method === 'cvs' ? `${d.storeName ?? ''}` : `${d.recipientAddress ?? ''}`;
+  return `${deliveryLabel(d)}・${d.recipientName} ${maskPhone(d.recipientPhone)}・${where}`;
+}
+
+/** The delivery methods to choose from (after 結帳, or when a payment method was tapped too early). */
+export function deliveryChoiceMessage(c: DeliveryChoices): Message {
+  const rows: FlexComponent[] = [row(LABEL.order, c.order.order_no), para(DELIVERY_TEXT.choosePrompt)];
+  if (c.last) rows.push(para(DELIVERY_TEXT.useLast(deliverySummary(c.last))));
+  return notice(DELIVERY_TEXT.linkAlt(c.order.order_no), { title: DELIVERY_TEXT.chooseTitle, rows, buttons: deliveryChoiceButtons(c) });
+}
+
+/** The button to the delivery details page of one method. */
+export function deliveryLinkMessage(orderNo: string, method: string, url: string, expiresAt: Date): Message {
+  return notice(DELIVERY_TEXT.linkAlt(orderNo), {
+    title: DELIVERY_TEXT.linkTitle(method),
+    rows: [row(LABEL.order, orderNo), para(DELIVERY_TEXT.linkBody(taipeiTime(expiresAt)))],
+    buttons: [render('uri-button', { style: 'primary', label: DELIVERY_TEXT.linkButton, uri: url })],
+  });
+}
+
+/** An order's delivery details as bubble rows (masked phone), and its shipment when there is one. */
+export function deliveryRows(order: Order, shipment: ShipmentView | null = null): FlexComponent[] {
+  const d = orderDelivery(order as Order & OrderDeliveryColumns);
+  if (!d) return [];
+  const rows: FlexComponent[] = [
+    ({ type: 'separator', margin: 'md' } as FlexComponent),
+    row(DELIVERY_TEXT.method, deliveryLabel(d)),
+    row(DELIVERY_TEXT.recipient, `${d.recipientName} ${maskPhone(d.recipientPhone)}`),
+  ];
+  if (d.method === 'cvs') rows.push(row(DELIVERY_TEXT.store, `${d.storeName ?? ''}\n${d.storeAddress ?? ''}`));
+  else rows.push(row(DELIVERY_TEXT.address, `${d.recipientZip ? `${d.recipientZip} ` : ''}${d.recipientAddress ?? ''}`));
+  if (shipment) {
+    if (shipment.shipment_no) rows.push(row(DELIVERY_TEXT.shipment, shipment.validation_no ? `${shipment.shipment_no} ${shipment.validation_no}` : shipment.shipment_no));
+    rows.push(row(DELIVERY_TEXT.shipmentState, SHIPMENT_STATE_LABEL[shipment.status] ?? shipment.status));
+  }
+  return rows;
+}
+
+/** The delivery details are complete: the order with them, and the payment methods. */
+export function deliveryReadyMessage(order: Order, items: OrderItems, delivery: DeliveryDetails, methods: readonly ShopMethod[], storeChosen = false): Message {
+  const cancel = render('postback-button', { style: 'link', label: T.cancelOrder, data: postbackData({ action: 'cancel', orderNo: order.order_no }) });
+  const change = render('postback-button', { style: 'link', label: DELIVERY_TEXT.changeDetails, data: postbackData({ action: 'dlv', orderNo: order.order_no, method: null }) });
+  const prompt = methods.length ? T.choosePayment : T.noPaymentMethods;
+  return withQuickReply(
+    flex(
+      DELIVERY_TEXT.readyAlt(order.order_no),
+      render('order-created', {
+        title: DELIVERY_TEXT.readyTitle,
+        orderNo: order.order_no,
+        lines: [...lineRows(items), ...deliveryRows({ ...order, delivery_ready_at: order.delivery_ready_at ?? new Date() } as Order)],
+        totalLabel: T.total,
+        total: twd(order.total),
+        holdText: T.holdUntil(order.hold_expires_at),
+        prompt: storeChosen && delivery.method === 'cvs' ? `${DELIVERY_TEXT.storeChosen(deliveryLabel(delivery), delivery.storeName ?? '', delivery.storeAddress ?? '')}\n${prompt}` : prompt,
+        buttons: [...paymentButtons(order, methods), change, cancel],
+      }),
+    ),
+    ['orders', 'menu', 'help'],
+  );
 }
 
 export function ordersListMessage(orders: Order[]): Message {
@@ -194,11 +291,13 @@ const STATUS_COLOR: Record<string, string> = {
   pending_payment: '#E67E22',
   paid: '#06C755',
   shipped: '#2980B9',
+  at_store: '#2980B9',
+  returned: '#E67E22',
   completed: '#06C755',
   paid_no_stock: '#E74C3C',
 };
 
-export function orderDetailMessage(order: Order, items: OrderItems, methods: readonly ShopMethod[], extra: FlexComponent[] = []): Message {
+export function orderDetailMessage(order: Order, items: OrderItems, methods: readonly ShopMethod[], extra: FlexComponent[] = [], shipment: ShipmentView | null = null): Message {
   const notes: FlexComponent[] = [];
   if (order.status === 'pending_payment') notes.push(render('note', { text: T.holdUntil(order.hold_expires_at) }));
   if (order.payment_method) notes.push(render('note', { text: METHOD_LABEL[order.payment_method] ?? order.payment_method }));
@@ -207,7 +306,7 @@ export function orderDetailMessage(order: Order, items: OrderItems, methods: rea
     order.status === 'pending_payment'
       ? [
           ...extra,
-          ...paymentButtons(order, methods),
+          ...orderButtons(order, methods),
           render('postback-button', { style: 'link', label: T.cancelOrder, data: postbackData({ action: 'cancel', orderNo: order.order_no }) }),
         ]
       : [render('postback-button', { style: 'link', label: T.continueShopping, data: postbackData({ action: 'menu', page: 1 }) })];
@@ -220,7 +319,8 @@ export function orderDetailMessage(order: Order, items: OrderItems, methods: rea
       lines: lineRows(items),
       totalLabel: T.total,
       total: twd(order.total),
-      notes,
+      // Under the total: how and to whom it ships (and the shipment), then the notes.
+      notes: [...deliveryRows(order, shipment), ...notes],
       buttons,
     }),
   );
@@ -506,8 +606,14 @@ export function paymentReminderMessage(order: Order, instructions: PaymentInstru
     buttons.push(...paymentButtons(order, [attempt.method]));
   }
   const others = attempt ? (instructions?.otherMethods ?? []) : methods;
-  if (!attempt && others.length) rows.push(para(T.reminderChoose));
-  buttons.push(...paymentButtons(order, others, !attempt));
+  if (!attempt && needsDelivery(order)) {
+    // Nothing to pay yet: the delivery details come first.
+    rows.push(para(DELIVERY_TEXT.deliveryFirst(order.order_no)));
+    buttons.push(fillDeliveryButton(order.order_no, 'primary'));
+  } else {
+    if (!attempt && others.length) rows.push(para(T.reminderChoose));
+    buttons.push(...paymentButtons(order, others, !attempt));
+  }
   buttons.push(viewOrderButton(order.order_no));
   return notice(T.reminderAlt(order.order_no, order.total, order.hold_expires_at), { title: T.reminderTitle, color: 'warn', rows, buttons });
 }
@@ -550,13 +656,16 @@ export function refundedMessage(orderNo: string, amount: number, method: string 
 }
 
 export function ownerNewOrderMessage(order: Order, items: OrderItems, shopperName: string | null, orderUrl: string | null): Message {
-  return notice(T.ownerNewOrderAlt(order.order_no, order.total, shopperName), {
+  // The owner hears of an order when it is placed; its delivery fee comes with the delivery details.
+  const feePending = !order.delivery_ready_at;
+  return notice(T.ownerNewOrderAlt(order.order_no, order.total, shopperName) + (feePending ? T.ownerNewOrderAltNoShipping : ''), {
     title: T.ownerNewOrderTitle,
     color: 'good',
     rows: [
       row(LABEL.order, order.order_no),
       row(LABEL.shopper, shopperName ?? T.shopperUnnamed),
       row(LABEL.amount, twd(order.total)),
+      ...(feePending ? [para(T.ownerNewOrderNoShipping)] : []),
       row(LABEL.holdUntil, taipeiTime(order.hold_expires_at)),
       render('section-title', { text: T.itemCount(order.item_count) }),
       ...lineRows(items),
@@ -635,5 +744,37 @@ export function dailySummaryMessage(f: DailyFigures, quota: MessageQuota | null,
       render('message-button', { style: 'secondary', label: QUICK.ownerToday, text: COMMAND.ownerToday }),
       render('message-button', { style: 'secondary', label: QUICK.ownerToShip, text: COMMAND.ownerToShip }),
     ],
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Store pickup
+
+/** The parcel waits at the pickup store: which store, until when. */
+export function arrivedMessage(orderNo: string, storeName: string, storeAddress: string | null, pickupDeadline: Date | null): Message {
+  const deadline = pickupDeadline ? taipeiTime(pickupDeadline).slice(0, 10) : '-';
+  const rows = [row(LABEL.order, orderNo), row(SHIPMENT.store, storeName)];
+  if (storeAddress) rows.push(row(SHIPMENT.address, storeAddress));
+  rows.push(row(SHIPMENT.pickupDeadline, deadline), para(SHIPMENT.arrived(orderNo, storeName, deadline)));
+  return notice(SHIPMENT.arrived(orderNo, storeName, deadline), { title: SHIPMENT.arrivedTitle, color: 'good', rows, buttons: [viewOrderButton(orderNo)] });
+}
+
+/** The parcel was not collected and went back to the seller. */
+export function returnedMessage(orderNo: string): Message {
+  return notice(SHIPMENT.returned(orderNo), {
+    title: SHIPMENT.returnedTitle,
+    color: 'warn',
+    rows: [row(LABEL.order, orderNo), para(SHIPMENT.returned(orderNo))],
+    buttons: [viewOrderButton(orderNo)],
+  });
+}
+
+/** The owner's drop-off instructions for a new store-pickup shipment, with the code to copy. */
+export function ownerShipmentCreatedMessage(body: string, code: string, orderUrl: string | null): Message {
+  return notice(body, {
+    title: SHIPMENT.createdTitle,
+    color: 'good',
+    rows: [para(body)],
+    buttons: [render('clipboard-button', { style: 'primary', label: T.copyCode, clipboardText: clip(code, 1000) }), ...backOfficeButtons(orderUrl)],
   });
 }

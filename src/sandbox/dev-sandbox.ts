@@ -184,6 +184,10 @@ async function startOnRedis(o: DevSandboxOptions, log: Logger, redis: { url: str
     ECPAY_LOGISTICS_API_BASE_URL: ecpayLogistics.url,
     RECONCILE_AFTER_MINUTES: '2',
     RECONCILE_EVERY_MINUTES: '1',
+    // Store pickup: a parcel moved with the logistics sandbox's buttons is also found by the sweep
+    // when its notification is lost (e.g. the shop was stopped).
+    LOGISTICS_RECONCILE_AFTER_MINUTES: '5',
+    LOGISTICS_RECONCILE_EVERY_MINUTES: '1',
     ...o.env,
   });
   const container = createContainer(config, { log, db });

@@ -153,6 +153,11 @@ export interface EcpayLogisticsSandbox {
   setStoreClosed(subType: CvsSubType, storeId: string, closed: boolean): void;
   /** Moves a shipment one step; resolves with the first delivery of the status notification it sends. */
   advance(allPayLogisticsId: string, step: AdvanceStep): Promise<SandboxLogisticsNotification>;
+  /**
+   * Moves a shipment one step without notifying the shop (a notification ECPay never sent or that
+   * got lost): only QueryLogisticsTradeInfo tells the new status.
+   */
+  advanceSilently(allPayLogisticsId: string, step: AdvanceStep): void;
   /** Re-sends the shipment's latest status once (outside the retry schedule). */
   notifyAgain(allPayLogisticsId: string): Promise<SandboxLogisticsNotification>;
   getShipment(ref: { allPayLogisticsId: string } | { merchantTradeNo: string; merchantId?: string }): SandboxShipment | undefined;
@@ -372,6 +377,9 @@ export async function startEcpayLogisticsSandbox(opts: EcpayLogisticsSandboxOpti
   }
 
   /** Records a status and notifies it, re-sending until `1|OK`; every re-send carries the same fields. */
+  /** While set, statuses are recorded but not notified (advanceSilently). */
+  let muted = false;
+
   function setStatus(s: SandboxShipment, code: number, message = STATUS_TEXT[code] ?? ''): Promise<SandboxLogisticsNotification> {
     const at = now();
     s.statusCode = code;
@@ -383,7 +391,8 @@ export async function startEcpayLogisticsSandbox(opts: EcpayLogisticsSandboxOpti
       s.collectionAllocateAmount = s.collectionAmount - HANDLING_CHARGE[CHAIN_OF[s.subType]] - Math.max(3, Math.round(s.collectionAmount * 0.0075));
       s.collectionAllocateDate = formatEcpayDate(new Date(at.getTime() + 7 * DAY_MS));
     }
-    log?.info({ allPayLogisticsId: s.allPayLogisticsId, code }, 'ecpay logistics sandbox status');
+    log?.info({ allPayLogisticsId: s.allPayLogisticsId, code, muted }, 'ecpay logistics sandbox status');
+    if (muted) return new Promise<SandboxLogisticsNotification>(() => undefined);
     const fields = statusFields(s);
     return notifier.send(s.serverReplyUrl, () => fields, (d) => record('status', s, d));
   }
@@ -859,6 +868,14 @@ ${rows}
       s.closed = closed;
     },
     advance: async (id, step) => advance(mustFind(id), step),
+    advanceSilently: (id, step) => {
+      muted = true;
+      try {
+        void advance(mustFind(id), step);
+      } finally {
+        muted = false;
+      }
+    },
     notifyAgain: async (id) => notifyOnce(mustFind(id)),
     getShipment: (ref) => {
       const id = 'allPayLogisticsId' in ref ? ref.allPayLogisticsId : [...tradeIndex.entries()].find(([k]) => k.endsWith(`\n${ref.merchantTradeNo}`) && (ref.merchantId === undefined || k.startsWith(`${ref.merchantId}\n`)))?.[1];

@@ -157,6 +157,13 @@ export interface EcpaySandbox {
    * wait about 30 minutes" (spec §1.1, §11).
    */
   injectHttpStatus(path: string, status: number, times?: number): void;
+  /**
+   * Test injection: from now on, every server-to-server call (every /Cashier/… and /CreditDetail/…
+   * path except the shopper's cashier, AioCheckOut) fails: 'timeout' holds the answer back for
+   * `hangMs` (default 20 s, then the real answer), 'garbage' answers 200 with a body that is no
+   * ECPay answer at all. null ends it. Queued injectHttpStatus answers come first.
+   */
+  failEveryCall(mode: 'timeout' | 'garbage' | null, opts?: { hangMs?: number }): void;
   /** Log of every notification delivery, oldest first (live array). */
   readonly notifications: readonly SandboxNotification[];
   /** Pays a credit trade, or an ATM / CVS trade whose code was issued; resolves after the first ReturnURL delivery. */
@@ -498,6 +505,8 @@ export async function startEcpaySandbox(opts: EcpaySandboxOptions): Promise<Ecpa
   app.disable('x-powered-by');
   const apiRequests: SandboxApiRequest[] = [];
   const injected = new Map<string, { status: number; times: number }>();
+  let everyCall: { mode: 'timeout' | 'garbage'; hangMs: number } | null = null;
+  const hung = new Set<NodeJS.Timeout>();
   app.use((req: Request, res: Response, next) => {
     if (!/^\/(?:Cashier|CreditDetail)\//.test(req.path)) return next();
     const rec: SandboxApiRequest = { method: req.method, path: req.path, status: 0, at: now() };
@@ -510,6 +519,18 @@ export async function startEcpaySandbox(opts: EcpaySandboxOptions): Promise<Ecpa
       inj.times -= 1;
       rec.status = inj.status;
       return res.status(inj.status).type('text/html; charset=utf-8').send(inj.status === 403 ? 'Forbidden' : `HTTP ${inj.status}`);
+    }
+    if (everyCall && req.path !== '/Cashier/AioCheckOut/V5') {
+      if (everyCall.mode === 'garbage') {
+        return res.status(200).type('text/html; charset=utf-8').send('<html><body>\u0000系統維護中 ¿?&&==%%<b>CheckMacValue=</body>');
+      }
+      const t = setTimeout(() => {
+        hung.delete(t);
+        if (!res.destroyed && !res.headersSent) next();
+      }, everyCall.hangMs);
+      t.unref();
+      hung.add(t);
+      return;
     }
     return next();
   });
@@ -887,6 +908,9 @@ ${backLink(t)}`,
     injectHttpStatus: (path, status, times = 1) => {
       injected.set(path, { status, times });
     },
+    failEveryCall: (mode, o = {}) => {
+      everyCall = mode ? { mode, hangMs: o.hangMs ?? 20_000 } : null;
+    },
     pay: (merchantTradeNo, o = {}) => payTrade(mustFind(merchantTradeNo, o.merchantId), o),
     fail: (merchantTradeNo, o = {}) => failTrade(mustFind(merchantTradeNo, o.merchantId)),
     notifyAgain: async (merchantTradeNo, o = {}) => {
@@ -905,6 +929,10 @@ ${backLink(t)}`,
     refunds: (merchantTradeNo, o = {}) => (find(merchantTradeNo, o.merchantId)?.refunds ?? []).map((r) => ({ ...r })),
     actions: (merchantTradeNo, o = {}) => (find(merchantTradeNo, o.merchantId)?.actions ?? []).map((a) => ({ ...a })),
     idle: () => notifier.idle(),
-    close,
+    close: async () => {
+      for (const t of hung) clearTimeout(t);
+      hung.clear();
+      await close();
+    },
   };
 }

@@ -39,6 +39,8 @@ export type SinopacSandboxService = 'Nonce' | 'OrderCreate' | 'OrderPayQuery' | 
  */
 export type SinopacSandboxFailure =
   | 'timeout'
+  /** 200 with a body that is not the bank's JSON at all (a proxy's error page, cut off). */
+  | 'garbage'
   | 'http500'
   | 'badSign'
   | 'statusF'
@@ -172,6 +174,11 @@ export interface SinopacSandbox {
   notifyAgain(orderNo: string): SinopacSandboxPayResult;
   /** Queues failures for a service; each is consumed by one (otherwise valid) call. */
   injectFailures(service: SinopacSandboxService, failures: SinopacSandboxFailure[]): void;
+  /**
+   * From now on every call of every service (Nonce included) fails this way, until null. Queued
+   * injectFailures come first. Only the failures that apply to any service.
+   */
+  failEveryCall(failure: 'timeout' | 'http500' | 'badSign' | 'statusF' | 'garbage' | null): void;
   getOrder(orderNo: string): SinopacSandboxOrder | undefined;
   orders(): SinopacSandboxOrder[];
   readonly requests: readonly SinopacSandboxRequest[];
@@ -293,6 +300,7 @@ class SandboxImpl implements SinopacSandbox {
   private readonly payTokens = new Map<string, { key: string; event: SinopacSandboxPayEvent }>();
   private readonly atmPayNos = new Set<string>();
   private readonly failures = new Map<SinopacSandboxService, SinopacSandboxFailure[]>();
+  private everyCall: SinopacSandboxFailure | null = null;
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly onClose = new Set<() => void>();
   private readonly abort = new AbortController();
@@ -381,6 +389,10 @@ class SandboxImpl implements SinopacSandbox {
     const q = this.failures.get(service) ?? [];
     q.push(...failures);
     this.failures.set(service, q);
+  }
+
+  failEveryCall(failure: 'timeout' | 'http500' | 'badSign' | 'statusF' | 'garbage' | null): void {
+    this.everyCall = failure;
   }
 
   getOrder(orderNo: string): SinopacSandboxOrder | undefined {
@@ -578,7 +590,11 @@ class SandboxImpl implements SinopacSandbox {
   }
 
   private takeFailure(service: SinopacSandboxService): SinopacSandboxFailure | undefined {
-    return this.failures.get(service)?.shift();
+    return this.failures.get(service)?.shift() ?? this.everyCall ?? undefined;
+  }
+
+  private sendGarbage(res: Response): void {
+    res.status(200).type('application/json').send('{"Status":"S","Message":"<html><body>Service Unavailable \u0000');
   }
 
   /** Sends a response now, or after hangMs for an injected timeout (never once closed). */
@@ -621,6 +637,7 @@ class SandboxImpl implements SinopacSandbox {
     }
     const failure = this.takeFailure('Nonce');
     entry.injected = failure;
+    if (failure === 'garbage') return this.sendGarbage(res);
     if (failure === 'http500') {
       entry.httpStatus = 500;
       res.status(500).json({ Message: 'An error has occurred.' });
@@ -683,6 +700,7 @@ class SandboxImpl implements SinopacSandbox {
     const svc = service as (typeof SERVICES)[number];
     const failure = this.takeFailure(svc);
     entry.injected = failure;
+    if (failure === 'garbage') return this.sendGarbage(res);
     if (failure === 'http500') {
       entry.httpStatus = 500;
       res.status(500).json({ Message: 'An error has occurred.' });

@@ -3,6 +3,7 @@ import { checkInvariants } from '../../src/domain/invariants';
 import { parseEcpayDate } from '../../src/gateways/ecpay/ecpay-gateway';
 import { taipeiTime } from '../../src/texts';
 import { newUserId, settled, startShop, TestShop, waitFor } from '../helpers/shop';
+import { completeDelivery } from '../helpers/orders';
 
 /**
  * The ECPay pages in a real browser (Chromium through playwright-core): our checkout page
@@ -55,7 +56,7 @@ describe('ECPay checkout in a browser (Chromium)', () => {
   async function orderAndLink(user: string, method: string): Promise<{ orderNo: string; orderId: number; url: string }> {
     await settled(shop, await shop.say(user, 'cart TEA-001 1'));
     await settled(shop, await shop.say(user, '結帳'));
-    const order = await shop.c.db('orders').where({ line_user_id: user }).orderBy('id', 'desc').first();
+    const order = await completeDelivery(shop, await shop.c.db('orders').where({ line_user_id: user }).orderBy('id', 'desc').first());
     await settled(shop, await shop.tap(user, `action=pay&o=${order.order_no}&m=${method}`));
     const link = messagesTo(user).find((m) => m.type === 'flex' && /請點按鈕付款/.test(m.altText ?? ''))!;
     const url = findUris(link.contents).find((u) => u.startsWith(`${shop.url}/payments/ecpay/checkout/`))!;

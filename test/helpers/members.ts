@@ -1,7 +1,7 @@
 import { changeCart } from '../../src/domain/cart';
 import { setStockOnHand } from '../../src/domain/catalog';
 import { post } from '../../src/domain/members/ledger';
-import type { Order } from '../../src/domain/orders';
+import { lockOrder, type Order } from '../../src/domain/orders';
 import type { PaymentAttempt, WalletTopup } from '../../src/domain/payments';
 import { settled, TestShop, waitFor } from './shop';
 
@@ -64,7 +64,12 @@ export async function placeOrdersDirect(shop: TestShop, user: string, sku: strin
       if (change.kind !== 'updated') throw new Error(`cart change refused: ${change.kind}`);
       const r = await shop.c.shopping.placeOrder(trx, after, { userId: user, cartVersion: null });
       if (r.kind !== 'created') throw new Error(`checkout refused: ${r.kind}`);
-      return r.order;
+      // Delivery completed as the page would (home delivery): these orders are for paying.
+      const locked = (await lockOrder(trx, { id: r.order.id }))!;
+      return shop.c.deliveryCheckout.complete(trx, after, locked, {
+        method: 'home', subType: null, recipientName: '王小美', recipientPhone: '0912345678', recipientZip: null, recipientAddress: '台北市信義區市府路1號',
+        storeId: null, storeName: null, storeAddress: null, storeOutside: null,
+      }, { push: false });
     });
     orders.push(order);
   }

@@ -1,14 +1,43 @@
-import type { Order } from '../../src/domain/orders';
+import type { DeliveryDetails } from '../../src/domain/delivery';
+import { lockOrder, type Order } from '../../src/domain/orders';
 import type { PaymentAttempt } from '../../src/domain/payments';
 import { settled, TestShop, waitFor } from './shop';
 
-/** Puts qty of a SKU in the shopper's cart and checks out through the chat; returns the new order. */
-export async function placeOrder(shop: TestShop, user: string, sku = 'TEA-001', qty = 1): Promise<Order> {
+/** A recipient every test may use for home delivery. */
+export const TEST_RECIPIENT = { name: '王小美', phone: '0912345678', zip: '110', address: '台北市信義區市府路1號' } as const;
+
+/**
+ * Completes an order's delivery details (home delivery to TEST_RECIPIENT) through the same use case
+ * the delivery page ends in (DeliveryCheckout.complete: details, fee adjustment, profile,
+ * delivery_ready_at), without the page or a push: for tests whose subject is what comes after.
+ */
+export async function completeDelivery(shop: Pick<TestShop, 'c'>, order: Pick<Order, 'id'>, details: Partial<DeliveryDetails> = {}): Promise<Order> {
+  return shop.c.uow.run(async (trx, after) => {
+    const locked = (await lockOrder(trx, { id: order.id }))!;
+    return shop.c.deliveryCheckout.complete(
+      trx,
+      after,
+      locked,
+      {
+        method: 'home', subType: null, recipientName: TEST_RECIPIENT.name, recipientPhone: TEST_RECIPIENT.phone, recipientZip: TEST_RECIPIENT.zip,
+        recipientAddress: TEST_RECIPIENT.address, storeId: null, storeName: null, storeAddress: null, storeOutside: null, ...details,
+      },
+      { push: false },
+    );
+  });
+}
+
+/**
+ * Puts qty of a SKU in the shopper's cart and checks out through the chat; returns the new order,
+ * its delivery details completed (home delivery; `delivery: false` leaves them missing).
+ */
+export async function placeOrder(shop: TestShop, user: string, sku = 'TEA-001', qty = 1, opts: { delivery?: boolean } = {}): Promise<Order> {
   await settled(shop, await shop.say(user, `cart ${sku} ${qty}`));
   await settled(shop, await shop.say(user, '結帳'));
   const order = await shop.c.db('orders').where({ line_user_id: user }).orderBy('id', 'desc').first<Order>();
   if (!order || order.status !== 'pending_payment') throw new Error(`checkout of ${sku} × ${qty} made no pending order`);
-  return order;
+  if (opts.delivery === false || order.delivery_ready_at) return order;
+  return completeDelivery(shop, order);
 }
 
 /** Taps a payment method's button; returns the attempt the tap created (undefined if none). */

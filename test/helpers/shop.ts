@@ -7,6 +7,7 @@ import { startWorkers } from '../../src/jobs/worker';
 import { silentLogger } from '../../src/logger';
 import { seedDemoCatalog } from '../../src/data/seed';
 import { startEcpaySandbox, EcpaySandbox } from '../../src/sandbox/ecpay-sandbox';
+import { startEcpayLogisticsSandbox, EcpayLogisticsSandbox } from '../../src/sandbox/ecpay-logistics-sandbox';
 import { startLineApiDouble, LineApiDouble } from '../../src/sandbox/line-api-double';
 import { startSinopacSandbox, SinopacSandbox } from '../../src/sandbox/sinopac-sandbox';
 import { createApp } from '../../src/web/app';
@@ -22,6 +23,8 @@ export const SINOPAC_SHOP = {
   hashB2: '7FB3385F414E4F91',
   keyId: 'b5e6986d-8636-4aa0-8c93-441ad14b2098',
 };
+/** ECPay logistics' public C2C stage account (specs/ecpay-logistics.md §2). */
+export const LOGISTICS_MERCHANT = { merchantId: '2000933', hashKey: 'XBERn1YOvpM9nfZc', hashIv: 'h1ONHk4P4yqbl5LK', kind: 'C2C' as const };
 export const ECPAY_MERCHANT = { merchantId: '3002607', hashKey: 'pwFHCqoQZGmho4w6', hashIv: 'EkRm7iFT261dpevs', creditCheckCode: '25834791' };
 
 /**
@@ -66,6 +69,8 @@ export interface ShopOptions {
   workers?: boolean;
   owners?: string[];
   env?: Record<string, string>;
+  /** Start the ECPay logistics sandbox (C2C stage account) and configure store pickup. */
+  logistics?: boolean;
   seed?: boolean;
   poolMax?: number;
   /** Use an existing database instead of creating one. */
@@ -80,6 +85,7 @@ export interface TestShop {
   line: LineApiDouble;
   sinopac: SinopacSandbox | null;
   ecpay: EcpaySandbox | null;
+  logistics: EcpayLogisticsSandbox | null;
   /** Shared by the ECPay sandbox and the shop's ECPay gateway. */
   ecpayClock: TestClock;
   stopWorkers(): Promise<void>;
@@ -115,6 +121,7 @@ export async function startShop(o: ShopOptions): Promise<TestShop> {
   const line = await startLineApiDouble({ channelAccessToken: ACCESS_TOKEN });
   const sinopac = o.sinopac ? await startSinopacSandbox({ shops: [SINOPAC_SHOP], notifyRetryDelaysMs: [300, 600, 1000, 2000, 3000] }) : null;
   const ecpayClock = new TestClock();
+  const logistics = o.logistics ? await startEcpayLogisticsSandbox({ merchants: [LOGISTICS_MERCHANT], notifyRetryDelaysMs: [300, 600, 1000] }) : null;
   const ecpay = o.ecpay ? await startEcpaySandbox({ merchants: [ECPAY_MERCHANT], notifyRetryDelaysMs: [300, 600, 1000, 2000], now: ecpayClock.now }) : null;
 
   let handler: http.RequestListener = (_req, res) => res.end();
@@ -133,6 +140,19 @@ export async function startShop(o: ShopOptions): Promise<TestShop> {
     LINE_API_BASE_URL: line.url,
     LINE_DATA_API_BASE_URL: line.dataUrl,
     SHOP_OWNER_LINE_USER_IDS: (o.owners ?? []).join(','),
+    // Tests of other features keep their amounts: no delivery fee unless a test sets one.
+    SHIPPING_HOME_FEE: '0',
+    SHIPPING_CVS_FEE: '0',
+    ...(logistics
+      ? {
+          ECPAY_LOGISTICS_MERCHANT_ID: LOGISTICS_MERCHANT.merchantId,
+          ECPAY_LOGISTICS_HASH_KEY: LOGISTICS_MERCHANT.hashKey,
+          ECPAY_LOGISTICS_HASH_IV: LOGISTICS_MERCHANT.hashIv,
+          ECPAY_LOGISTICS_SENDER_NAME: '陳大明',
+          ECPAY_LOGISTICS_SENDER_CELLPHONE: '0911222333',
+          ECPAY_LOGISTICS_API_BASE_URL: logistics.url,
+        }
+      : {}),
     ...(sinopac
       ? {
           SINOPAC_SHOP_NO: SINOPAC_SHOP.shopNo,
@@ -162,7 +182,7 @@ export async function startShop(o: ShopOptions): Promise<TestShop> {
 
   let workers: Awaited<ReturnType<typeof startWorkers>> | null = null;
   const shop: TestShop = {
-    tdb, config, c, url, line, sinopac, ecpay, ecpayClock,
+    tdb, config, c, url, line, sinopac, ecpay, logistics, ecpayClock,
     async startWorkers() {
       if (!workers) workers = await startWorkers(c, { sweepEveryMs: 400, sweepGraceMs: 300, concurrency: 4 });
     },
@@ -224,6 +244,7 @@ export async function startShop(o: ShopOptions): Promise<TestShop> {
       await line.close();
       await sinopac?.close();
       await ecpay?.close();
+      await logistics?.close();
       if (!o.testDb) await tdb.destroy();
       await dropQueueKeys(config.queuePrefix, env.REDIS_URL);
     },

@@ -218,3 +218,45 @@ describe('state-changing requests', () => {
     expect(await checkInvariants(shop.c.db)).toEqual([]);
   });
 });
+
+describe('housekeeping', () => {
+  it('pruneExpired deletes login links, sessions and form results past their retention, and nothing still useful', async () => {
+    const db = shop.c.db;
+    const user = newUserId();
+    const hour = (h: number) => db.raw(`now() + make_interval(hours => ?)`, [h]);
+    const tokens = await db('admin_login_tokens')
+      .insert([
+        { token_hash: sha256('old ' + user), line_user_id: user, expires_at: hour(-25) },
+        { token_hash: sha256('fresh ' + user), line_user_id: user, expires_at: hour(-1) },
+      ])
+      .returning('id');
+    const session = (tag: string, patch: Record<string, unknown>) => ({
+      session_hash: sha256(tag + user), line_user_id: user, csrf_token: 'x'.repeat(43), expires_at: hour(24 * 7), ...patch,
+    });
+    const sessions = await db('admin_sessions')
+      .insert([
+        session('ended-long-ago', { ended_at: hour(-24 * 31), expires_at: hour(-24 * 25) }),
+        session('idle-long-ago', { last_seen_at: hour(-24 * 31) }),
+        session('ended-recently', { ended_at: hour(-24 * 2) }),
+        session('live', {}),
+      ])
+      .returning('id');
+    const live = sessions[3].id;
+    await db('admin_form_results').insert([
+      { session_id: live, form_key: 'k'.repeat(16), result: JSON.stringify({ ok: true }), created_at: hour(-25) },
+      { session_id: live, form_key: 'j'.repeat(16), result: JSON.stringify({ ok: true }), created_at: hour(-1) },
+      { session_id: sessions[0].id, form_key: 'i'.repeat(16), result: JSON.stringify({ ok: true }), created_at: hour(-1) },
+    ]);
+
+    const { pruneExpired } = await import('../../src/domain/housekeeping');
+    const r = await pruneExpired(db);
+    expect(r.loginTokens).toBeGreaterThanOrEqual(1);
+    expect(r.sessions).toBeGreaterThanOrEqual(2);
+    expect(await db('admin_login_tokens').whereIn('id', tokens.map((t: { id: number }) => t.id)).pluck('token_hash')).toEqual([sha256('fresh ' + user)]);
+    expect((await db('admin_sessions').where({ line_user_id: user }).orderBy('id').pluck('id')).map(Number)).toEqual([sessions[2].id, live].map(Number));
+    // The old form result goes; the recent one of a live session stays; the ended session's went with it.
+    expect(await db('admin_form_results').whereIn('session_id', sessions.map((s: { id: number }) => s.id)).pluck('form_key')).toEqual(['j'.repeat(16)]);
+    // Run again: nothing more to delete.
+    expect(await pruneExpired(db)).toEqual({ loginTokens: 0, sessions: 0, formResults: 0 });
+  });
+});

@@ -4,7 +4,7 @@
  */
 import { checkInvariants } from '../../src/domain/invariants';
 import type { Delivery } from '../../src/sandbox/line-api-double';
-import { T } from '../../src/texts';
+import { DELIVERY_TEXT, T } from '../../src/texts';
 import { count, newUserId, settled, startShop, TestShop, waitFor } from '../helpers/shop';
 import { allStock, setStock, stockOf as stockTotals } from '../helpers/stock';
 
@@ -216,7 +216,7 @@ describe('cart and checkout in chat', () => {
     expect(await checkInvariants(db())).toEqual([]);
   });
 
-  test('checkout by text: one order, stock reserved, cart closed, payment methods (none open) offered; 訂單 lists and shows it', async () => {
+  test('checkout by text: one order, stock reserved, cart closed, delivery methods offered (payment after them); 訂單 lists and shows it', async () => {
     const user = newUserId();
     await say(user, 'cart TEA-003 2');
     await say(user, 'cart SNK-003 1');
@@ -225,8 +225,9 @@ describe('cart and checkout in chat', () => {
     const order = await db()('orders').where({ line_user_id: user }).first();
     expect(order).toMatchObject({ status: 'pending_payment', total: 2 * 1280 + 280, item_count: 3 });
     expect(out.texts).toEqual([T.orderCreatedAlt(order.order_no, 2840)]);
-    expect(out.json).toContain(T.noPaymentMethods);
-    expect(out.postbacks).toEqual([`action=cancel&o=${order.order_no}`]);
+    // Delivery comes first (home delivery only: no logistics configured here); payment after it.
+    expect(out.json).toContain(DELIVERY_TEXT.choosePrompt);
+    expect(out.postbacks).toEqual([`action=dlv&o=${order.order_no}&m=home`, `action=cancel&o=${order.order_no}`]);
     expect(await stockOf('TEA-003')).toEqual({ stock_on_hand: before.tea.stock_on_hand, stock_reserved: before.tea.stock_reserved + 2 });
     expect(await stockOf('SNK-003')).toEqual({ stock_on_hand: before.snk.stock_on_hand, stock_reserved: before.snk.stock_reserved + 1 });
     expect(await cartOf(user)).toEqual({});

@@ -11,6 +11,7 @@ import type { SandboxNotification } from '../../src/sandbox/ecpay-sandbox';
 import { silentLogger } from '../../src/logger';
 import { taipeiTime } from '../../src/texts';
 import { count, ECPAY_MERCHANT, newUserId, settled, startShop, taipeiAt, TestShop, waitFor } from '../helpers/shop';
+import { completeDelivery } from '../helpers/orders';
 import { setStock, stockOf as stockTotals } from '../helpers/stock';
 
 /**
@@ -74,7 +75,7 @@ async function placeOrder(shop: TestShop, user: string, sku = 'TEA-001', qty = 1
   const order = await shop.c.db('orders').where({ line_user_id: user }).orderBy('id', 'desc').first();
   expect(order).toBeDefined();
   expect(order.status).toBe('pending_payment');
-  return order;
+  return completeDelivery(shop, order);
 }
 
 /** Taps a payment method and returns the checkout-page URL from the pay-link Flex. */

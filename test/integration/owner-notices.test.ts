@@ -79,12 +79,13 @@ describe('owner pushes, once per owner', () => {
     const name = await nameOf(user);
     expect(name).toBeTruthy();
     for (const o of owners) {
-      const newOrder = messagesTo(o).filter((m) => m.type === 'flex' && m.altText === T.ownerNewOrderAlt(order.order_no, order.total, name));
+      // Placed before its delivery details: the owner is told the fee comes later.
+      const newOrder = messagesTo(o).filter((m) => m.type === 'flex' && m.altText === T.ownerNewOrderAlt(order.order_no, order.total, name) + T.ownerNewOrderAltNoShipping);
       expect(newOrder).toHaveLength(1);
       expect(alts(o).filter((a) => a === T.ownerPaidAlt(order.order_no, order.total))).toHaveLength(1);
       // The bubble: order number, items, total, shopper, hold deadline, and the order's page in the back office.
       const json = JSON.stringify(newOrder[0]);
-      for (const s of [order.order_no, name, twd(order.total), '× 2', `"uri":"${shop.url}/admin/orders/${order.order_no}"`]) expect(json).toContain(s);
+      for (const s of [order.order_no, name, twd(order.total), '× 2', `"uri":"${shop.url}/admin/orders/${order.order_no}"`, T.ownerNewOrderNoShipping]) expect(json).toContain(s);
       expect(JSON.stringify(messagesTo(o).find((m) => m.type === 'flex' && m.altText === T.ownerPaidAlt(order.order_no, order.total)))).toContain(
         `${shop.url}/admin/orders/${order.order_no}`,
       );

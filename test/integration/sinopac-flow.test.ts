@@ -12,6 +12,7 @@ import { JOB_DEFAULTS } from '../../src/jobs/queues';
 import { runExpiry } from '../../src/jobs/worker';
 import { PAGE, T, taipeiTime, twd } from '../../src/texts';
 import { count, newUserId, settled, startShop, TestShop, waitFor } from '../helpers/shop';
+import { completeDelivery } from '../helpers/orders';
 import { allStock, setStock, stockOf } from '../helpers/stock';
 
 const OWNER = newUserId();
@@ -52,7 +53,7 @@ async function checkoutOrder(shop: TestShop, user: string, sku = 'TEA-001', qty 
   await settled(shop, await shop.say(user, '結帳'));
   const order = await shop.c.db('orders').where({ line_user_id: user }).orderBy('id', 'desc').first<Order>();
   expect(order).toMatchObject({ status: 'pending_payment' });
-  return order!;
+  return completeDelivery(shop, order!);
 }
 
 /** Taps a payment method button; returns the attempt that tap created (or undefined when it made none). */

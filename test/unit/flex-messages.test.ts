@@ -6,6 +6,7 @@ import type { OwnerNotice, ShopperNotice } from '../../src/domain/notices';
 import type { Order, OrderItems, OrderLine } from '../../src/domain/orders';
 import type { PaymentAttempt } from '../../src/domain/payments';
 import type { DailyFigures } from '../../src/domain/reports';
+import type { DeliveryDetails, DeliveryOption } from '../../src/domain/delivery';
 import { preview, PREVIEWS } from '../../src/cli/flex-preview';
 import { PAYMENT_METHODS } from '../../src/gateways/payment-gateway';
 import { BUBBLE_TEMPLATES, listTemplateFiles, loadTemplate } from '../../src/line/flex-renderer';
@@ -54,6 +55,29 @@ const orderAttempt = (details: Record<string, unknown>, method: PaymentAttempt['
   request_key: null, amount: 9_999_999, status: 'pending', gateway_trade_id: null, details, expires_at: new Date(), created_at: new Date(), paid_at: null,
 });
 
+/** Delivery details at their longest (address 100 characters, store texts at ECPay's limits). */
+const homeDelivery: DeliveryDetails = {
+  method: 'home', subType: null, recipientName: '歐陽娜娜娜', recipientPhone: '0912345678', recipientZip: '100001', recipientAddress: long(100),
+  storeId: null, storeName: null, storeAddress: null, storeOutside: null,
+};
+const cvsDelivery: DeliveryDetails = {
+  method: 'cvs', subType: 'UNIMARTC2C', recipientName: 'ABCDEFGHIJ', recipientPhone: '0912345678', recipientZip: null, recipientAddress: null,
+  storeId: '131386', storeName: long(10), storeAddress: long(60), storeOutside: true,
+};
+const readyOrder = (d: DeliveryDetails): Order => ({
+  ...order(), delivery_method: d.method, delivery_sub_type: d.subType, recipient_name: d.recipientName, recipient_phone: d.recipientPhone,
+  recipient_zip: d.recipientZip, recipient_address: d.recipientAddress, store_id: d.storeId, store_name: d.storeName, store_address: d.storeAddress,
+  store_outside: d.storeOutside, delivery_ready_at: new Date(),
+});
+const deliveryChoices = {
+  order: order(),
+  options: ['home', 'UNIMARTC2C', 'FAMIC2C', 'HILIFEC2C', 'OKMARTC2C'].map((key, i) => ({
+    key: key as DeliveryOption['key'], method: (key === 'home' ? 'home' : 'cvs') as DeliveryOption['method'], subType: key === 'home' ? null : (key as DeliveryOption['subType']),
+    fee: 999_999, effectiveFee: i % 2 ? 0 : 999_999,
+  })),
+  last: homeDelivery,
+};
+
 /** A product name as long as an owner can make it, and a SKU to match. */
 const stockProduct = { id: 2_000_000_000, sku: `SKU-${'X'.repeat(60)}`, name: long(200) };
 
@@ -81,6 +105,8 @@ function shopperNotices(): Array<[string, ShopperNotice]> {
     ['payment failed', { type: 'payment-failed', order: order(), items, methods: all }],
     ['code issue failed', { type: 'code-issue-failed', order: order(), items, method: 'ecpay-cvs', methods: all }],
     ['receipt', { type: 'receipt', order: order('paid'), items, method: 'wallet', late: true, pointsEarned: 999_999_999 }],
+    ['delivery ready (store chosen)', { type: 'delivery-ready', order: readyOrder(cvsDelivery), items, delivery: cvsDelivery, methods: all, storeChosen: true }],
+    ['delivery store chosen', { type: 'delivery-store', orderNo: order().order_no, chain: '7-ELEVEN', storeName: long(10), storeAddress: long(60) }],
     ['paid, no stock', { type: 'paid-no-stock', orderNo: order().order_no }],
     ['expired', { type: 'expired', orderNo: order().order_no }],
     ['top-up instructions', { type: 'topup-instructions', instructions: { topup, attempt: attempt({ kind: 'virtual-account', bankCode: '807', account: '9'.repeat(16), deadline: new Date().toISOString() }), otherMethods: [...PAYMENT_METHODS] } }],
@@ -98,6 +124,9 @@ function shopperNotices(): Array<[string, ShopperNotice]> {
     ['shipped, unknown carrier with a long name', { type: 'shipped', orderNo: order().order_no, tracking: '9'.repeat(60), carrier: long(300) }],
     ['shipped, no tracking number', { type: 'shipped', orderNo: order().order_no, tracking: null, carrier: null }],
     ['completed', { type: 'completed', orderNo: order().order_no }],
+    ['arrived at the store', { type: 'arrived', orderNo: order().order_no, storeName: long(10), storeAddress: long(60), pickupDeadline: new Date() }],
+    ['arrived, no address or deadline', { type: 'arrived', orderNo: order().order_no, storeName: long(10), storeAddress: null, pickupDeadline: null }],
+    ['returned', { type: 'returned', orderNo: order().order_no }],
     ['refunded in part to a card', { type: 'refunded', orderNo: order().order_no, amount: 9_999_999, method: 'ecpay-credit', full: false }],
     ['refunded in full, no method', { type: 'refunded', orderNo: order().order_no, amount: 9_999_999, method: null, full: true }],
   ];
@@ -133,6 +162,20 @@ function ownerNotices(): Array<[string, OwnerNotice]> {
       type: 'pos-rejected', deviceId: 'd'.repeat(64),
       entries: Array.from({ length: 80 }, (_, i) => ({ txnNo: `T${'9'.repeat(30)}${i}`, amount: 999_999, reason: 'insufficient-balance' })),
     }],
+    ['shipment created (7-ELEVEN)', {
+      type: 'shipment-created',
+      shipment: { orderNo: order().order_no, subType: 'UNIMARTC2C', storeName: long(10), shipmentNo: 'C9680734', validationNo: '4551', dropOffCode: 'C96807344551', dropOffBy: new Date() },
+    }],
+    ['shipment created (FamilyMart)', {
+      type: 'shipment-created',
+      shipment: { orderNo: order().order_no, subType: 'FAMIC2C', storeName: long(10), shipmentNo: '09936343518', validationNo: '', dropOffCode: '09936343518', dropOffBy: new Date() },
+    }],
+    ['shipment refused, store', { type: 'shipment-failed', orderNo: order().order_no, reason: 'store', message: 'ReceiverStoreID Is Error' }],
+    ['shipment refused, other', { type: 'shipment-failed', orderNo: order().order_no, reason: 'other', message: long(100) }],
+    ['shipment unknown', { type: 'shipment-unknown', orderNo: order().order_no }],
+    ['parcel returned', { type: 'parcel-returned', orderNo: order().order_no, storeName: long(10) }],
+    ['store closed', { type: 'store-closed', orderNo: order().order_no, storeName: long(10) }],
+    ['shipment problem', { type: 'shipment-problem', orderNo: order().order_no, code: '7006', message: long(100) }],
   ];
 }
 
@@ -148,11 +191,13 @@ function everyNotice(): Array<[string, messagingApi.Message]> {
 const SHOPPER_NOTICE_TYPES: Record<ShopperNotice['type'], true> = {
   'payment-instructions': true, 'payment-failed': true, 'code-issue-failed': true, receipt: true, 'paid-no-stock': true, refunded: true, shipped: true,
   completed: true, expired: true, 'payment-reminder': true, 'topup-instructions': true, 'topup-failed': true, 'topup-credited': true, 'member-charge': true,
+  'delivery-ready': true, 'delivery-store': true, arrived: true, returned: true,
 };
 const OWNER_NOTICE_TYPES: Record<OwnerNotice['type'], true> = {
   'new-order': true, 'order-closed': true, 'low-stock': true, 'sold-out': true, paid: true, 'paid-no-stock': true, mismatch: true, simulated: true,
   'bad-expire-date': true, 'bank-paused': true, 'refund-done': true, 'refund-failed': true, 'refund-unknown': true, 'refund-unreachable': true,
   'daily-summary': true, 'points-shortfall': true, 'member-charge': true, 'pos-rejected': true,
+  'shipment-created': true, 'shipment-failed': true, 'shipment-unknown': true, 'parcel-returned': true, 'store-closed': true, 'shipment-problem': true,
 };
 
 const entries = (money: boolean): LedgerEntry[] =>
@@ -198,6 +243,12 @@ function everyMessage(): Array<[string, messagingApi.Message]> {
     ['empty cart', V.cartMessage({ ...cart, lines: [] })],
     ['order created, all methods', V.orderCreatedMessage(order(), items, all)],
     ['order created, no methods', V.orderCreatedMessage(order(), items, [])],
+    ['order created, delivery choices with the last details', V.orderCreatedMessage(order(), items, all, [V.redeemButton(order().order_no, { points: 999_999_999, amount: 9_999_999 })], deliveryChoices)],
+    ['delivery choices', V.deliveryChoiceMessage(deliveryChoices)],
+    ['delivery page link', V.deliveryLinkMessage(order().order_no, '7-ELEVEN 取貨', `${BASE}/delivery/${'t'.repeat(20)}`, new Date())],
+    ['delivery ready, home', V.deliveryReadyMessage(readyOrder(homeDelivery), items, homeDelivery, all)],
+    ['delivery ready, store chosen', V.deliveryReadyMessage(readyOrder(cvsDelivery), items, cvsDelivery, all, true)],
+    ['order detail with delivery and shipment', V.orderDetailMessage(readyOrder(cvsDelivery), items, all, [], { provider: 'ecpay', shipment_no: 'C'.repeat(12), validation_no: '9999', status: 'arrived_at_store' })],
     ['orders list', V.ordersListMessage(Array.from({ length: 5 }, () => order('paid')))],
     ['no orders', V.ordersListMessage([])],
     ['order detail pending', V.orderDetailMessage(order(), items, all)],

@@ -14,6 +14,8 @@ export type PaymentChoice =
   | { kind: 'unavailable' }
   | { kind: 'not-found'; orderNo: string }
   | { kind: 'stale'; orderNo: string; status: string }
+  /** Delivery details first (recipient, address or store): payment methods come after them. */
+  | { kind: 'delivery-needed'; order: Order }
   /** The attempt is payable: its account, code or link. */
   | { kind: 'instructions'; instructions: PaymentInstructions }
   /** Nothing new to pay (a repeated tap on a settled attempt): the order as it stands. */
@@ -120,6 +122,8 @@ export class PaymentAttempts {
       if (order.status !== 'pending_payment' || order.hold_expires_at.getTime() <= Date.now()) {
         return { kind: 'stale' as const, status: order.status };
       }
+      // The bank is asked for the total with its delivery fee: the details come first.
+      if (!order.delivery_ready_at) return { kind: 'delivery-needed' as const, orderId: order.id };
       if (existing) return { kind: 'go' as const, order, attempt: existing };
       const [attempt] = await trx('payment_attempts')
         .insert(newAttemptRow(method, order.total, { order_id: order.id }, args.requestKey))
@@ -128,6 +132,7 @@ export class PaymentAttempts {
     });
     if (start.kind === 'not-found') return { kind: 'not-found', orderNo };
     if (start.kind === 'stale') return { kind: 'stale', orderNo, status: start.status };
+    if (start.kind === 'delivery-needed') return { kind: 'delivery-needed', orderNo, orderId: start.orderId };
     if (start.kind === 'existing') return { kind: 'existing', orderNo, attemptId: start.attempt.id };
 
     const { order, attempt } = start;
@@ -146,6 +151,8 @@ export class PaymentAttempts {
         return { kind: 'not-found', orderNo: p.orderNo };
       case 'stale':
         return { kind: 'stale', orderNo: p.orderNo, status: p.status };
+      case 'delivery-needed':
+        return { kind: 'delivery-needed', order: (await trx('orders').where({ id: p.orderId }).first<Order>())! };
       case 'existing': {
         const attempt = (await trx('payment_attempts').where({ id: p.attemptId }).first<PaymentAttempt>())!;
         const order = (await trx('orders').where({ id: attempt.order_id! }).first<Order>())!;

@@ -32,7 +32,7 @@ export class Refunds {
     const { orderNo } = args;
     const order = await lockOrder(trx, { order_no: orderNo });
     if (!order) return { kind: 'not-found', orderNo };
-    if (!['paid', 'shipped', 'completed', 'paid_no_stock'].includes(order.status)) return { kind: 'not-paid', orderNo, status: order.status };
+    if (!['paid', 'shipped', 'at_store', 'returned', 'completed', 'paid_no_stock'].includes(order.status)) return { kind: 'not-paid', orderNo, status: order.status };
     const attempt = await trx('payment_attempts').where({ order_id: order.id, status: 'paid' }).first<PaymentAttempt>();
     const wallet = attempt?.provider === WALLET;
     const gw = attempt && attempt.provider !== WALLET ? this.ctx.gateways[attempt.provider] : null;
@@ -180,7 +180,7 @@ export class Refunds {
       order_id: locked.id, from_status: locked.status, to_status: locked.status, reason: `refund ${refund.amount}`, actor: refund.requestedBy,
       details: JSON.stringify({ refundId, amount: refund.amount }),
     });
-    if (refunded >= locked.paid_amount && ['paid', 'shipped', 'paid_no_stock'].includes(locked.status)) {
+    if (refunded >= locked.paid_amount && ['paid', 'shipped', 'at_store', 'returned', 'paid_no_stock'].includes(locked.status)) {
       await transition(trx, locked, 'refunded', 'fully refunded', refund.requestedBy);
     }
     await this.ctx.events.refunded(trx, after, { order: { ...locked, refunded_amount: refunded }, refundId, amount: refund.amount, refundedTotal: refunded });

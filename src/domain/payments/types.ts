@@ -74,7 +74,9 @@ export type PreparedPayment =
   | { kind: 'existing'; orderNo: string; attemptId: number }
   | { kind: 'not-found'; orderNo: string }
   | { kind: 'stale'; orderNo: string; status: string }
-  | { kind: 'unavailable'; orderNo: string };
+  | { kind: 'unavailable'; orderNo: string }
+  /** The order's delivery details are not complete yet: no bank was asked. */
+  | { kind: 'delivery-needed'; orderNo: string; orderId: number };
 
 export type PreparedTopupPayment =
   | { kind: 'ready'; topupId: number; attemptId: number; method: PaymentMethod; result: CreatePaymentResult; holdExpiresAt: Date }
@@ -116,7 +118,7 @@ export type ApplyOutcome =
 export const DEADLINE_GRACE_MS = 10 * 60_000;
 
 /** Order states in which money has been received for the order. */
-export const PAID_STATES = ['paid', 'shipped', 'completed', 'paid_no_stock', 'refunded'] as const;
+export const PAID_STATES = ['paid', 'shipped', 'at_store', 'returned', 'completed', 'paid_no_stock', 'refunded'] as const;
 
 /**
  * A fresh bank trade number: provider letter, base-36 milliseconds, 8 random hex digits (17

@@ -13,7 +13,9 @@ export type WalletPayResult =
   | { kind: 'insufficient'; order: Order; items: OrderItems; balance: number; methods: ShopMethod[] }
   | { kind: 'not-found'; orderNo: string }
   /** Not payable any more (paid, expired, cancelled, or its hold has just passed). */
-  | { kind: 'stale'; orderNo: string; status: string };
+  | { kind: 'stale'; orderNo: string; status: string }
+  /** Delivery details first: nothing was debited. */
+  | { kind: 'delivery-needed'; order: Order };
 
 /** The ledger source of a wallet payment: an order is paid from the wallet at most once. */
 export const walletPaySource = (orderId: number) => `order:${orderId}:pay`;
@@ -34,6 +36,7 @@ export class WalletPayments {
     if (order.status !== 'pending_payment' || order.hold_expires_at.getTime() <= Date.now()) {
       return { kind: 'stale', orderNo: order.order_no, status: order.status };
     }
+    if (!order.delivery_ready_at) return { kind: 'delivery-needed', order };
     const debit = await post(trx, {
       userId: args.userId, account: 'wallet', kind: 'pay', amount: -order.total, source: walletPaySource(order.id), details: { orderNo: order.order_no },
     });

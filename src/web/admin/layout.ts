@@ -64,6 +64,8 @@ const STATUS_TONE: Record<string, string> = {
   pending_payment: 'warn',
   paid: 'ok',
   shipped: 'info',
+  at_store: 'info',
+  returned: 'warn',
   completed: 'ok',
   paid_no_stock: 'bad',
   refunded: '',

@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import express, { NextFunction, Request, Response, Router } from 'express';
 import type { Container } from '../../container';
 import type { Trx } from '../../data/db';
@@ -12,8 +13,8 @@ import { MAX_UPLOAD_BYTES, NormalizedPhoto, normalizePhoto } from '../../domain/
 import { productImageUrl } from '../../domain/photo-urls';
 import { balancesOf } from '../../domain/members/ledger';
 import { normalizeCode } from '../../domain/members/member-codes';
-import { chargeText, refundText } from '../../line/owner-commands';
-import { ADMIN, ADMIN_MEMBERS, METHOD_LABEL, STATUS_LABEL, T, taipeiTime } from '../../texts';
+import { chargeText, refundText, shipText } from '../../line/owner-commands';
+import { ADMIN, ADMIN_MEMBERS, METHOD_LABEL, SHIPMENT, STATUS_LABEL, T, taipeiTime } from '../../texts';
 import { ASSETS } from './assets';
 import { streamCsv } from './csv';
 import type { Html } from './html';
@@ -360,12 +361,12 @@ export function adminRouter(c: Container): Router {
   }));
 
   const renderOrder = async (orderNo: string, ctx: PageContext, forms: ActionForms = {}) => {
-    const d = await orderDetail(c.db, orderNo);
+    const d = await orderDetail(c.db, orderNo, c.shipments);
     if (!d) return messagePage(ADMIN.notFoundTitle, T.orderUnknown(orderNo), '🔍', { href: '/admin/orders', label: ADMIN.back });
     return orderDetailPage(ctx, d, await ownerNames(), forms);
   };
   router.get('/admin/orders/:orderNo', h(async (req, res) => {
-    const d = await orderDetail(c.db, str(req.params.orderNo));
+    const d = await orderDetail(c.db, str(req.params.orderNo), c.shipments);
     if (!d) return void send(res, 404, messagePage(ADMIN.notFoundTitle, T.orderUnknown(str(req.params.orderNo)), '🔍', { href: '/admin/orders', label: ADMIN.back }));
     send(res, 200, orderDetailPage(await ctxFor(req, res), d, await ownerNames()));
   }));
@@ -381,9 +382,51 @@ export function adminRouter(c: Container): Router {
       : await runForm<ActionForms>(res, key, async (trx, after) => {
           const r = await c.owner.shipOrder(trx, after, actorOf(req, session(res)), { orderNo, tracking: s.tracking, carrier: s.carrier });
           if (r.kind === 'not-found') return { kind: 'done', redirect: '/admin/orders', flash: { tone: 'bad', text: T.orderUnknown(orderNo) } };
-          if (r.kind === 'conflict') return { kind: 'done', redirect: orderPath(orderNo), flash: { tone: 'bad', text: T.ownerStatusConflict(orderNo, STATUS_LABEL[r.status] ?? r.status) } };
-          return { kind: 'done', redirect: orderPath(orderNo), flash: { tone: 'ok', text: T.ownerShipped(orderNo) } };
+          // Store pickup ignores carrier and tracking: ECPay's shipment number is the tracking number.
+          const good = r.kind === 'shipped' || r.kind === 'shipping' || r.kind === 'already';
+          return { kind: 'done', redirect: orderPath(orderNo), flash: { tone: good ? 'ok' : 'bad', text: shipText(r) } };
         });
+    await finish(req, res, key, out, (forms, ctx) => renderOrder(orderNo, ctx, forms));
+  }));
+
+  // The parcel's label at ECPay (§10): a page that posts the signed print form to ECPay's host, top
+  // level in its own tab. Its policy allows exactly that form and its one inline script (by hash).
+  router.get('/admin/orders/:orderNo/label', h(async (req, res) => {
+    const label = await c.shipments.labelPage(str(req.params.orderNo));
+    if (!label) return void send(res, 404, messagePage(ADMIN.notFoundTitle, SHIPMENT.noLabel, '🔍', { href: orderPath(str(req.params.orderNo)), label: ADMIN.back }));
+    const scripts = [...label.html.matchAll(/<script>([\s\S]*?)<\/script>/g)].map((m) => `'sha256-${crypto.createHash('sha256').update(m[1]!).digest('base64')}'`);
+    res.setHeader(
+      'Content-Security-Policy',
+      ["default-src 'none'", "style-src 'unsafe-inline'", `script-src ${scripts.join(' ') || "'none'"}`, `form-action ${new URL(label.action).origin}`, "frame-ancestors 'none'", "base-uri 'none'"].join('; '),
+    );
+    res.status(200).type('text/html; charset=utf-8').send(label.html);
+  }));
+
+  // A new pickup store after the old one closed: ECPay is told first (outside any transaction), then
+  // the order's store and the audit row are recorded; the form's key makes a double submit one result.
+  router.post('/admin/orders/:orderNo/store', form, h(async (req, res) => {
+    const orderNo = str(req.params.orderNo);
+    const key = str(req.body._key);
+    const storeId = str(req.body.store_id).normalize('NFKC').trim();
+    const storeName = str(req.body.store_name).normalize('NFC').trim().replace(/\s+/g, ' ');
+    const idError = /^\d{4,6}$/.test(storeId) ? null : SHIPMENT.storeIdInvalid;
+    const nameError = storeName && [...storeName].length <= 10 ? null : SHIPMENT.storeNameInvalid;
+    let out: Outcome<ActionForms> | null;
+    if (idError || nameError) {
+      out = { kind: 'render', render: { store: { storeId, storeName, idError, nameError } } };
+    } else {
+      const r = await c.shipments.changePickupStore(actorOf(req, session(res)), { orderNo, storeId, storeName });
+      const text =
+        r.kind === 'updated' ? SHIPMENT.storeUpdated(r.orderNo, storeName)
+        : r.kind === 'refused' ? SHIPMENT.storeUpdateRefused(r.orderNo, r.message)
+        : r.kind === 'not-found' ? T.orderUnknown(r.orderNo)
+        : SHIPMENT.storeUpdateNotPossible(r.orderNo);
+      out = await runForm<ActionForms>(res, key, async () => ({
+        kind: 'done',
+        redirect: r.kind === 'not-found' ? '/admin/orders' : orderPath(orderNo),
+        flash: { tone: r.kind === 'updated' ? 'ok' : 'bad', text },
+      }));
+    }
     await finish(req, res, key, out, (forms, ctx) => renderOrder(orderNo, ctx, forms));
   }));
 

@@ -1,7 +1,8 @@
 import type { OrderDetail, OrderListRow, OrderQuery } from '../../../domain/order-admin';
 import { ORDER_STATUSES } from '../../../domain/order-admin';
 import type { AuditRow } from '../../../domain/audit';
-import { ADMIN, METHOD_LABEL, STATUS_LABEL } from '../../../texts';
+import { chainName } from '../../../line/notifier';
+import { ADMIN, METHOD_LABEL, SHIPMENT, STATUS_LABEL } from '../../../texts';
 import { html, Html, when } from '../html';
 import { field, formGuard, money, page, PageContext, pager, statusBadge, when_ } from '../layout';
 import { auditList } from './audit';
@@ -45,16 +46,49 @@ export function actorLabel(actor: string, names: Map<string, string>): string {
 }
 
 /**
- * Where delivery details go on the order page (recipient, address or pickup store, shipments).
- * The delivery feature renders its section here; until then the page has none.
+ * The order's delivery: method, recipient (phone masked), store or address, its shipments with
+ * number, drop-off code and status history, and for a paid store-pickup order the 出貨 button
+ * (the same owner use case as the chat's 出貨).
  */
-export function deliverySection(_d: OrderDetail): Html | '' {
-  return '';
+export function deliverySection(d: OrderDetail, ctx: PageContext, forms: ActionForms = {}): Html | '' {
+  const v = d.delivery;
+  if (!v) return '';
+  const S = SHIPMENT;
+  const method = v.method === 'cvs' ? S.cvs(chainName(v.subType)) : v.method === 'home' ? S.home : S.none;
+  const shipments = v.shipments.map(({ shipment: s, dropOffCode, printable, history }) => {
+    const rows = history.map(
+      (h) => html`<li><div>${h.rtn_code ?? ''} ${h.rtn_msg ?? ''}</div><div class="small muted">${h.update_status_date && h.update_status_date !== 'query' ? h.update_status_date : when_(h.received_at)} ・ ${S.outcome[h.outcome] ?? h.outcome}</div></li>`,
+    );
+    return html`<div class="shipment" id="shipment-${s.id}"><dl class="kv small">
+<dt>${S.shipmentStatus}</dt><dd><span class="badge">${S.status[s.status] ?? s.status}</span>${s.status === 'failed' && s.last_rtn_msg ? html` <span class="small muted">${s.last_rtn_msg}</span>` : ''}</dd>
+${s.provider !== 'ecpay' ? html`<dt>${D.carrier}</dt><dd>${s.provider}</dd>` : ''}
+${s.shipment_no ? html`<dt>${S.shipmentNo}</dt><dd><code>${s.shipment_no}</code>${s.validation_no ? html` / <code>${s.validation_no}</code>` : ''}</dd>` : ''}
+${dropOffCode && s.provider === 'ecpay' ? html`<dt>${S.dropOffCode}</dt><dd><code class="drop-off-code">${dropOffCode}</code></dd>` : ''}
+${s.pickup_deadline ? html`<dt>${S.pickupDeadline}</dt><dd>${when_(s.pickup_deadline)}</dd>` : ''}
+</dl>${printable ? html`<p><a class="btn" id="print-label" href="/admin/orders/${d.order.order_no}/label" target="_blank" rel="noopener">${S.printLabel}</a></p>` : ''}${s.provider === 'ecpay' ? html`<h3 class="small">${S.history}</h3>${rows.length ? html`<ul class="timeline">${rows}</ul>` : html`<p class="muted small">${S.noHistory}</p>`}` : ''}</div>`;
+  });
+  const ship = v.canShipCvs
+    ? html`<form method="post" action="/admin/orders/${d.order.order_no}/ship" id="ship-cvs-form">${formGuard(ctx)}<p class="small muted">${S.shipCvsHint}</p><div class="actions"><button class="primary" type="submit">${S.shipCvs}</button></div></form>`
+    : '';
+  const changeStore = v.canChangeStore
+    ? html`<form method="post" action="/admin/orders/${d.order.order_no}/store" id="store-form">${formGuard(ctx)}<h3>${S.changeStore}</h3><p class="small muted">${S.changeStoreHint}</p>
+${field({ label: S.storeIdLabel, name: 'store_id', value: forms.store?.storeId ?? '', inputmode: 'numeric', maxlength: 6, error: forms.store?.idError })}
+${field({ label: S.storeNameLabel, name: 'store_name', value: forms.store?.storeName ?? '', maxlength: 10, error: forms.store?.nameError })}
+<div class="actions"><button class="primary" type="submit">${S.changeStore}</button></div></form>`
+    : '';
+  return html`<div class="card"><h2>${S.section}</h2><dl class="kv small">
+<dt>${S.method}</dt><dd>${method}</dd>
+${v.recipientName ? html`<dt>${S.recipient}</dt><dd>${v.recipientName}</dd>` : ''}
+${v.recipientPhone ? html`<dt>${S.phone}</dt><dd>${v.recipientPhone}</dd>` : ''}
+${v.method === 'cvs' ? html`<dt>${S.store}</dt><dd>${v.storeName ?? ''}${v.storeId ? ` (${v.storeId})` : ''}${v.storeAddress ? html`<div class="small muted">${v.storeAddress}</div>` : ''}</dd>` : ''}
+${v.address ? html`<dt>${S.address}</dt><dd>${v.address}</dd>` : ''}
+</dl>${shipments}${ship}${changeStore}</div>`;
 }
 
 export interface ActionForms {
   ship?: { carrier: string; tracking: string; error?: string | null };
   refund?: { amount: string; error?: string | null };
+  store?: { storeId: string; storeName: string; idError?: string | null; nameError?: string | null };
 }
 
 export function orderDetailPage(ctx: PageContext, d: OrderDetail, names: Map<string, string>, forms: ActionForms = {}): Html {
@@ -79,7 +113,8 @@ export function orderDetailPage(ctx: PageContext, d: OrderDetail, names: Map<str
     return html`<li><div>${what}</div><div class="small muted">${when_(e.created_at)} ・ ${actorLabel(e.actor, names)}</div></li>`;
   });
   const a = d.actions;
-  const ship = a.ship
+  // Store pickup ships from the delivery section (no carrier or tracking to type).
+  const ship = a.ship && d.delivery?.method !== 'cvs'
     ? html`<form class="card" method="post" action="/admin/orders/${o.order_no}/ship" id="ship-form">${formGuard(ctx)}<h2>${D.shipping}</h2>
 <datalist id="carriers"><option value="黑貓宅急便"><option value="新竹物流"><option value="中華郵政"><option value="7-ELEVEN 交貨便"><option value="全家店到店"></datalist>
 ${field({ label: D.carrier, name: 'carrier', value: forms.ship?.carrier ?? '', list: 'carriers', placeholder: D.carrierHint, maxlength: 40 })}
@@ -96,7 +131,7 @@ ${field({ label: D.amount, name: 'amount', value: forms.refund?.amount ?? '', in
     a.complete ? html`<form method="post" action="/admin/orders/${o.order_no}/complete">${formGuard(ctx)}<button class="primary" type="submit">${D.complete}</button></form>` : '',
     a.cancel ? html`<form method="post" action="/admin/orders/${o.order_no}/cancel" data-confirm="${D.confirmCancel}">${formGuard(ctx)}<button class="danger" type="submit">${D.cancel}</button></form>` : '',
   ].filter(Boolean);
-  const paidNotCard = a.refundable === null && o.paid_amount > 0 && ['paid', 'shipped', 'completed', 'paid_no_stock'].includes(o.status);
+  const paidNotCard = a.refundable === null && o.paid_amount > 0 && ['paid', 'shipped', 'at_store', 'returned', 'completed', 'paid_no_stock'].includes(o.status);
   return page(
     ctx,
     'orders',
@@ -112,7 +147,7 @@ ${o.refunded_amount ? html`<dt>${D.refundedAmount}</dt><dd>${money(o.refunded_am
 </dl>${paidNotCard ? html`<p class="small muted">${D.refundOffline}</p>` : ''}${simple.length ? html`<div class="actions">${simple}</div>` : ''}</section>
 ${ship}${refund}
 <section class="card"><h2>${D.lines}</h2><table class="lines"><tbody>${lines}<tr class="total"><td>${D.total}</td><td class="num">${money(o.total)}</td></tr></tbody></table></section>
-<section id="delivery">${deliverySection(d)}</section>
+<section id="delivery">${deliverySection(d, ctx, forms)}</section>
 <section class="card"><h2>${D.payments}</h2>${
       attempts.length ? html`<ul class="olist">${attempts}</ul>` : html`<p class="muted small">${D.noPayments}</p>`
     }</section>
