@@ -6,6 +6,7 @@ import { startEcpaySandbox, EcpaySandbox } from '../../src/sandbox/ecpay-sandbox
 import { startLineApiDouble, LineApiDouble } from '../../src/sandbox/line-api-double';
 import { startSinopacSandbox, SinopacSandbox } from '../../src/sandbox/sinopac-sandbox';
 import { exitOf, freePort } from './child-process';
+import { hiddenInputs } from './html-forms';
 import { ecpayCheckout } from './members';
 import { ACCESS_TOKEN, CHANNEL_SECRET, ECPAY_MERCHANT, newEventId, sign, SINOPAC_SHOP, TestEvent, waitFor } from './shop';
 import { setStock } from './stock';
@@ -271,6 +272,31 @@ export class Shopper {
   async latestOrder(): Promise<{ id: number; order_no: string; status: string; total: number } | undefined> {
     return this.shop.tdb.db('orders').where({ line_user_id: this.user }).orderBy('id', 'desc').first('id', 'order_no', 'status', 'total');
   }
+}
+
+/**
+ * Home delivery chosen as a shopper does it: taps 宅配 for the order in the chat, opens the page
+ * link of the answer (on the web its worker names) and saves the form there. Payment methods are
+ * offered only after this.
+ */
+export async function chooseHomeDelivery(shop: ProcShop, s: Shopper, orderNo: string): Promise<void> {
+  const eventId = await s.tap(`action=dlv&o=${orderNo}&m=home`);
+  const row = await shop.tdb.db('outbox_messages').where({ dedupe_key: eventReplyKey(eventId) }).first('messages');
+  const link = /"(http:\/\/127\.0\.0\.1:\d+\/delivery\/[A-Za-z0-9_-]+)"/.exec(JSON.stringify(row?.messages ?? null));
+  if (!link) throw new Error(`no delivery page link in the answer to ${eventId}`);
+  const url = link[1]!;
+  const page = await fetch(url);
+  const html = await page.text();
+  if (page.status !== 200) throw new Error(`delivery page answered ${page.status}`);
+  const fields = { _csrf: hiddenInputs(html)._csrf ?? '', op: 'save', key: 'home', name: '王小美', phone: '0912345678', zip: '110', address: '台北市信義區市府路1號' };
+  const res = await fetch(url, {
+    method: 'POST',
+    redirect: 'manual',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', origin: new URL(url).origin },
+    body: new URLSearchParams(fields).toString(),
+  });
+  await res.arrayBuffer();
+  if (res.status !== 303) throw new Error(`saving the delivery page answered ${res.status}`);
 }
 
 /** The attempt a pay tap (event) created. */

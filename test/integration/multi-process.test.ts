@@ -3,6 +3,7 @@ import type { InjectedFailure } from '../../src/sandbox/line-api-double';
 import { newUserId, TestEvent } from '../helpers/shop';
 import {
   attemptOf,
+  chooseHomeDelivery,
   counterSum,
   expectExactlyOnce,
   expectInvariants,
@@ -79,6 +80,7 @@ describe('2 web and 2 worker processes, shoppers paying by every method', () => 
       await s.say('結帳');
       const order = await s.latestOrder();
       if (order?.status !== 'pending_payment') throw new Error(`payer ${i}: no order`);
+      await chooseHomeDelivery(shop, s, order.order_no);
       if (p.method === 'wallet') {
         // A double tap, each on another web process at once: one payment.
         const [a, b] = [shop.postbackEvent(s.user, `action=pay&o=${order.order_no}&m=wallet`), shop.postbackEvent(s.user, `action=pay&o=${order.order_no}&m=wallet`)];
@@ -185,6 +187,7 @@ describe('the LINE API answering 429 (Retry-After), 500 and timeouts for a while
       await s.say('結帳');
       const order = await s.latestOrder();
       if (order?.status !== 'pending_payment') throw new Error(`shopper ${i}: no order`);
+      await chooseHomeDelivery(shop, s, order.order_no);
       const tap = await s.tap(`action=pay&o=${order.order_no}&m=sinopac-atm`);
       const attempt = await attemptOf(shop, tap);
       if (!attempt) throw new Error(`shopper ${i}: no attempt`);

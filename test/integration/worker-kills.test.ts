@@ -2,6 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import { newUserId, TestEvent } from '../helpers/shop';
 import {
   attemptOf,
+  chooseHomeDelivery,
   payAtBank,
   expectExactlyOnce,
   expectInvariants,
@@ -18,7 +19,8 @@ import {
 
 /**
  * The worker SIGKILLed 20 times at random moments while shoppers use the shop through the real web
- * process: 300 shopper events (50 shoppers × 6, plus LINE's redeliveries of some), 50 checkouts and
+ * process: 300 shopper events (50 shoppers × 6, plus LINE's redeliveries of some; payers choose home
+ * delivery in the chat and save it on the delivery page), 50 checkouts and
  * 30 bank notifications (25 payments by SinoPac ATM, SinoPac card and ECPay card in turn, 5 of them
  * notified again). After each kill a new
  * worker starts. Afterwards: every event answered exactly once, every payment confirmed once, every
@@ -119,12 +121,16 @@ describe('a worker SIGKILLed 20 times under shopper traffic', () => {
         };
         await step(0, () => s.say('商品'));
         await step(1, () => s.say(`cart ${p.sku} ${p.qty}`));
-        await step(2, () => s.say('購物車'));
-        await step(3, () => s.say('結帳'));
+        await step(2, () => s.say('結帳'));
         checkouts++;
         const order = await s.latestOrder();
         if (i < PAYERS) {
           if (!order || order.status !== 'pending_payment') throw new Error(`shopper ${i}: checkout of ${p.sku} × ${p.qty} made no order`);
+          // Home delivery through the chat and the delivery page (payment methods come after it).
+          await step(3, async () => {
+            await chooseHomeDelivery(shop, s, order.order_no);
+            return s.events.at(-1)!.webhookEventId;
+          });
           let eventId = '';
           const method = PAY_METHODS[i % PAY_METHODS.length]!;
           await step(4, async () => (eventId = await s.tap(`action=pay&o=${order.order_no}&m=${method}`)));
@@ -143,6 +149,7 @@ describe('a worker SIGKILLed 20 times under shopper traffic', () => {
             notifications++;
           }
         } else {
+          await step(3, () => s.say('購物車'));
           await step(4, () => s.say('訂單'));
         }
         await step(5, () => s.say('help'));
