@@ -386,7 +386,7 @@ export async function expectExactlyOnce(shop: ProcShop, events: TestEvent[]): Pr
   const problems: string[] = [];
   if (stored.length !== ids.length) problems.push(`${ids.length} events sent, ${stored.length} stored`);
   for (const s of stored) if (!s.processed_at || s.failed_at) problems.push(`event ${s.webhook_event_id} not processed (failed: ${Boolean(s.failed_at)})`);
-  const rows = await db('outbox_messages').whereIn('dedupe_key', ids.map(eventReplyKey)).select('dedupe_key', 'status', 'retry_key', 'delivered_via');
+  const rows = await db('outbox_messages').whereIn('dedupe_key', ids.map(eventReplyKey)).select('dedupe_key', 'status', 'retry_key', 'delivered_via', 'reply_unclear', 'attempts');
   const rowByKey = new Map(rows.map((r) => [r.dedupe_key as string, r]));
   const tokenOf = new Map(events.map((e) => [e.webhookEventId, e.replyToken as string]));
   const sentAt = new Map(events.map((e) => [e.webhookEventId, e.timestamp as number]));
@@ -398,7 +398,12 @@ export async function expectExactlyOnce(shop: ProcShop, events: TestEvent[]): Pr
       continue;
     }
     const n = (repliesByToken.get(tokenOf.get(id)!) ?? 0) + (pushesByKey.get(row.retry_key)?.length ?? 0);
-    if (row.status !== 'sent' || n !== 1) problems.push(`event ${id}: reply ${row.status} via ${row.delivered_via}, answered ${n} times`);
+    if (row.status !== 'sent' || n !== 1) {
+      const ages = reqs
+        .filter((r) => (r.path === '/v2/bot/message/reply' && (r.body as { replyToken?: string }).replyToken === tokenOf.get(id)) || r.headers['x-line-retry-key'] === row.retry_key)
+        .map((r) => `${r.path.split('/').pop()} ${r.status} at +${r.at.getTime() - sentAt.get(id)!} ms`);
+      problems.push(`event ${id}: reply ${row.status} via ${row.delivered_via} (unclear: ${row.reply_unclear}, attempts ${row.attempts}), answered ${n} times: ${ages.join(', ')}`);
+    }
     const at = replyAt.get(tokenOf.get(id)!) ?? pushesByKey.get(row.retry_key)?.[0]?.at.getTime();
     if (at !== undefined) latencies.push(at - sentAt.get(id)!);
   }

@@ -1,5 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
-import { newUserId, TestEvent } from '../helpers/shop';
+import { freePort } from '../helpers/child-process';
+import { newUserId, TestEvent, waitFor } from '../helpers/shop';
 import {
   attemptOf,
   chooseHomeDelivery,
@@ -70,9 +71,9 @@ describe('a worker SIGKILLed 20 times under shopper traffic', () => {
       redeliverStep: between(0, 6),
       redeliverAtOnce: rnd() < 0.5,
     }));
-    // Every kill comes a random time after the previous one; every other one then also waits (up to
+    // Every kill comes a random time after its worker is up; every other one then also waits (up to
     // 3 s) until there is work in flight, so at least half of them interrupt something.
-    const killAfterMs = Array.from({ length: KILLS }, () => between(800, 3000));
+    const killAfterMs = Array.from({ length: KILLS }, () => between(500, 2500));
 
     let current: ChildProcess = shop.workers[0]!;
     let kills = 0;
@@ -85,8 +86,13 @@ describe('a worker SIGKILLed 20 times under shopper traffic', () => {
       const [b] = await db('payment_notifications').whereNull('processed_at').count<{ n: number }[]>({ n: '*' });
       return Number(e!.n) + Number(o!.n) + Number(b!.n);
     };
+    // A worker is killed while it runs: the random time counts from when it is up (its metrics
+    // port answers), as a crash hits a running process.
+    let currentMetrics = shop.workerMetricsUrls[0]!;
+    const up = (url: string) => waitFor(() => fetch(`${url}/metrics`).then((r) => r.ok, () => false), `worker ${url} up`, 30_000);
     const killer = (async () => {
       for (const [n, ms] of killAfterMs.entries()) {
+        await up(currentMetrics);
         await sleep(ms);
         let busy = (await inFlight()) > 0;
         for (const until = Date.now() + 3000; n % 2 === 0 && !busy && Date.now() < until; ) {
@@ -96,7 +102,9 @@ describe('a worker SIGKILLed 20 times under shopper traffic', () => {
         await shop.kill(current);
         if (busy) killsWithWorkInFlight++;
         kills++;
-        current = shop.startWorker();
+        const port = await freePort();
+        current = shop.startWorker(undefined, port);
+        currentMetrics = `http://127.0.0.1:${port}`;
       }
     })();
 
