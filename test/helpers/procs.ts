@@ -72,7 +72,7 @@ export interface ProcShop {
   workers: ChildProcess[];
   /** `http://127.0.0.1:<WORKER_METRICS_PORT>` of each worker started with one (the first ones), in order. */
   workerMetricsUrls: string[];
-  /** stderr of every process this shop started (LOG_LEVEL=error): an unexpected error shows up here. */
+  /** Output of every process this shop started (pino JSON lines at LOG_LEVEL=error, and anything on stderr). */
   logs(): string;
   startWorker(webIndex?: number, metricsPort?: number): ChildProcess;
   /** SIGKILL (no goodbye) and wait until the process is gone. */
@@ -123,7 +123,8 @@ export async function startProcShop(o: ProcShopOptions): Promise<ProcShop> {
   let logs = '';
   const all: ChildProcess[] = [];
   const spawnProc = (script: string, extra: Record<string, string>) => {
-    const p = spawn(process.execPath, [dist(script)], { env: { ...env, ...extra }, stdio: ['ignore', 'ignore', 'pipe'] });
+    const p = spawn(process.execPath, [dist(script)], { env: { ...env, ...extra }, stdio: ['ignore', 'pipe', 'pipe'] });
+    p.stdout!.on('data', (d) => (logs += d));
     p.stderr!.on('data', (d) => (logs += d));
     all.push(p);
     return p;
@@ -473,6 +474,25 @@ export async function expectStock(shop: ProcShop, start: Record<string, number>)
     want[r.sku] = [start[r.sku]! - (await sold(r.id, 'paid')), await sold(r.id, 'pending_payment')];
   }
   expect(got).toEqual(want);
+}
+
+/** The processes' error log lines, shortened, for a test's summary (what went wrong on the way, even when it recovered). */
+export function errorLines(shop: ProcShop): string[] {
+  return shop.logs().split('\n').filter((l) => l.trim()).map((l) => {
+    try {
+      const j = JSON.parse(l) as { msg?: string; err?: unknown; queue?: string };
+      return [j.msg, j.queue, typeof j.err === 'string' ? j.err : j.err ? JSON.stringify(j.err).slice(0, 120) : ''].filter(Boolean).join(' | ');
+    } catch {
+      return l.slice(0, 200);
+    }
+  });
+}
+
+/** "none", or how many lines and the distinct ones (at most 5). */
+export function summary(lines: string[]): string {
+  if (lines.length === 0) return 'none';
+  const distinct = [...new Set(lines)];
+  return `${lines.length} (${distinct.slice(0, 5).join('; ')}${distinct.length > 5 ? '; …' : ''})`;
 }
 
 /** `npm run check:invariants` (the built CLI) against the shop's database. */

@@ -3,6 +3,7 @@ import type { InjectedFailure } from '../../src/sandbox/line-api-double';
 import { newUserId, TestEvent } from '../helpers/shop';
 import {
   attemptOf,
+  errorLines,
   chooseHomeDelivery,
   counterSum,
   expectExactlyOnce,
@@ -17,6 +18,7 @@ import {
   Shopper,
   sleep,
   startProcShop,
+  summary,
 } from '../helpers/procs';
 
 /**
@@ -138,7 +140,7 @@ describe('2 web and 2 worker processes, shoppers paying by every method', () => 
     // eslint-disable-next-line no-console
     console.log(
       `multi-process 2×2 (seed ${SEED}): ${counts.events} events (${redeliveries.length} redelivered), ${paid.length} orders paid ` +
-        `(${replays} bank callbacks replayed), ${counts.replies} replies + ${counts.pushes} pushes; ${Date.now() - started} ms`,
+        `(${replays} bank callbacks replayed), ${counts.replies} replies + ${counts.pushes} pushes; ${Date.now() - started} ms; process error logs: ${summary(errorLines(shop))}`,
     );
   });
 });
@@ -217,7 +219,7 @@ describe('the LINE API answering 429 (Retry-After), 500 and timeouts for a while
     console.log(
       `LINE faults (seed ${SEED}): ${counts.events} events, ${paid.length} paid; LINE answered ` +
         `${reqs.filter((r) => r.status === 429).length}×429, ${reqs.filter((r) => r.status >= 500).length}×5xx, ${replyFaults.length + pushFaults.length - 50} timeouts; ` +
-        `${counts.replies} replies + ${counts.pushes} pushes accepted; ${Date.now() - started} ms`,
+        `${counts.replies} replies + ${counts.pushes} pushes accepted; ${Date.now() - started} ms; process error logs: ${summary(errorLines(shop))}`,
     );
   });
 });

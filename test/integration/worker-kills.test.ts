@@ -3,6 +3,7 @@ import { freePort } from '../helpers/child-process';
 import { newUserId, TestEvent, waitFor } from '../helpers/shop';
 import {
   attemptOf,
+  errorLines,
   chooseHomeDelivery,
   payAtBank,
   expectExactlyOnce,
@@ -16,6 +17,7 @@ import {
   Shopper,
   sleep,
   startProcShop,
+  summary,
 } from '../helpers/procs';
 
 /**
@@ -190,7 +192,7 @@ describe('a worker SIGKILLed 20 times under shopper traffic', () => {
     console.log(
       `worker-kills (seed ${SEED}): ${kills} kills (${killsWithWorkInFlight} with work in flight), ${counts.events} events (${redeliveries.length} redelivered), ${checkouts} checkouts, ` +
         `${notifications} bank notifications; ${counts.replies} replies + ${counts.pushes} pushes accepted by LINE ` +
-        `(${viaPush} answers went out as pushes; event → answer p50 ${counts.answerMs.p50} ms, p99 ${counts.answerMs.p99} ms, max ${counts.answerMs.max} ms); flow ${flowMs} ms, settled ${settle.waitedMs} ms later${settle.pending ? ` (pending 3 s in: ${settle.pending})` : ''}`,
+        `(${viaPush} answers went out as pushes; event → answer p50 ${counts.answerMs.p50} ms, p99 ${counts.answerMs.p99} ms, max ${counts.answerMs.max} ms); flow ${flowMs} ms, settled ${settle.waitedMs} ms later${settle.pending ? ` (pending 3 s in: ${settle.pending})` : ''}; process error logs: ${summary(errorLines(shop))}`,
     );
   });
 });
