@@ -117,6 +117,7 @@ export function createContainer(config: Config, opts: ContainerOptions = {}): Co
     log,
     logistics,
     notifyUrl: `${config.publicBaseUrl}/logistics/ecpay/notify`,
+    publicBaseUrl: config.publicBaseUrl,
     reconcileAfterMinutes: config.logisticsReconcile.afterMinutes,
   });
   const owner = new OwnerService(notifier, payments.refunds, orderEvents, config.lowStockThreshold, shipments);
