@@ -656,8 +656,16 @@ export class Shipments {
         this.d.log.warn({ shipmentId: s.id, rtnCode: e.rtnCode, rtnMsg: e.rtnMsg }, 'logistics status needs attention');
         await notifier.owners(trx, after, `lnotif:${notificationId}`, { type: 'shipment-problem', orderNo: order.order_no, code: e.rtnCode, message: e.rtnMsg.slice(0, 200) });
         break;
-      case 'created':
       case 'store_changed':
+        // Not while our own UpdateStoreInfo is in flight (its claim is cleared with the fix, in one commit).
+        if (s.store_closed_at && !storeFixed(s) && !this.storeChangeRunning(s) && /^\d+$/.test(e.rtnCode)) {
+          // ECPay re-routed the parcel but we recorded no new store (an UpdateStoreInfo whose answer
+          // was lost, or a change made in ECPay's own back office): a person must check which store.
+          this.d.log.warn({ shipmentId: s.id, rtnCode: e.rtnCode }, 'store changed at ECPay without a new store recorded here');
+          await this.tellUnrecordedChange(trx, after, order, s, e.rtnCode, e.rtnMsg);
+        }
+        break;
+      case 'created':
         break;
     }
     if (status !== s.status) {
@@ -692,6 +700,16 @@ export class Shipments {
       });
     }
     return true;
+  }
+
+  /** ECPay re-routed the parcel to a store we did not record: once per closure, the owner must check. */
+  private async tellUnrecordedChange(trx: Trx, after: AfterCommit, order: DeliveryOrder, s: ShipmentRow, code: string, message: string): Promise<void> {
+    const closure = s.store_closed_at ? new Date(s.store_closed_at).getTime() : 0;
+    await this.d.notifier.owners(trx, after, `shipment:${s.id}:store-unrecorded:${closure}`, { type: 'shipment-problem', orderNo: order.order_no, code, message: message.slice(0, 200) });
+  }
+
+  private storeChangeRunning(s: ShipmentRow): boolean {
+    return !!s.store_change_claimed_at && new Date(s.store_change_claimed_at).getTime() > this.now().getTime() - CREATION_CLAIM_S * 1000;
   }
 
   /** Moves the order when its state machine allows it (a refunded order stays refunded); true when it moved. */
@@ -821,6 +839,14 @@ export class Shipments {
       if (err instanceof LogisticsRejectedError) return { kind: 'refused', orderNo: order.order_no, message: err.rtnMsg.slice(0, 200) };
       if (err instanceof RangeError) return { kind: 'refused', orderNo: order.order_no, message: err.message };
       this.d.log.warn({ shipmentId: s.id, err: errText(err) }, 'UpdateStoreInfo got no answer; nothing recorded');
+      // ECPay may have taken it: should its store_changed status have come while we waited, tell the owner now.
+      await this.d.uow.run(async (trx, after) => {
+        const locked = (await lockOrder(trx, { id: order.id })) as DeliveryOrder;
+        const now = await trx('shipments').where({ id: s.id }).forUpdate().first<ShipmentRow>();
+        if (now?.store_closed_at && !storeFixed(now) && mapStatus(now.delivery_sub_type ?? '', now.last_rtn_code ?? '').state === 'store_changed') {
+          await this.tellUnrecordedChange(trx, after, locked, now, now.last_rtn_code ?? '', now.last_rtn_msg ?? '');
+        }
+      });
       return { kind: 'unavailable', orderNo: order.order_no };
     }
     const storeAddress = args.storeAddress ?? null;

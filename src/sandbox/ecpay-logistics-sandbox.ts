@@ -769,7 +769,16 @@ ${rows}
     } else {
       s.returnStoreId = storeId;
     }
-    res.on('finish', () => void setStatus(s, STORE_CHANGED_CODE));
+    // ECPay has taken the store whether or not the caller waits for the answer (a timeout): the
+    // status follows once the answer is sent, or the caller has hung up.
+    let told = false;
+    const tell = () => {
+      if (told) return;
+      told = true;
+      void setStatus(s, STORE_CHANGED_CODE);
+    };
+    res.on('finish', tell);
+    res.on('close', tell);
     return sendText(res, '1|OK');
   });
 

@@ -159,6 +159,8 @@ describe('a closed pickup store, the shopper chooses a new one', () => {
     expect(shop.line.textsTo(user).filter((t) => t === confirmation)).toHaveLength(1);
     expect(shop.line.textsTo(owner).filter((t) => t === SHIPMENT.storeChangedOwner(order.order_no, '鑫忠孝門市', '港墘門市', '臺北市內湖區內湖路一段300號'))).toHaveLength(1);
     expect(await outboxCount()).toBe(outbox0 + 2);
+    // ECPay's 2105 (store_changed) after our own UpdateStoreInfo is no problem to report.
+    expect(shop.line.textsTo(owner).filter((t) => t.includes(order.order_no) && t.includes('異常'))).toHaveLength(0);
 
     // The same reply again (browser back, a double tap): done, nothing more at ECPay, in the order or in the chat.
     const again = await postReply(reply);
@@ -266,6 +268,47 @@ describe('a closed pickup store, the shopper chooses a new one', () => {
     expect(late.html).toContain(STORE_CHANGE.doneTitle);
     expect(updates()).toBe(u0);
     expect(await orderOf(order.id)).toMatchObject({ store_id: '896539' });
+  });
+
+  it('two replies at the same moment (double tap): one UpdateStoreInfo, one new store, one confirmation', async () => {
+    const user = newUserId();
+    const { order, shipment } = await shippedPickupOrder(user, { subType: 'OKMARTC2C', storeId: '1328', storeName: 'OK台北南京店', storeAddress: '臺北市中山區南京東路二段66號' });
+    await shop.logistics.advance(shipment.logistics_id!, 'store-closed');
+    await drained();
+    const url = storeClosedPushes(user)[0]!;
+    const reply = await pickStore(url, 'OKMARTC2C', '1046');
+    const u0 = updates();
+    const pages = await Promise.all([postReply(reply), postReply(reply)]);
+    const titles = pages.map((p) => (p.html.includes(STORE_CHANGE.updatedTitle) ? 'updated' : p.html.includes(STORE_CHANGE.doneTitle) ? 'done' : p.html.includes(STORE_CHANGE.busyBody) ? 'busy' : p.html));
+    expect(titles.filter((t) => t === 'updated')).toHaveLength(1);
+    expect(titles.filter((t) => t === 'done' || t === 'busy')).toHaveLength(1);
+    expect(updates()).toBe(u0 + 1);
+    expect(await orderOf(order.id)).toMatchObject({ store_id: '1046', store_name: 'OK台南中華店' });
+    await drained();
+    expect(shop.line.textsTo(user).filter((t) => t.startsWith(`已更新訂單 ${order.order_no} 的取件門市`))).toHaveLength(1);
+    expect(await count(shop.c, 'audit_log', { action: 'order.store', target_id: order.order_no })).toBe(1);
+  });
+
+  it('an UpdateStoreInfo answer lost in a timeout records nothing; when ECPay then reports the change (2105) the owner is alerted to check', async () => {
+    const user = newUserId();
+    const { order, shipment } = await shippedPickupOrder(user);
+    await shop.logistics.advance(shipment.logistics_id!, 'store-closed');
+    await drained();
+    const url = storeClosedPushes(user)[0]!;
+    const reply = await pickStore(url, 'UNIMARTC2C', '244963');
+    // ECPay takes the store but answers after the shop's gateway timeout.
+    shop.logistics.injectDelay('/Express/UpdateStoreInfo', 3500);
+    const page = await postReply(reply);
+    expect(page.status).toBe(502);
+    expect(page.html).toContain(STORE_CHANGE.unavailableBody);
+    expect(await orderOf(order.id)).toMatchObject({ store_id: '131386' });
+    await waitFor(async () => (await db()('shipments').where({ id: shipment.id, last_rtn_code: '2105' }).first()) ?? null, '2105 applied');
+    await drained();
+    expect(shop.line.textsTo(owner).filter((t) => t === SHIPMENT.problem(order.order_no, '2105', '已申請門市變更'))).toHaveLength(1);
+    // The link no longer offers the map (ECPay will not take another store), and says to ask the shop.
+    const after = await getPage(url);
+    expect(after.html).not.toContain('choose-store');
+    expect(after.html).toContain(STORE_CHANGE.notNeededBody);
   });
 
   it('a checkout link cannot open the store-change page, nor a store-change link the checkout page', async () => {
