@@ -1021,6 +1021,7 @@ export const SHIPMENT = {
   noLabel: '這張訂單目前沒有可列印的寄件單。',
   changeStore: '更新取件門市',
   changeStoreHint: '取件門市關轉了：請買家改選同一家超商的門市，填入新門市後送出，系統會通知綠界。',
+  shopperAsked: (until: string) => `已傳連結請買家在綠界地圖重選門市（${until} 前有效），買家選好會自動更新；也可以在這裡直接填入。`,
   storeIdLabel: '門市代號',
   storeNameLabel: '門市名稱',
   storeIdInvalid: '門市代號是 4 到 6 位數字。',

@@ -232,6 +232,8 @@ export interface DeliveryDetail {
   canShipCvs: boolean;
   /** The parcel's pickup store closed: the back office may record a new one. */
   canChangeStore: boolean;
+  /** The shopper was pushed a store-change link for this closure, usable until then (null: not asked). */
+  shopperAskedUntil: Date | null;
 }
 
 /** 0912345678 → 0912***678. */
@@ -882,6 +884,13 @@ export class Shipments {
     return { kind: 'updated', orderNo: order.order_no, storeName: args.storeName, storeAddress };
   }
 
+  /** When the newest unused store-change link of these parcels expires, or null. */
+  private async openStoreChangeLinkUntil(db: Db | Trx, shipmentIds: number[]): Promise<Date | null> {
+    if (shipmentIds.length === 0) return null;
+    const row = await db('delivery_links').whereIn('shipment_id', shipmentIds).where({ purpose: 'store-change' }).whereNull('used_at').orderBy('id', 'desc').first('expires_at');
+    return row ? (row.expires_at as Date) : null;
+  }
+
   /**
    * The signed form that opens ECPay's printable label of the order's parcel (§10), or null when
    * it has none yet (not created, or home delivery). Open it top-level in a new tab.
@@ -932,9 +941,12 @@ export class Shipments {
       // shipped without a live shipment: the parcel's drop-off window passed, it needs a new one.
       canShipCvs: order.delivery_method === 'cvs' && (order.status === 'paid' || order.status === 'shipped') && live.length === 0 && this.d.logistics !== null,
       canChangeStore: this.d.logistics !== null && live.some(canChangeStore),
+      shopperAskedUntil: await this.openStoreChangeLinkUntil(db, live.filter(canChangeStore).map((s) => s.id)),
     };
   }
 }
+
+// ---------------------------------------------------------------------------------------------
 
 function stringFieldsOf(body: unknown): Record<string, string> {
   const out: Record<string, string> = {};

@@ -247,6 +247,10 @@ describe('a closed pickup store, the shopper chooses a new one', () => {
     const reply = await pickStore(url, 'UNIMARTC2C', '244963');
 
     const admin = await loggedIn(shop, owner);
+    // The order's page says the shopper was asked, and still offers the owner's form.
+    const before = (await admin.get(`/admin/orders/${order.order_no}`)).text;
+    expect(before).toContain('id="shopper-asked"');
+    expect(before).toContain('id="store-form"');
     const ownerTexts0 = shop.line.textsTo(owner).length;
     const res = await admin.post(`/admin/orders/${order.order_no}/store`, { store_id: '896539', store_name: '港墘門市' });
     expect(res.status).toBe(303);
