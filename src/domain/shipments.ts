@@ -186,7 +186,8 @@ export function canChangeStore(s: ShipmentRow): boolean {
     !!s.shipment_no &&
     (s.status === 'created' || s.status === 'shipped') &&
     STORE_CHANGE_CHAINS.has(sub) &&
-    mapStatus(sub, s.last_rtn_code ?? '').state === 'store_closed' &&
+    // The last status says so, or a 7-ELEVEN store-change notice (no status code of its own) opened a closure.
+    (mapStatus(sub, s.last_rtn_code ?? '').state === 'store_closed' || (!!s.store_closed_at && mapStatus(sub, s.last_rtn_code ?? '').state !== 'store_changed')) &&
     // Fixed already: ECPay's store_changed status (2105) is on its way and will replace the code.
     !storeFixed(s)
   );

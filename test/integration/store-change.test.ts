@@ -3,7 +3,8 @@ import type { Order } from '../../src/domain/orders';
 import type { ShipmentRow } from '../../src/domain/shipments';
 import { SHIPMENT, STORE_CHANGE } from '../../src/texts';
 import { loggedIn } from '../helpers/admin';
-import { LogisticsShop, paidPickupOrder, startLogisticsShop } from '../helpers/delivery';
+import { signLogistics } from '../../src/gateways/ecpay-logistics/logistics-mac';
+import { LOGISTICS_C2C, LogisticsShop, paidPickupOrder, startLogisticsShop } from '../helpers/delivery';
 import { browserPost, hiddenInputs, unescapeHtml } from '../helpers/html-forms';
 import { count, newUserId, settled, waitFor } from '../helpers/shop';
 
@@ -313,6 +314,27 @@ describe('a closed pickup store, the shopper chooses a new one', () => {
     const after = await getPage(url);
     expect(after.html).not.toContain('choose-store');
     expect(after.html).toContain(STORE_CHANGE.notNeededBody);
+  });
+
+  it('a 7-ELEVEN store-change notice alone opens the closure; a notice naming another store changes nothing', async () => {
+    const user = newUserId();
+    const { order, shipment } = await shippedPickupOrder(user);
+    const notice = async (storeId: string) => {
+      const fields = signLogistics({ AllPayLogisticsID: shipment.logistics_id!, StoreType: '01', Status: '01', StoreID: storeId }, { hashKey: LOGISTICS_C2C.hashKey, hashIv: LOGISTICS_C2C.hashIv });
+      const res = await fetch(`${shop.url}/logistics/ecpay/notify`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(fields).toString() });
+      expect(await res.text()).toBe('1|OK');
+    };
+    await notice('244963'); // not this parcel's store
+    await drained();
+    expect(storeClosedPushes(user)).toHaveLength(0);
+    expect(await count(shop.c, 'delivery_links', { order_id: order.id, purpose: 'store-change' })).toBe(0);
+
+    await notice('131386');
+    await notice('131386');
+    await drained();
+    const links = storeClosedPushes(user);
+    expect(links).toHaveLength(1);
+    expect((await getPage(links[0]!)).html).toContain('choose-store');
   });
 
   it('a checkout link cannot open the store-change page, nor a store-change link the checkout page', async () => {
