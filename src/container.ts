@@ -18,6 +18,7 @@ import { Gateways, PaymentService } from './domain/payments';
 import { buildGateways } from './gateways/build-gateways';
 import { EcpayLogisticsClient, type LogisticsPort } from './gateways/ecpay-logistics';
 import { Shipments } from './domain/shipments';
+import { StoreChange } from './domain/store-change';
 import { Queues } from './jobs/queues';
 import { ShopBot } from './line/bot';
 import { Delivery } from './line/delivery';
@@ -63,6 +64,7 @@ export interface Container {
   shipments: Shipments;
   /** Delivery details at checkout (method, recipient, store or address, fee). */
   deliveryCheckout: DeliveryCheckout;
+  storeChange: StoreChange;
   close(): Promise<void>;
 }
 
@@ -117,6 +119,7 @@ export function createContainer(config: Config, opts: ContainerOptions = {}): Co
     log,
     logistics,
     notifyUrl: `${config.publicBaseUrl}/logistics/ecpay/notify`,
+    publicBaseUrl: config.publicBaseUrl,
     reconcileAfterMinutes: config.logisticsReconcile.afterMinutes,
   });
   const owner = new OwnerService(notifier, payments.refunds, orderEvents, config.lowStockThreshold, shipments);
@@ -129,10 +132,11 @@ export function createContainer(config: Config, opts: ContainerOptions = {}): Co
   const deliveryCheckout = new DeliveryCheckout({
     uow, notifier, shipping: config.shipping, logistics, publicBaseUrl: config.publicBaseUrl, paymentMethods: () => payments.availableMethods(),
   });
+  const storeChange = new StoreChange({ db, logistics, shipments, publicBaseUrl: config.publicBaseUrl });
   const bot = new ShopBot({ db, config, log, line, queues, payments, owner, access, uow, shopping, delivery, members, deliveryCheckout });
   return {
     config, log, metrics, db, redis, queues, uow, notifier, orderEvents, shopping, members, line, delivery, payments, owner, access, catalogAdmin,
-    reminders, stockAlerts, bot, gateways, logistics, shipments, deliveryCheckout,
+    reminders, stockAlerts, bot, gateways, logistics, shipments, deliveryCheckout, storeChange,
     async close() {
       await queues.close().catch(() => undefined);
       redis.disconnect();

@@ -918,6 +918,42 @@ export const DELIVERY_PAGE = {
 } as const;
 
 /** Shipping an order: store pickup at ECPay (drop-off codes, status changes) and home delivery. */
+/** A shipped parcel's pickup store closed: the shopper's push, page and confirmation (§8 bot flow). */
+export const STORE_CHANGE = {
+  closedAlt: (orderNo: string) => `訂單 ${orderNo} 的取件門市關轉，請重選門市`,
+  closedTitle: '取件門市關轉，請重選門市',
+  closedBody: (chain: string, store: string, until: string) =>
+    `你選的取件門市「${store}」已關轉或暫停營業，包裹無法送達。請在 ${until} 前點下方按鈕，從 ${chain} 的門市地圖重選一家門市（只能選同一家超商）。沒有重選的話，包裹會被退回店家。`,
+  button: '重選取件門市',
+  changedShopper: (orderNo: string, chain: string, store: string, address: string | null) =>
+    `已更新訂單 ${orderNo} 的取件門市：${chain}「${store}」${address ? `\n${address}` : ''}\n包裹會改送這家門市，到店時會再通知你。`,
+  // The page.
+  pageTitle: '重選取件門市',
+  order: (orderNo: string) => `訂單 ${orderNo}`,
+  closedStore: '已關轉的門市',
+  chain: '超商',
+  intro: (chain: string) => `原本的取件門市已關轉或暫停營業。請從 ${chain} 的門市地圖選一家新的門市，我們會通知綠界改送。`,
+  chooseStore: '開啟門市地圖',
+  doneTitle: '取件門市已更新',
+  doneBody: '這張訂單的新取件門市已經設定好了，不需要再選。包裹到店時會通知你。',
+  currentStore: '取件門市',
+  updatedTitle: '已更新取件門市',
+  updatedBody: '綠界已接受新的取件門市，包裹會改送這家門市。LINE 也傳了確認訊息給你。',
+  failedTitle: '門市沒有更新',
+  refusedBody: '綠界沒有接受這家門市（可能也暫停營業或無法收件），取件門市沒有變更。請回上一頁再選一次其他門市；若一直不成功，請直接在 LINE 聊天室聯絡店家。',
+  unavailableBody: '綠界暫時沒有回應，取件門市沒有變更。請稍後回上一頁再試一次；若一直不成功，請直接在 LINE 聊天室聯絡店家。',
+  busyBody: '剛才的門市正在送交綠界處理中，請稍候幾秒後重新整理這一頁。',
+  tryAgain: '回上一頁重新選擇',
+  expiredTitle: '連結已過期',
+  expiredBody: '這個重選門市的連結已過期。請直接在 LINE 聊天室聯絡店家協助更改取件門市。',
+  notFoundTitle: '找不到這個連結',
+  notFoundBody: '連結不正確或已失效。請從 LINE 聊天室裡的訊息重新開啟，或聯絡店家。',
+  notNeededTitle: '不需要重選門市',
+  notNeededBody: '這張訂單的包裹目前不需要（或已無法）更改取件門市。有問題請在 LINE 聊天室聯絡店家。',
+  badReplyTitle: '門市資料有誤',
+  badReplyBody: '門市地圖傳回的資料無法使用（可能選了其他超商的門市）。請回上一頁重新選擇同一家超商的門市。',
+} as const;
+
 export const SHIPMENT = {
   // Owner: answers to 出貨 (chat and back office).
   creating: (orderNo: string) => `正在向綠界建立 ${orderNo} 的超商寄件單，完成後會傳寄件代碼給你。`,
@@ -951,6 +987,11 @@ export const SHIPMENT = {
   storeClosedTitle: '取件門市關轉',
   storeClosed: (orderNo: string, store: string) =>
     `訂單 ${orderNo} 的取件門市「${store}」已關轉或暫停營業。請聯絡買家改選同一家超商的其他門市，再到後台這張訂單的「更新取件門市」填入新門市（會通知綠界）；若沒有更新，包裹會被退回。`,
+  storeClosedAsked: (orderNo: string, store: string) =>
+    `訂單 ${orderNo} 的取件門市「${store}」已關轉或暫停營業。已傳連結請買家在綠界地圖重選同一家超商的門市，選好後會自動通知綠界並告訴你；買家沒回應時，也可以在後台這張訂單的「更新取件門市」填入新門市。`,
+  storeChangedOwnerTitle: '買家已重選門市',
+  storeChangedOwner: (orderNo: string, oldStore: string, store: string, address: string) =>
+    `訂單 ${orderNo} 的買家已把取件門市從「${oldStore}」改為「${store}」${address ? `（${address}）` : ''}，綠界已更新，包裹會改送新門市。`,
   problemTitle: '物流異常',
   problem: (orderNo: string, code: string, msg: string) => `訂單 ${orderNo} 的包裹有異常（${code} ${msg}），請到綠界物流後台查看。`,
   // Shopper pushes.
@@ -980,6 +1021,7 @@ export const SHIPMENT = {
   noLabel: '這張訂單目前沒有可列印的寄件單。',
   changeStore: '更新取件門市',
   changeStoreHint: '取件門市關轉了：請買家改選同一家超商的門市，填入新門市後送出，系統會通知綠界。',
+  shopperAsked: (until: string) => `已傳連結請買家在綠界地圖重選門市（${until} 前有效），買家選好會自動更新；也可以在這裡直接填入。`,
   storeIdLabel: '門市代號',
   storeNameLabel: '門市名稱',
   storeIdInvalid: '門市代號是 4 到 6 位數字。',
@@ -987,6 +1029,8 @@ export const SHIPMENT = {
   storeUpdated: (orderNo: string, name: string) => `已把 ${orderNo} 的取件門市改為「${name}」，並通知綠界。`,
   storeUpdateRefused: (orderNo: string, msg: string) => `綠界沒有接受 ${orderNo} 的新門市：${msg}`,
   storeUpdateNotPossible: (orderNo: string) => `${orderNo} 目前沒有需要更新門市的包裹。`,
+  storeUpdateBusy: (orderNo: string) => `${orderNo} 的新門市正在送交綠界（可能是買家剛選好），請稍後重新整理查看。`,
+  storeUpdateUnavailable: (orderNo: string) => `綠界暫時沒有回應，${orderNo} 的門市沒有變更，請稍後再試。`,
   shipCvs: '出貨（建立超商寄件單）',
   shipCvsHint: '會向綠界建立寄件單，寄件代碼會顯示在這裡並傳到 LINE。',
   status: {

@@ -2,14 +2,16 @@ import type { Db, Trx } from '../data/db';
 
 /** Who does an owner action, and through which door (the same use case serves the chat and the back office). */
 export interface Actor {
-  /** LINE userId of the owner, or null for the system itself. */
+  /** LINE userId of the owner (or of the shopper, with role 'shopper'), or null for the system itself. */
   userId: string | null;
+  /** Default owner; a shopper acts only on their own order (e.g. a new pickup store after a closure). */
+  role?: 'owner' | 'shopper';
   source: 'line' | 'web' | 'system';
   /** For the web: the client's IP and user agent. */
   origin?: Record<string, unknown>;
 }
 
-export const actorName = (a: Actor): string => (a.userId ? `owner:${a.userId}` : 'system');
+export const actorName = (a: Actor): string => (a.userId ? `${a.role ?? 'owner'}:${a.userId}` : 'system');
 
 export interface AuditEntry {
   action: string;

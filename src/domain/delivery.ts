@@ -6,6 +6,7 @@ import { checkRecipient, type LogisticsPort } from '../gateways/ecpay-logistics'
 import { CHAIN_OF, isCvsSubType, type CvsSubType } from '../gateways/ecpay-logistics/sub-types';
 import { DELIVERY_ERRORS, DELIVERY_TEXT, CVS_CHAIN_NAME } from '../texts';
 import type { Notifier } from './notices';
+import { newToken, sha256 } from './delivery-links';
 import { setAdjustment } from './order-adjustments';
 import { lockOrder, Order, OrderItems, orderItems } from './orders';
 import type { ShopMethod } from './payments/types';
@@ -159,8 +160,6 @@ export interface DeliveryCheckoutDeps {
 }
 
 const REF = /^[A-Za-z0-9_-]{20,64}$/;
-const sha256 = (s: string) => crypto.createHash('sha256').update(s).digest('hex');
-const newToken = () => crypto.randomBytes(15).toString('base64url'); // 20 characters: fits ExtraData too
 
 /** `0912345678` → `0912***678`. */
 export function maskPhone(phone: string): string {
@@ -356,7 +355,11 @@ export class DeliveryCheckout {
   private async findLink(db: Db | Trx, ref: string): Promise<LinkRow | undefined> {
     if (!REF.test(ref)) return undefined;
     // The page's own token (hashed), or the map token the store map sends the browser back with.
-    return db('delivery_links').where({ token_hash: sha256(ref) }).orWhere({ map_token: ref }).first<LinkRow>();
+    // Checkout links only: a store-change link (domain/store-change.ts) never edits checkout's details.
+    return db('delivery_links')
+      .where({ purpose: 'checkout' })
+      .where((q) => q.where({ token_hash: sha256(ref) }).orWhere({ map_token: ref }))
+      .first<LinkRow>();
   }
 
   private linkExpired(link: LinkRow): boolean {
@@ -506,7 +509,7 @@ export class DeliveryCheckout {
     if (!parsed.ok) return { kind: 'rejected', reason: `${parsed.reason}: ${parsed.detail}` };
     const s = parsed.store;
     return this.d.uow.run(async (trx, after): Promise<MapReplyOutcome> => {
-      const link = await trx('delivery_links').where({ map_token: s.token }).first<LinkRow>();
+      const link = await trx('delivery_links').where({ map_token: s.token, purpose: 'checkout' }).first<LinkRow>();
       if (!link) return { kind: 'rejected', reason: 'unknown map token' };
       // The chain whose map was opened from the page (§5.3: check the sub-type is the one requested).
       if (link.draft?.key && isCvsSubType(link.draft.key) && link.draft.key !== s.subType) return { kind: 'rejected', reason: 'LogisticsSubType is not the one requested' };

@@ -59,6 +59,11 @@ export async function checkInvariants(db: Db): Promise<string[]> {
       WHERE o.total <> l.goods + coalesce(a.adj, 0)`)) {
     out.push(`order ${r.order_no}: total ${r.total} but its lines come to ${r.goods} and its fees and discounts to ${r.adj}`);
   }
+  // A store-change link (a closed pickup store) belongs to its parcel's order; a used one's closure was fixed.
+  for (const r of await q(`SELECT l.id, l.order_id, s.order_id AS shipment_order, s.store_fixed_at FROM delivery_links l JOIN shipments s ON s.id = l.shipment_id
+      WHERE l.purpose = 'store-change' AND (s.order_id <> l.order_id OR (l.used_at IS NOT NULL AND s.store_fixed_at IS NULL))`)) {
+    out.push(`store-change link ${r.id}: order ${r.order_id}, parcel of order ${r.shipment_order}, fixed at ${r.store_fixed_at ?? 'never'}`);
+  }
   out.push(...(await ledgerViolations(db)), ...(await memberMoneyViolations(q)));
   return out;
 }

@@ -48,7 +48,12 @@ export type ShopperNotice =
   /** The delivery details are complete: the summary, and the payment methods to choose from. */
   | { type: 'delivery-ready'; order: Order; items: OrderItems; delivery: DeliveryDetails; methods: ShopMethod[]; storeChosen: boolean }
   /** A store was chosen on the map; the recipient is still to be filled in on the page. */
-  | { type: 'delivery-store'; orderNo: string; chain: string; storeName: string; storeAddress: string };
+  | { type: 'delivery-store'; orderNo: string; chain: string; storeName: string; storeAddress: string }
+  // Store pickup after shipping.
+  /** The pickup store closed: a new store of the same chain is chosen on ECPay's map from `url` (until expiresAt). */
+  | { type: 'store-closed'; orderNo: string; subType: string; storeName: string; url: string; expiresAt: Date }
+  /** ECPay took the parcel's new pickup store. */
+  | { type: 'store-changed'; orderNo: string; subType: string; storeName: string; storeAddress: string | null };
 
 /** How a shopper can pay a wallet top-up: the attempt's account, code or link, and the other methods. */
 export interface TopupInstructions {
@@ -129,7 +134,10 @@ export type OwnerNotice =
   | { type: 'shipment-failed'; orderNo: string; reason: ShipmentFailure; message: string }
   | { type: 'shipment-unknown'; orderNo: string }
   | { type: 'parcel-returned'; orderNo: string; storeName: string }
-  | { type: 'store-closed'; orderNo: string; storeName: string }
+  /** `shopperAsked`: the shopper was pushed a link to choose a new store (§8 bot flow). */
+  | { type: 'store-closed'; orderNo: string; storeName: string; shopperAsked: boolean }
+  /** The shopper chose a new pickup store after a closure and ECPay took it. */
+  | { type: 'store-changed'; orderNo: string; storeName: string; storeAddress: string; oldStoreName: string }
   | { type: 'shipment-problem'; orderNo: string; code: string; message: string };
 
 /** A store-pickup shipment ECPay accepted: what the owner needs to hand the parcel in. */
@@ -185,6 +193,7 @@ export function ownerNoticeKind(n: OwnerNotice): OwnerNotifyKind | null {
     case 'shipment-unknown':
     case 'parcel-returned':
     case 'store-closed':
+    case 'store-changed':
     case 'shipment-problem':
       return 'alert';
     case 'shipment-created':

@@ -19,6 +19,7 @@ import { GatewayError } from '../gateways/payment-gateway';
 import type { Queues } from '../jobs/queues';
 import type { Logger } from '../logger';
 import { audit, type Actor } from './audit';
+import { insertStoreChangeLink } from './delivery-links';
 import type { Notifier, ShipmentFailure } from './notices';
 import { lockOrder, Order, orderLines, OrderStatus, transition, TRANSITIONS } from './orders';
 
@@ -63,6 +64,12 @@ export interface ShipmentRow {
   last_checked_at: Date | null;
   created_at: Date;
   updated_at: Date;
+  /** The pickup store last closed (a store_closed event for the order's store). */
+  store_closed_at?: Date | null;
+  /** ECPay accepted a new pickup store (UpdateStoreInfo) for the last closure. */
+  store_fixed_at?: Date | null;
+  /** An UpdateStoreInfo call is running (one at a time per parcel). */
+  store_change_claimed_at?: Date | null;
 }
 
 export type ShipmentStatus =
@@ -145,11 +152,25 @@ export type ShipStart =
 export type CreationOutcome = 'created' | 'failed' | 'unknown' | 'skipped';
 
 export type StoreChangeResult =
-  | { kind: 'updated'; orderNo: string }
+  | { kind: 'updated'; orderNo: string; storeName: string; storeAddress: string | null }
   | { kind: 'not-found'; orderNo: string }
-  /** No parcel waiting for a new store (or a chain without UpdateStoreInfo). */
+  /** No parcel waiting for a new store (or a chain without UpdateStoreInfo, or the store was fixed already). */
   | { kind: 'not-possible'; orderNo: string }
-  | { kind: 'refused'; orderNo: string; message: string };
+  /** Another UpdateStoreInfo call for this parcel is running (owner and shopper at once, a double reply). */
+  | { kind: 'busy'; orderNo: string }
+  /** ECPay answered with a refusal: nothing changed. */
+  | { kind: 'refused'; orderNo: string; message: string }
+  /** ECPay did not answer (timeout, 5xx): nothing changed here; trying again is safe (§8: idempotent in effect). */
+  | { kind: 'unavailable'; orderNo: string };
+
+/** The C2C chains with Express/UpdateStoreInfo (§8). */
+const STORE_CHANGE_CHAINS: ReadonlySet<string> = new Set(['UNIMARTC2C', 'FAMIC2C', 'OKMARTC2C']);
+
+/** A new store was accepted for the parcel's last closure. */
+export function storeFixed(s: Pick<ShipmentRow, 'store_closed_at' | 'store_fixed_at'>): boolean {
+  if (!s.store_fixed_at) return false;
+  return !s.store_closed_at || new Date(s.store_fixed_at).getTime() >= new Date(s.store_closed_at).getTime();
+}
 
 /** The parcel has a label to print: created at ECPay and not handed over yet. */
 export function canPrintLabel(s: ShipmentRow): boolean {
@@ -164,8 +185,11 @@ export function canChangeStore(s: ShipmentRow): boolean {
     !!s.logistics_id &&
     !!s.shipment_no &&
     (s.status === 'created' || s.status === 'shipped') &&
-    (sub === 'UNIMARTC2C' || sub === 'FAMIC2C' || sub === 'OKMARTC2C') &&
-    mapStatus(sub, s.last_rtn_code ?? '').state === 'store_closed'
+    STORE_CHANGE_CHAINS.has(sub) &&
+    // The last status says so, or a 7-ELEVEN store-change notice (no status code of its own) opened a closure.
+    (mapStatus(sub, s.last_rtn_code ?? '').state === 'store_closed' || (!!s.store_closed_at && mapStatus(sub, s.last_rtn_code ?? '').state !== 'store_changed')) &&
+    // Fixed already: ECPay's store_changed status (2105) is on its way and will replace the code.
+    !storeFixed(s)
   );
 }
 
@@ -178,6 +202,8 @@ export interface ShipmentsDeps {
   logistics: LogisticsPort | null;
   /** Our status endpoint, ECPay's ServerReplyURL. */
   notifyUrl: string;
+  /** PUBLIC_BASE_URL: the shopper's store-change link is built on it. */
+  publicBaseUrl: string;
   /** LOGISTICS_RECONCILE_AFTER_MINUTES. */
   reconcileAfterMinutes: number;
   now?: () => Date;
@@ -207,6 +233,8 @@ export interface DeliveryDetail {
   canShipCvs: boolean;
   /** The parcel's pickup store closed: the back office may record a new one. */
   canChangeStore: boolean;
+  /** The shopper was pushed a store-change link for this closure, usable until then (null: not asked). */
+  shopperAskedUntil: Date | null;
 }
 
 /** 0912345678 → 0912***678. */
@@ -591,14 +619,30 @@ export class Shipments {
           }
         }
         break;
-      case 'store_closed':
+      case 'store_closed': {
+        // A 7-ELEVEN store-change notice names its store: one about a store the parcel no longer
+        // goes to (the old one, after a new store was recorded) is not a closure of this parcel's store.
+        const notice = !/^\d+$/.test(e.rtnCode);
+        if (notice && e.updateStatusDate && order.store_id && e.updateStatusDate !== order.store_id) {
+          this.d.log.info({ shipmentId: s.id, storeId: e.updateStatusDate }, 'store-change notice for a store the parcel no longer goes to');
+          break;
+        }
+        const pickup = !e.rtnCode.startsWith('store-return');
+        let shopperAsked = false;
+        if (pickup) {
+          // A new closure (none open, or the last one fixed): the shopper may choose a new store.
+          if (!s.store_closed_at || storeFixed(s)) patch.store_closed_at = trx.fn.now();
+          shopperAsked = await this.askShopperForStore(trx, after, order, { ...s, logistics_id: s.logistics_id ?? e.logisticsId });
+        }
         // Once per store: a 7-ELEVEN closure comes both as a status and as a store-change notice.
         await notifier.owners(trx, after, `shipment:${s.id}:store-closed:${order.store_id ?? ''}`, {
           type: 'store-closed',
           orderNo: order.order_no,
           storeName: order.store_name ?? order.store_id ?? '',
+          shopperAsked,
         });
         break;
+      }
       case 'cancelled':
         if (forward('cancelled')) status = 'cancelled';
         await notifier.owners(trx, after, `lnotif:${notificationId}`, { type: 'shipment-problem', orderNo: order.order_no, code: e.rtnCode, message: e.rtnMsg.slice(0, 200) });
@@ -615,8 +659,16 @@ export class Shipments {
         this.d.log.warn({ shipmentId: s.id, rtnCode: e.rtnCode, rtnMsg: e.rtnMsg }, 'logistics status needs attention');
         await notifier.owners(trx, after, `lnotif:${notificationId}`, { type: 'shipment-problem', orderNo: order.order_no, code: e.rtnCode, message: e.rtnMsg.slice(0, 200) });
         break;
-      case 'created':
       case 'store_changed':
+        // Not while our own UpdateStoreInfo is in flight (its claim is cleared with the fix, in one commit).
+        if (s.store_closed_at && !storeFixed(s) && !this.storeChangeRunning(s) && /^\d+$/.test(e.rtnCode)) {
+          // ECPay re-routed the parcel but we recorded no new store (an UpdateStoreInfo whose answer
+          // was lost, or a change made in ECPay's own back office): a person must check which store.
+          this.d.log.warn({ shipmentId: s.id, rtnCode: e.rtnCode }, 'store changed at ECPay without a new store recorded here');
+          await this.tellUnrecordedChange(trx, after, order, s, e.rtnCode, e.rtnMsg);
+        }
+        break;
+      case 'created':
         break;
     }
     if (status !== s.status) {
@@ -626,6 +678,41 @@ export class Shipments {
       patch.status_at = at;
     }
     await trx('shipments').where({ id: s.id }).update(patch);
+  }
+
+  /**
+   * The shopper's part of a closure (§8 bot flow): a store-change link for this closure, and one
+   * push with its button (exactly once per closure: the link's unique (shipment, closed store)).
+   * Only where ECPay can take a new store for the parcel: a C2C chain with UpdateStoreInfo, a
+   * parcel created and not yet at a store. True when the shopper has (or already had) the link.
+   */
+  private async askShopperForStore(trx: Trx, after: AfterCommit, order: DeliveryOrder, s: ShipmentRow): Promise<boolean> {
+    const sub = s.delivery_sub_type ?? '';
+    const closedStoreId = order.store_id;
+    if (!this.d.logistics || s.provider !== 'ecpay' || !s.logistics_id || !s.shipment_no || !closedStoreId) return false;
+    if (!STORE_CHANGE_CHAINS.has(sub) || (s.status !== 'created' && s.status !== 'shipped')) return false;
+    const link = await insertStoreChangeLink(trx, { orderId: order.id, shipmentId: s.id, subType: sub, closedStoreId, now: this.now() });
+    if (link) {
+      await this.d.notifier.shopper(trx, after, order.line_user_id, `shipment:${s.id}:store-closed:${closedStoreId}`, {
+        type: 'store-closed',
+        orderNo: order.order_no,
+        subType: sub,
+        storeName: order.store_name ?? closedStoreId,
+        url: `${this.d.publicBaseUrl}/store-change/${link.token}`,
+        expiresAt: link.expiresAt,
+      });
+    }
+    return true;
+  }
+
+  /** ECPay re-routed the parcel to a store we did not record: once per closure, the owner must check. */
+  private async tellUnrecordedChange(trx: Trx, after: AfterCommit, order: DeliveryOrder, s: ShipmentRow, code: string, message: string): Promise<void> {
+    const closure = s.store_closed_at ? new Date(s.store_closed_at).getTime() : 0;
+    await this.d.notifier.owners(trx, after, `shipment:${s.id}:store-unrecorded:${closure}`, { type: 'shipment-problem', orderNo: order.order_no, code, message: message.slice(0, 200) });
+  }
+
+  private storeChangeRunning(s: ShipmentRow): boolean {
+    return !!s.store_change_claimed_at && new Date(s.store_change_claimed_at).getTime() > this.now().getTime() - CREATION_CLAIM_S * 1000;
   }
 
   /** Moves the order when its state machine allows it (a refunded order stays refunded); true when it moved. */
@@ -710,16 +797,37 @@ export class Shipments {
   // A new pickup store after store_closed (§8)
 
   /**
-   * Records a new pickup store for a store-pickup parcel whose store closed: Express/UpdateStoreInfo
-   * (7-ELEVEN, FamilyMart, OK C2C) outside any transaction, then the order's store and an audit row.
-   * Sending the same store twice is harmless (the second one is refused by ECPay or changes nothing).
+   * Records a new pickup store for a store-pickup parcel whose store closed — the one use case of
+   * both entry points: the owner's back-office form and the shopper's store-change link (the map's
+   * reply). Express/UpdateStoreInfo (7-ELEVEN, FamilyMart, OK C2C; StoreType 01 with the parcel's
+   * AllPayLogisticsID / CVSPaymentNo / CVSValidationNo) runs outside any transaction, one call at a
+   * time per parcel (a short claim). Only on `1|OK` does one transaction record the order's new
+   * store, the closure as fixed, the store-change links as used, an audit row, and the pushes
+   * (shopper: where to pick up now; owner: when the shopper chose it). A refusal or no answer
+   * changes nothing. A closure already fixed is `not-possible`, without calling ECPay.
    */
-  async changePickupStore(actor: Actor, args: { orderNo: string; storeId: string; storeName: string }): Promise<StoreChangeResult> {
+  async changePickupStore(
+    actor: Actor,
+    args: { orderNo: string; storeId: string; storeName: string; storeAddress?: string | null; storeOutside?: boolean | null },
+  ): Promise<StoreChangeResult> {
     const logistics = this.d.logistics;
-    const order = await this.d.db('orders').whereRaw('upper(order_no) = upper(?)', [args.orderNo]).first<DeliveryOrder>();
+    const db = this.d.db;
+    const order = await db('orders').whereRaw('upper(order_no) = upper(?)', [args.orderNo]).first<DeliveryOrder>();
     if (!order) return { kind: 'not-found', orderNo: args.orderNo };
-    const s = await this.live(this.d.db, order.id);
-    if (!logistics || !s || !canChangeStore(s)) return { kind: 'not-possible', orderNo: order.order_no };
+    const found = await this.live(db, order.id);
+    if (!logistics || !found || !canChangeStore(found)) return { kind: 'not-possible', orderNo: order.order_no };
+    const claimed = await db('shipments')
+      .where({ id: found.id })
+      .where((q) => q.whereNull('store_change_claimed_at').orWhereRaw(`store_change_claimed_at < now() - interval '${CREATION_CLAIM_S} seconds'`))
+      .update({ store_change_claimed_at: db.fn.now() })
+      .returning<ShipmentRow[]>('*');
+    const s = claimed[0];
+    if (!s) return { kind: 'busy', orderNo: order.order_no };
+    const release = () => db('shipments').where({ id: s.id }).update({ store_change_claimed_at: null });
+    if (!canChangeStore(s)) {
+      await release();
+      return { kind: 'not-possible', orderNo: order.order_no };
+    }
     try {
       await logistics.updateStore({
         subType: s.delivery_sub_type as CvsSubType,
@@ -730,22 +838,58 @@ export class Shipments {
         storeId: args.storeId,
       });
     } catch (err) {
+      await release();
       if (err instanceof LogisticsRejectedError) return { kind: 'refused', orderNo: order.order_no, message: err.rtnMsg.slice(0, 200) };
       if (err instanceof RangeError) return { kind: 'refused', orderNo: order.order_no, message: err.message };
-      throw err;
+      this.d.log.warn({ shipmentId: s.id, err: errText(err) }, 'UpdateStoreInfo got no answer; nothing recorded');
+      // ECPay may have taken it: should its store_changed status have come while we waited, tell the owner now.
+      await this.d.uow.run(async (trx, after) => {
+        const locked = (await lockOrder(trx, { id: order.id })) as DeliveryOrder;
+        const now = await trx('shipments').where({ id: s.id }).forUpdate().first<ShipmentRow>();
+        if (now?.store_closed_at && !storeFixed(now) && mapStatus(now.delivery_sub_type ?? '', now.last_rtn_code ?? '').state === 'store_changed') {
+          await this.tellUnrecordedChange(trx, after, locked, now, now.last_rtn_code ?? '', now.last_rtn_msg ?? '');
+        }
+      });
+      return { kind: 'unavailable', orderNo: order.order_no };
     }
-    await this.d.uow.run(async (trx) => {
+    const storeAddress = args.storeAddress ?? null;
+    await this.d.uow.run(async (trx, after) => {
       const locked = (await lockOrder(trx, { id: order.id })) as DeliveryOrder;
-      await trx('orders').where({ id: order.id }).update({ store_id: args.storeId, store_name: args.storeName, store_address: null, updated_at: trx.fn.now() });
+      const closedStoreId = locked.store_id ?? '';
+      await trx('shipments').where({ id: s.id }).forUpdate().first('id');
+      await trx('orders')
+        .where({ id: order.id })
+        .update({ store_id: args.storeId, store_name: args.storeName, store_address: storeAddress, store_outside: args.storeOutside ?? null, updated_at: trx.fn.now() });
+      // The parcel keeps its status (created or shipped: still on its way); the closure is fixed.
+      await trx('shipments').where({ id: s.id }).update({ store_fixed_at: trx.fn.now(), store_change_claimed_at: null, updated_at: trx.fn.now() });
+      await trx('delivery_links').where({ shipment_id: s.id, purpose: 'store-change' }).whereNull('used_at').update({ used_at: trx.fn.now() });
       await audit(trx, actor, {
         action: 'order.store',
         targetType: 'order',
         targetId: order.order_no,
-        before: { storeId: locked.store_id, storeName: locked.store_name },
-        after: { storeId: args.storeId, storeName: args.storeName, shipmentId: s.id },
+        before: { storeId: locked.store_id, storeName: locked.store_name, storeAddress: locked.store_address },
+        after: { storeId: args.storeId, storeName: args.storeName, storeAddress, shipmentId: s.id },
       });
+      const key = `shipment:${s.id}:store-changed:${closedStoreId}:${args.storeId}`;
+      await this.d.notifier.shopper(trx, after, locked.line_user_id, key, {
+        type: 'store-changed',
+        orderNo: order.order_no,
+        subType: s.delivery_sub_type ?? '',
+        storeName: args.storeName,
+        storeAddress,
+      });
+      if (actor.role === 'shopper') {
+        await this.d.notifier.owners(trx, after, key, { type: 'store-changed', orderNo: order.order_no, storeName: args.storeName, storeAddress: storeAddress ?? '', oldStoreName: locked.store_name ?? closedStoreId });
+      }
     });
-    return { kind: 'updated', orderNo: order.order_no };
+    return { kind: 'updated', orderNo: order.order_no, storeName: args.storeName, storeAddress };
+  }
+
+  /** When the newest unused store-change link of these parcels expires, or null. */
+  private async openStoreChangeLinkUntil(db: Db | Trx, shipmentIds: number[]): Promise<Date | null> {
+    if (shipmentIds.length === 0) return null;
+    const row = await db('delivery_links').whereIn('shipment_id', shipmentIds).where({ purpose: 'store-change' }).whereNull('used_at').orderBy('id', 'desc').first('expires_at');
+    return row ? (row.expires_at as Date) : null;
   }
 
   /**
@@ -798,9 +942,12 @@ export class Shipments {
       // shipped without a live shipment: the parcel's drop-off window passed, it needs a new one.
       canShipCvs: order.delivery_method === 'cvs' && (order.status === 'paid' || order.status === 'shipped') && live.length === 0 && this.d.logistics !== null,
       canChangeStore: this.d.logistics !== null && live.some(canChangeStore),
+      shopperAskedUntil: await this.openStoreChangeLinkUntil(db, live.filter(canChangeStore).map((s) => s.id)),
     };
   }
 }
+
+// ---------------------------------------------------------------------------------------------
 
 function stringFieldsOf(body: unknown): Record<string, string> {
   const out: Record<string, string> = {};

@@ -4,7 +4,7 @@ import type { Trx } from '../data/db';
 import type { AfterCommit } from '../data/unit-of-work';
 import { MemberChargeReceipt, MismatchProblem, Notifier, OwnerNotice, ownerNoticeKind, ShipmentCreatedInfo, ShipmentFailure, ShopperNotice } from '../domain/notices';
 import { CHAIN_OF, isCvsSubType, type CvsSubType } from '../gateways/ecpay-logistics/sub-types';
-import { CVS_CHAIN_NAME, DELIVERY_TEXT, M, METHOD_LABEL, MISMATCH, SHIPMENT, T, taipeiTime } from '../texts';
+import { CVS_CHAIN_NAME, DELIVERY_TEXT, M, METHOD_LABEL, MISMATCH, SHIPMENT, STORE_CHANGE, T, taipeiTime } from '../texts';
 import { addOutboxMessage } from './delivery';
 import * as V from './views';
 
@@ -77,6 +77,10 @@ export function renderShopperNotice(n: ShopperNotice): Message[] {
       return [V.deliveryReadyMessage(n.order, n.items, n.delivery, n.methods, n.storeChosen)];
     case 'delivery-store':
       return [V.text(`${DELIVERY_TEXT.storeChosen(n.chain, n.storeName, n.storeAddress)}\n${DELIVERY_TEXT.storeChosenNext}`)];
+    case 'store-closed':
+      return [V.storeClosedShopperMessage(n.orderNo, chainName(n.subType), n.storeName, n.url, n.expiresAt)];
+    case 'store-changed':
+      return [V.text(STORE_CHANGE.changedShopper(n.orderNo, chainName(n.subType), n.storeName, n.storeAddress))];
   }
 }
 
@@ -150,7 +154,9 @@ export function renderOwnerNotice(n: OwnerNotice, links: OwnerLinks): Message[] 
     case 'parcel-returned':
       return [V.ownerAlertMessage(SHIPMENT.returnedOwnerTitle, SHIPMENT.returnedOwner(n.orderNo, n.storeName), links.order(n.orderNo), 'bad')];
     case 'store-closed':
-      return [V.ownerAlertMessage(SHIPMENT.storeClosedTitle, SHIPMENT.storeClosed(n.orderNo, n.storeName), links.order(n.orderNo), 'bad')];
+      return [V.ownerAlertMessage(SHIPMENT.storeClosedTitle, (n.shopperAsked ? SHIPMENT.storeClosedAsked : SHIPMENT.storeClosed)(n.orderNo, n.storeName), links.order(n.orderNo), 'bad')];
+    case 'store-changed':
+      return [V.ownerAlertMessage(SHIPMENT.storeChangedOwnerTitle, SHIPMENT.storeChangedOwner(n.orderNo, n.oldStoreName, n.storeName, n.storeAddress), links.order(n.orderNo), 'good')];
     case 'shipment-problem':
       return [V.ownerAlertMessage(SHIPMENT.problemTitle, SHIPMENT.problem(n.orderNo, n.code, n.message), links.order(n.orderNo), 'bad')];
   }

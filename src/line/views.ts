@@ -10,7 +10,7 @@ import type { Order, OrderItems } from '../domain/orders';
 import { deliveryLabel, maskPhone, orderDelivery, type DeliveryChoices, type DeliveryDetails, type OrderDeliveryColumns, type ShipmentView } from '../domain/delivery';
 import type { PaymentAttempt, ShopMethod, WalletTopup } from '../domain/payments/types';
 import type { PaymentMethod } from '../gateways/payment-gateway';
-import { COMMAND, DELIVERY_TEXT, LABEL, M, METHOD_LABEL, QUICK, SHIPMENT, SHIPMENT_STATE_LABEL, STATUS_LABEL, T, taipeiTime, twd } from '../texts';
+import { COMMAND, DELIVERY_TEXT, LABEL, M, METHOD_LABEL, QUICK, SHIPMENT, SHIPMENT_STATE_LABEL, STATUS_LABEL, STORE_CHANGE, T, taipeiTime, twd } from '../texts';
 import { findCarrier } from './carriers';
 import { postbackData } from './command-parser';
 import { render } from './flex-renderer';
@@ -225,6 +225,15 @@ export function deliveryLinkMessage(orderNo: string, method: string, url: string
     title: DELIVERY_TEXT.linkTitle(method),
     rows: [row(LABEL.order, orderNo), para(DELIVERY_TEXT.linkBody(taipeiTime(expiresAt)))],
     buttons: [render('uri-button', { style: 'primary', label: DELIVERY_TEXT.linkButton, uri: url })],
+  });
+}
+
+/** The pickup store closed: the button to the store-change page (ECPay's map for the same chain). */
+export function storeClosedShopperMessage(orderNo: string, chain: string, storeName: string, url: string, expiresAt: Date): Message {
+  return notice(STORE_CHANGE.closedAlt(orderNo), {
+    title: STORE_CHANGE.closedTitle,
+    rows: [row(LABEL.order, orderNo), para(STORE_CHANGE.closedBody(chain, storeName, taipeiTime(expiresAt)))],
+    buttons: [render('uri-button', { style: 'primary', label: STORE_CHANGE.button, uri: url })],
   });
 }
 

@@ -147,6 +147,11 @@ export interface EcpayLogisticsSandbox {
   injectHttpStatus(path: string, status: number, times?: number): void;
   /** The next `times` requests to `path` are handled normally but answered only after `ms`. */
   injectDelay(path: string, ms: number, times?: number): void;
+  /**
+   * The next `times` requests to `path` are refused as ECPay refuses (HTTP 200, body `0|message`,
+   * e.g. UpdateStoreInfo's `0|ReceiverStoreID Is Error`) and nothing else happens.
+   */
+  injectRefusal(path: string, message: string, times?: number): void;
   /** The stores of a sub-type's chain (its map shows the open ones). */
   stores(subType: CvsSubType): SandboxStore[];
   /** Closes or reopens a store: Express/Create and UpdateStoreInfo refuse a closed one. */
@@ -456,6 +461,7 @@ export async function startEcpayLogisticsSandbox(opts: EcpayLogisticsSandboxOpti
   const apiRequests: SandboxLogisticsRequest[] = [];
   const injectedStatus = new Map<string, { status: number; times: number }>();
   const injectedDelay = new Map<string, { ms: number; times: number }>();
+  const injectedRefusal = new Map<string, { message: string; times: number }>();
   app.use((req: Request, res: Response, next) => {
     if (!/^\/(?:Express|Helper|helper)\//.test(req.path)) return next();
     const rec: SandboxLogisticsRequest = { method: req.method, path: req.path, status: 0, at: now() };
@@ -467,6 +473,11 @@ export async function startEcpayLogisticsSandbox(opts: EcpayLogisticsSandboxOpti
     if (inj && inj.times > 0) {
       inj.times -= 1;
       return res.status(inj.status).type('text/html; charset=utf-8').send(inj.status === 403 ? 'Forbidden' : `HTTP ${inj.status}`);
+    }
+    const refusal = injectedRefusal.get(req.path);
+    if (refusal && refusal.times > 0) {
+      refusal.times -= 1;
+      return res.status(200).type('text/html; charset=utf-8').send(`0|${refusal.message}`);
     }
     const delay = injectedDelay.get(req.path);
     if (delay && delay.times > 0) {
@@ -758,7 +769,16 @@ ${rows}
     } else {
       s.returnStoreId = storeId;
     }
-    res.on('finish', () => void setStatus(s, STORE_CHANGED_CODE));
+    // ECPay has taken the store whether or not the caller waits for the answer (a timeout): the
+    // status follows once the answer is sent, or the caller has hung up.
+    let told = false;
+    const tell = () => {
+      if (told) return;
+      told = true;
+      void setStatus(s, STORE_CHANGED_CODE);
+    };
+    res.on('finish', tell);
+    res.on('close', tell);
     return sendText(res, '1|OK');
   });
 
@@ -861,6 +881,7 @@ ${rows}
     notifications,
     injectHttpStatus: (path, status, times = 1) => void injectedStatus.set(path, { status, times }),
     injectDelay: (path, ms, times = 1) => void injectedDelay.set(path, { ms, times }),
+    injectRefusal: (path, message, times = 1) => void injectedRefusal.set(path, { message, times }),
     stores: (subType) => stores.filter((s) => s.chain === CHAIN_OF[subType]).map((s) => ({ ...s })),
     setStoreClosed: (subType, storeId, closed) => {
       const s = storeOf(subType, storeId);

@@ -8,6 +8,7 @@ import { mediaRouter } from './media-routes';
 import { paymentRouter } from './payment-routes';
 import { deliveryRouter } from './delivery-routes';
 import { logisticsRouter } from './logistics-routes';
+import { storeChangeRouter } from './store-change-routes';
 import { requestMetrics } from './request-metrics';
 
 /** The web process: webhook, bank callbacks, shopper pages, health. No business logic here. */
@@ -34,7 +35,8 @@ export function createApp(c: Container): express.Express {
 
   app.use(lineWebhookRouter({ db: c.db, queues: c.queues, channelSecret: c.config.line.channelSecret, log: c.log, metrics: c.metrics }));
   app.use(paymentRouter({ config: c.config, payments: c.payments, log: c.log }));
-  app.use(deliveryRouter({ config: c.config, delivery: c.deliveryCheckout, log: c.log }));
+  app.use(deliveryRouter({ config: c.config, delivery: c.deliveryCheckout, storeChange: c.storeChange, log: c.log }));
+  app.use(storeChangeRouter({ config: c.config, storeChange: c.storeChange, log: c.log }));
   app.use(logisticsRouter({ shipments: c.shipments, log: c.log }));
   app.use(memberRouter({ config: c.config, db: c.db, members: c.members, log: c.log }));
   app.use(mediaRouter(c.db));

@@ -146,7 +146,7 @@ ${state.ready ? `<div class="sum total"><span>${esc(DELIVERY_FORM.total)}</span>
   return layout(DELIVERY_FORM.title, css, body);
 }
 
-function layout(title: string, css: string, body: string): string {
+export function layout(title: string, css: string, body: string): string {
   return `<!doctype html>
 <html lang="zh-Hant-TW"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="same-origin">

@@ -1,10 +1,12 @@
 import express, { Request, Response, Router } from 'express';
 import type { Config } from '../config';
 import type { DeliveryCheckout, DeliveryDetails, DeliveryForm } from '../domain/delivery';
+import type { StoreChange } from '../domain/store-change';
 import type { Logger } from '../logger';
 import { DELIVERY_FORM } from '../texts';
 import { sameOrigin } from './admin/security';
 import { closedBody, cspFor, deliveryFormPage, deliveryMessagePage } from './delivery-page';
+import { storeChangeReply } from './store-change-routes';
 
 /**
  * The shopper's delivery details page and the ECPay store map's reply (CONTRACT: GET/POST
@@ -13,8 +15,8 @@ import { closedBody, cspFor, deliveryFormPage, deliveryMessagePage } from './del
  * reply is a cross-site browser POST (no cookies): its ExtraData (the link's map token) finds the
  * order, and every field is checked as user input (parseMapReply).
  */
-export function deliveryRouter(deps: { config: Config; delivery: DeliveryCheckout; log: Logger }): Router {
-  const { config, delivery, log } = deps;
+export function deliveryRouter(deps: { config: Config; delivery: DeliveryCheckout; storeChange: StoreChange; log: Logger }): Router {
+  const { config, delivery, storeChange, log } = deps;
   const r = Router();
   const form = express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 30 });
   const publicOrigin = new URL(config.publicBaseUrl).origin;
@@ -83,6 +85,8 @@ export function deliveryRouter(deps: { config: Config; delivery: DeliveryCheckou
   // ECPay's store map sends the buyer's browser here with the chosen store (§5.3).
   r.post('/logistics/ecpay/map-reply', form, async (req: Request, res: Response) => {
     try {
+      // A store-change link's map token (a shipped parcel whose store closed) is answered there.
+      if (await storeChangeReply(storeChange, req.body ?? {}, res, log)) return;
       const out = await delivery.mapReply(req.body ?? {});
       if (out.kind === 'rejected') {
         log.warn({ reason: out.reason }, 'store map reply rejected');

@@ -127,6 +127,8 @@ function shopperNotices(): Array<[string, ShopperNotice]> {
     ['arrived at the store', { type: 'arrived', orderNo: order().order_no, storeName: long(10), storeAddress: long(60), pickupDeadline: new Date() }],
     ['arrived, no address or deadline', { type: 'arrived', orderNo: order().order_no, storeName: long(10), storeAddress: null, pickupDeadline: null }],
     ['returned', { type: 'returned', orderNo: order().order_no }],
+    ['pickup store closed, the store-change link', { type: 'store-closed', orderNo: order().order_no, subType: 'UNIMARTC2C', storeName: long(10), url: `https://shop.example.com/${'p'.repeat(200)}/store-change/${'r'.repeat(20)}`, expiresAt: new Date() }],
+    ['new pickup store taken', { type: 'store-changed', orderNo: order().order_no, subType: 'FAMIC2C', storeName: long(10), storeAddress: long(60) }],
     ['refunded in part to a card', { type: 'refunded', orderNo: order().order_no, amount: 9_999_999, method: 'ecpay-credit', full: false }],
     ['refunded in full, no method', { type: 'refunded', orderNo: order().order_no, amount: 9_999_999, method: null, full: true }],
   ];
@@ -174,7 +176,9 @@ function ownerNotices(): Array<[string, OwnerNotice]> {
     ['shipment refused, other', { type: 'shipment-failed', orderNo: order().order_no, reason: 'other', message: long(100) }],
     ['shipment unknown', { type: 'shipment-unknown', orderNo: order().order_no }],
     ['parcel returned', { type: 'parcel-returned', orderNo: order().order_no, storeName: long(10) }],
-    ['store closed', { type: 'store-closed', orderNo: order().order_no, storeName: long(10) }],
+    ['store closed', { type: 'store-closed', orderNo: order().order_no, storeName: long(10), shopperAsked: false }],
+    ['store closed, the shopper asked', { type: 'store-closed', orderNo: order().order_no, storeName: long(10), shopperAsked: true }],
+    ['the shopper chose a new store', { type: 'store-changed', orderNo: order().order_no, storeName: long(10), storeAddress: long(60), oldStoreName: long(10) }],
     ['shipment problem', { type: 'shipment-problem', orderNo: order().order_no, code: '7006', message: long(100) }],
   ];
 }
@@ -191,13 +195,13 @@ function everyNotice(): Array<[string, messagingApi.Message]> {
 const SHOPPER_NOTICE_TYPES: Record<ShopperNotice['type'], true> = {
   'payment-instructions': true, 'payment-failed': true, 'code-issue-failed': true, receipt: true, 'paid-no-stock': true, refunded: true, shipped: true,
   completed: true, expired: true, 'payment-reminder': true, 'topup-instructions': true, 'topup-failed': true, 'topup-credited': true, 'member-charge': true,
-  'delivery-ready': true, 'delivery-store': true, arrived: true, returned: true,
+  'delivery-ready': true, 'delivery-store': true, arrived: true, returned: true, 'store-closed': true, 'store-changed': true,
 };
 const OWNER_NOTICE_TYPES: Record<OwnerNotice['type'], true> = {
   'new-order': true, 'order-closed': true, 'low-stock': true, 'sold-out': true, paid: true, 'paid-no-stock': true, mismatch: true, simulated: true,
   'bad-expire-date': true, 'bank-paused': true, 'refund-done': true, 'refund-failed': true, 'refund-unknown': true, 'refund-unreachable': true,
   'daily-summary': true, 'points-shortfall': true, 'member-charge': true, 'pos-rejected': true,
-  'shipment-created': true, 'shipment-failed': true, 'shipment-unknown': true, 'parcel-returned': true, 'store-closed': true, 'shipment-problem': true,
+  'shipment-created': true, 'shipment-failed': true, 'shipment-unknown': true, 'parcel-returned': true, 'store-closed': true, 'store-changed': true, 'shipment-problem': true,
 };
 
 const entries = (money: boolean): LedgerEntry[] =>

@@ -419,6 +419,8 @@ export function adminRouter(c: Container): Router {
       const text =
         r.kind === 'updated' ? SHIPMENT.storeUpdated(r.orderNo, storeName)
         : r.kind === 'refused' ? SHIPMENT.storeUpdateRefused(r.orderNo, r.message)
+        : r.kind === 'busy' ? SHIPMENT.storeUpdateBusy(r.orderNo)
+        : r.kind === 'unavailable' ? SHIPMENT.storeUpdateUnavailable(r.orderNo)
         : r.kind === 'not-found' ? T.orderUnknown(r.orderNo)
         : SHIPMENT.storeUpdateNotPossible(r.orderNo);
       out = await runForm<ActionForms>(res, key, async () => ({

@@ -71,7 +71,7 @@ ${s.pickup_deadline ? html`<dt>${S.pickupDeadline}</dt><dd>${when_(s.pickup_dead
     ? html`<form method="post" action="/admin/orders/${d.order.order_no}/ship" id="ship-cvs-form">${formGuard(ctx)}<p class="small muted">${S.shipCvsHint}</p><div class="actions"><button class="primary" type="submit">${S.shipCvs}</button></div></form>`
     : '';
   const changeStore = v.canChangeStore
-    ? html`<form method="post" action="/admin/orders/${d.order.order_no}/store" id="store-form">${formGuard(ctx)}<h3>${S.changeStore}</h3><p class="small muted">${S.changeStoreHint}</p>
+    ? html`<form method="post" action="/admin/orders/${d.order.order_no}/store" id="store-form">${formGuard(ctx)}<h3>${S.changeStore}</h3>${v.shopperAskedUntil ? html`<p class="small" id="shopper-asked">${S.shopperAsked(when_(v.shopperAskedUntil))}</p>` : ''}<p class="small muted">${S.changeStoreHint}</p>
 ${field({ label: S.storeIdLabel, name: 'store_id', value: forms.store?.storeId ?? '', inputmode: 'numeric', maxlength: 6, error: forms.store?.idError })}
 ${field({ label: S.storeNameLabel, name: 'store_name', value: forms.store?.storeName ?? '', maxlength: 10, error: forms.store?.nameError })}
 <div class="actions"><button class="primary" type="submit">${S.changeStore}</button></div></form>`
