@@ -4,6 +4,7 @@ import { checkInvariants } from '../domain/invariants';
 import { setStockOnHand } from '../domain/catalog';
 import { checkout } from '../domain/orders';
 import { asStockError, InsufficientStockError } from '../errors';
+import { cpuTracker, endedChildrenCpuMs } from './procs';
 import { fmt, hotRowSettings, HotRowOptions, inBenchDatabase, median, medianBy, sumBy, pgbench, table } from './common';
 
 export type CheckoutBenchOptions = HotRowOptions;
@@ -151,6 +152,14 @@ export async function checkoutBench(opts: CheckoutBenchOptions = {}): Promise<Ch
 
       const cursors = { hot: { next: 0, total: perMode }, trx: { next: 0, total: perMode }, spread: { next: 0, total: perMode } };
       const results = { pg: [] as number[], pgSpread: [] as number[], hot: [] as LoadResult[], trx: [] as LoadResult[], spread: [] as LoadResult[] };
+      // CPU per spread checkout and per pgbench spread UPDATE: client (this process, or pgbench) and
+      // every PostgreSQL process, so the ratio's limit can be read off.
+      const cpuNow = () => ({ self: process.cpuUsage(), pgbench: endedChildrenCpuMs(), postgres: cpuTracker('postgres') });
+      const cpuSince = (c: ReturnType<typeof cpuNow>, n: number) => {
+        const own = process.cpuUsage(c.self);
+        return { client: ((own.user + own.system) / 1000 + endedChildrenCpuMs() - c.pgbench) / n, postgres: c.postgres.stop() / n };
+      };
+      const cpuSpread = { ours: [] as Array<{ client: number; postgres: number }>, pgbench: [] as Array<{ client: number; postgres: number }> };
       for (let round = 1; round <= rounds; round++) {
         await admin.raw('CHECKPOINT');
         results.pg.push((await pgbench(bin, url, clients, seconds)).tps);
@@ -159,9 +168,14 @@ export async function checkoutBench(opts: CheckoutBenchOptions = {}): Promise<Ch
         await admin.raw('CHECKPOINT');
         results.trx.push(await checkoutLoad(db, 'trx-', cursors.trx, clients, seconds, 'transaction'));
         await admin.raw('CHECKPOINT');
+        let c0 = cpuNow();
         results.spread.push(await checkoutLoad(db, 'spread-', cursors.spread, clients, seconds, 'statement'));
+        cpuSpread.ours.push(cpuSince(c0, results.spread.at(-1)!.ok));
         await admin.raw('CHECKPOINT');
-        results.pgSpread.push((await pgbench(bin, url, clients, seconds, spreadSql)).tps);
+        c0 = cpuNow();
+        const pgs = await pgbench(bin, url, clients, seconds, spreadSql);
+        results.pgSpread.push(pgs.tps);
+        cpuSpread.pgbench.push(cpuSince(c0, pgs.transactions));
         const r = results.hot.length - 1;
         console.log(
           `round ${round}: pgbench ${fmt(results.pg[r]!)} tps, hot ${fmt(results.hot[r]!.perSecond)}/s, ` +
@@ -205,6 +219,8 @@ export async function checkoutBench(opts: CheckoutBenchOptions = {}): Promise<Ch
           ['hot-row cost (hot ÷ spread)', (hot / spread).toFixed(2)],
           [`pgbench tps, spread over ${SPREAD_PRODUCTS} rows`, fmt(pgSpread, 1)],
           ['RATIO spread checkouts/s ÷ pgbench spread tps', `${(spread / pgSpread).toFixed(2)} (target ≥ ${SPREAD_TARGET.toFixed(2)} ${spread / pgSpread >= SPREAD_TARGET ? 'met' : 'NOT met'})`],
+          ['  CPU per spread checkout: client (node) / PostgreSQL (ms)', `${fmt(medianBy(cpuSpread.ours, (c) => c.client), 3)} / ${fmt(medianBy(cpuSpread.ours, (c) => c.postgres), 3)}`],
+          ['  CPU per pgbench spread UPDATE: client (pgbench) / PostgreSQL (ms)', `${fmt(medianBy(cpuSpread.pgbench, (c) => c.client), 3)} / ${fmt(medianBy(cpuSpread.pgbench, (c) => c.postgres), 3)}`],
           ['pgbench tps (UPDATE hot ... stock > 0)', fmt(pg, 1)],
           ['pgbench tps, per round', results.pg.map((t) => fmt(t)).join(' / ')],
           ['RATIO checkouts/s ÷ pgbench tps', ratio.toFixed(2)],

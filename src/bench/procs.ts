@@ -170,3 +170,47 @@ export function cpuAccount(procs: Record<string, ChildProcess | null>): { report
     },
   };
 }
+
+/** CPU time used by this process's children that have ended and been waited for (e.g. pgbench runs), in ms. */
+export function endedChildrenCpuMs(): number {
+  const stat = fs.readFileSync('/proc/self/stat', 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // cutime and cstime are fields 16 and 17 of the line, 14 and 15 after "pid (comm) ".
+  return ((Number(fields[13]) + Number(fields[14])) * 1000) / CLOCK_TICKS;
+}
+
+/**
+ * CPU time used by every process of one command name while tracked, including processes that
+ * start and end in between (pgbench's backends), sampled every `everyMs`: a process's share is
+ * its last sample minus its first (0 for one that started after the tracking did). A process's
+ * last ~everyMs before it exits is missed.
+ */
+export function cpuTracker(comm: string, everyMs = 100): { stop(): number } {
+  const first = new Map<number, number>();
+  const last = new Map<number, number>();
+  const sample = (initial: boolean) => {
+    for (const d of fs.readdirSync('/proc')) {
+      if (!/^\d+$/.test(d)) continue;
+      const pid = Number(d);
+      try {
+        if (fs.readFileSync(`/proc/${d}/comm`, 'utf8').trim() !== comm) continue;
+      } catch {
+        continue;
+      }
+      const ms = cpuMs(pid);
+      if (!first.has(pid)) first.set(pid, initial ? ms : 0);
+      last.set(pid, ms);
+    }
+  };
+  sample(true);
+  const timer = setInterval(() => sample(false), everyMs);
+  return {
+    stop() {
+      clearInterval(timer);
+      sample(false);
+      let total = 0;
+      for (const [pid, ms] of last) total += ms - (first.get(pid) ?? 0);
+      return total;
+    },
+  };
+}
