@@ -8,7 +8,7 @@ import { DELIVERY_ERRORS, DELIVERY_TEXT, CVS_CHAIN_NAME } from '../texts';
 import type { Notifier } from './notices';
 import { newToken, sha256 } from './delivery-links';
 import { setAdjustment } from './order-adjustments';
-import { lockOrder, Order, OrderItems, orderItems } from './orders';
+import { lockOrder, Order, OrderDeliveryColumns, OrderItems, orderItems } from './orders';
 import type { ShopMethod } from './payments/types';
 
 /**
@@ -50,19 +50,7 @@ export interface DeliveryDetails {
 }
 
 /** The order columns this module writes (orders.delivery_* and recipient/store snapshot). */
-export interface OrderDeliveryColumns {
-  delivery_method?: string | null;
-  delivery_sub_type?: string | null;
-  recipient_name?: string | null;
-  recipient_phone?: string | null;
-  recipient_zip?: string | null;
-  recipient_address?: string | null;
-  store_id?: string | null;
-  store_name?: string | null;
-  store_address?: string | null;
-  store_outside?: boolean | null;
-  delivery_ready_at?: Date | null;
-}
+export type { OrderDeliveryColumns } from './orders';
 
 /** A shipment as the shopper's order view shows it (written by the shipments half). */
 export interface ShipmentView {

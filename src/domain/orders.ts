@@ -40,7 +40,7 @@ export const TRANSITIONS: Record<OrderStatus, readonly OrderStatus[]> = {
   refunded: [],
 };
 
-export interface Order {
+export interface Order extends OrderDeliveryColumns {
   id: number;
   order_no: string;
   line_user_id: string;
@@ -61,7 +61,10 @@ export interface Order {
   hold_set_at?: Date | null;
   /** When the shopper was reminded to pay (once per order). */
   reminded_at?: Date | null;
-  // Delivery (migration 20261205000100; see domain/delivery.ts).
+}
+
+/** An order's delivery columns (migration 20261205000100; written by domain/delivery.ts). */
+export interface OrderDeliveryColumns {
   delivery_method?: string | null;
   delivery_sub_type?: string | null;
   recipient_name?: string | null;

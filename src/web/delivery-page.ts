@@ -12,14 +12,17 @@ import { DELIVERY_FORM, DELIVERY_TEXT, PAGE, taipeiTime, twd } from '../texts';
 
 const esc = escapeHtml;
 
-const BASE_CSS = `*{box-sizing:border-box}
+/** The frame every shopper page of ours shares (delivery details, store change): colours, header, cards. */
+export const SHOPPER_PAGE_CSS = `*{box-sizing:border-box}
 body{font-family:-apple-system,"PingFang TC","Noto Sans TC","Microsoft JhengHei",sans-serif;margin:0;background:#f5f6f7;color:#222;font-size:16px;line-height:1.5}
 header{background:#06C755;color:#fff;padding:16px 20px}
 header h1{margin:0;font-size:20px}
 header p{margin:2px 0 0;font-size:14px;opacity:.9}
 main{padding:12px 16px 32px;max-width:520px;margin:0 auto}
 .card{background:#fff;border-radius:12px;padding:14px 16px;margin:12px 0;box-shadow:0 1px 2px rgba(0,0,0,.06)}
-.card h2{font-size:15px;margin:0 0 8px;color:#555}
+`;
+
+const BASE_CSS = SHOPPER_PAGE_CSS + `.card h2{font-size:15px;margin:0 0 8px;color:#555}
 .opt{display:flex;align-items:center;gap:10px;padding:10px 4px;border-bottom:1px solid #eee}
 .opt:last-child{border-bottom:0}
 .opt input{width:20px;height:20px;margin:0;accent-color:#06C755}

@@ -2,7 +2,7 @@ import type { StoreView } from '../domain/store-change';
 import { escapeHtml } from '../html';
 import { chainName } from '../line/notifier';
 import { PAGE, STORE_CHANGE } from '../texts';
-import { layout } from './delivery-page';
+import { layout, SHOPPER_PAGE_CSS } from './delivery-page';
 
 /**
  * The shopper's store-change pages (GET/POST /store-change/:ref): no script, zh-TW, every value
@@ -10,13 +10,7 @@ import { layout } from './delivery-page';
  */
 const esc = escapeHtml;
 
-const CSS = `*{box-sizing:border-box}
-body{font-family:-apple-system,"PingFang TC","Noto Sans TC","Microsoft JhengHei",sans-serif;margin:0;background:#f5f6f7;color:#222;font-size:16px;line-height:1.6}
-header{background:#06C755;color:#fff;padding:16px 20px}
-header h1{margin:0;font-size:20px}
-header p{margin:2px 0 0;font-size:14px;opacity:.9}
-main{padding:12px 16px 32px;max-width:520px;margin:0 auto}
-.card{background:#fff;border-radius:12px;padding:14px 16px;margin:12px 0;box-shadow:0 1px 2px rgba(0,0,0,.06)}
+const CSS = SHOPPER_PAGE_CSS + `body{line-height:1.6}
 .store{padding:10px 12px;border-radius:8px;background:#f8f8f8;margin:8px 0}
 .store strong{display:block}
 .store span{font-size:14px;color:#555}
