@@ -64,6 +64,18 @@ export const JOB_DEFAULTS = {
  */
 export const FAST_RECOVERY_LOCKS = { lockDuration: 5_000, lockRenewTime: 1_500, stalledInterval: 1_000, maxStalledCount: 3 } as const;
 
+/**
+ * The order queue's locks: payment confirmations, reconciliation, expiry, reminders, refunds and
+ * shipment creation. None races a reply token, but a paid shopper waiting for the receipt should
+ * not wait for BullMQ's default 30 s + 30 s after a worker dies (measured: 30–50 s in the
+ * worker-kills test). Every one of these jobs is safe to run twice (state transitions guarded in
+ * PostgreSQL; a refund or a shipment creation claimed in its row before any bank call), and they
+ * call banks for up to their timeouts, so a longer margin than the event queue's: a job is lost
+ * only by a worker whose event loop or Redis link stalled for over 7 s, and back in the queue
+ * ≤ 15 s after its worker died.
+ */
+export const ORDER_QUEUE_LOCKS = { lockDuration: 10_000, lockRenewTime: 3_000, stalledInterval: 5_000, maxStalledCount: 3 } as const;
+
 /** BullMQ's failedReason for a job that stalled more than maxStalledCount times. */
 export const STALLED_TOO_OFTEN = 'job stalled more than allowable limit';
 

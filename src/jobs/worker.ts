@@ -7,7 +7,7 @@ import { RateLimitedDelivery } from '../line/delivery';
 import { expireOrderAndNotify } from '../domain/expiry';
 import { dailyFigures } from '../domain/reports';
 import { storeLowStockThreshold } from '../domain/stock-alerts';
-import { FAST_RECOVERY_LOCKS, MAINTENANCE_JOBS, QUEUE_NAMES, STALLED_TOO_OFTEN } from './queues';
+import { FAST_RECOVERY_LOCKS, MAINTENANCE_JOBS, ORDER_QUEUE_LOCKS, QUEUE_NAMES, STALLED_TOO_OFTEN } from './queues';
 
 export interface WorkerOptions {
   /** How often the sweepers look for work that missed its job (Redis outage, crash). */
@@ -211,7 +211,7 @@ export async function startWorkers(c: Container, opts: WorkerOptions = {}): Prom
         throw new DelayedError();
       }
     },
-    { connection, prefix, concurrency },
+    { connection, prefix, concurrency, ...ORDER_QUEUE_LOCKS },
   );
 
   const maintenance = new Worker(
