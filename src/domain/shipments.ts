@@ -336,7 +336,8 @@ export class Shipments {
             s = renewed[0];
             continue;
           }
-          log.warn({ err: errText(err) }, 'shipment query failed; the reconciliation sweep will ask again');
+          log.warn({ err: errText(err) }, 'shipment query failed; the job asks again soon, then the reconciliation sweep');
+          await this.releaseClaim(s.id);
           await this.tellUnknown(s);
           return 'unknown';
         }
@@ -382,8 +383,14 @@ export class Shipments {
         s = marked[0];
       }
     }
+    await this.releaseClaim(s.id);
     await this.tellUnknown(s);
     return 'unknown';
+  }
+
+  /** This run is over: the next one (the job's retry, or the sweep) may ask ECPay at once. */
+  private async releaseClaim(shipmentId: number): Promise<void> {
+    await this.d.db('shipments').where({ id: shipmentId }).update({ last_checked_at: null });
   }
 
   private async createInput(s: ShipmentRow): Promise<CreateShipmentInput> {

@@ -161,7 +161,8 @@ export class Queues implements EffectRunner {
    * the same attempt is enqueued once; a fresh trade number after a refusal is a new row anyway.
    */
   async enqueueShipmentCreation(shipmentId: number): Promise<void> {
-    await this.orders.add('create-shipment', { shipmentId }, { ...JOB_DEFAULTS.orders, attempts: 3, jobId: `ship-${shipmentId}` });
+    // Retries ask ECPay what became of the creation after 10, 20, 40, 80 s (jitter aside); then the sweep.
+    await this.orders.add('create-shipment', { shipmentId }, { ...retrying(5, 10_000), jobId: `ship-${shipmentId}` });
   }
 
   async close(): Promise<void> {

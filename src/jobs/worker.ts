@@ -191,9 +191,13 @@ export async function startWorkers(c: Container, opts: WorkerOptions = {}): Prom
         return c.payments.reconcileAttempt(job.data.attemptId);
       case 'refund':
         return c.payments.executeRefund(job.data.refundId, isFinal(job));
-      case 'create-shipment':
-        // An outcome left unknown (no answer from ECPay, even to the query) goes to the logistics sweep.
-        return c.shipments.runCreation(job.data.shipmentId);
+      case 'create-shipment': {
+        // An outcome left unknown (no answer from ECPay, even to the query): the job asks again with
+        // backoff (the run only ever queries before creating again), then the logistics sweep does.
+        const outcome = await c.shipments.runCreation(job.data.shipmentId);
+        if (outcome === 'unknown' && !isFinal(job)) throw new Error('shipment creation outcome still unknown; asking ECPay again');
+        return outcome;
+      }
       default:
         throw new Error(`unknown orders job ${job.name}`);
     }

@@ -409,6 +409,27 @@ describe('logistics reconciliation', () => {
     expect(await count(shop.c, 'shipments', { order_id: order.id })).toBe(1);
     expect(await orderOf(order.id)).toMatchObject({ status: 'shipped' });
   });
+
+  it('an unknown creation is asked about again by its own job soon after, not only by the sweep', async () => {
+    const user = newUserId();
+    const order = await paidPickupOrder(shop, user);
+    shop.logistics.injectDelay('/Express/Create', 3500, 1);
+    shop.logistics.injectHttpStatus('/Helper/QueryLogisticsTradeInfo/V5', 503, 1);
+    const c0 = creates();
+    await say(owner, `出貨 ${order.order_no}`);
+    await waitFor(async () => shop.line.textsTo(owner).includes(SHIPMENT.unknown(order.order_no)) || null, 'owner told the outcome is unknown');
+    // No sweep here: the job's retry (about 10 s later) queries ECPay, which has the shipment.
+    await waitFor(
+      async () => !['creating', 'unknown'].includes((await db()('shipments').where({ order_id: order.id }).first('status')).status) || null,
+      'the job finds the shipment at ECPay',
+      30_000,
+    );
+    const s = await createdShipment(order.id);
+    expect(s.status).toBe('created');
+    expect(creates()).toBe(c0 + 1);
+    expect(await count(shop.c, 'shipments', { order_id: order.id })).toBe(1);
+    expect(await orderOf(order.id)).toMatchObject({ status: 'shipped' });
+  });
 });
 
 describe('back office', () => {
