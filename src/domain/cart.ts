@@ -1,8 +1,13 @@
 import type { Trx } from '../data/db';
-import { MAX_LINE_QTY, QtyOp } from '../line/command-parser';
 import { available, findProduct, Product } from './catalog';
 
 export const MAX_CART_LINES = 20;
+
+/** Most units of one product in a cart (and in one order line). */
+export const MAX_LINE_QTY = 99;
+
+/** A change of one cart line's quantity: set it, or add (a negative delta removes). */
+export type QtyOp = { op: 'set'; qty: number } | { op: 'add'; delta: number };
 
 export interface CartLine {
   product_id: number;

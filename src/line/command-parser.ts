@@ -3,9 +3,8 @@
  * NFKC; English keywords are case-insensitive. Pure: no I/O.
  */
 
+import { MAX_LINE_QTY, type QtyOp } from '../domain/cart';
 import { SHIPMENT_LIMITS } from '../domain/order-admin';
-
-export type QtyOp = { op: 'set'; qty: number } | { op: 'add'; delta: number };
 
 export type Command =
   | { kind: 'menu' }
@@ -33,8 +32,6 @@ export type Command =
   | { kind: 'owner-charge'; code: string; amount: number }
   | { kind: 'owner-admin' }
   | { kind: 'unknown' };
-
-export const MAX_LINE_QTY = 99;
 
 export function normalizeText(text: string): string {
   return text.normalize('NFKC').replace(/\s+/g, ' ').trim();
