@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import type { Response } from 'express';
 import { deliveryLabel, maskPhone, type DeliveryDetails, type FormErrors, type PageState } from '../domain/delivery';
 import { escapeHtml } from '../html';
 import { DELIVERY_FORM, DELIVERY_TEXT, PAGE, taipeiTime, twd } from '../texts';
@@ -52,6 +53,16 @@ textarea{min-height:64px;resize:vertical}
 .store-of{display:none}`;
 
 /** The page's CSP: only our own form target (plus ECPay's for the map page), inline blocks by hash. */
+/** Sends one of our shopper pages (delivery details, store change) with its security headers. */
+export function sendShopperPage(res: Response, status: number, html: string, formActions?: string[]): void {
+  res.setHeader('Content-Security-Policy', cspFor(html, formActions));
+  res.setHeader('X-Frame-Options', 'DENY');
+  res.setHeader('Referrer-Policy', 'same-origin');
+  res.setHeader('X-Content-Type-Options', 'nosniff');
+  res.setHeader('Cache-Control', 'no-store');
+  res.status(status).type('text/html; charset=utf-8').send(html);
+}
+
 export function cspFor(html: string, formActions: string[] = ["'self'"]): string {
   const hashes = (tag: 'style' | 'script') =>
     [...html.matchAll(new RegExp(`<${tag}>([\\s\\S]*?)</${tag}>`, 'g'))].map((m) => `'sha256-${crypto.createHash('sha256').update(m[1]!).digest('base64')}'`);

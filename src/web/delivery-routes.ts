@@ -5,7 +5,7 @@ import type { StoreChange } from '../domain/store-change';
 import type { Logger } from '../logger';
 import { DELIVERY_FORM } from '../texts';
 import { sameOrigin } from './admin/security';
-import { closedBody, cspFor, deliveryFormPage, deliveryMessagePage } from './delivery-page';
+import { closedBody, deliveryFormPage, deliveryMessagePage, sendShopperPage } from './delivery-page';
 import { storeChangeReply } from './store-change-routes';
 
 /**
@@ -22,14 +22,7 @@ export function deliveryRouter(deps: { config: Config; delivery: DeliveryCheckou
   const publicOrigin = new URL(config.publicBaseUrl).origin;
   const logisticsOrigin = config.ecpayLogistics ? new URL(config.ecpayLogistics.apiBaseUrl).origin : null;
 
-  const send = (res: Response, status: number, html: string, formActions?: string[]) => {
-    res.setHeader('Content-Security-Policy', cspFor(html, formActions));
-    res.setHeader('X-Frame-Options', 'DENY');
-    res.setHeader('Referrer-Policy', 'same-origin');
-    res.setHeader('X-Content-Type-Options', 'nosniff');
-    res.setHeader('Cache-Control', 'no-store');
-    res.status(status).type('text/html; charset=utf-8').send(html);
-  };
+  const send = sendShopperPage;
   const closed = (res: Response, reason: string, details: DeliveryDetails | null = null) =>
     send(
       res,

@@ -4,7 +4,7 @@ import type { StoreChange, StoreChangeState } from '../domain/store-change';
 import type { Logger } from '../logger';
 import { STORE_CHANGE } from '../texts';
 import { sameOrigin } from './admin/security';
-import { cspFor } from './delivery-page';
+import { sendShopperPage } from './delivery-page';
 import { storeChangeMessagePage, storeChangeOpenPage } from './store-change-page';
 
 /**
@@ -88,14 +88,7 @@ function sendState(res: Response, state: Exclude<StoreChangeState, { kind: 'open
   }
 }
 
-function sendPage(res: Response, status: number, html: string, formActions?: string[]): void {
-  res.setHeader('Content-Security-Policy', cspFor(html, formActions));
-  res.setHeader('X-Frame-Options', 'DENY');
-  res.setHeader('Referrer-Policy', 'same-origin');
-  res.setHeader('X-Content-Type-Options', 'nosniff');
-  res.setHeader('Cache-Control', 'no-store');
-  res.status(status).type('text/html; charset=utf-8').send(html);
-}
+const sendPage = sendShopperPage;
 
 function failed(res: Response, log: Logger, err: unknown, what: string): void {
   log.error({ err: err instanceof Error ? err.message : String(err) }, what);
